@@ -1,0 +1,1 @@
+"""The pure core: DataFrames and config models in, frozen typed results out. No Prefect, no I/O."""

@@ -1,0 +1,152 @@
+"""Pick failure samples for the failure log: where and why predictions go wrong, with the evidence.
+
+Reasons: ``confident_mistake`` (wrong with confidence >= CONFIDENT), ``misclassified``, ``large_residual``
+(regression, largest |error| first), and the rows behind failed validation (``null_value``,
+``out_of_range``, ``unseen_category``, ``duplicate_id``). Bounded per run: the budget is shared evenly
+among the reasons present, the worst rows of each first. Excluded columns never leave; masked ones leave
+only as a one-way hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from checks.validation import ValidationResult
+from config.model import ModelConfig
+
+CONFIDENT = 0.8
+
+
+@dataclass(frozen=True)
+class FailureSample:
+    reason: str
+    row_id: str
+    model_version: str | None
+    prediction: Any
+    label: Any
+    score: float | None
+    """Confidence of the wrong prediction, |residual|, or the offending value where numeric."""
+    features: dict[str, Any]
+    detail: str
+
+
+def _mask(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _features(row: pd.Series, cfg: ModelConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for col in cfg.columns.features:
+        if col in cfg.failures.exclude or col not in row.index:
+            continue
+        out[col] = _mask(row[col]) if col in cfg.failures.mask else _plain(row[col])
+    return out
+
+
+def _sample(row: pd.Series, cfg: ModelConfig, reason: str, score: float | None, detail: str) -> FailureSample:
+    cols = cfg.columns
+    mv = row.get(cols.model_version) if cols.model_version else None
+    rid = row[cols.id]
+    label = row.get(cols.target)
+    return FailureSample(
+        reason=reason,
+        row_id=_mask(rid) if cols.id in cfg.failures.mask else str(_plain(rid)),
+        model_version=None if mv is None or pd.isna(mv) else str(mv),
+        prediction=_plain(row.get(cols.prediction)),
+        label=_plain(label),
+        score=None if score is None or not np.isfinite(score) else float(score),
+        features=_features(row, cfg),
+        detail=detail,
+    )
+
+
+def _prediction_failures(labelled: pd.DataFrame, cfg: ModelConfig) -> dict[str, list[tuple[int, float]]]:
+    """reason -> [(position, score)] worst first, over the labelled rows."""
+    cols = cfg.columns
+    if labelled.empty:
+        return {}
+    if cfg.task == "regression":
+        resid = (labelled[cols.target].astype(float) - labelled[cols.prediction].astype(float)).abs().to_numpy()
+        order = np.argsort(-resid)
+        return {"large_residual": [(int(i), float(resid[i])) for i in order]}
+    y = labelled[cols.target].astype(str).str.replace(r"\.0$", "", regex=True).to_numpy()
+    pred = labelled[cols.prediction].astype(str).str.replace(r"\.0$", "", regex=True).to_numpy()
+    wrong = np.flatnonzero(y != pred)
+    if cfg.task == "binary" and cols.probability:
+        p = labelled[cols.probability].to_numpy(dtype=float)
+        conf = np.maximum(p, 1 - p)
+    elif cfg.task == "multiclass" and cols.probabilities:
+        conf = labelled[list(cols.probabilities.values())].to_numpy(dtype=float).max(axis=1)
+    else:
+        conf = np.full(len(labelled), np.nan)
+    ranked = sorted(wrong, key=lambda i: -(conf[i] if np.isfinite(conf[i]) else 0))
+    out: dict[str, list[tuple[int, float]]] = {"confident_mistake": [], "misclassified": []}
+    for i in ranked:
+        key = "confident_mistake" if np.isfinite(conf[i]) and conf[i] >= CONFIDENT else "misclassified"
+        out[key].append((int(i), float(conf[i])))
+    return out
+
+
+def _share_budget(pools: dict[str, list[Any]], budget: int) -> dict[str, list[Any]]:
+    taken: dict[str, list[Any]] = {k: [] for k in pools}
+    left = budget
+    active = [k for k in pools if pools[k]]
+    while left > 0 and active:
+        quota = max(1, left // len(active))
+        for k in list(active):
+            start = len(taken[k])
+            extra = pools[k][start : start + min(quota, left)]
+            taken[k].extend(extra)
+            left -= len(extra)
+            if len(taken[k]) >= len(pools[k]):
+                active.remove(k)
+            if left <= 0:
+                break
+    return taken
+
+
+def select_failures(
+    batch: pd.DataFrame,
+    validation: ValidationResult | None,
+    labelled: pd.DataFrame,
+    cfg: ModelConfig,
+) -> list[FailureSample]:
+    """Failure samples of one window: validation failures from ``batch``, wrong predictions from ``labelled``."""
+    pools: dict[str, list[tuple[str, int, float | None, str]]] = {}
+    if validation is not None:
+        for rf in validation.failing_rows:
+            pool = pools.setdefault(rf.reason, [])
+            for pos in rf.positions:
+                value = batch.iloc[pos][rf.column]
+                score = float(value) if isinstance(value, int | float | np.number) and not pd.isna(value) else None
+                pool.append(("batch", pos, score, f"{rf.column}={_plain(value)!r}"))
+    for reason, ranked in _prediction_failures(labelled, cfg).items():
+        what = "|residual|" if reason == "large_residual" else "confidence"
+        pools.setdefault(reason, []).extend(("labelled", i, s, f"{what} {s:.3f}") for i, s in ranked)
+    chosen = _share_budget(pools, cfg.failures.max_per_run)
+    out: list[FailureSample] = []
+    for reason, items in chosen.items():
+        for frame_name, pos, score, detail in items:
+            frame = batch if frame_name == "batch" else labelled
+            out.append(_sample(frame.iloc[pos], cfg, reason, score, detail))
+    return out

@@ -1,0 +1,318 @@
+"""KPIs per task with 95% intervals, and the breach rule: evidence, not noise.
+
+A KPI breaches on a mature window when its interval (Wilson for proportions, a seeded bootstrap
+otherwise) lies wholly on the wrong side of the target, or when its point estimate has been on the wrong
+side for ``consecutive`` mature windows in a row. One point estimate on the wrong side is a warning.
+Too few labelled rows, one class only for AUC, or labels not yet mature: not evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from config.model import KpiConfig, ModelConfig
+
+Level = Literal["ok", "warning", "breach", "not_evaluated", "pending"]
+BOOTSTRAP = 200
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class KpiValue:
+    metric: str
+    segment: str
+    """``all`` or ``model_version=<v>``."""
+    value: float | None
+    lower: float | None
+    upper: float | None
+    target: float
+    direction: str
+    labelled: int
+    level: Level
+    """breach / warning / ok; pending (labels immature); not_evaluated (too few rows, one class)."""
+    note: str = ""
+
+    @property
+    def passed(self) -> bool | None:
+        if self.level in ("not_evaluated", "pending"):
+            return None
+        return self.level == "ok"
+
+    @property
+    def wrong_side(self) -> bool | None:
+        if self.value is None:
+            return None
+        if self.direction == "higher_is_better":
+            return self.value < self.target
+        return self.value > self.target
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    values: tuple[KpiValue, ...]
+    labelled: int
+    rows: int
+    coverage: float
+    mature: bool
+
+    @property
+    def overall(self) -> tuple[KpiValue, ...]:
+        return tuple(v for v in self.values if v.segment == "all")
+
+    @property
+    def breached(self) -> list[KpiValue]:
+        return [v for v in self.overall if v.level == "breach"]
+
+    @property
+    def warned(self) -> list[KpiValue]:
+        return [v for v in self.overall if v.level == "warning"]
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _bootstrap(
+    fn: Callable[[np.ndarray], float], n: int, seed: int = 0
+) -> tuple[float, float] | tuple[None, None]:
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(BOOTSTRAP):
+        idx = rng.integers(0, n, n)
+        try:
+            v = fn(idx)
+        except ValueError:
+            continue
+        if np.isfinite(v):
+            values.append(v)
+    if len(values) < BOOTSTRAP // 2:
+        return None, None
+    lo, hi = np.quantile(values, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    y: np.ndarray
+    pred: np.ndarray
+    proba: np.ndarray | None
+    """Binary: P(positive), shape (n,); multiclass: (n, k) in ``classes`` order."""
+    classes: list[str]
+    positive: str
+
+
+def _as_labels(values: pd.Series) -> np.ndarray:
+    return np.array(
+        [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values], dtype=object
+    )
+
+
+def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> _Labelled:
+    cols = cfg.columns
+    if cfg.task == "regression":
+        return _Labelled(
+            frame[cols.target].to_numpy(dtype=float), frame[cols.prediction].to_numpy(dtype=float),
+            None, [], "",
+        )
+    y, pred = _as_labels(frame[cols.target]), _as_labels(frame[cols.prediction])
+    positive = str(cols.positive_label)
+    proba: np.ndarray | None = None
+    classes: list[str] = []
+    if cfg.task == "binary" and cols.probability:
+        proba = frame[cols.probability].to_numpy(dtype=float)
+    elif cfg.task == "multiclass" and cols.probabilities:
+        classes = [str(c) for c in cols.probabilities]
+        proba = frame[list(cols.probabilities.values())].to_numpy(dtype=float)
+    return _Labelled(y, pred, proba, classes, positive)
+
+
+def _point_and_interval(
+    metric: str, d: _Labelled, task: str
+) -> tuple[float | None, float | None, float | None, str]:
+    n = len(d.y)
+    binary = task == "binary"
+    if metric == "accuracy":
+        k = int((d.y == d.pred).sum())
+        lo, hi = wilson(k, n)
+        return k / n, lo, hi, ""
+    if metric in ("precision", "recall") and binary:
+        hit = (d.y == d.positive) & (d.pred == d.positive)
+        base = (d.pred == d.positive) if metric == "precision" else (d.y == d.positive)
+        if base.sum() == 0:
+            return None, None, None, f"no {'predicted' if metric == 'precision' else 'actual'} positives"
+        lo, hi = wilson(int(hit.sum()), int(base.sum()))
+        return float(hit.sum() / base.sum()), lo, hi, ""
+    fn = _metric_fn(metric, d, task)
+    if metric == "roc_auc":
+        present = np.unique(d.y)
+        if len(present) < 2 or (binary and d.positive not in present):
+            return None, None, None, "one class only in the labels"
+        if binary and d.proba is not None:
+            return (*delong_auc((d.y == d.positive).astype(int), d.proba), "")
+    if metric in _MEAN_LOSSES.get(task, {}):
+        return (*_mean_loss_interval(metric, d, task), "")
+    try:
+        point = fn(np.arange(n))
+    except ValueError as exc:
+        return None, None, None, str(exc)
+    lo, hi = _bootstrap(fn, n)
+    return point, lo, hi, ""
+
+
+def delong_auc(y: np.ndarray, score: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
+    """ROC AUC with DeLong's 95% interval (analytic, O(n log n)); clipped to [0, 1]."""
+    from scipy.stats import rankdata
+
+    pos, neg = score[y == 1], score[y == 0]
+    m, n = len(pos), len(neg)
+    ranks_all = rankdata(np.concatenate([pos, neg]))
+    auc = (ranks_all[:m].sum() - m * (m + 1) / 2) / (m * n)
+    v10 = (ranks_all[:m] - rankdata(pos)) / n  # per-positive placement
+    v01 = 1 - (ranks_all[m:] - rankdata(neg)) / m  # per-negative placement
+    se = math.sqrt(np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n) if m > 1 and n > 1 else float("inf")
+    return float(auc), max(0.0, auc - z * se), min(1.0, auc + z * se)
+
+
+_MEAN_LOSSES: dict[str, set[str]] = {"regression": {"mae", "rmse", "rmsle"}, "binary": {"log_loss"}}
+
+
+def _mean_loss_interval(metric: str, d: _Labelled, task: str) -> tuple[float, float, float]:
+    """Point and seeded-bootstrap interval of a metric that is a (root) mean of per-row losses, vectorised."""
+    if task == "regression":
+        yf, pf = d.y.astype(float), d.pred.astype(float)
+        if metric == "mae":
+            loss = np.abs(yf - pf)
+        elif metric == "rmse":
+            loss = (yf - pf) ** 2
+        else:
+            if (yf <= -1).any() or (pf <= -1).any():
+                raise ValueError("rmsle needs values above -1")
+            loss = (np.log1p(yf) - np.log1p(pf)) ** 2
+    else:
+        p = np.clip(d.proba if d.proba is not None else np.zeros(len(d.y)), 1e-15, 1 - 1e-15)
+        yb = (d.y == d.positive).astype(float)
+        loss = -(yb * np.log(p) + (1 - yb) * np.log(1 - p))
+    n = len(loss)
+    weights = np.random.default_rng(0).multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP)
+    means = weights @ loss / n
+    point = float(loss.mean())
+    if metric in ("rmse", "rmsle"):
+        means, point = np.sqrt(means), math.sqrt(point)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return point, float(lo), float(hi)
+
+
+def _metric_fn(metric: str, d: _Labelled, task: str) -> Callable[[np.ndarray], float]:
+    y, pred, proba = d.y, d.pred, d.proba
+    if task == "regression":
+        yf, pf = y.astype(float), pred.astype(float)
+        reg: dict[str, Callable[[np.ndarray], float]] = {
+            "mae": lambda i: float(np.mean(np.abs(yf[i] - pf[i]))),
+            "rmse": lambda i: float(np.sqrt(np.mean((yf[i] - pf[i]) ** 2))),
+            "rmsle": lambda i: float(skm.root_mean_squared_log_error(yf[i], pf[i])),
+            "r2": lambda i: float(skm.r2_score(yf[i], pf[i])),
+        }
+        return reg[metric]
+    if task == "binary":
+        pos = d.positive
+        yb = (y == pos).astype(int)
+        pb = (pred == pos).astype(int)
+        binary: dict[str, Callable[[np.ndarray], float]] = {
+            "f1": lambda i: float(skm.f1_score(yb[i], pb[i], zero_division=0)),
+            "roc_auc": lambda i: float(skm.roc_auc_score(yb[i], proba[i])),  # type: ignore[index]
+            "log_loss": lambda i: float(skm.log_loss(yb[i], proba[i], labels=[0, 1])),  # type: ignore[index]
+        }
+        return binary[metric]
+    classes = d.classes or sorted(set(y) | set(pred))
+    multi: dict[str, Callable[[np.ndarray], float]] = {
+        "precision": lambda i: float(
+            skm.precision_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)
+        ),
+        "recall": lambda i: float(
+            skm.recall_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)
+        ),
+        "f1": lambda i: float(skm.f1_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)),
+        "roc_auc": lambda i: float(
+            skm.roc_auc_score(y[i], proba[i], multi_class="ovr", average="macro", labels=classes)  # type: ignore[index]
+        ),
+        "log_loss": lambda i: float(skm.log_loss(y[i], proba[i], labels=classes)),  # type: ignore[index]
+    }
+    return multi[metric]
+
+
+def _judge(
+    kpi: KpiConfig, value: float | None, lo: float | None, hi: float | None,
+    mature: bool, history: Sequence[bool],
+) -> tuple[Level, str]:
+    if value is None:
+        return "not_evaluated", ""
+    if not mature:
+        return "pending", "labels not yet mature"
+    higher = kpi.direction == "higher_is_better"
+    wrong = value < kpi.target if higher else value > kpi.target
+    if not wrong:
+        return "ok", ""
+    beyond = hi is not None and lo is not None and (hi < kpi.target if higher else lo > kpi.target)
+    if beyond:
+        return "breach", "95% interval wholly beyond the target"
+    run = 1
+    for earlier in reversed(history):
+        if not earlier:
+            break
+        run += 1
+    if run >= kpi.consecutive:
+        return "breach", f"below target {run} mature windows in a row"
+    return "warning", f"point estimate beyond target ({run} of {kpi.consecutive} windows in a row)"
+
+
+def evaluate_kpis(
+    labelled: pd.DataFrame,
+    cfg: ModelConfig,
+    window_rows: int,
+    history: dict[str, Sequence[bool]] | None = None,
+) -> KpiResult:
+    """KPIs of one window from its labelled rows (predictions joined with labels).
+
+    ``history`` maps a metric to whether its point estimate was on the wrong side in each earlier mature
+    window, oldest first (for the consecutive-windows rule).
+    """
+    history = history or {}
+    n = len(labelled)
+    coverage = n / window_rows if window_rows else 0.0
+    mature = coverage >= cfg.label_maturity
+    groups: list[tuple[str, pd.DataFrame]] = [("all", labelled)]
+    mv = cfg.columns.model_version
+    if mv and mv in labelled.columns and labelled[mv].nunique() > 0:
+        groups += [(f"model_version={v}", g) for v, g in labelled.groupby(mv, sort=True)]
+    values: list[KpiValue] = []
+    for segment, frame in groups:
+        d = _frame_to_labelled(frame, cfg) if len(frame) else None
+        for kpi in cfg.kpis:
+            m = len(frame)
+            if d is None or m < kpi.min_labelled:
+                values.append(KpiValue(
+                    kpi.metric, segment, None, None, None, kpi.target, kpi.direction, m,
+                    "not_evaluated" if mature else "pending",
+                    f"{m} labelled rows < min_labelled {kpi.min_labelled}",
+                ))
+                continue
+            value, lo, hi, why = _point_and_interval(kpi.metric, d, cfg.task)
+            hist = history.get(kpi.metric, ()) if segment == "all" else ()
+            level, note = _judge(kpi, value, lo, hi, mature, hist)
+            values.append(KpiValue(
+                kpi.metric, segment, value, lo, hi, kpi.target, kpi.direction, m, level, why or note,
+            ))
+    return KpiResult(tuple(values), n, window_rows, coverage, mature)

@@ -1,0 +1,127 @@
+"""The reference profile: what drift and validation compare a window against, computed once per version.
+
+A numeric column keeps a sorted sample (exact below ``max_sample`` rows), robust quantiles and its null
+share; a categorical column keeps its category counts. The profile round-trips through plain JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MAX_SAMPLE = 20_000
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    count: int
+    """Non-null rows."""
+    null_share: float
+    mean: float
+    std: float
+    """Population standard deviation (ddof=0), Evidently's norm for the Wasserstein distance."""
+    q001: float
+    q25: float
+    q75: float
+    q999: float
+    sample: tuple[float, ...] = field(repr=False)
+    """Sorted values (all of them below MAX_SAMPLE rows, else a seeded random sample)."""
+
+    def values(self) -> np.ndarray:
+        return np.asarray(self.sample, dtype=float)
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    count: int
+    null_share: float
+    counts: dict[str, int]
+    """Category (as text) -> rows."""
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    rows: int
+    numeric: dict[str, NumericProfile]
+    categorical: dict[str, CategoricalProfile]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "numeric": {k: asdict(v) for k, v in self.numeric.items()},
+            "categorical": {k: asdict(v) for k, v in self.categorical.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReferenceProfile:
+        return cls(
+            rows=int(data["rows"]),
+            numeric={
+                k: NumericProfile(**{**v, "sample": tuple(v["sample"])})
+                for k, v in data["numeric"].items()
+            },
+            categorical={k: CategoricalProfile(**v) for k, v in data["categorical"].items()},
+        )
+
+
+def as_category_text(series: pd.Series) -> pd.Series:
+    """Categories compared as text, so that 3, 3.0 and '3' from different readers agree."""
+    s = series.astype("object")
+    out = s.map(lambda v: None if pd.isna(v) else _text(v))
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def profile_numeric(values: pd.Series, seed: int = 0) -> NumericProfile:
+    n = len(values)
+    clean = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    if clean.size == 0:
+        raise ValueError(f"reference column {values.name!r} has no numeric values")
+    q = np.quantile(clean, [0.001, 0.25, 0.75, 0.999])
+    sample = clean
+    if clean.size > MAX_SAMPLE:
+        sample = np.random.default_rng(seed).choice(clean, MAX_SAMPLE, replace=False)
+    return NumericProfile(
+        count=int(clean.size),
+        null_share=float(1 - clean.size / n) if n else 0.0,
+        mean=float(clean.mean()),
+        std=float(clean.std()),
+        q001=float(q[0]),
+        q25=float(q[1]),
+        q75=float(q[2]),
+        q999=float(q[3]),
+        sample=tuple(np.sort(sample).tolist()),
+    )
+
+
+def profile_categorical(values: pd.Series) -> CategoricalProfile:
+    text = as_category_text(values)
+    counts = text.dropna().value_counts()
+    n = len(values)
+    return CategoricalProfile(
+        count=int(counts.sum()),
+        null_share=float(text.isna().mean()) if n else 0.0,
+        counts={str(k): int(v) for k, v in counts.items()},
+    )
+
+
+def build_profile(
+    frame: pd.DataFrame, numerical: list[str], categorical: list[str], seed: int = 0
+) -> ReferenceProfile:
+    """Profile the reference frame's columns (features, prediction, target as the caller lists them)."""
+    missing = [c for c in [*numerical, *categorical] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"reference data lacks columns {missing}")
+    return ReferenceProfile(
+        rows=len(frame),
+        numeric={c: profile_numeric(frame[c], seed) for c in numerical},
+        categorical={c: profile_categorical(frame[c]) for c in categorical},
+    )

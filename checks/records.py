@@ -1,0 +1,137 @@
+"""Results to long-format metric rows, and back: what the store keeps and the reports read (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from checks.drift import DriftResult
+from checks.kpis import KpiResult
+from checks.validation import ValidationResult
+from checks.volume import VolumeResult
+
+
+def input_metric_rows(
+    volume: VolumeResult, validation: ValidationResult | None, drift: DriftResult | None
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"kind": "volume", "name": "rows", "value": volume.rows, "threshold": volume.floor,
+         "passed": not volume.breached, "details": {"recent_median": volume.recent_median, "note": volume.note}}
+    ]
+    if validation is not None:
+        rows += [
+            {"kind": "validation", "name": o.expectation, "column": o.column, "value": o.observed,
+             "passed": o.success, "details": {"rule": o.rule}}
+            for o in validation.outcomes
+        ]
+    if drift is not None:
+        rows += [
+            {"kind": "drift", "name": c.method, "column": c.column, "segment": "all", "value": c.value,
+             "threshold": c.threshold, "passed": None if c.drifted is None else not c.drifted,
+             "details": {"role": c.role, "rows": c.rows, "note": c.note}}
+            for c in drift.columns
+        ]
+        rows.append(
+            {"kind": "drift", "name": "dataset_share", "column": None, "value": drift.share,
+             "threshold": drift.dataset_share,
+             "passed": None if drift.dataset_drifted is None else not drift.dataset_drifted,
+             "details": {"role": "dataset", "note": drift.note}}
+        )
+    return rows
+
+
+def kpi_metric_rows(kpis: KpiResult) -> list[dict[str, Any]]:
+    return [
+        {"kind": "kpi", "name": v.metric, "segment": v.segment, "value": v.value, "lower": v.lower,
+         "upper": v.upper, "threshold": v.target, "direction": v.direction, "passed": v.passed,
+         "details": {"level": v.level, "labelled": v.labelled, "note": v.note, "mature": kpis.mature,
+                     "wrong_side": v.wrong_side, "coverage": kpis.coverage}}
+        for v in kpis.values
+    ]
+
+
+def kpi_history(kpi_rows: pd.DataFrame, metric: str) -> list[bool]:
+    """Oldest-first wrong-side flags of a metric over mature windows (rows of the 'all' segment).
+
+    ``kpi_rows`` holds metric rows with a ``window_start`` column and parsed ``details`` dicts.
+    """
+    if kpi_rows.empty:
+        return []
+    sel = kpi_rows[(kpi_rows["name"] == metric) & (kpi_rows["segment"] == "all")].sort_values("window_start")
+    out: list[bool] = []
+    for details in sel["details"]:
+        if details.get("mature") and details.get("wrong_side") is not None:
+            out.append(bool(details["wrong_side"]))
+    return out
+
+
+def window_json(
+    run: dict[str, Any], metric_rows: pd.DataFrame, failures_logged: int, kpi_names: Sequence[str],
+    tz: str = "UTC",
+) -> dict[str, Any]:
+    """The JSON contract of one window's current state (the ``--json`` output); times in the model's zone."""
+    drift = metric_rows[metric_rows["kind"] == "drift"] if not metric_rows.empty else metric_rows
+    drifted = sorted(
+        r["column"] for _, r in drift.iterrows()
+        if r["details"].get("role") == "feature" and r["passed"] is False
+    ) if not drift.empty else []
+    kpis: dict[str, Any] = {}
+    if not metric_rows.empty:
+        for _, r in metric_rows[(metric_rows["kind"] == "kpi") & (metric_rows["segment"] == "all")].iterrows():
+            kpis[r["name"]] = {
+                "value": _num(r["value"]), "lower": _num(r["lower"]), "upper": _num(r["upper"]),
+                "target": _num(r["threshold"]), "passed": None if pd.isna(r["passed"]) else bool(r["passed"]),
+                "level": r["details"].get("level"), "labelled": r["details"].get("labelled"),
+            }
+    for name in kpi_names:
+        kpis.setdefault(name, {"value": None, "target": None, "passed": None, "level": "not_evaluated"})
+    return {
+        "model": run["model"],
+        "window_start": _iso(run["window_start"], tz),
+        "window_end": _iso(run["window_end"], tz),
+        "run_version": int(run["run_version"]),
+        "trigger": run["trigger"],
+        "as_of": _iso(run["as_of"], tz),
+        "rows": _int(run["rows"]),
+        "labelled_rows": _int(run["labelled_rows"]),
+        "label_coverage": _num(run["label_coverage"]),
+        "status": run["status"],
+        "causes": list(run["causes"]),
+        "drifted_features": drifted,
+        "kpis": kpis,
+        "failures_logged": int(failures_logged),
+        "summary": run["summary"],
+        "report": run["report_uri"],
+        "error": run["error"] if run["status"] == "failed" else None,
+    }
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def _int(v: Any) -> int | None:
+    return None if v is None or pd.isna(v) else int(v)
+
+
+def _iso(v: Any, tz: str = "UTC") -> str | None:
+    """ISO text of a stored (naive UTC) or aware time, shown in ``tz``."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    t = pd.Timestamp(v)
+    return (t.tz_localize("UTC") if t.tzinfo is None else t).tz_convert(tz).isoformat()
+
+
+def status_since(versions: pd.DataFrame, status: str, tz: str = "UTC") -> str | None:
+    """The as-of time from which a window has had its current status (e.g. when a breach was found)."""
+    since = None
+    for _, v in versions.sort_values("run_version").iterrows():
+        if v["status"] == "failed":
+            continue
+        if v["status"] != status:
+            since = None
+        elif since is None:
+            since = _iso(v["as_of"], tz)
+    return since

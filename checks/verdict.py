@@ -1,0 +1,131 @@
+"""The decision table: status and likely cause of a window, from the evidence of its checks.
+
+| evidence in the window                                                  | cause            | status  |
+|-------------------------------------------------------------------------|------------------|---------|
+| too few rows (vs the floor and vs recent windows), or none              | volume           | breach  |
+| a validation expectation failed beyond its tolerance                    | data_quality     | breach  |
+| the dataset drift rule is met                                           | input_drift      | breach  |
+| a KPI breach on a mature window, and no input drift                     | concept_change   | breach  |
+| a KPI breach with input drift                                           | input_drift (KPI listed) | breach |
+| a signal below its rule (one window beyond target, some drift under the dataset rule, prediction or target drift, labels overdue) | — | warning |
+| nothing of the above (labels still pending within the horizon is normal) | —               | ok      |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from checks.drift import DriftResult
+from checks.kpis import KpiResult, KpiValue
+from checks.validation import ValidationResult
+from checks.volume import VolumeResult
+
+Cause = Literal["volume", "data_quality", "input_drift", "concept_change"]
+Status = Literal["ok", "warning", "breach", "failed"]
+CAUSE_ORDER: tuple[Cause, ...] = ("volume", "data_quality", "input_drift", "concept_change")
+
+_PLAIN = {
+    "volume": "the feed delivered too few rows",
+    "data_quality": "the data broke its validation rules",
+    "input_drift": "the model's inputs have drifted from the reference",
+    "concept_change": "the model got worse while its inputs look normal: the relationship it learned has changed",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: Literal["volume", "validation", "drift", "prediction_drift", "target_drift", "kpi", "labels"]
+    level: Literal["breach", "warning"]
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    causes: tuple[Cause, ...]
+    summary: str
+    findings: tuple[Finding, ...]
+
+
+def _fmt_kpi(v: KpiValue) -> str:
+    ci = f" [{v.lower:.3f}, {v.upper:.3f}]" if v.lower is not None and v.upper is not None else ""
+    side = "below" if v.direction == "higher_is_better" else "above"
+    return f"{v.metric} {v.value:.3f}{ci} {side} target {v.target:g} ({v.labelled} labelled; {v.note})"
+
+
+def input_findings(
+    volume: VolumeResult, validation: ValidationResult | None, drift: DriftResult | None
+) -> list[Finding]:
+    """Findings from the window's own rows: everything but the KPIs (which change as labels arrive)."""
+    out: list[Finding] = []
+    if volume.breached:
+        out.append(Finding("volume", "breach", volume.note))
+    if validation is not None and not validation.success:
+        failed = "; ".join(_outcome_words(o.rule, o.observed) for o in validation.failed)
+        out.append(Finding("validation", "breach", f"failed: {failed}"))
+    if drift is not None:
+        if drift.dataset_drifted:
+            out.append(Finding("drift", "breach", drift.note + _scores(drift)))
+        elif drift.drifted_features:
+            out.append(Finding("drift", "warning", drift.note + _scores(drift)))
+        for c in drift.columns:
+            if c.role != "feature" and c.drifted:
+                check: Literal["prediction_drift", "target_drift"] = (
+                    "prediction_drift" if c.role == "prediction" else "target_drift"
+                )
+                out.append(Finding(check, "warning", f"{c.role} {c.column} drifted ({c.method} {c.value:.3f})"))
+    return out
+
+
+def _scores(drift: DriftResult) -> str:
+    parts = [f"{c.column} {c.method} {c.value:.3f}" for c in drift.features if c.drifted]
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
+def _outcome_words(rule: str, observed: float | None) -> str:
+    return f"{rule} (observed {observed:.2%})" if observed is not None else rule
+
+
+def kpi_findings(kpis: KpiResult | None) -> list[Finding]:
+    if kpis is None:
+        return []
+    out = [Finding("kpi", "breach", _fmt_kpi(v)) for v in kpis.breached]
+    out += [Finding("kpi", "warning", _fmt_kpi(v)) for v in kpis.warned]
+    return out
+
+
+def decide_verdict(findings: Iterable[Finding]) -> Verdict:
+    found = tuple(findings)
+    breach = {f.check for f in found if f.level == "breach"}
+    causes: list[Cause] = []
+    if "volume" in breach:
+        causes.append("volume")
+    if "validation" in breach:
+        causes.append("data_quality")
+    if "drift" in breach:
+        causes.append("input_drift")
+    if "kpi" in breach and "drift" not in breach:
+        causes.append("concept_change")
+    if causes:
+        status: Status = "breach"
+    elif found:
+        status = "warning"
+    else:
+        status = "ok"
+    return Verdict(status, tuple(causes), _summary(status, causes, found), found)
+
+
+def _summary(status: Status, causes: list[Cause], found: tuple[Finding, ...]) -> str:
+    if status == "ok":
+        return "OK: volume, validation, drift and the KPIs evaluated so far are within their rules."
+    head = "BREACH" if status == "breach" else "WARNING"
+    lines = [f"{head}: " + ("; ".join(_PLAIN[c] for c in causes) if causes else "signals below the breach rules") + "."]
+    if "input_drift" in causes and any(f.check == "kpi" and f.level == "breach" for f in found):
+        lines.append("The KPI breach comes with input drift, so drift is the likely cause.")
+    lines += [f"- {f.check} ({f.level}): {f.detail}" for f in found]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Settings and model configs: the bottom floor, importing nothing from checks/ or flows/."""

@@ -1,0 +1,282 @@
+"""The schema of one monitored model: what a ``config/<model>.yaml`` file may say.
+
+Every model is strict (unknown keys are refused) and every field carries its meaning in its docstring,
+so that an error can name the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Task = Literal["binary", "multiclass", "regression"]
+Direction = Literal["higher_is_better", "lower_is_better"]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30m``, ``6h``, ``1d`` or ``2w`` into a timedelta."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"expected a duration like '6h', '1d' or '2w', got {text!r}")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class SourceConfig(Strict):
+    """Where a table of rows lives. Files: a path or glob (CSV or Parquet), relative to the YAML file."""
+
+    path: str
+    """A file path or glob; relative paths are resolved against the folder of the YAML file."""
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    """File format; ``auto`` decides by the file extension."""
+
+
+class LabelSourceConfig(SourceConfig):
+    """Where labels live: rows of (id, target, arrival time), joined to predictions on the id."""
+
+    arrived_at: str = "labelled_at"
+    """Column with the time each label became known; labels are queried by this time range."""
+
+
+class SourcesConfig(Strict):
+    predictions: SourceConfig
+    """The production predictions (timestamp, id, model version, features, prediction)."""
+    labels: LabelSourceConfig | None = None
+    """Labels arriving later; when absent, the target column is read from the predictions source."""
+    reference: SourceConfig
+    """The reference data drift is measured against: out-of-sample rows scored by the model."""
+
+
+class ColumnsConfig(Strict):
+    timestamp: str
+    """Prediction time; naive timestamps are read in ``window.timezone``."""
+    id: str
+    """Unique id of a prediction, used to join labels."""
+    model_version: str | None = None
+    """Column naming the model version that made each prediction (KPIs are kept per version)."""
+    numerical: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    prediction: str
+    """The predicted class (classification) or value (regression)."""
+    probability: str | None = None
+    """Binary tasks: the predicted probability of the positive class."""
+    probabilities: dict[str, str] = Field(default_factory=dict)
+    """Multiclass tasks: class label -> column holding its predicted probability."""
+    target: str
+    """The true label (in the labels source, or in the predictions source when labels come along)."""
+    positive_label: int | str = 1
+    """Binary tasks: the label of the positive class."""
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> ColumnsConfig:
+        both = set(self.numerical) & set(self.categorical)
+        if both:
+            raise ValueError(f"columns listed as both numerical and categorical: {sorted(both)}")
+        if not self.features:
+            raise ValueError("at least one numerical or categorical feature is needed")
+        return self
+
+
+class WindowConfig(Strict):
+    length: str = "1d"
+    """Window length (``1h`` .. ``1w``); windows are half-open [start, end) aligned in ``timezone``."""
+    timezone: str = "UTC"
+    """IANA time zone the windows are aligned in, e.g. ``Europe/Berlin``."""
+
+    @field_validator("length")
+    @classmethod
+    def _length(cls, value: str) -> str:
+        td = parse_duration(value)
+        day = timedelta(days=1)
+        if td < day and (day % td) != timedelta(0):
+            raise ValueError("a window shorter than a day must divide 24h evenly (e.g. 1h, 6h, 12h)")
+        if td > day and td not in (timedelta(days=7),):
+            raise ValueError("windows longer than a day: only 1w is supported")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class VolumeConfig(Strict):
+    min_rows: int = Field(100, ge=0)
+    """A window with fewer rows is a ``volume`` breach (a dead or broken feed)."""
+    min_share_of_recent: float = Field(0.2, ge=0, le=1)
+    """A window with fewer rows than this share of the median of recent windows is a ``volume`` breach."""
+    recent_windows: int = Field(7, ge=1)
+    """How many earlier windows make the 'recent' median."""
+
+
+class ValidationConfig(Strict):
+    range_iqr_k: float = Field(1.5, ge=0)
+    """Numeric ranges are [q0.001 - k*IQR, q0.999 + k*IQR] of the reference."""
+    range_mostly: float = Field(0.995, gt=0, le=1)
+    """Share of a batch that must lie within the range. Heavy tails put ~0.03% of clean rows beyond
+    q0.999 + 1.5 IQR, so 0.999 fails ~3% of clean 2,500-row nights; 0.995 fails none while a broken
+    feed (units, offsets, garbage) puts far more than 0.5% of rows outside."""
+    unseen_category_share: float = Field(0.01, ge=0, le=1)
+    """Categories never seen in the reference fail only above this share of the batch."""
+    null_tolerance: float = Field(0.02, ge=0, le=1)
+    """Null share may exceed the reference's null share by this much before failing."""
+    ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+    """Explicit [min, max] per numerical column, overriding the inferred range (null = unbounded)."""
+    allowed_categories: dict[str, list[str]] = Field(default_factory=dict)
+    """Explicit allowed values per categorical column, overriding the reference's categories."""
+    unique_id: bool = True
+    """Prediction ids must be unique within a window."""
+
+
+DriftMethod = Literal["auto", "wasserstein", "jensenshannon", "ks", "chisquare"]
+
+
+class DriftConfig(Strict):
+    min_rows: int = Field(1000, ge=1)
+    """Below this many rows in the window (or the reference) drift is 'not evaluated', never 'drifted'."""
+    large_sample: int = Field(1000, ge=1)
+    """From this many rows on, effect sizes (Wasserstein, Jensen-Shannon) are used instead of p-values."""
+    wasserstein_threshold: float = Field(0.1, gt=0)
+    """Normed Wasserstein distance (in reference standard deviations) at or above which a column drifted."""
+    jensenshannon_threshold: float = Field(0.1, gt=0)
+    """Jensen-Shannon distance at or above which a categorical column drifted."""
+    p_value: float = Field(0.05, gt=0, lt=1)
+    """Family-wise significance for the small-sample tests (KS, chi-square), Holm-corrected."""
+    methods: dict[str, DriftMethod] = Field(default_factory=dict)
+    """Per-column override of the method (``auto`` picks by type and size)."""
+    dataset_share: float = Field(0.5, gt=0, le=1)
+    """The dataset has drifted when the (weighted) share of drifted features reaches this."""
+    weights: dict[str, float] = Field(default_factory=dict)
+    """Optional feature weights (e.g. importances) for the dataset share; missing features weigh 1."""
+
+
+MetricName = Literal[
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+    "mae",
+    "rmse",
+    "rmsle",
+    "r2",
+]
+
+HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
+CLASSIFICATION_METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
+REGRESSION_METRICS = {"mae", "rmse", "rmsle", "r2"}
+
+
+class KpiConfig(Strict):
+    metric: MetricName
+    target: float
+    """The objective: the KPI breaches when the evidence says it is on the wrong side of this."""
+    min_labelled: int = Field(100, ge=1)
+    """Fewer labelled rows than this: the KPI is 'not evaluated'."""
+    consecutive: int = Field(3, ge=1)
+    """A point estimate on the wrong side for this many consecutive mature windows is a breach too."""
+
+    @property
+    def direction(self) -> Direction:
+        return "higher_is_better" if self.metric in HIGHER_IS_BETTER else "lower_is_better"
+
+
+class FailuresConfig(Strict):
+    max_per_run: int = Field(200, ge=0)
+    """At most this many failure samples are logged per run (spread over the reasons)."""
+    exclude: list[str] = Field(default_factory=list)
+    """Columns never written to the failure log."""
+    mask: list[str] = Field(default_factory=list)
+    """Columns written only as a one-way hash (PII)."""
+
+
+class ModelConfig(Strict):
+    """One monitored model."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    """Model name, used in the store, reports and flow-run names."""
+    task: Task
+    sources: SourcesConfig
+    columns: ColumnsConfig
+    window: WindowConfig = WindowConfig()
+    label_horizon: str = "7d"
+    """How long labels may take to arrive; earlier windows within it are re-scored as labels grow."""
+    label_maturity: float = Field(0.9, gt=0, le=1)
+    """KPI alarms are raised only on windows whose label coverage reaches this share."""
+    segments: list[str] = Field(default_factory=list)
+    """Columns to slice KPIs and drift by."""
+    volume: VolumeConfig = VolumeConfig()
+    validation: ValidationConfig = ValidationConfig()
+    drift: DriftConfig = DriftConfig()
+    kpis: list[KpiConfig] = Field(default_factory=list)
+    failures: FailuresConfig = FailuresConfig()
+    base_dir: Path = Path(".")
+    """Folder relative paths are resolved against (set by the loader to the YAML file's folder)."""
+
+    @field_validator("label_horizon")
+    @classmethod
+    def _horizon(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        cols = self.columns
+        for kpi in self.kpis:
+            allowed = REGRESSION_METRICS if self.task == "regression" else CLASSIFICATION_METRICS
+            if kpi.metric not in allowed:
+                raise ValueError(f"kpi {kpi.metric!r} does not fit task {self.task!r}")
+            if kpi.metric in ("roc_auc", "log_loss"):
+                if self.task == "binary" and not cols.probability:
+                    raise ValueError(f"kpi {kpi.metric!r} needs columns.probability")
+                if self.task == "multiclass" and not cols.probabilities:
+                    raise ValueError(f"kpi {kpi.metric!r} needs columns.probabilities")
+        known = set(cols.features) | {cols.prediction}
+        for key, names in {
+            "drift.methods": self.drift.methods,
+            "drift.weights": self.drift.weights,
+            "validation.ranges": self.validation.ranges,
+        }.items():
+            unknown = set(names) - known
+            if unknown:
+                raise ValueError(f"{key} names unknown columns {sorted(unknown)}")
+        unknown_cat = set(self.validation.allowed_categories) - set(cols.categorical)
+        if unknown_cat:
+            raise ValueError(
+                f"validation.allowed_categories names non-categorical columns {sorted(unknown_cat)}"
+            )
+        return self
+
+    @property
+    def window_length(self) -> timedelta:
+        return parse_duration(self.window.length)
+
+    @property
+    def horizon(self) -> timedelta:
+        return parse_duration(self.label_horizon)
+
+    def resolve(self, path: str) -> str:
+        """A source path made absolute against the YAML file's folder."""
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (self.base_dir / p))

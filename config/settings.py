@@ -1,0 +1,53 @@
+"""Process-wide settings from the environment: the only place driftwarden reads ``os.environ``.
+
+Secrets (store passwords, webhook URLs) come from here, never from YAML, and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Telemetry stays off: driftwarden runs on machines with no internet and must not phone home.
+OFFLINE_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "False",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRIFTWARDEN_", extra="ignore")
+
+    home: Path = Path(".driftwarden")
+    """Working folder for the embedded store, reports and demo data."""
+    store_url: SecretStr | None = None
+    """SQLAlchemy URL of the store; defaults to a SQLite file in ``home``. May hold a password."""
+    reports_dir: Path | None = None
+    """Where HTML reports go; defaults to ``home/reports``."""
+    report_sample_rows: int = Field(5000, ge=100)
+    """Rows sampled (seeded) from each side for the Evidently HTML report."""
+
+    def resolved_store_url(self) -> str:
+        if self.store_url is not None:
+            return self.store_url.get_secret_value()
+        return f"sqlite:///{(self.home / 'store.db').resolve()}"
+
+    def resolved_reports_dir(self) -> Path:
+        return (self.reports_dir or self.home / "reports").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def prepare_environment() -> None:
+    """Set offline telemetry defaults before Prefect or GX are imported (a user's own values win)."""
+    for key, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(key, value)

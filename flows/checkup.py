@@ -1,0 +1,37 @@
+"""``driftwarden validate``: check that a config's sources exist and hold the configured columns."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from config.model import ModelConfig
+from flows import sources
+from flows.errors import SourceError
+
+
+def check_sources(cfg: ModelConfig) -> tuple[list[str], list[str]]:
+    """(problems, notes): each problem names the source, the file and the column."""
+    problems: list[str] = []
+    notes: list[str] = []
+    try:
+        ref = sources.read_reference(cfg)
+        missing = [c for c in cfg.columns.features if c not in ref.columns]
+        if missing:
+            problems.append(f"sources.reference lacks {missing}")
+        else:
+            notes.append(f"sources.reference: {len(ref)} rows")
+    except SourceError as exc:
+        problems.append(str(exc))
+    far = pd.Timestamp("1900-01-01", tz="UTC")
+    try:
+        sources.read_predictions(cfg, far, far + pd.Timedelta(seconds=1))
+        notes.append("sources.predictions: the files hold every configured column")
+    except SourceError as exc:
+        problems.append(str(exc))
+    if cfg.sources.labels is not None:
+        try:
+            sources.read_labels(cfg, far, far + pd.Timedelta(seconds=1))
+            notes.append("sources.labels: the files hold the id, target and arrival columns")
+        except SourceError as exc:
+            problems.append(str(exc))
+    return problems, notes

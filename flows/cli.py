@@ -1,0 +1,294 @@
+"""The ``driftwarden`` console script: validate, run, backfill, history, failures, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import prepare_environment
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Watch ML models in production.")
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The model's YAML file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per window on stdout.")]
+
+
+def main() -> None:
+    prepare_environment()
+    app()
+
+
+def _load(config: Path) -> Any:
+    from config.loader import ConfigError, load_model_config
+
+    try:
+        return load_model_config(config)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def validate(config: ConfigOpt) -> None:
+    """Check a config and its sources without running anything."""
+    from flows.checkup import check_sources
+
+    cfg = _load(config)
+    problems, notes = check_sources(cfg)
+    for line in notes:
+        out.print(f"[green]ok[/green]  {line}")
+    for line in problems:
+        err.print(f"[red]error[/red] {line}")
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"{config}: valid ({cfg.name}, {cfg.task}, {len(cfg.columns.features)} features)")
+
+
+def _run_window(config: Path, window_end: str | None, as_of: str | None, trigger: str) -> dict[str, Any]:
+    from flows.monitor import MonitorFailed, monitor_model
+
+    try:
+        return monitor_model(str(config), window_end=window_end, as_of=as_of, trigger=trigger)
+    except MonitorFailed as exc:
+        return exc.summary
+
+
+@app.command()
+def run(
+    config: ConfigOpt,
+    window_end: Annotated[str | None, typer.Option(help="End of the window (default: last complete).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one window as the Prefect flow monitor-model."""
+    _load(config)
+    summary = _run_window(config, window_end, None, "run")
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        _print_summary(summary)
+    if summary["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    config: ConfigOpt,
+    start: Annotated[str, typer.Option(help="First window starts at or after this time.")],
+    end: Annotated[str, typer.Option(help="Last window ends at or before this time.")],
+    as_json: JsonOpt = False,
+    labels_now: Annotated[bool, typer.Option(help="Use every label known now, not only those known then.")] = False,
+) -> None:
+    """Replay history: one run per window, labels as they were known at each window's end."""
+    cfg = _load(config)
+    summaries = _backfill(config, start, end, labels_now)
+    _emit(cfg, summaries, as_json)
+    if any(s["status"] == "failed" for s in summaries):
+        raise typer.Exit(1)
+
+
+def _emit(cfg: Any, summaries: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        for s in summaries:
+            print(json.dumps(s, default=str))
+    else:
+        _print_table(cfg, summaries)
+
+
+def _backfill(config: Path, start: str, end: str, labels_now: bool) -> list[dict[str, Any]]:
+    from rich.progress import Progress
+
+    from checks.windows import windows_between
+    from flows.steps import load_window_json
+
+    cfg = _load(config)
+    windows = windows_between(start, end, cfg.window_length, cfg.window.timezone)
+    if not windows:
+        err.print(f"[red]no complete {cfg.window.length} window between {start} and {end}[/red]")
+        raise typer.Exit(2)
+    from config.settings import get_settings
+    from flows import store
+
+    with Progress(console=err, transient=True) as bar:
+        job = bar.add_task(f"{cfg.name}: {len(windows)} windows", total=len(windows))
+        for w in windows:
+            as_of = None if labels_now else w.end.isoformat()
+            _run_window(config, w.end.isoformat(), as_of, "backfill")
+            bar.advance(job)
+    url = get_settings().resolved_store_url()
+    summaries = []
+    for w in windows:
+        try:
+            summaries.append(load_window_json(cfg, url, store.utc(w.start)))
+        except LookupError:
+            summaries.append(_missing(cfg.name, w))
+    return summaries
+
+
+def _missing(model: str, w: Any) -> dict[str, Any]:
+    return {"model": model, "window_start": w.start.isoformat(), "window_end": w.end.isoformat(),
+            "status": "failed", "error": "no run stored", "causes": [], "kpis": {}, "rows": None,
+            "labelled_rows": None, "drifted_features": [], "failures_logged": 0}
+
+
+def _kpi_cell(v: dict[str, Any]) -> str:
+    if v.get("value") is None:
+        return "[dim]pending[/dim]" if v.get("level") == "pending" else "[dim]n/e[/dim]"
+    mark = {"breach": "[red]✗[/red]", "warning": "[yellow]![/yellow]", "ok": "✓", "pending": "[dim]…[/dim]"}
+    return f"{v['value']:.3f} {mark.get(v.get('level') or '', '')}"
+
+
+STATUS_STYLE = {"ok": "green", "warning": "yellow", "breach": "bold red", "failed": "bold magenta"}
+
+
+def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, str | None] | None = None) -> None:
+    table = Table(title=f"{cfg.name}: {len(summaries)} windows", show_lines=False)
+    for col in ("window", "rows", "labelled", "validation", "drifted"):
+        table.add_column(col)
+    for k in cfg.kpis:
+        table.add_column(f"{k.metric} (≥{k.target:g})" if k.direction == "higher_is_better" else
+                         f"{k.metric} (≤{k.target:g})")
+    table.add_column("status")
+    table.add_column("causes")
+    table.add_column("flagged on")
+    if expected is not None:
+        table.add_column("injected")
+    for s in summaries:
+        st = s["status"]
+        start = (s["window_start"] or "")[:10]
+        cells = [
+            start, str(s.get("rows") if s.get("rows") is not None else "—"),
+            str(s.get("labelled_rows") if s.get("labelled_rows") is not None else "—"),
+            "[red]failed[/red]" if "data_quality" in s["causes"] else "pass" if st != "failed" else "—",
+            ", ".join(s["drifted_features"]) or "—",
+            *[_kpi_cell(s["kpis"].get(k.metric, {})) for k in cfg.kpis],
+            f"[{STATUS_STYLE[st]}]{st}[/{STATUS_STYLE[st]}]",
+            ", ".join(s["causes"]) or "—",
+            (s.get("status_since") or "")[:10] if st == "breach" else "",
+        ]
+        if expected is not None:
+            cells.append(expected.get(s["window_start"]) or "")
+        table.add_row(*cells)
+    out.print(table)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    st = s["status"]
+    out.print(f"[{STATUS_STYLE[st]}]{st.upper()}[/{STATUS_STYLE[st]}] {s.get('model')} "
+              f"{s.get('window_start')} .. {s.get('window_end')}")
+    out.print(s.get("summary") or s.get("error") or "")
+    if s.get("report"):
+        out.print(f"report: {s['report']}")
+
+
+@app.command()
+def history(config: ConfigOpt, as_json: JsonOpt = False) -> None:
+    """KPI and drift trend per window (the current version of each)."""
+    from config.settings import get_settings
+    from flows import store
+    from flows.steps import load_window_json
+
+    cfg = _load(config)
+    url = get_settings().resolved_store_url()
+    runs = store.latest_runs(store.open_store(url), cfg.name)
+    summaries = [load_window_json(cfg, url, ws.to_pydatetime()) for ws in runs["window_start"]]
+    if not summaries and not as_json:
+        out.print(f"no runs stored for {cfg.name}")
+    else:
+        _emit(cfg, summaries, as_json)
+
+
+@app.command()
+def failures(
+    config: ConfigOpt,
+    since: Annotated[str | None, typer.Option(help="Only windows starting at or after this time.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason, e.g. confident_mistake.")] = None,
+    export: Annotated[Path | None, typer.Option(help="Write the selection to .parquet or .csv.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """The failure log: where and why predictions went wrong."""
+    from config.settings import get_settings
+    from flows import store
+
+    cfg = _load(config)
+    engine = store.open_store(get_settings().resolved_store_url())
+    log = store.failure_log(engine, cfg.name, store.utc(since) if since else None, reason)
+    if export is not None:
+        if export.suffix == ".parquet":
+            log.to_parquet(export, index=False)
+        elif export.suffix == ".csv":
+            log.to_csv(export, index=False)
+        else:
+            err.print(f"[red]--export: {export} must end in .parquet or .csv[/red]")
+            raise typer.Exit(2)
+        out.print(f"wrote {len(log)} failure samples to {export}")
+        return
+    counts = log.groupby("reason").size().to_dict() if not log.empty else {}
+    out.print(f"{len(log)} failure samples for {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    table = Table()
+    for col in ("window", "reason", "row_id", "prediction", "label", "score", "detail"):
+        table.add_column(col)
+    for _, r in log.sort_values("score", ascending=False, na_position="last").head(limit).iterrows():
+        table.add_row(str(r["window_start"])[:10], r["reason"], r["row_id"], r["prediction"], r["label"],
+                      "" if r["score"] is None or r["score"] != r["score"] else f"{r['score']:.3f}",
+                      r["detail"] or "")
+    out.print(table)
+
+
+@app.command()
+def demo(
+    config: Annotated[Path, typer.Option("--config", "-c")] = Path("config/credit_risk.yaml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a credit-risk model, generate a month of nights with known events, backfill and report."""
+    import pandas as pd
+
+    from flows import demo as demo_data
+
+    cfg = _load(config)
+    err.print(f"generating the demo data for {cfg.name} (a model, its reference, {demo_data.NIGHTS} nights)…")
+    demo_data.generate(cfg)
+    start, end = demo_data.demo_range(cfg.window.timezone)
+    summaries = _backfill(config, start.isoformat(), end.isoformat(), labels_now=False)
+    expected = {}
+    for s in summaries:
+        night = (pd.Timestamp(s["window_start"]).tz_convert(cfg.window.timezone).normalize()
+                 - start).days + 1
+        expected[s["window_start"]] = demo_data.expected_cause(night)
+    if as_json:
+        for s in summaries:
+            print(json.dumps({**s, "injected": expected[s["window_start"]]}, default=str))
+    else:
+        _print_table(cfg, summaries, expected)
+        _print_demo_check(summaries, expected)
+    if any(s["status"] == "failed" for s in summaries):
+        raise typer.Exit(1)
+
+
+def _print_demo_check(summaries: list[dict[str, Any]], expected: dict[str, str | None]) -> None:
+    caught = missed = pending = 0
+    for s in summaries:
+        want = expected.get(s["window_start"])
+        if want is None:
+            continue
+        if want in s["causes"]:
+            caught += 1
+        elif want == "concept_change" and any(v.get("level") == "pending" for v in s["kpis"].values()):
+            pending += 1
+        else:
+            missed += 1
+    clean = [s for s in summaries if expected.get(s["window_start"]) is None]
+    clean_ok = sum(s["status"] == "ok" for s in clean)
+    out.print(f"injected events flagged with the right cause: {caught}; missed: {missed}; "
+              f"labels still pending at the end of the replay: {pending}; clean nights ok: {clean_ok}/{len(clean)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Evidence of a run: an Evidently HTML drift report on a bounded, seeded sample, and a summary page
+that states the sample size and shows the full-data verdicts driftwarden decided on."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from config.model import ModelConfig
+
+
+def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    return frame if len(frame) <= n else frame.sample(n, random_state=seed)
+
+
+def write_reports(
+    cfg: ModelConfig,
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    out_dir: Path,
+    stem: str,
+    sample_rows: int,
+    window_label: str,
+    summary: str,
+    metric_rows: list[dict[str, Any]],
+) -> str:
+    """Write ``<stem>.html`` (summary, full-data verdicts) and ``<stem>-evidently.html``; return the first."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cur = _sample(current, sample_rows, seed=0)
+    ref = _sample(reference, sample_rows, seed=1)
+    evidently_name = f"{stem}-evidently.html"
+    note = ""
+    if len(cur) >= 2 and len(ref) >= 2:
+        _evidently_html(cfg, cur, ref, out_dir / evidently_name)
+        note = f'<p><a href="{html.escape(evidently_name)}">Evidently drift report</a>'
+    else:
+        note = "<p>Too few rows for an Evidently report."
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(m.get(k)))}</td>" for k in
+                         ("kind", "name", "column", "value", "threshold", "passed")) + "</tr>"
+        for m in metric_rows if m["kind"] in ("drift", "validation", "volume", "kpi")
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(cfg.name)} {html.escape(window_label)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:2px 6px}}table{{border-collapse:collapse}}</style></head>
+<body><h1>{html.escape(cfg.name)}</h1><h2>{html.escape(window_label)}</h2>
+<pre>{html.escape(summary)}</pre>
+<h3>Verdicts on the full window ({len(current)} rows; reference {len(reference)} rows)</h3>
+<table><tr><th>kind</th><th>name</th><th>column</th><th>value</th><th>threshold</th><th>passed</th></tr>{rows}</table>
+{note} (rendered on a seeded sample of {len(cur)} current and {len(ref)} reference rows; its own
+per-column verdicts may differ from the full-data ones above, which are the ones that count).</p></body></html>"""
+    path = out_dir / f"{stem}.html"
+    path.write_text(page)
+    return str(path)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _evidently_html(cfg: ModelConfig, cur: pd.DataFrame, ref: pd.DataFrame, path: Path) -> None:
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    cols = cfg.columns
+    definition = DataDefinition(numerical_columns=cols.numerical, categorical_columns=cols.categorical)
+    features = cols.features
+    cur_ds = Dataset.from_pandas(cur[features].reset_index(drop=True), data_definition=definition)
+    ref_ds = Dataset.from_pandas(ref[features].reset_index(drop=True), data_definition=definition)
+    preset = DataDriftPreset(
+        columns=features, drift_share=cfg.drift.dataset_share,
+        num_method="wasserstein", cat_method="jensenshannon",
+        num_threshold=cfg.drift.wasserstein_threshold, cat_threshold=cfg.drift.jensenshannon_threshold,
+    )
+    Report([preset]).run(cur_ds, ref_ds).save_html(str(path))

@@ -1,0 +1,311 @@
+"""The named steps of a monitoring run, as Prefect tasks. Each takes values and paths, never a connection;
+the statistics live in ``checks/``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from checks import records
+from checks.drift import DriftResult, detect_drift
+from checks.failures import select_failures
+from checks.kpis import KpiResult, evaluate_kpis
+from checks.profile import ReferenceProfile, build_profile
+from checks.validation import ValidationResult, validate_batch
+from checks.verdict import Finding, Verdict, decide_verdict, kpi_findings
+from checks.volume import VolumeResult, check_volume
+from checks.windows import Window, window_ending_at
+from config.loader import load_model_config
+from config.model import ModelConfig
+from config.settings import get_settings
+from flows import sources, store
+from flows.reports import write_reports
+
+IO = {"retries": 2, "retry_delay_seconds": [1, 5], "cache_policy": NO_CACHE}
+PURE = {"cache_policy": NO_CACHE}
+
+
+@dataclass(frozen=True)
+class Reference:
+    id: int
+    version: int
+    profile: ReferenceProfile
+
+
+@dataclass(frozen=True)
+class WindowData:
+    batch: pd.DataFrame
+    """Predictions of the window being monitored."""
+    earlier: pd.DataFrame
+    """Predictions of the earlier windows within the label horizon (for label catch-up)."""
+    labels: pd.DataFrame
+    """(id, target) of every label known as of the run."""
+
+
+@dataclass(frozen=True)
+class InputChecks:
+    volume: VolumeResult
+    validation: ValidationResult | None
+    drift: DriftResult | None
+
+
+@task(**PURE)
+def load_config(config_path: str) -> ModelConfig:
+    return load_model_config(config_path)
+
+
+@task(**PURE)
+def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
+    end = pd.Timestamp(window_end) if window_end else pd.Timestamp.now(tz="UTC")
+    return window_ending_at(end, cfg.window_length, cfg.window.timezone)
+
+
+def _profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    c = cfg.columns
+    numeric, categorical = list(c.numerical), list(c.categorical)
+    if cfg.task == "regression":
+        numeric += [c.prediction] + ([c.target] if c.target in frame else [])
+    else:
+        categorical += [c.prediction] + ([c.target] if c.target in frame else [])
+        if c.probability:
+            numeric.append(c.probability)
+    return numeric, categorical
+
+
+@task(**IO)
+def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
+    """The current reference profile: computed once per reference version and stored."""
+    engine = store.open_store(store_url)
+    fingerprint = sources.source_fingerprint(cfg) + "|" + cfg.columns.model_dump_json()
+    stored = store.current_reference(engine, cfg.name)
+    if stored is not None and stored.fingerprint == fingerprint:
+        return Reference(stored.id, stored.version, ReferenceProfile.from_json(stored.profile))
+    frame = sources.read_reference(cfg)
+    numeric, categorical = _profile_columns(cfg, frame)
+    profile = build_profile(frame, numeric, categorical)
+    added = store.add_reference(
+        engine, cfg.name, cfg.resolve(cfg.sources.reference.path), fingerprint, len(frame), profile.to_json()
+    )
+    return Reference(added.id, added.version, profile)
+
+
+@task(**IO)
+def read_window_data(cfg: ModelConfig, window: Window, as_of: pd.Timestamp) -> WindowData:
+    """The window's predictions, the earlier windows' within the label horizon, and the labels known so far."""
+    horizon_start = window.start - cfg.horizon
+    preds = sources.read_predictions(cfg, horizon_start, window.end)
+    ts = cfg.columns.timestamp
+    batch = preds[preds[ts] >= window.start].reset_index(drop=True)
+    earlier = preds[preds[ts] < window.start].reset_index(drop=True)
+    labels = sources.read_labels(cfg, horizon_start, as_of)
+    return WindowData(batch, earlier, labels)
+
+
+def attach_labels(cfg: ModelConfig, predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Predictions that have a label, with the label in the target column."""
+    c = cfg.columns
+    if cfg.sources.labels is None:
+        return predictions[predictions[c.target].notna()].reset_index(drop=True)
+    joined = predictions.merge(labels, on=c.id, how="inner")
+    return joined[joined[c.target].notna()].reset_index(drop=True)
+
+
+@task(**IO)
+def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int]:
+    engine = store.open_store(store_url)
+    prior = store.latest_runs(engine, cfg.name, end=store.utc(window.start))
+    prior = prior[prior["status"] != "failed"].tail(cfg.volume.recent_windows)
+    return [int(r) for r in prior["rows"].dropna()]
+
+
+@task(**PURE)
+def check_inputs(cfg: ModelConfig, batch: pd.DataFrame, reference: Reference, recent: list[int]) -> InputChecks:
+    volume = check_volume(len(batch), recent, cfg.volume)
+    if batch.empty:
+        return InputChecks(volume, None, None)
+    validation = validate_batch(batch, cfg, reference.profile)
+    c = cfg.columns
+    pred_col = c.probability if cfg.task == "binary" and c.probability else c.prediction
+    drift = detect_drift(batch, reference.profile, cfg.drift, c.features, prediction=pred_col)
+    return InputChecks(volume, validation, drift)
+
+
+def _kpi_history(engine: Any, cfg: ModelConfig, before: datetime) -> dict[str, list[bool]]:
+    longest = max((k.consecutive for k in cfg.kpis), default=1)
+    prior = store.latest_runs(engine, cfg.name, end=before).tail(longest)
+    if prior.empty:
+        return {}
+    rows = store.run_metrics(engine, prior["id"].tolist(), kind="kpi")
+    if rows.empty:
+        return {}
+    rows["details"] = rows["details"].map(json.loads)
+    rows = rows.merge(prior[["id", "window_start"]], left_on="run_id", right_on="id", suffixes=("", "_run"))
+    return {k.metric: records.kpi_history(rows, k.metric) for k in cfg.kpis}
+
+
+@task(**IO)
+def score_window(
+    cfg: ModelConfig, store_url: str, window: Window, predictions: pd.DataFrame, labels: pd.DataFrame
+) -> tuple[KpiResult, pd.DataFrame]:
+    """KPIs of a window from the labels known so far (with the consecutive-window history)."""
+    engine = store.open_store(store_url)
+    labelled = attach_labels(cfg, predictions, labels)
+    history = _kpi_history(engine, cfg, store.utc(window.start))
+    return evaluate_kpis(labelled, cfg, len(predictions), history), labelled
+
+
+@task(**PURE)
+def pick_failures(
+    cfg: ModelConfig, batch: pd.DataFrame, validation: ValidationResult | None, labelled: pd.DataFrame
+) -> list[dict[str, Any]]:
+    return [asdict(s) for s in select_failures(batch, validation, labelled, cfg)]
+
+
+@task(**PURE)
+def decide(inputs: list[Finding], kpis: KpiResult | None, overdue: Finding | None = None) -> Verdict:
+    extra = [overdue] if overdue else []
+    return decide_verdict([*inputs, *kpi_findings(kpis), *extra])
+
+
+@task(**IO)
+def write_evidence(
+    cfg: ModelConfig, window: Window, batch: pd.DataFrame, verdict: Verdict, metric_rows: list[dict[str, Any]],
+    started: datetime,
+) -> str | None:
+    settings = get_settings()
+    if batch.empty:
+        return None
+    reference = sources.read_reference(cfg)
+    stem = f"{window.start.strftime('%Y%m%dT%H%M')}-{started.strftime('%Y%m%dT%H%M%S%f')}"
+    return write_reports(
+        cfg, batch, reference, settings.resolved_reports_dir() / cfg.name, stem,
+        settings.report_sample_rows, window.label, verdict.summary, metric_rows,
+    )
+
+
+@task(**IO)
+def store_run(
+    store_url: str, run: store.RunRecord, metric_rows: list[dict[str, Any]], failures: list[dict[str, Any]],
+    copy_metrics_from: int | None = None,
+) -> tuple[int, int, int]:
+    engine = store.open_store(store_url)
+    return store.write_run(
+        engine, run, [store.MetricRow(**m) for m in metric_rows], failures, copy_metrics_from=copy_metrics_from
+    )
+
+
+def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.DataFrame:
+    earlier = store.latest_runs(
+        engine, cfg.name, start=store.utc(window.start - cfg.horizon), end=store.utc(window.start)
+    )
+    return earlier[earlier["status"] != "failed"]
+
+
+@task(**IO)
+def rescore_earlier_windows(
+    cfg: ModelConfig, store_url: str, window: Window, data: WindowData, as_of: pd.Timestamp
+) -> list[dict[str, Any]]:
+    """Label catch-up: re-score earlier windows within the horizon whose labels grew, as new run versions."""
+    engine = store.open_store(store_url)
+    done: list[dict[str, Any]] = []
+    ts = cfg.columns.timestamp
+    for run in _windows_to_rescore(engine, cfg, window).to_dict("records"):
+        start = pd.Timestamp(run["window_start"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
+        end = pd.Timestamp(run["window_end"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
+        preds = data.earlier[(data.earlier[ts] >= start) & (data.earlier[ts] < end)].reset_index(drop=True)
+        labelled = attach_labels(cfg, preds, data.labels)
+        overdue = _overdue(cfg, end, as_of, len(labelled), len(preds), run)
+        if len(labelled) <= (run["labelled_rows"] or 0) and overdue is None:
+            continue
+        history = _kpi_history(engine, cfg, store.utc(start))
+        kpis = evaluate_kpis(labelled, cfg, len(preds), history)
+        old = [Finding(**f) for f in json.loads(run["findings"]) if f["check"] not in ("kpi", "labels")]
+        verdict = decide_verdict([*old, *kpi_findings(kpis), *([overdue] if overdue else [])])
+        failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
+        record = store.RunRecord(
+            model=cfg.name, window_start=run["window_start"], window_end=run["window_end"], trigger="rescore",
+            status=verdict.status, started_at=store.now_utc(), causes=verdict.causes, rows=len(preds),
+            labelled_rows=len(labelled), label_coverage=kpis.coverage, as_of=store.utc(as_of),
+            reference_id=run["reference_id"], summary=verdict.summary,
+            findings=[f.to_json() for f in verdict.findings], report_uri=run["report_uri"],
+        )
+        run_id, version, _ = store.write_run(
+            engine, record, [store.MetricRow(**m) for m in records.kpi_metric_rows(kpis)], failures,
+            copy_metrics_from=int(run["id"]),
+        )
+        done.append({"window_start": str(start), "status": verdict.status, "run_version": version})
+    return done
+
+
+def _overdue(
+    cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int, run: dict[str, Any]
+) -> Finding | None:
+    """Labels still immature once the horizon has passed: silence is a failure too."""
+    if not cfg.kpis or rows == 0 or as_of < end + cfg.horizon:
+        return None
+    if labelled / rows >= cfg.label_maturity:
+        return None
+    if any(f["check"] == "labels" for f in json.loads(run["findings"])):
+        return None
+    return Finding(
+        "labels", "warning",
+        f"only {labelled} of {rows} rows labelled ({labelled / rows:.0%}) after the {cfg.label_horizon} horizon",
+    )
+
+
+@task(**IO)
+def window_summary(cfg: ModelConfig, store_url: str, window_start: datetime) -> dict[str, Any]:
+    return load_window_json(cfg, store_url, window_start)
+
+
+def load_window_json(cfg: ModelConfig, store_url: str, window_start: datetime) -> dict[str, Any]:
+    """The current state of one window as the JSON contract, read back from the store."""
+    engine = store.open_store(store_url)
+    run = store.latest_runs(engine, cfg.name, start=window_start, end=window_start + pd.Timedelta(seconds=1))
+    if run.empty:
+        raise LookupError(f"no run stored for {cfg.name} at {window_start}")
+    row = run.iloc[0].to_dict()
+    row["causes"] = json.loads(row["causes"])
+    metric_rows = store.run_metrics(engine, [int(row["id"])])
+    if not metric_rows.empty:
+        metric_rows["details"] = metric_rows["details"].map(json.loads)
+        metric_rows["passed"] = metric_rows["passed"].map(lambda v: None if pd.isna(v) else bool(v))
+    logged = store.count_failures(engine, cfg.name, window_start)
+    tz = cfg.window.timezone
+    summary = records.window_json(row, metric_rows, logged, [k.metric for k in cfg.kpis], tz)
+    versions = store.all_versions(engine, cfg.name, window_start)
+    summary["status_since"] = records.status_since(versions, row["status"], tz)
+    return summary
+
+
+@task(**PURE)
+def publish_artifact(cfg: ModelConfig, summary: dict[str, Any]) -> None:
+    kpis = "\n".join(
+        f"| {name} | {_f(v.get('value'))} | {_f(v.get('target'))} | {v.get('level')} |"
+        for name, v in summary["kpis"].items()
+    )
+    md = (
+        f"# {cfg.name}: {summary['status'].upper()}\n\n"
+        f"Window {summary['window_start']} .. {summary['window_end']}, {summary['rows']} rows, "
+        f"{summary['labelled_rows']} labelled.\n\n"
+        f"Causes: {', '.join(summary['causes']) or 'none'}; drifted features: "
+        f"{', '.join(summary['drifted_features']) or 'none'}; failure samples logged: "
+        f"{summary['failures_logged']}.\n\n| KPI | value | target | level |\n|---|---|---|---|\n{kpis}\n\n"
+        f"```\n{summary['summary'] or summary.get('error') or ''}\n```\n\nReport: {summary['report']}\n"
+    )
+    create_markdown_artifact(markdown=md, key=f"monitor-{_key(cfg.name)}", description="driftwarden run summary")
+
+
+def _f(v: Any) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def _key(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower())
