@@ -1,0 +1,124 @@
+"""KPIs: intervals, the breach rule (evidence, not noise), not-evaluated cases, per model version."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from checks.kpis import delong_auc, evaluate_kpis, wilson
+from config.model import ModelConfig
+
+
+def cfg(task="binary", kpis=None, **extra) -> ModelConfig:
+    cols = {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y",
+            "model_version": "mv"}
+    if task == "binary":
+        cols["probability"] = "p"
+    return ModelConfig.model_validate({
+        "name": "t", "task": task,
+        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "columns": cols, "kpis": kpis or [{"metric": "accuracy", "target": 0.9, "min_labelled": 50}], **extra,
+    })
+
+
+def labelled(n: int, accuracy: float, seed: int = 0, versions=("v1",)) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    right = rng.uniform(size=n) < accuracy
+    pred = np.where(right, y, 1 - y)
+    p = np.clip(np.where(pred == 1, 0.7, 0.3) + rng.normal(0, 0.1, n), 0, 1)
+    return pd.DataFrame({"y": y, "pred": pred, "p": p, "mv": rng.choice(versions, n)})
+
+
+def level(result, metric="accuracy", segment="all"):
+    return next(v for v in result.values if v.metric == metric and v.segment == segment)
+
+
+def test_wilson_interval_matches_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in [(11, 24), (0, 30), (198, 200), (1700, 2000)]:
+        assert wilson(k, n) == pytest.approx(proportion_confint(k, n, method="wilson"), abs=1e-9)
+
+
+def test_one_window_slightly_below_target_is_a_warning_not_a_breach():
+    # 200 rows at true accuracy 0.88 vs target 0.9: below, but the interval straddles the target.
+    v = level(evaluate_kpis(labelled(200, 0.88, seed=3), cfg(), 200))
+    assert v.value < 0.9 < v.upper
+    assert v.level == "warning" and v.passed is False
+
+
+def test_interval_wholly_below_the_target_is_a_breach():
+    v = level(evaluate_kpis(labelled(2000, 0.75), cfg(), 2000))
+    assert v.level == "breach" and v.upper < 0.9
+
+
+def test_consecutive_windows_below_target_breach():
+    data = labelled(200, 0.88, seed=3)
+    assert level(evaluate_kpis(data, cfg(), 200, {"accuracy": [True]})).level == "warning"
+    assert level(evaluate_kpis(data, cfg(), 200, {"accuracy": [True, True]})).level == "breach"
+    assert level(evaluate_kpis(data, cfg(), 200, {"accuracy": [True, False]})).level == "warning"
+
+
+def test_too_few_labels_or_immature_labels_are_not_alarms():
+    few = level(evaluate_kpis(labelled(30, 0.5), cfg(), 30))
+    assert few.level == "not_evaluated" and few.value is None and few.passed is None
+    immature = level(evaluate_kpis(labelled(500, 0.5), cfg(), 2500))  # 20% coverage
+    assert immature.level == "pending" and immature.value is not None and immature.passed is None
+
+
+def test_auc_needs_both_classes():
+    data = labelled(300, 0.9)
+    data["y"] = 1
+    v = level(evaluate_kpis(data, cfg(kpis=[{"metric": "roc_auc", "target": 0.8}]), 300), "roc_auc")
+    assert v.level == "not_evaluated" and "one class" in v.note
+
+
+def test_delong_interval_is_centred_on_sklearn_auc():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 1500)
+    s = y + rng.normal(0, 1.2, 1500)
+    auc, lo, hi = delong_auc(y, s)
+    assert auc == pytest.approx(roc_auc_score(y, s))
+    assert lo < auc < hi and hi - lo < 0.06
+
+
+def test_kpis_are_kept_per_model_version():
+    data = pd.concat([labelled(600, 0.95, 1, ("v1",)), labelled(600, 0.6, 2, ("v2",))])
+    result = evaluate_kpis(data, cfg(), 1200)
+    assert level(result, segment="model_version=v1").level == "ok"
+    assert level(result, segment="model_version=v2").level == "breach"
+
+
+def test_regression_kpis_have_direction_and_intervals():
+    rng = np.random.default_rng(5)
+    y = rng.normal(10, 2, 800)
+    frame = pd.DataFrame({"y": y, "pred": y + rng.normal(0, 1, 800), "mv": "r1"})
+    c = cfg("regression", kpis=[{"metric": "mae", "target": 1.0}, {"metric": "r2", "target": 0.9},
+                                {"metric": "rmse", "target": 2.0}])
+    result = evaluate_kpis(frame, c, 800)
+    mae, r2, rmse = (level(result, m) for m in ("mae", "r2", "rmse"))
+    assert mae.value == pytest.approx(0.8, abs=0.06) and mae.lower < mae.value < mae.upper
+    assert mae.level == "ok" and mae.direction == "lower_is_better"
+    assert r2.level == "breach" and r2.direction == "higher_is_better"  # ~0.8 vs target 0.9
+    assert rmse.level == "ok"
+
+
+def test_multiclass_macro_metrics():
+    rng = np.random.default_rng(6)
+    y = rng.choice(["a", "b", "c"], 900)
+    pred = np.where(rng.uniform(size=900) < 0.8, y, rng.choice(["a", "b", "c"], 900))
+    probs = pd.get_dummies(pred).astype(float).to_numpy() * 0.8 + 0.2 / 3
+    frame = pd.DataFrame({"y": y, "pred": pred, "pa": probs[:, 0], "pb": probs[:, 1], "pc": probs[:, 2]})
+    c = ModelConfig.model_validate({
+        "name": "m", "task": "multiclass",
+        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "columns": {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y",
+                    "probabilities": {"a": "pa", "b": "pb", "c": "pc"}},
+        "kpis": [{"metric": "f1", "target": 0.7}, {"metric": "roc_auc", "target": 0.7},
+                 {"metric": "log_loss", "target": 1.0}],
+    })
+    result = evaluate_kpis(frame, c, 900)
+    assert {v.metric: v.level for v in result.overall} == {"f1": "ok", "roc_auc": "ok", "log_loss": "ok"}

@@ -1,0 +1,96 @@
+"""GX validation: a clean night passes, each injected fault fails with its rows collected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from checks.profile import build_profile
+from checks.validation import validate_batch
+from config.model import ModelConfig
+
+NUM = ["income", "age", "score"]
+
+
+def batch(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "id": [f"r{seed}-{i}" for i in range(n)],
+        "income": rng.lognormal(10.8, 0.45, n),  # heavy right tail
+        "age": np.clip(rng.normal(42, 11, n), 18, 85).round(),
+        "score": rng.normal(0, 1, n),
+        "segment": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]),
+        "p": rng.uniform(0, 1, n),
+        "pred": rng.integers(0, 2, n),
+    })
+
+
+def config(**validation) -> ModelConfig:
+    return ModelConfig.model_validate({
+        "name": "t", "task": "binary",
+        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "columns": {"timestamp": "ts", "id": "id", "numerical": NUM, "categorical": ["segment"],
+                    "prediction": "pred", "probability": "p", "target": "y"},
+        "validation": validation,
+    })
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return build_profile(batch(5000, 0), NUM + ["p"], ["segment"])
+
+
+def test_clean_nights_pass(profile):
+    cfg = config()
+    failed = [seed for seed in range(1, 61) if not validate_batch(batch(2500, seed), cfg, profile).success]
+    assert failed == []  # 60 clean heavy-tailed nights, no false alarm
+
+
+def test_nulls_beyond_tolerance_fail_with_rows(profile):
+    b = batch(2000, 7)
+    b.loc[b.index[:100], "income"] = np.nan  # 5% nulls vs 0% in the reference + 2% tolerance
+    result = validate_batch(b, config(), profile)
+    assert not result.success
+    [failed] = result.failed
+    assert failed.column == "income" and failed.observed == pytest.approx(0.95)
+    [rows] = result.failing_rows
+    assert rows.reason == "null_value" and len(rows.positions) == 100
+    b.loc[b.index[:100], "income"] = 1.0
+    b.loc[b.index[:20], "income"] = np.nan  # 1%: within tolerance
+    assert validate_batch(b, config(), profile).success
+
+
+def test_unseen_categories_fail_only_above_the_share(profile):
+    b = batch(2000, 8)
+    b.loc[b.index[:10], "segment"] = "zz"  # 0.5% < 1%
+    assert validate_batch(b, config(), profile).success
+    b.loc[b.index[:60], "segment"] = "zz"  # 3%
+    result = validate_batch(b, config(), profile)
+    assert [o.column for o in result.failed] == ["segment"]
+    assert result.failing_rows[0].reason == "unseen_category" and len(result.failing_rows[0].positions) == 60
+
+
+def test_out_of_range_values_and_bad_probabilities_fail(profile):
+    b = batch(2000, 9)
+    b.loc[b.index[:40], "age"] = 420  # a unit bug in 2% of rows
+    b.loc[b.index[5], "p"] = 1.7
+    result = validate_batch(b, config(), profile)
+    assert sorted(o.column for o in result.failed) == ["age", "p"]
+    reasons = {(r.reason, r.column): len(r.positions) for r in result.failing_rows}
+    assert reasons == {("out_of_range", "age"): 40, ("out_of_range", "p"): 1}
+
+
+def test_duplicate_ids_fail(profile):
+    b = batch(1000, 10)
+    b.loc[b.index[1], "id"] = b.loc[b.index[0], "id"]
+    result = validate_batch(b, config(), profile)
+    assert [o.rule for o in result.failed] == ["id unique"]
+    assert result.failing_rows[0].positions == (0, 1)
+
+
+def test_explicit_ranges_and_categories_override_the_reference(profile):
+    b = batch(1000, 11)
+    cfg = config(ranges={"age": [18, 60]}, allowed_categories={"segment": ["a", "b"]})
+    failed = {o.column for o in validate_batch(b, cfg, profile).failed}
+    assert failed == {"age", "segment"}

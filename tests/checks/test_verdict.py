@@ -1,0 +1,35 @@
+"""The decision table, row by row."""
+
+from __future__ import annotations
+
+from checks.verdict import Finding, decide_verdict
+
+VOLUME = Finding("volume", "breach", "12 rows, below the floor of 500")
+DQ = Finding("validation", "breach", "failed: income non-null")
+DRIFT = Finding("drift", "breach", "4 of 9 features drifted")
+DRIFT_LOW = Finding("drift", "warning", "1 of 9 features drifted")
+KPI = Finding("kpi", "breach", "accuracy 0.70 below 0.80")
+KPI_LOW = Finding("kpi", "warning", "accuracy 0.79 below 0.80")
+
+
+def test_rows():
+    assert decide_verdict([]).status == "ok"
+    assert decide_verdict([VOLUME]).causes == ("volume",)
+    assert decide_verdict([DQ]).causes == ("data_quality",)
+    assert decide_verdict([DRIFT]).causes == ("input_drift",)
+    assert decide_verdict([KPI]).causes == ("concept_change",)
+    with_drift = decide_verdict([DRIFT, KPI])
+    assert with_drift.causes == ("input_drift",) and "accuracy" in with_drift.summary
+    assert "drift is the likely cause" in with_drift.summary
+    for weak in ([DRIFT_LOW], [KPI_LOW], [DRIFT_LOW, KPI_LOW]):
+        v = decide_verdict(weak)
+        assert v.status == "warning" and v.causes == ()
+    # a KPI breach with drift below the dataset rule is still a concept change
+    assert decide_verdict([DRIFT_LOW, KPI]).causes == ("concept_change",)
+    assert decide_verdict([VOLUME, DQ, KPI]).causes == ("volume", "data_quality", "concept_change")
+
+
+def test_summary_is_plain_words():
+    v = decide_verdict([KPI])
+    assert v.summary.startswith("BREACH: the model got worse while its inputs look normal")
+    assert decide_verdict([]).summary.startswith("OK")

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from checks.windows import window_ending_at, windows_between
+
+DAY, HOUR6 = timedelta(days=1), timedelta(hours=6)
+
+
+def test_day_windows_are_half_open_local_days_across_dst():
+    ws = windows_between("2026-10-24", "2026-10-27", DAY, "Europe/Berlin")
+    assert [w.start.isoformat() for w in ws] == [
+        "2026-10-24T00:00:00+02:00", "2026-10-25T00:00:00+02:00", "2026-10-26T00:00:00+01:00"]
+    assert [(w.end - w.start) / pd.Timedelta(hours=1) for w in ws] == [24, 25, 24]  # DST ends on the 25th
+    assert all(a.end == b.start for a, b in zip(ws, ws[1:], strict=False))
+
+
+def test_window_end_defaults_to_the_last_complete_window():
+    w = window_ending_at(pd.Timestamp("2026-03-29T15:30", tz="UTC"), DAY, "Europe/Berlin")
+    assert w.start.isoformat() == "2026-03-28T00:00:00+01:00"
+    assert w.end.isoformat() == "2026-03-29T00:00:00+01:00"
+
+
+def test_sub_day_windows_stay_on_the_local_grid():
+    ws = windows_between("2026-03-29", "2026-03-30", HOUR6, "Europe/Berlin")  # spring forward at 02:00
+    assert [w.start.strftime("%H:%M") for w in ws] == ["00:00", "06:00", "12:00", "18:00"]
+    assert (ws[0].end - ws[0].start) == pd.Timedelta(hours=5)

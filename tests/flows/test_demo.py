@@ -1,0 +1,47 @@
+"""The demo end to end: every injected night flagged for the right reason, every clean night ok."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_flags_each_injected_night_with_its_cause(tmp_path, dw_home):
+    (tmp_path / "config").mkdir()
+    config = tmp_path / "config" / "credit_risk.yaml"
+    shutil.copy(REPO / "config" / "credit_risk.yaml", config)
+    result = CliRunner().invoke(app, ["demo", "--config", str(config), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    nights = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(nights) == 30
+    assert (tmp_path / ".driftwarden" / "demo" / "reference.parquet").exists()
+    by_cause: dict[str | None, list[dict]] = {}
+    for n in nights:
+        by_cause.setdefault(n["injected"], []).append(n)
+    assert [n["status"] for n in by_cause[None]] == ["ok"] * 16
+    assert all(n["drifted_features"] == [] for n in by_cause[None])
+    [shift] = by_cause["input_drift"]
+    assert "input_drift" in shift["causes"] and {"age", "income"} <= set(shift["drifted_features"])
+    [broken] = by_cause["data_quality"]
+    assert broken["causes"] == ["data_quality"] and broken["failures_logged"] > 0
+    [thin] = by_cause["volume"]
+    assert thin["causes"] == ["volume"] and thin["rows"] < 100
+    concept = [n for n in by_cause["concept_change"] if n["rows"] > 1000]
+    mature = [n for n in concept if n["kpis"]["accuracy"]["level"] != "pending"]
+    assert len(mature) >= 7
+    for n in mature:
+        assert n["causes"] == ["concept_change"] and n["drifted_features"] == []
+        assert n["kpis"]["accuracy"]["upper"] < 0.8
+        assert n["status_since"] > n["window_end"]  # caught once the labels matured, days later
+    assert all(n["status"] != "breach" for n in concept if n not in mature)
+    assert all(n["error"] is None for n in nights)
+    assert all(Path(n["report"]).exists() for n in nights)

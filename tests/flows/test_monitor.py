@@ -1,0 +1,115 @@
+"""The monitor-model flow on the real Agrawal stream, with labels arriving two days late."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from config.settings import get_settings
+from flows import store
+from flows.cli import app
+from tests.streams import write_agrawal_sources
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def cli(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return result, lines
+
+
+@pytest.fixture
+def agrawal_yaml(tmp_path, dw_home):
+    return write_agrawal_sources(tmp_path / "agrawal")
+
+
+CONTRACT = {"model", "window_start", "window_end", "rows", "labelled_rows", "status", "causes",
+            "drifted_features", "kpis", "failures_logged", "error"}
+
+
+def test_backfill_catches_the_concept_change_once_labels_mature(agrawal_yaml):
+    # The concept changes at 2025-02-20 16:00; labels arrive two days after each prediction.
+    result, days = cli("backfill", "--config", str(agrawal_yaml), "--start", "2025-02-14",
+                       "--end", "2025-02-28", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(days) == 14 and all(CONTRACT <= set(d) for d in days)
+    by_day = {d["window_start"][:10]: d for d in days}
+    for day in ["2025-02-14", "2025-02-17", "2025-02-19"]:
+        assert by_day[day]["status"] == "ok" and by_day[day]["kpis"]["accuracy"]["passed"] is True
+    for day in ["2025-02-21", "2025-02-23", "2025-02-25"]:
+        d = by_day[day]
+        assert d["status"] == "breach" and d["causes"] == ["concept_change"], d["summary"]
+        assert d["kpis"]["accuracy"]["value"] < 0.75 and d["kpis"]["accuracy"]["passed"] is False
+        assert d["drifted_features"] == [] and d["failures_logged"] > 0
+        # flagged late but surely: at the run two days after the window, when its labels had arrived
+        assert pd.Timestamp(d["status_since"]) == pd.Timestamp(d["window_end"]) + pd.Timedelta(days=2)
+    for day in ["2025-02-26", "2025-02-27"]:  # their labels had not arrived by the end of the replay
+        assert by_day[day]["kpis"]["accuracy"]["level"] == "pending" and by_day[day]["status"] == "ok"
+
+
+def test_rerun_adds_a_version_and_failures_keep_earlier_results(agrawal_yaml, tmp_path):
+    ok, [first] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2025-02-10", "--json")
+    assert ok.exit_code == 0 and first["status"] == "ok" and first["run_version"] == 1
+    _, [second] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2025-02-10", "--json")
+    assert second["run_version"] == 2 and second["status"] == "ok"
+
+    folder = agrawal_yaml.parent
+    shutil.copy(folder / "predictions.csv", tmp_path / "good.csv")
+    broken = pd.read_csv(tmp_path / "good.csv").drop(columns=["salary"])
+    broken.to_csv(folder / "predictions.csv", index=False)
+    failed, [f] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2025-02-10", "--json")
+    assert failed.exit_code == 1 and f["status"] == "failed"
+    assert "salary" in f["error"] and "predictions.csv" in f["error"]
+
+    text = pd.read_csv(tmp_path / "good.csv")
+    text["age"] = text["age"].astype(object)
+    text.loc[text["timestamp"].str.startswith("2025-02-10 05"), "age"] = "forty"
+    text.to_csv(folder / "predictions.csv", index=False)
+    _, [g] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2025-02-11", "--json")
+    assert g["status"] == "failed" and "'age'" in g["error"] and "'forty'" in g["error"]
+
+    (folder / "predictions.csv").write_bytes(b"\x00\xff\x13garbage" * 10)
+    _, [h] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2025-02-12", "--json")
+    assert h["status"] == "failed" and "predictions.csv" in h["error"]
+
+    engine = store.open_store(get_settings().resolved_store_url())
+    versions = store.all_versions(engine, "agrawal", store.utc("2025-02-09"))
+    assert list(versions["status"]) == ["ok", "ok", "failed"]
+    assert list(versions["superseded"]) == [True, False, True]  # the good result stays current
+    _, hist = cli("history", "--config", str(agrawal_yaml), "--json")
+    assert [h["status"] for h in hist] == ["ok", "failed", "failed"]
+
+
+def test_dead_feed_is_a_volume_breach_not_a_crash(agrawal_yaml):
+    _, [d] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2030-01-02", "--json")
+    assert d["status"] == "breach" and d["causes"] == ["volume"] and d["rows"] == 0
+
+
+def test_failure_log_is_queryable_and_exportable(agrawal_yaml, tmp_path):
+    cli("backfill", "--config", str(agrawal_yaml), "--start", "2025-02-21", "--end", "2025-02-24",
+        "--labels-now")
+    result = runner.invoke(app, ["failures", "--config", str(agrawal_yaml), "--reason", "confident_mistake"])
+    assert result.exit_code == 0 and "confident_mistake" in result.stdout
+    out = tmp_path / "failures.parquet"
+    runner.invoke(app, ["failures", "--config", str(agrawal_yaml), "--export", str(out)])
+    log = pd.read_parquet(out)
+    assert len(log) > 0 and set(log["reason"]) <= {"confident_mistake", "misclassified"}
+    row = log.iloc[0]
+    features = json.loads(row["features"])
+    assert set(features) == {"salary", "commission", "age", "hvalue", "hyears", "loan", "elevel", "car", "zipcode"}
+    assert row["model_version"] == "tree-v1" and json.loads(row["label"]) != json.loads(row["prediction"])
+
+
+def test_validate_names_missing_columns(agrawal_yaml):
+    ok = runner.invoke(app, ["validate", "--config", str(agrawal_yaml)])
+    assert ok.exit_code == 0 and "valid" in ok.stdout
+    labels = agrawal_yaml.parent / "labels.csv"
+    pd.read_csv(labels).drop(columns=["labelled_at"]).to_csv(labels, index=False)
+    bad = runner.invoke(app, ["validate", "--config", str(agrawal_yaml)])
+    assert bad.exit_code == 1 and "labelled_at" in bad.output and "labels.csv" in bad.output
