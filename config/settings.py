@@ -47,7 +47,12 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def prepare_environment() -> None:
-    """Set offline telemetry defaults before Prefect or GX are imported (a user's own values win)."""
+def prepare_environment(quiet: bool = False) -> None:
+    """Set offline telemetry defaults before Prefect or GX are imported (a user's own values win).
+
+    ``quiet`` keeps Prefect's per-task log lines off a terminal where the CLI prints its own table."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if quiet:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,8 +23,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per windo
 
 
 def main() -> None:
-    prepare_environment()
+    quiet = "--verbose" not in sys.argv
+    prepare_environment(quiet=quiet)
+    if quiet:
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
     app()
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's log lines.")] = False,
+) -> None:
+    """Watch ML models in production."""
 
 
 def _load(config: Path) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,7 +23,14 @@ class MonitorFailed(RuntimeError):
         self.summary = summary
 
 
-@flow(name="monitor-model", flow_run_name="monitor-{config_path}-{window_end}")
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    return f"{Path(params['config_path']).stem}-{params.get('window_end') or 'latest'}"
+
+
+@flow(name="monitor-model", flow_run_name=_run_name)
 def monitor_model(
     config_path: str, window_end: str | None = None, as_of: str | None = None, trigger: str = "run"
 ) -> dict[str, Any]:
