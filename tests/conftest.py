@@ -18,3 +18,39 @@ def dw_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+def _service_missing(what: str) -> None:
+    """Skip on a machine without the service; fail in CI (.ci/run sets DRIFTWARDEN_REQUIRE_SERVICES=1)."""
+    import os
+
+    if os.environ.get("DRIFTWARDEN_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{what} is required in CI but not reachable")
+    pytest.skip(f"{what} not reachable")
+
+
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_url():
+    """A SQLAlchemy URL into a schema of its own on the real PostgreSQL server, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(PG_BASE, connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except sa.exc.OperationalError:
+        _service_missing("PostgreSQL on 127.0.0.1:5432")
+    schema = f"dw_test_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'create schema "{schema}"'))
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
