@@ -1,0 +1,25 @@
+"""deployments/prefect.yaml points at real flows with identifier-only parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from prefect.flows import load_flow_from_entrypoint
+
+from config.loader import load_model_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_deployment_loads_its_flow_and_config(monkeypatch):
+    monkeypatch.chdir(REPO)
+    spec = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
+    assert spec["deployments"]
+    for dep in spec["deployments"]:
+        flow = load_flow_from_entrypoint(dep["entrypoint"])
+        assert flow.name == "monitor-model"
+        assert set(dep["parameters"]) == {"config_path"}
+        cfg = load_model_config(REPO / dep["parameters"]["config_path"])
+        assert dep["name"] == cfg.name
+        assert dep["schedules"][0]["timezone"] == cfg.window.timezone
