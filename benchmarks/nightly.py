@@ -51,8 +51,11 @@ def write_frame(path: Path, rows: int, n_features: int, seed: int, shifted: bool
         n = min(250_000, rows - done)
         cols = {}
         if with_time:
-            secs = np.sort(rng.uniform(0, 86_400, n)) if rows == n else np.linspace(
-                done * 86_400 / rows, (done + n) * 86_400 / rows, n, endpoint=False)
+            secs = (
+                np.sort(rng.uniform(0, 86_400, n))
+                if rows == n
+                else np.linspace(done * 86_400 / rows, (done + n) * 86_400 / rows, n, endpoint=False)
+            )
             cols["ts"] = DAY + pd.to_timedelta(secs, unit="s")
             cols["id"] = np.arange(done, done + n)
         x = rng.normal(size=(n, n_features))
@@ -77,10 +80,17 @@ def write_case(folder: Path, rows: int, n_features: int, seed: int) -> Path:
     write_frame(folder / "reference.parquet", rows, n_features, 10_000 + seed, False, False)
     write_frame(folder / "current.parquet", rows, n_features, seed, True, True)
     config = {
-        "name": f"bench_{seed}", "task": "binary",
+        "name": f"bench_{seed}",
+        "task": "binary",
         "sources": {"predictions": {"path": "current.parquet"}, "reference": {"path": "reference.parquet"}},
-        "columns": {"timestamp": "ts", "id": "id", "numerical": features(n_features), "prediction": "pred",
-                    "probability": "proba", "target": "y"},
+        "columns": {
+            "timestamp": "ts",
+            "id": "id",
+            "numerical": features(n_features),
+            "prediction": "pred",
+            "probability": "proba",
+            "target": "y",
+        },
         "window": {"length": "1d", "timezone": "UTC"},
         "label_horizon": "1d",
         "kpis": [{"metric": "accuracy", "target": 0.6}, {"metric": "roc_auc", "target": 0.7}],
@@ -117,10 +127,19 @@ def path_project(config: Path) -> dict:
     engine = store.open_store(get_settings().resolved_store_url())
     runs = store.latest_runs(engine, summary["model"], start=store.utc(DAY))
     drift = store.run_metrics(engine, [int(runs["id"].iloc[0])], kind="drift")
-    verdicts = {r["column"]: not bool(r["passed"]) for _, r in drift.iterrows()
-                if r["column"] and json.loads(r["details"]).get("role") == "feature"}
-    return {"seconds": seconds, "cold_s": cold, "peak_rss_mb": peak_rss_mb(), "verdicts": verdicts,
-            "status": summary["status"], "rows": summary["rows"]}
+    verdicts = {
+        r["column"]: not bool(r["passed"])
+        for _, r in drift.iterrows()
+        if r["column"] and json.loads(r["details"]).get("role") == "feature"
+    }
+    return {
+        "seconds": seconds,
+        "cold_s": cold,
+        "peak_rss_mb": peak_rss_mb(),
+        "verdicts": verdicts,
+        "status": summary["status"],
+        "rows": summary["rows"],
+    }
 
 
 def path_full(config: Path) -> dict:
@@ -192,7 +211,9 @@ def main() -> None:
 
     agree = total = injected_hits = clean_hits = 0
     runs, colds, rss, naive_s = [], [], [], None
-    print(f"{'seed':>4} {'gen_s':>6} {'run_s':>6} {'cold_s':>7} {'rss_mb':>7} {'agree':>6} {'injected':>8} {'clean':>5}")
+    print(
+        f"{'seed':>4} {'gen_s':>6} {'run_s':>6} {'cold_s':>7} {'rss_mb':>7} {'agree':>6} {'injected':>8} {'clean':>5}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             t0 = time.perf_counter()
@@ -211,11 +232,15 @@ def main() -> None:
             runs.append(project["seconds"])
             colds.append(project["cold_s"])
             rss.append(project["peak_rss_mb"])
-            print(f"{seed:>4} {gen:6.1f} {project['seconds']:6.2f} {project['cold_s']:7.1f} "
-                  f"{project['peak_rss_mb']:7.0f} {a:>3}/{len(full['verdicts']):<2} {hits_i:>4}/{len(inj):<3} {hits_c:>5}")
+            print(
+                f"{seed:>4} {gen:6.1f} {project['seconds']:6.2f} {project['cold_s']:7.1f} "
+                f"{project['peak_rss_mb']:7.0f} {a:>3}/{len(full['verdicts']):<2} {hits_i:>4}/{len(inj):<3} {hits_c:>5}"
+            )
     run_s = float(np.median(runs))
     result = {
-        "rows": args.rows, "features": args.features, "run_s": round(run_s, 2),
+        "rows": args.rows,
+        "features": args.features,
+        "run_s": round(run_s, 2),
         "cold_s": round(float(np.median(colds)), 2),
         "naive_s": None if naive_s is None else round(naive_s, 2),
         "ratio": None if naive_s is None else round(naive_s / run_s, 1),

@@ -101,9 +101,7 @@ def _chisquare(ref_counts: dict[str, int], cur_counts: dict[str, int]) -> float:
     return float(stats.chi2_contingency(table).pvalue)
 
 
-def _pick_method(
-    configured: str, is_numeric: bool, n_unique: int, n_ref: int, n_cur: int, large: int
-) -> str:
+def _pick_method(configured: str, is_numeric: bool, n_unique: int, n_ref: int, n_cur: int, large: int) -> str:
     if configured != "auto":
         return configured
     if min(n_ref, n_cur) >= large:
@@ -141,9 +139,7 @@ def _column_drift(
             return method, float(stats.ks_2samp(ref_values, cur).pvalue), n_cur, ""
         return method, _chisquare(_value_counts(ref_values), _value_counts(cur)), n_cur, ""
     cur_counts = {str(k): int(v) for k, v in cur_text.value_counts().items()}
-    method = _pick_method(
-        cfg.methods.get(name, "auto"), False, len(ref.counts), n_ref, n_cur, cfg.large_sample
-    )
+    method = _pick_method(cfg.methods.get(name, "auto"), False, len(ref.counts), n_ref, n_cur, cfg.large_sample)
     if method in ("wasserstein", "ks"):
         raise ValueError(f"drift.methods: {method} does not apply to categorical column {name!r}")
     if method == "jensenshannon":
@@ -177,9 +173,7 @@ def detect_drift(
     jobs: list[tuple[str, Role, pd.Series]] = [(f, "feature", current[f]) for f in features]
     if prediction is not None and (prediction in profile.numeric or prediction in profile.categorical):
         jobs.append((prediction, "prediction", current[prediction]))
-    if target is not None and target_name and (
-        target_name in profile.numeric or target_name in profile.categorical
-    ):
+    if target is not None and target_name and (target_name in profile.numeric or target_name in profile.categorical):
         jobs.append((target_name, "target", target))
 
     raw: dict[str, tuple[Role, str, float | None, int, str]] = {}
@@ -193,11 +187,7 @@ def detect_drift(
     # Holm across the p-value tests of each role separately (features never share a family with targets).
     holm: dict[str, tuple[bool, float]] = {}
     for role in ("feature", "prediction", "target"):
-        pvals = {
-            k: v[2]
-            for k, v in raw.items()
-            if v[0] == role and v[1] in ("ks", "chisquare") and v[2] is not None
-        }
+        pvals = {k: v[2] for k, v in raw.items() if v[0] == role and v[1] in ("ks", "chisquare") and v[2] is not None}
         holm.update(_holm(pvals, cfg.p_value))
 
     columns: list[ColumnDrift] = []

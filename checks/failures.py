@@ -70,7 +70,7 @@ def _sample(row: pd.Series, cfg: ModelConfig, reason: str, score: float | None, 
     label = row.get(cols.target)
     return FailureSample(
         reason=reason,
-        row_id=_mask(rid) if cols.id in cfg.failures.mask else str(_plain(rid)),
+        row_id=(_mask(rid) or "") if cols.id in cfg.failures.mask else str(_plain(rid)),
         model_version=None if mv is None or pd.isna(mv) else str(mv),
         prediction=_plain(row.get(cols.prediction)),
         label=_plain(label),

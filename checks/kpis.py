@@ -85,9 +85,7 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _bootstrap(
-    fn: Callable[[np.ndarray], float], n: int, seed: int = 0
-) -> tuple[float, float] | tuple[None, None]:
+def _bootstrap(fn: Callable[[np.ndarray], float], n: int, seed: int = 0) -> tuple[float, float] | tuple[None, None]:
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(BOOTSTRAP):
@@ -115,17 +113,18 @@ class _Labelled:
 
 
 def _as_labels(values: pd.Series) -> np.ndarray:
-    return np.array(
-        [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values], dtype=object
-    )
+    return np.array([str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values], dtype=object)
 
 
 def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> _Labelled:
     cols = cfg.columns
     if cfg.task == "regression":
         return _Labelled(
-            frame[cols.target].to_numpy(dtype=float), frame[cols.prediction].to_numpy(dtype=float),
-            None, [], "",
+            frame[cols.target].to_numpy(dtype=float),
+            frame[cols.prediction].to_numpy(dtype=float),
+            None,
+            [],
+            "",
         )
     y, pred = _as_labels(frame[cols.target]), _as_labels(frame[cols.prediction])
     positive = str(cols.positive_label)
@@ -139,9 +138,7 @@ def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> _Labelled:
     return _Labelled(y, pred, proba, classes, positive)
 
 
-def _point_and_interval(
-    metric: str, d: _Labelled, task: str
-) -> tuple[float | None, float | None, float | None, str]:
+def _point_and_interval(metric: str, d: _Labelled, task: str) -> tuple[float | None, float | None, float | None, str]:
     n = len(d.y)
     binary = task == "binary"
     if metric == "accuracy":
@@ -164,12 +161,13 @@ def _point_and_interval(
             return (*delong_auc((d.y == d.positive).astype(int), d.proba), "")
     if metric in _MEAN_LOSSES.get(task, {}):
         return (*_mean_loss_interval(metric, d, task), "")
+    point: float | None
     try:
         point = fn(np.arange(n))
     except ValueError as exc:
         return None, None, None, str(exc)
-    lo, hi = _bootstrap(fn, n)
-    return point, lo, hi, ""
+    interval: tuple[float | None, float | None] = _bootstrap(fn, n)
+    return point, interval[0], interval[1], ""
 
 
 def delong_auc(y: np.ndarray, score: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
@@ -241,9 +239,7 @@ def _metric_fn(metric: str, d: _Labelled, task: str) -> Callable[[np.ndarray], f
         "precision": lambda i: float(
             skm.precision_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)
         ),
-        "recall": lambda i: float(
-            skm.recall_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)
-        ),
+        "recall": lambda i: float(skm.recall_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)),
         "f1": lambda i: float(skm.f1_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)),
         "roc_auc": lambda i: float(
             skm.roc_auc_score(y[i], proba[i], multi_class="ovr", average="macro", labels=classes)  # type: ignore[index]
@@ -254,8 +250,12 @@ def _metric_fn(metric: str, d: _Labelled, task: str) -> Callable[[np.ndarray], f
 
 
 def _judge(
-    kpi: KpiConfig, value: float | None, lo: float | None, hi: float | None,
-    mature: bool, history: Sequence[bool],
+    kpi: KpiConfig,
+    value: float | None,
+    lo: float | None,
+    hi: float | None,
+    mature: bool,
+    history: Sequence[bool],
 ) -> tuple[Level, str]:
     if value is None:
         return "not_evaluated", ""
@@ -303,16 +303,36 @@ def evaluate_kpis(
         for kpi in cfg.kpis:
             m = len(frame)
             if d is None or m < kpi.min_labelled:
-                values.append(KpiValue(
-                    kpi.metric, segment, None, None, None, kpi.target, kpi.direction, m,
-                    "not_evaluated" if mature else "pending",
-                    f"{m} labelled rows < min_labelled {kpi.min_labelled}",
-                ))
+                values.append(
+                    KpiValue(
+                        kpi.metric,
+                        segment,
+                        None,
+                        None,
+                        None,
+                        kpi.target,
+                        kpi.direction,
+                        m,
+                        "not_evaluated" if mature else "pending",
+                        f"{m} labelled rows < min_labelled {kpi.min_labelled}",
+                    )
+                )
                 continue
             value, lo, hi, why = _point_and_interval(kpi.metric, d, cfg.task)
             hist = history.get(kpi.metric, ()) if segment == "all" else ()
             level, note = _judge(kpi, value, lo, hi, mature, hist)
-            values.append(KpiValue(
-                kpi.metric, segment, value, lo, hi, kpi.target, kpi.direction, m, level, why or note,
-            ))
+            values.append(
+                KpiValue(
+                    kpi.metric,
+                    segment,
+                    value,
+                    lo,
+                    hi,
+                    kpi.target,
+                    kpi.direction,
+                    m,
+                    level,
+                    why or note,
+                )
+            )
     return KpiResult(tuple(values), n, window_rows, coverage, mature)

@@ -59,10 +59,7 @@ class ReferenceProfile:
     def from_json(cls, data: dict[str, Any]) -> ReferenceProfile:
         return cls(
             rows=int(data["rows"]),
-            numeric={
-                k: NumericProfile(**{**v, "sample": tuple(v["sample"])})
-                for k, v in data["numeric"].items()
-            },
+            numeric={k: NumericProfile(**{**v, "sample": tuple(v["sample"])}) for k, v in data["numeric"].items()},
             categorical={k: CategoricalProfile(**v) for k, v in data["categorical"].items()},
         )
 
@@ -113,9 +110,7 @@ def profile_categorical(values: pd.Series) -> CategoricalProfile:
     )
 
 
-def build_profile(
-    frame: pd.DataFrame, numerical: list[str], categorical: list[str], seed: int = 0
-) -> ReferenceProfile:
+def build_profile(frame: pd.DataFrame, numerical: list[str], categorical: list[str], seed: int = 0) -> ReferenceProfile:
     """Profile the reference frame's columns (features, prediction, target as the caller lists them)."""
     missing = [c for c in [*numerical, *categorical] if c not in frame.columns]
     if missing:

@@ -17,37 +17,76 @@ def input_metric_rows(
     volume: VolumeResult, validation: ValidationResult | None, drift: DriftResult | None
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
-        {"kind": "volume", "name": "rows", "value": volume.rows, "threshold": volume.floor,
-         "passed": not volume.breached, "details": {"recent_median": volume.recent_median, "note": volume.note}}
+        {
+            "kind": "volume",
+            "name": "rows",
+            "value": volume.rows,
+            "threshold": volume.floor,
+            "passed": not volume.breached,
+            "details": {"recent_median": volume.recent_median, "note": volume.note},
+        }
     ]
     if validation is not None:
         rows += [
-            {"kind": "validation", "name": o.expectation, "column": o.column, "value": o.observed,
-             "passed": o.success, "details": {"rule": o.rule}}
+            {
+                "kind": "validation",
+                "name": o.expectation,
+                "column": o.column,
+                "value": o.observed,
+                "passed": o.success,
+                "details": {"rule": o.rule},
+            }
             for o in validation.outcomes
         ]
     if drift is not None:
         rows += [
-            {"kind": "drift", "name": c.method, "column": c.column, "segment": "all", "value": c.value,
-             "threshold": c.threshold, "passed": None if c.drifted is None else not c.drifted,
-             "details": {"role": c.role, "rows": c.rows, "note": c.note}}
+            {
+                "kind": "drift",
+                "name": c.method,
+                "column": c.column,
+                "segment": "all",
+                "value": c.value,
+                "threshold": c.threshold,
+                "passed": None if c.drifted is None else not c.drifted,
+                "details": {"role": c.role, "rows": c.rows, "note": c.note},
+            }
             for c in drift.columns
         ]
         rows.append(
-            {"kind": "drift", "name": "dataset_share", "column": None, "value": drift.share,
-             "threshold": drift.dataset_share,
-             "passed": None if drift.dataset_drifted is None else not drift.dataset_drifted,
-             "details": {"role": "dataset", "note": drift.note}}
+            {
+                "kind": "drift",
+                "name": "dataset_share",
+                "column": None,
+                "value": drift.share,
+                "threshold": drift.dataset_share,
+                "passed": None if drift.dataset_drifted is None else not drift.dataset_drifted,
+                "details": {"role": "dataset", "note": drift.note},
+            }
         )
     return rows
 
 
 def kpi_metric_rows(kpis: KpiResult) -> list[dict[str, Any]]:
     return [
-        {"kind": "kpi", "name": v.metric, "segment": v.segment, "value": v.value, "lower": v.lower,
-         "upper": v.upper, "threshold": v.target, "direction": v.direction, "passed": v.passed,
-         "details": {"level": v.level, "labelled": v.labelled, "note": v.note, "mature": kpis.mature,
-                     "wrong_side": v.wrong_side, "coverage": kpis.coverage}}
+        {
+            "kind": "kpi",
+            "name": v.metric,
+            "segment": v.segment,
+            "value": v.value,
+            "lower": v.lower,
+            "upper": v.upper,
+            "threshold": v.target,
+            "direction": v.direction,
+            "passed": v.passed,
+            "details": {
+                "level": v.level,
+                "labelled": v.labelled,
+                "note": v.note,
+                "mature": kpis.mature,
+                "wrong_side": v.wrong_side,
+                "coverage": kpis.coverage,
+            },
+        }
         for v in kpis.values
     ]
 
@@ -68,22 +107,32 @@ def kpi_history(kpi_rows: pd.DataFrame, metric: str) -> list[bool]:
 
 
 def window_json(
-    run: dict[str, Any], metric_rows: pd.DataFrame, failures_logged: int, kpi_names: Sequence[str],
+    run: dict[str, Any],
+    metric_rows: pd.DataFrame,
+    failures_logged: int,
+    kpi_names: Sequence[str],
     tz: str = "UTC",
 ) -> dict[str, Any]:
     """The JSON contract of one window's current state (the ``--json`` output); times in the model's zone."""
     drift = metric_rows[metric_rows["kind"] == "drift"] if not metric_rows.empty else metric_rows
-    drifted = sorted(
-        r["column"] for _, r in drift.iterrows()
-        if r["details"].get("role") == "feature" and r["passed"] is False
-    ) if not drift.empty else []
+    drifted = (
+        sorted(
+            r["column"] for _, r in drift.iterrows() if r["details"].get("role") == "feature" and r["passed"] is False
+        )
+        if not drift.empty
+        else []
+    )
     kpis: dict[str, Any] = {}
     if not metric_rows.empty:
         for _, r in metric_rows[(metric_rows["kind"] == "kpi") & (metric_rows["segment"] == "all")].iterrows():
             kpis[r["name"]] = {
-                "value": _num(r["value"]), "lower": _num(r["lower"]), "upper": _num(r["upper"]),
-                "target": _num(r["threshold"]), "passed": None if pd.isna(r["passed"]) else bool(r["passed"]),
-                "level": r["details"].get("level"), "labelled": r["details"].get("labelled"),
+                "value": _num(r["value"]),
+                "lower": _num(r["lower"]),
+                "upper": _num(r["upper"]),
+                "target": _num(r["threshold"]),
+                "passed": None if pd.isna(r["passed"]) else bool(r["passed"]),
+                "level": r["details"].get("level"),
+                "labelled": r["details"].get("labelled"),
             }
     for name in kpi_names:
         kpis.setdefault(name, {"value": None, "target": None, "passed": None, "level": "not_evaluated"})

@@ -94,9 +94,7 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
         lo, hi = v.ranges.get(col) or inferred_range(profile, col, v.range_iqr_k)
         rules.append(
             _Rule(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=col, min_value=lo, max_value=hi, mostly=v.range_mostly
-                ),
+                gxe.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, mostly=v.range_mostly),
                 "out_of_range",
                 col,
                 f"{col} within [{_fmt(lo)}, {_fmt(hi)}] for {v.range_mostly:.1%} of rows",
@@ -134,9 +132,7 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
                 f"{cols.id} unique",
             )
         )
-    rules.append(
-        _Rule(gxe.ExpectColumnValuesToNotBeNull(column=cols.id), "null_value", cols.id, f"{cols.id} present")
-    )
+    rules.append(_Rule(gxe.ExpectColumnValuesToNotBeNull(column=cols.id), "null_value", cols.id, f"{cols.id} present"))
     return rules
 
 
@@ -199,9 +195,7 @@ def validate_batch(batch: pd.DataFrame, cfg: ModelConfig, profile: ReferenceProf
     for i, rule in enumerate(rules):
         rule.expectation.meta = {**(rule.expectation.meta or {}), "driftwarden_rule": i}
         suite.add_expectation(rule.expectation)
-    gx_result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
-        suite, result_format="BASIC"
-    )
+    gx_result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="BASIC")
     # Match results to rules by the tag each expectation carries, never by position.
     by_rule = {r.expectation_config.meta["driftwarden_rule"]: r for r in gx_result.results}
     outcomes: list[ExpectationOutcome] = []
@@ -210,9 +204,7 @@ def validate_batch(batch: pd.DataFrame, cfg: ModelConfig, profile: ReferenceProf
         res = by_rule[i]
         success = bool(res.success)
         observed = _observed(res.result or {})
-        outcomes.append(
-            ExpectationOutcome(res.expectation_config.type, rule.column, success, observed, rule.words)
-        )
+        outcomes.append(ExpectationOutcome(res.expectation_config.type, rule.column, success, observed, rule.words))
         if not success and rule.reason and rule.column and len(frame):
             positions = _failing_positions(frame, rule)
             if positions.size:

@@ -7,7 +7,8 @@
 | the dataset drift rule is met                                           | input_drift      | breach  |
 | a KPI breach on a mature window, and no input drift                     | concept_change   | breach  |
 | a KPI breach with input drift                                           | input_drift (KPI listed) | breach |
-| a signal below its rule (one window beyond target, some drift under the dataset rule, prediction or target drift, labels overdue) | — | warning |
+| a signal below its rule: one window beyond target, drift under the dataset rule,  | —          | warning |
+|   prediction or target drift, labels overdue                                      |            |         |
 | nothing of the above (labels still pending within the horizon is normal) | —               | ok      |
 """
 

@@ -7,6 +7,7 @@ so that an error can name the file, the key and what was expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -253,19 +254,18 @@ class ModelConfig(Strict):
                 if self.task == "multiclass" and not cols.probabilities:
                     raise ValueError(f"kpi {kpi.metric!r} needs columns.probabilities")
         known = set(cols.features) | {cols.prediction}
-        for key, names in {
+        named: dict[str, Mapping[str, object]] = {
             "drift.methods": self.drift.methods,
             "drift.weights": self.drift.weights,
-            "validation.ranges": self.validation.ranges,
-        }.items():
+            "validation.ranges": dict(self.validation.ranges),
+        }
+        for key, names in named.items():
             unknown = set(names) - known
             if unknown:
                 raise ValueError(f"{key} names unknown columns {sorted(unknown)}")
         unknown_cat = set(self.validation.allowed_categories) - set(cols.categorical)
         if unknown_cat:
-            raise ValueError(
-                f"validation.allowed_categories names non-categorical columns {sorted(unknown_cat)}"
-            )
+            raise ValueError(f"validation.allowed_categories names non-categorical columns {sorted(unknown_cat)}")
         return self
 
     @property

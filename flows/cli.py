@@ -144,9 +144,19 @@ def _backfill(config: Path, start: str, end: str, labels_now: bool) -> list[dict
 
 
 def _missing(model: str, w: Any) -> dict[str, Any]:
-    return {"model": model, "window_start": w.start.isoformat(), "window_end": w.end.isoformat(),
-            "status": "failed", "error": "no run stored", "causes": [], "kpis": {}, "rows": None,
-            "labelled_rows": None, "drifted_features": [], "failures_logged": 0}
+    return {
+        "model": model,
+        "window_start": w.start.isoformat(),
+        "window_end": w.end.isoformat(),
+        "status": "failed",
+        "error": "no run stored",
+        "causes": [],
+        "kpis": {},
+        "rows": None,
+        "labelled_rows": None,
+        "drifted_features": [],
+        "failures_logged": 0,
+    }
 
 
 def _kpi_cell(v: dict[str, Any]) -> str:
@@ -164,8 +174,9 @@ def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, 
     for col in ("window", "rows", "labelled", "validation", "drifted"):
         table.add_column(col)
     for k in cfg.kpis:
-        table.add_column(f"{k.metric} (≥{k.target:g})" if k.direction == "higher_is_better" else
-                         f"{k.metric} (≤{k.target:g})")
+        table.add_column(
+            f"{k.metric} (≥{k.target:g})" if k.direction == "higher_is_better" else f"{k.metric} (≤{k.target:g})"
+        )
     table.add_column("status")
     table.add_column("causes")
     table.add_column("flagged on")
@@ -175,7 +186,8 @@ def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, 
         st = s["status"]
         start = (s["window_start"] or "")[:10]
         cells = [
-            start, str(s.get("rows") if s.get("rows") is not None else "—"),
+            start,
+            str(s.get("rows") if s.get("rows") is not None else "—"),
             str(s.get("labelled_rows") if s.get("labelled_rows") is not None else "—"),
             "[red]failed[/red]" if "data_quality" in s["causes"] else "pass" if st != "failed" else "—",
             ", ".join(s["drifted_features"]) or "—",
@@ -192,8 +204,10 @@ def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, 
 
 def _print_summary(s: dict[str, Any]) -> None:
     st = s["status"]
-    out.print(f"[{STATUS_STYLE[st]}]{st.upper()}[/{STATUS_STYLE[st]}] {s.get('model')} "
-              f"{s.get('window_start')} .. {s.get('window_end')}")
+    out.print(
+        f"[{STATUS_STYLE[st]}]{st.upper()}[/{STATUS_STYLE[st]}] {s.get('model')} "
+        f"{s.get('window_start')} .. {s.get('window_end')}"
+    )
     out.print(s.get("summary") or s.get("error") or "")
     if s.get("report"):
         out.print(f"report: {s['report']}")
@@ -247,9 +261,15 @@ def failures(
     for col in ("window", "reason", "row_id", "prediction", "label", "score", "detail"):
         table.add_column(col)
     for _, r in log.sort_values("score", ascending=False, na_position="last").head(limit).iterrows():
-        table.add_row(str(r["window_start"])[:10], r["reason"], r["row_id"], r["prediction"], r["label"],
-                      "" if r["score"] is None or r["score"] != r["score"] else f"{r['score']:.3f}",
-                      r["detail"] or "")
+        table.add_row(
+            str(r["window_start"])[:10],
+            r["reason"],
+            r["row_id"],
+            r["prediction"],
+            r["label"],
+            "" if r["score"] is None or r["score"] != r["score"] else f"{r['score']:.3f}",
+            r["detail"] or "",
+        )
     out.print(table)
 
 
@@ -270,8 +290,7 @@ def demo(
     summaries = _backfill(config, start.isoformat(), end.isoformat(), labels_now=False)
     expected = {}
     for s in summaries:
-        night = (pd.Timestamp(s["window_start"]).tz_convert(cfg.window.timezone).normalize()
-                 - start).days + 1
+        night = (pd.Timestamp(s["window_start"]).tz_convert(cfg.window.timezone).normalize() - start).days + 1
         expected[s["window_start"]] = demo_data.expected_cause(night)
     if as_json:
         for s in summaries:
@@ -297,8 +316,10 @@ def _print_demo_check(summaries: list[dict[str, Any]], expected: dict[str, str |
             missed += 1
     clean = [s for s in summaries if expected.get(s["window_start"]) is None]
     clean_ok = sum(s["status"] == "ok" for s in clean)
-    out.print(f"injected events flagged with the right cause: {caught}; missed: {missed}; "
-              f"labels still pending at the end of the replay: {pending}; clean nights ok: {clean_ok}/{len(clean)}")
+    out.print(
+        f"injected events flagged with the right cause: {caught}; missed: {missed}; "
+        f"labels still pending at the end of the replay: {pending}; clean nights ok: {clean_ok}/{len(clean)}"
+    )
 
 
 if __name__ == "__main__":

@@ -48,17 +48,19 @@ def applicants(rng: np.random.Generator, n: int, shifted: bool = False) -> pd.Da
     income = rng.lognormal(np.log(34_000 if shifted else 52_000), 0.45, n).round(-2)
     loan = rng.lognormal(np.log(24_000 if shifted else 15_000), 0.6, n).round(-2)
     history = np.clip((age - 18) * rng.uniform(0.3, 0.9, n), 0, None).round(1)
-    return pd.DataFrame({
-        "age": age,
-        "income": income,
-        "loan_amount": loan,
-        "debt_to_income": (rng.beta(2, 5, n) * 0.9).round(3),
-        "credit_history_years": history,
-        "open_accounts": rng.poisson(4, n).astype(float),
-        "employment_type": rng.choice(EMPLOYMENT[0], n, p=EMPLOYMENT[1]),
-        "region": rng.choice(REGION[0], n, p=REGION[1]),
-        "purpose": rng.choice(PURPOSE[0], n, p=PURPOSE[1]),
-    })
+    return pd.DataFrame(
+        {
+            "age": age,
+            "income": income,
+            "loan_amount": loan,
+            "debt_to_income": (rng.beta(2, 5, n) * 0.9).round(3),
+            "credit_history_years": history,
+            "open_accounts": rng.poisson(4, n).astype(float),
+            "employment_type": rng.choice(EMPLOYMENT[0], n, p=EMPLOYMENT[1]),
+            "region": rng.choice(REGION[0], n, p=REGION[1]),
+            "purpose": rng.choice(PURPOSE[0], n, p=PURPOSE[1]),
+        }
+    )
 
 
 def default_probability(x: pd.DataFrame, concept: str = "old") -> np.ndarray:
@@ -90,9 +92,7 @@ def _score(model: Pipeline, x: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def night_batch(
-    model: Pipeline, night: int, rng: np.random.Generator, tz: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def night_batch(model: Pipeline, night: int, rng: np.random.Generator, tz: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predictions and (late) labels of one night."""
     n = 40 if night == THIN_NIGHT else int(rng.poisson(ROWS_PER_NIGHT))
     x = applicants(rng, n, shifted=night == SHIFT_NIGHT)
@@ -109,11 +109,13 @@ def night_batch(
     preds.insert(0, "scored_at", ts.tz_convert("UTC"))
     preds.insert(1, "application_id", [f"A{night:02d}-{i:05d}" for i in range(n)])
     preds.insert(2, "model_version", "v1")
-    labels = pd.DataFrame({
-        "application_id": preds["application_id"],
-        "defaulted": y,
-        "labelled_at": preds["scored_at"] + pd.to_timedelta(rng.uniform(1, 4, n), unit="D"),
-    })
+    labels = pd.DataFrame(
+        {
+            "application_id": preds["application_id"],
+            "defaulted": y,
+            "labelled_at": preds["scored_at"] + pd.to_timedelta(rng.uniform(1, 4, n), unit="D"),
+        }
+    )
     return preds, labels
 
 

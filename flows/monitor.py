@@ -58,13 +58,28 @@ def monitor_model(
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
         metric_rows += records.kpi_metric_rows(kpis)
         report = steps.write_evidence(cfg, window, data.batch, verdict, metric_rows, started)
-        steps.store_run(store_url, store.RunRecord(
-            model=cfg.name, window_start=store.utc(window.start), window_end=store.utc(window.end),
-            trigger=trigger, status=verdict.status, started_at=started, causes=verdict.causes,
-            rows=len(data.batch), labelled_rows=kpis.labelled, label_coverage=kpis.coverage,
-            as_of=store.utc(as_of_ts), reference_id=reference.id, summary=verdict.summary,
-            findings=[f.to_json() for f in verdict.findings], report_uri=report,
-        ), metric_rows, failures)
+        steps.store_run(
+            store_url,
+            store.RunRecord(
+                model=cfg.name,
+                window_start=store.utc(window.start),
+                window_end=store.utc(window.end),
+                trigger=trigger,
+                status=verdict.status,
+                started_at=started,
+                causes=verdict.causes,
+                rows=len(data.batch),
+                labelled_rows=kpis.labelled,
+                label_coverage=kpis.coverage,
+                as_of=store.utc(as_of_ts),
+                reference_id=reference.id,
+                summary=verdict.summary,
+                findings=[f.to_json() for f in verdict.findings],
+                report_uri=report,
+            ),
+            metric_rows,
+            failures,
+        )
     except Exception as exc:
         summary = _store_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)
         raise MonitorFailed(summary) from exc
@@ -74,14 +89,21 @@ def monitor_model(
     return summary
 
 
-def _store_failure(cfg: Any, store_url: str, window: Any, trigger: str, started: Any, as_of: Any,
-                   exc: Exception) -> dict[str, Any]:
+def _store_failure(
+    cfg: Any, store_url: str, window: Any, trigger: str, started: Any, as_of: Any, exc: Exception
+) -> dict[str, Any]:
     """Record the failed run as a new version (earlier results stay intact) and return its JSON."""
     error = f"{type(exc).__name__}: {exc}"
     get_run_logger().error("%s %s failed: %s", cfg.name, window.label, error)
     record = store.RunRecord(
-        model=cfg.name, window_start=store.utc(window.start), window_end=store.utc(window.end),
-        trigger=trigger, status="failed", started_at=started, as_of=store.utc(as_of), error=error,
+        model=cfg.name,
+        window_start=store.utc(window.start),
+        window_end=store.utc(window.end),
+        trigger=trigger,
+        status="failed",
+        started_at=started,
+        as_of=store.utc(as_of),
+        error=error,
         summary=f"FAILED: {error}",
     )
     _, version, _ = store.write_run(store.open_store(store_url), record, [])
@@ -91,7 +113,16 @@ def _store_failure(cfg: Any, store_url: str, window: Any, trigger: str, started:
 
 def _config_failure(config_path: str, exc: ConfigError) -> dict[str, Any]:
     return {
-        "model": None, "config": config_path, "window_start": None, "window_end": None, "rows": None,
-        "labelled_rows": None, "status": "failed", "causes": [], "drifted_features": [], "kpis": {},
-        "failures_logged": 0, "error": str(exc),
+        "model": None,
+        "config": config_path,
+        "window_start": None,
+        "window_end": None,
+        "rows": None,
+        "labelled_rows": None,
+        "status": "failed",
+        "causes": [],
+        "drifted_features": [],
+        "kpis": {},
+        "failures_logged": 0,
+        "error": str(exc),
     }

@@ -39,12 +39,17 @@ def write_reports(
     else:
         note = "<p>Too few rows for an Evidently report."
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(m.get(k)))}</td>" for k in
-                         ("kind", "name", "column", "value", "threshold", "passed")) + "</tr>"
-        for m in metric_rows if m["kind"] in ("drift", "validation", "volume", "kpi")
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(_cell(m.get(k)))}</td>"
+            for k in ("kind", "name", "column", "value", "threshold", "passed")
+        )
+        + "</tr>"
+        for m in metric_rows
+        if m["kind"] in ("drift", "validation", "volume", "kpi")
     )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(cfg.name)} {html.escape(window_label)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:2px 6px}}table{{border-collapse:collapse}}</style></head>
+    title = f"{html.escape(cfg.name)} {html.escape(window_label)}"
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{_CSS}</style></head>
 <body><h1>{html.escape(cfg.name)}</h1><h2>{html.escape(window_label)}</h2>
 <pre>{html.escape(summary)}</pre>
 <h3>Verdicts on the full window ({len(current)} rows; reference {len(reference)} rows)</h3>
@@ -54,6 +59,12 @@ per-column verdicts may differ from the full-data ones above, which are the ones
     path = out_dir / f"{stem}.html"
     path.write_text(page)
     return str(path)
+
+
+_CSS = (
+    "body{font-family:sans-serif;margin:2em} td,th{border:1px solid #ccc;padding:2px 6px} "
+    "table{border-collapse:collapse}"
+)
 
 
 def _cell(v: Any) -> str:
@@ -74,8 +85,11 @@ def _evidently_html(cfg: ModelConfig, cur: pd.DataFrame, ref: pd.DataFrame, path
     cur_ds = Dataset.from_pandas(cur[features].reset_index(drop=True), data_definition=definition)
     ref_ds = Dataset.from_pandas(ref[features].reset_index(drop=True), data_definition=definition)
     preset = DataDriftPreset(
-        columns=features, drift_share=cfg.drift.dataset_share,
-        num_method="wasserstein", cat_method="jensenshannon",
-        num_threshold=cfg.drift.wasserstein_threshold, cat_threshold=cfg.drift.jensenshannon_threshold,
+        columns=features,
+        drift_share=cfg.drift.dataset_share,
+        num_method="wasserstein",
+        cat_method="jensenshannon",
+        num_threshold=cfg.drift.wasserstein_threshold,
+        cat_threshold=cfg.drift.jensenshannon_threshold,
     )
     Report([preset]).run(cur_ds, ref_ds).save_html(str(path))

@@ -36,8 +36,13 @@ def _files(cfg: ModelConfig, src: SourceConfig, what: str) -> tuple[list[str], s
 
 
 def _read(
-    cfg: ModelConfig, src: SourceConfig, what: str, columns: list[str], time_col: str | None,
-    start: pd.Timestamp | None, end: pd.Timestamp | None,
+    cfg: ModelConfig,
+    src: SourceConfig,
+    what: str,
+    columns: list[str],
+    time_col: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
 ) -> pd.DataFrame:
     """Rows of ``columns`` whose ``time_col`` lies in [start, end) (both tz-aware), from every file."""
     files, fmt = _files(cfg, src, what)
@@ -55,8 +60,13 @@ def _read(
 
 
 def _read_parquet(
-    files: list[str], what: str, columns: list[str], time_col: str | None,
-    start: pd.Timestamp | None, end: pd.Timestamp | None, tz: str,
+    files: list[str],
+    what: str,
+    columns: list[str],
+    time_col: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    tz: str,
 ) -> pd.DataFrame:
     try:
         dataset = ds.dataset(files, format="parquet")
@@ -147,8 +157,15 @@ def _numeric_columns(cfg: ModelConfig) -> list[str]:
 
 def read_predictions(cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Predictions with timestamp in [start, end), only the configured columns."""
-    frame = _read(cfg, cfg.sources.predictions, "predictions", prediction_columns(cfg),
-                  cfg.columns.timestamp, start, end)
+    frame = _read(
+        cfg,
+        cfg.sources.predictions,
+        "predictions",
+        prediction_columns(cfg),
+        cfg.columns.timestamp,
+        start,
+        end,
+    )
     return check_dtypes(frame, cfg, "predictions", _numeric_columns(cfg))
 
 
@@ -158,8 +175,7 @@ def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.
     c = cfg.columns
     if src is None:
         return pd.DataFrame(columns=[c.id, c.target])
-    frame = _read(cfg, src, "labels", [c.id, c.target, src.arrived_at], src.arrived_at,
-                  arrived_from, arrived_until)
+    frame = _read(cfg, src, "labels", [c.id, c.target, src.arrived_at], src.arrived_at, arrived_from, arrived_until)
     frame = frame.sort_values(src.arrived_at).drop_duplicates(c.id, keep="last")
     return frame[[c.id, c.target]]
 

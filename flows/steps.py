@@ -176,7 +176,11 @@ def decide(inputs: list[Finding], kpis: KpiResult | None, overdue: Finding | Non
 
 @task(**IO)
 def write_evidence(
-    cfg: ModelConfig, window: Window, batch: pd.DataFrame, verdict: Verdict, metric_rows: list[dict[str, Any]],
+    cfg: ModelConfig,
+    window: Window,
+    batch: pd.DataFrame,
+    verdict: Verdict,
+    metric_rows: list[dict[str, Any]],
     started: datetime,
 ) -> str | None:
     settings = get_settings()
@@ -185,19 +189,33 @@ def write_evidence(
     reference = sources.read_reference(cfg)
     stem = f"{window.start.strftime('%Y%m%dT%H%M')}-{started.strftime('%Y%m%dT%H%M%S%f')}"
     return write_reports(
-        cfg, batch, reference, settings.resolved_reports_dir() / cfg.name, stem,
-        settings.report_sample_rows, window.label, verdict.summary, metric_rows,
+        cfg,
+        batch,
+        reference,
+        settings.resolved_reports_dir() / cfg.name,
+        stem,
+        settings.report_sample_rows,
+        window.label,
+        verdict.summary,
+        metric_rows,
     )
 
 
 @task(**IO)
 def store_run(
-    store_url: str, run: store.RunRecord, metric_rows: list[dict[str, Any]], failures: list[dict[str, Any]],
+    store_url: str,
+    run: store.RunRecord,
+    metric_rows: list[dict[str, Any]],
+    failures: list[dict[str, Any]],
     copy_metrics_from: int | None = None,
 ) -> tuple[int, int, int]:
     engine = store.open_store(store_url)
     return store.write_run(
-        engine, run, [store.MetricRow(**m) for m in metric_rows], failures, copy_metrics_from=copy_metrics_from
+        engine,
+        run,
+        [store.MetricRow(**m) for m in metric_rows],
+        failures,
+        copy_metrics_from=copy_metrics_from,
     )
 
 
@@ -230,14 +248,27 @@ def rescore_earlier_windows(
         verdict = decide_verdict([*old, *kpi_findings(kpis), *([overdue] if overdue else [])])
         failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
         record = store.RunRecord(
-            model=cfg.name, window_start=run["window_start"], window_end=run["window_end"], trigger="rescore",
-            status=verdict.status, started_at=store.now_utc(), causes=verdict.causes, rows=len(preds),
-            labelled_rows=len(labelled), label_coverage=kpis.coverage, as_of=store.utc(as_of),
-            reference_id=run["reference_id"], summary=verdict.summary,
-            findings=[f.to_json() for f in verdict.findings], report_uri=run["report_uri"],
+            model=cfg.name,
+            window_start=run["window_start"],
+            window_end=run["window_end"],
+            trigger="rescore",
+            status=verdict.status,
+            started_at=store.now_utc(),
+            causes=verdict.causes,
+            rows=len(preds),
+            labelled_rows=len(labelled),
+            label_coverage=kpis.coverage,
+            as_of=store.utc(as_of),
+            reference_id=run["reference_id"],
+            summary=verdict.summary,
+            findings=[f.to_json() for f in verdict.findings],
+            report_uri=run["report_uri"],
         )
         run_id, version, _ = store.write_run(
-            engine, record, [store.MetricRow(**m) for m in records.kpi_metric_rows(kpis)], failures,
+            engine,
+            record,
+            [store.MetricRow(**m) for m in records.kpi_metric_rows(kpis)],
+            failures,
             copy_metrics_from=int(run["id"]),
         )
         done.append({"window_start": str(start), "status": verdict.status, "run_version": version})
@@ -255,7 +286,8 @@ def _overdue(
     if any(f["check"] == "labels" for f in json.loads(run["findings"])):
         return None
     return Finding(
-        "labels", "warning",
+        "labels",
+        "warning",
         f"only {labelled} of {rows} rows labelled ({labelled / rows:.0%}) after the {cfg.label_horizon} horizon",
     )
 

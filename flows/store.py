@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 metadata = sa.MetaData()
 
 references = sa.Table(
-    "references", metadata,
+    "references",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("model", sa.String(200), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -33,7 +34,8 @@ references = sa.Table(
 )
 
 runs = sa.Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("model", sa.String(200), nullable=False, index=True),
     sa.Column("window_start", sa.DateTime, nullable=False),
@@ -58,7 +60,8 @@ runs = sa.Table(
 )
 
 metrics = sa.Table(
-    "metrics", metadata,
+    "metrics",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
     sa.Column("kind", sa.String(20), nullable=False),
@@ -75,7 +78,8 @@ metrics = sa.Table(
 )
 
 failure_samples = sa.Table(
-    "failure_samples", metadata,
+    "failure_samples",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
     sa.Column("model", sa.String(200), nullable=False, index=True),
@@ -148,14 +152,17 @@ def add_reference(
     engine: Engine, model: str, source: str, fingerprint: str, rows: int, profile: dict[str, Any]
 ) -> StoredReference:
     with engine.begin() as conn:
-        latest = conn.execute(
-            sa.select(sa.func.max(references.c.version)).where(references.c.model == model)
-        ).scalar()
+        latest = conn.execute(sa.select(sa.func.max(references.c.version)).where(references.c.model == model)).scalar()
         version = (latest or 0) + 1
         rid = conn.execute(
             references.insert().values(
-                model=model, version=version, created_at=now_utc(), source=source,
-                fingerprint=fingerprint, rows=rows, profile=json.dumps(profile),
+                model=model,
+                version=version,
+                created_at=now_utc(),
+                source=source,
+                fingerprint=fingerprint,
+                rows=rows,
+                profile=json.dumps(profile),
             )
         ).inserted_primary_key[0]
     return StoredReference(int(rid), version, fingerprint, profile)
@@ -226,22 +233,37 @@ def write_run(
         version = _next_version(conn, run.model, run.window_start)
         same_window = (runs.c.model == run.model) & (runs.c.window_start == run.window_start)
         # A failed attempt never hides a good result: it is kept as a superseded version beside it.
-        keep_current = run.status == "failed" and conn.execute(
-            sa.select(runs.c.id).where(same_window, runs.c.superseded.is_(False), runs.c.status != "failed")
-        ).first() is not None
+        keep_current = (
+            run.status == "failed"
+            and conn.execute(
+                sa.select(runs.c.id).where(same_window, runs.c.superseded.is_(False), runs.c.status != "failed")
+            ).first()
+            is not None
+        )
         if not keep_current:
             conn.execute(runs.update().where(same_window).values(superseded=True))
         values = {k: getattr(run, k) for k in RunRecord.__dataclass_fields__}
         values.update(
-            causes=json.dumps(list(run.causes)), findings=json.dumps(run.findings),
-            run_version=version, superseded=keep_current, finished_at=now_utc(),
+            causes=json.dumps(list(run.causes)),
+            findings=json.dumps(run.findings),
+            run_version=version,
+            superseded=keep_current,
+            finished_at=now_utc(),
         )
         run_id = int(conn.execute(runs.insert().values(**values)).inserted_primary_key[0])
         rows = [
             {
-                "run_id": run_id, "kind": m.kind, "name": m.name, "column": m.column, "segment": m.segment,
-                "value": _clean(m.value), "lower": _clean(m.lower), "upper": _clean(m.upper),
-                "threshold": _clean(m.threshold), "direction": m.direction, "passed": m.passed,
+                "run_id": run_id,
+                "kind": m.kind,
+                "name": m.name,
+                "column": m.column,
+                "segment": m.segment,
+                "value": _clean(m.value),
+                "lower": _clean(m.lower),
+                "upper": _clean(m.upper),
+                "threshold": _clean(m.threshold),
+                "direction": m.direction,
+                "passed": m.passed,
                 "details": json.dumps(m.details, default=str),
             }
             for m in metric_rows
@@ -262,9 +284,7 @@ def write_run(
 
 def _next_version(conn: Connection, model: str, window_start: datetime) -> int:
     latest = conn.execute(
-        sa.select(sa.func.max(runs.c.run_version)).where(
-            runs.c.model == model, runs.c.window_start == window_start
-        )
+        sa.select(sa.func.max(runs.c.run_version)).where(runs.c.model == model, runs.c.window_start == window_start)
     ).scalar()
     return (latest or 0) + 1
 
@@ -287,12 +307,19 @@ def _insert_failures(conn: Connection, run: RunRecord, run_id: int, samples: lis
             failure_samples.insert(),
             [
                 {
-                    "run_id": run_id, "model": run.model, "window_start": run.window_start,
-                    "reason": s["reason"], "row_id": str(s["row_id"]), "model_version": s["model_version"],
+                    "run_id": run_id,
+                    "model": run.model,
+                    "window_start": run.window_start,
+                    "reason": s["reason"],
+                    "row_id": str(s["row_id"]),
+                    "model_version": s["model_version"],
                     "prediction": json.dumps(s["prediction"], default=str),
-                    "label": json.dumps(s["label"], default=str), "score": _clean(s["score"]),
-                    "features": json.dumps(s["features"], default=str), "detail": s["detail"],
-                    "created_at": now, "used_in_training": False,
+                    "label": json.dumps(s["label"], default=str),
+                    "score": _clean(s["score"]),
+                    "features": json.dumps(s["features"], default=str),
+                    "detail": s["detail"],
+                    "created_at": now,
+                    "used_in_training": False,
                 }
                 for s in fresh
             ],
@@ -325,9 +352,7 @@ def all_versions(engine: Engine, model: str, window_start: datetime) -> pd.DataF
         return pd.read_sql(q.order_by(runs.c.run_version), conn)
 
 
-def failure_log(
-    engine: Engine, model: str, since: datetime | None = None, reason: str | None = None
-) -> pd.DataFrame:
+def failure_log(engine: Engine, model: str, since: datetime | None = None, reason: str | None = None) -> pd.DataFrame:
     q = sa.select(failure_samples).where(failure_samples.c.model == model)
     if since is not None:
         q = q.where(failure_samples.c.window_start >= since)
@@ -339,8 +364,11 @@ def failure_log(
 
 def count_failures(engine: Engine, model: str, window_start: datetime) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(
-            sa.select(sa.func.count()).select_from(failure_samples).where(
-                failure_samples.c.model == model, failure_samples.c.window_start == window_start
-            )
-        ).scalar() or 0)
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(failure_samples)
+                .where(failure_samples.c.model == model, failure_samples.c.window_start == window_start)
+            ).scalar()
+            or 0
+        )

@@ -45,7 +45,9 @@ def test_wrong_types_and_missing_keys_are_named(tmp_path):
 
 def test_kpi_must_fit_the_task_and_malformed_yaml_is_named(tmp_path):
     data = agrawal_config(kpis=[{"metric": "mae", "target": 1}])
-    assert "does not fit task 'binary'" in str(pytest.raises(ConfigError, load_model_config, write(tmp_path, data)).value)
+    assert "does not fit task 'binary'" in str(
+        pytest.raises(ConfigError, load_model_config, write(tmp_path, data)).value
+    )
     msg = str(pytest.raises(ConfigError, load_model_config, write(tmp_path, "name: [unclosed")).value)
     assert "not valid YAML" in msg and "model.yaml" in msg
     assert "cannot read config file" in str(pytest.raises(ConfigError, load_model_config, tmp_path / "nope.yaml").value)

@@ -39,15 +39,20 @@ def test_clean_batches_do_not_drift(profile):
 
 def test_injected_shift_is_flagged_and_only_there(profile):
     result = detect_drift(
-        frame(2500, 99, {"x0": 0.3, "x3": -0.5}, cat_p=(0.2, 0.3, 0.5)), profile, DriftConfig(), [*NUM, "colour"]
+        frame(2500, 99, {"x0": 0.3, "x3": -0.5}, cat_p=(0.2, 0.3, 0.5)),
+        profile,
+        DriftConfig(),
+        [*NUM, "colour"],
     )
     assert sorted(result.drifted_features) == ["colour", "x0", "x3"]
     assert result.get("x0").method == "wasserstein" and result.get("colour").method == "jensenshannon"
     assert result.share == pytest.approx(3 / 7)
     assert result.dataset_drifted is False  # 3/7 < the default rule of 0.5
     weighted = detect_drift(
-        frame(2500, 99, {"x0": 0.3, "x3": -0.5}, cat_p=(0.2, 0.3, 0.5)), profile,
-        DriftConfig(weights={"x0": 5, "x3": 5}), [*NUM, "colour"],
+        frame(2500, 99, {"x0": 0.3, "x3": -0.5}, cat_p=(0.2, 0.3, 0.5)),
+        profile,
+        DriftConfig(weights={"x0": 5, "x3": 5}),
+        [*NUM, "colour"],
     )
     assert weighted.dataset_drifted is True  # the important features moved
 
@@ -76,9 +81,13 @@ def test_values_match_evidently():
 
     ref, cur = frame(3000, 1), frame(2000, 2, {"x2": 0.4}, cat_p=(0.3, 0.3, 0.4))
     definition = DataDefinition(numerical_columns=NUM, categorical_columns=["colour"])
-    metrics = [ValueDrift(column="x2", method="wasserstein"), ValueDrift(column="colour", method="jensenshannon")]
+    metrics = [
+        ValueDrift(column="x2", method="wasserstein"),
+        ValueDrift(column="colour", method="jensenshannon"),
+    ]
     snapshot = Report(metrics).run(
-        Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
+        Dataset.from_pandas(cur, data_definition=definition),
+        Dataset.from_pandas(ref, data_definition=definition),
     )
     values = {m["config"]["column"]: float(m["value"]) for m in snapshot.dict()["metrics"]}
     ours = detect_drift(cur, build_profile(ref, NUM, ["colour"]), DriftConfig(), [*NUM, "colour"])
@@ -99,6 +108,6 @@ def test_agrawal_inputs_stay_quiet_across_the_concept_change():
     df = agrawal()
     profile = build_profile(df.iloc[5000:10000], AGRAWAL_NUM, AGRAWAL_CAT)
     for start in range(10000, 20000, 2000):
-        result = detect_drift(df.iloc[start:start + 2000], profile, DriftConfig(), AGRAWAL_NUM + AGRAWAL_CAT)
+        result = detect_drift(df.iloc[start : start + 2000], profile, DriftConfig(), AGRAWAL_NUM + AGRAWAL_CAT)
         assert result.drifted_features == [], (start, result.note)
         assert result.dataset_drifted is False

@@ -12,15 +12,26 @@ from config.model import ModelConfig
 
 
 def cfg(task="binary", kpis=None, **extra) -> ModelConfig:
-    cols = {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y",
-            "model_version": "mv"}
+    cols = {
+        "timestamp": "ts",
+        "id": "id",
+        "numerical": ["x"],
+        "prediction": "pred",
+        "target": "y",
+        "model_version": "mv",
+    }
     if task == "binary":
         cols["probability"] = "p"
-    return ModelConfig.model_validate({
-        "name": "t", "task": task,
-        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
-        "columns": cols, "kpis": kpis or [{"metric": "accuracy", "target": 0.9, "min_labelled": 50}], **extra,
-    })
+    return ModelConfig.model_validate(
+        {
+            "name": "t",
+            "task": task,
+            "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+            "columns": cols,
+            "kpis": kpis or [{"metric": "accuracy", "target": 0.9, "min_labelled": 50}],
+            **extra,
+        }
+    )
 
 
 def labelled(n: int, accuracy: float, seed: int = 0, versions=("v1",)) -> pd.DataFrame:
@@ -96,8 +107,14 @@ def test_regression_kpis_have_direction_and_intervals():
     rng = np.random.default_rng(5)
     y = rng.normal(10, 2, 800)
     frame = pd.DataFrame({"y": y, "pred": y + rng.normal(0, 1, 800), "mv": "r1"})
-    c = cfg("regression", kpis=[{"metric": "mae", "target": 1.0}, {"metric": "r2", "target": 0.9},
-                                {"metric": "rmse", "target": 2.0}])
+    c = cfg(
+        "regression",
+        kpis=[
+            {"metric": "mae", "target": 1.0},
+            {"metric": "r2", "target": 0.9},
+            {"metric": "rmse", "target": 2.0},
+        ],
+    )
     result = evaluate_kpis(frame, c, 800)
     mae, r2, rmse = (level(result, m) for m in ("mae", "r2", "rmse"))
     assert mae.value == pytest.approx(0.8, abs=0.06) and mae.lower < mae.value < mae.upper
@@ -112,13 +129,25 @@ def test_multiclass_macro_metrics():
     pred = np.where(rng.uniform(size=900) < 0.8, y, rng.choice(["a", "b", "c"], 900))
     probs = pd.get_dummies(pred).astype(float).to_numpy() * 0.8 + 0.2 / 3
     frame = pd.DataFrame({"y": y, "pred": pred, "pa": probs[:, 0], "pb": probs[:, 1], "pc": probs[:, 2]})
-    c = ModelConfig.model_validate({
-        "name": "m", "task": "multiclass",
-        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
-        "columns": {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y",
-                    "probabilities": {"a": "pa", "b": "pb", "c": "pc"}},
-        "kpis": [{"metric": "f1", "target": 0.7}, {"metric": "roc_auc", "target": 0.7},
-                 {"metric": "log_loss", "target": 1.0}],
-    })
+    c = ModelConfig.model_validate(
+        {
+            "name": "m",
+            "task": "multiclass",
+            "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+            "columns": {
+                "timestamp": "ts",
+                "id": "id",
+                "numerical": ["x"],
+                "prediction": "pred",
+                "target": "y",
+                "probabilities": {"a": "pa", "b": "pb", "c": "pc"},
+            },
+            "kpis": [
+                {"metric": "f1", "target": 0.7},
+                {"metric": "roc_auc", "target": 0.7},
+                {"metric": "log_loss", "target": 1.0},
+            ],
+        }
+    )
     result = evaluate_kpis(frame, c, 900)
     assert {v.metric: v.level for v in result.overall} == {"f1": "ok", "roc_auc": "ok", "log_loss": "ok"}

@@ -16,21 +16,32 @@ from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, FRIEDMAN_X, agrawal, agrawal
 
 def replay(df: pd.DataFrame, cfg: ModelConfig, features: list[str]) -> pd.DataFrame:
     """One verdict per daily window, as the nightly run would give once the labels have matured."""
-    profile = build_profile(df.iloc[5000:10000], [c for c in features if c in cfg.columns.numerical],
-                            [c for c in features if c in cfg.columns.categorical])
+    profile = build_profile(
+        df.iloc[5000:10000],
+        [c for c in features if c in cfg.columns.numerical],
+        [c for c in features if c in cfg.columns.categorical],
+    )
     history: dict[str, list[bool]] = {}
     out = []
-    for day, window in df.iloc[5000:].groupby(df["timestamp"].iloc[5000:].dt.floor("D")):
+    for _, window in df.iloc[5000:].groupby(df["timestamp"].iloc[5000:].dt.floor("D")):
         drift = detect_drift(window, profile, cfg.drift, features)
         kpis = evaluate_kpis(window, cfg, len(window), history)
         for v in kpis.overall:
             if v.wrong_side is not None:
                 history.setdefault(v.metric, []).append(v.wrong_side)
-        verdict = decide_verdict([*input_findings(check_volume(len(window), [], cfg.volume), None, drift),
-                                  *kpi_findings(kpis)])
-        out.append({"first_row": int(window["row"].min()), "last_row": int(window["row"].max()),
-                    "status": verdict.status, "causes": verdict.causes,
-                    "value": kpis.overall[0].value, "drift_evaluated": drift.share is not None})
+        verdict = decide_verdict(
+            [*input_findings(check_volume(len(window), [], cfg.volume), None, drift), *kpi_findings(kpis)]
+        )
+        out.append(
+            {
+                "first_row": int(window["row"].min()),
+                "last_row": int(window["row"].max()),
+                "status": verdict.status,
+                "causes": verdict.causes,
+                "value": kpis.overall[0].value,
+                "drift_evaluated": drift.share is not None,
+            }
+        )
     days = pd.DataFrame(out)
     return days[days.last_row - days.first_row == 23]  # complete days only (the stream ends mid-day)
 
@@ -48,14 +59,22 @@ def test_agrawal_accuracy_breaches_after_row_10000_with_cause_concept_change():
 
 
 def test_friedman_mae_breach_covers_rows_10000_to_14999_and_clears_after():
-    cfg = ModelConfig.model_validate({
-        "name": "friedman", "task": "regression",
-        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
-        "columns": {"timestamp": "timestamp", "id": "row", "numerical": FRIEDMAN_X,
-                    "prediction": "y_pred", "target": "y"},
-        "volume": {"min_rows": 10},
-        "kpis": [{"metric": "mae", "target": 1.5, "min_labelled": 20}],
-    })
+    cfg = ModelConfig.model_validate(
+        {
+            "name": "friedman",
+            "task": "regression",
+            "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+            "columns": {
+                "timestamp": "timestamp",
+                "id": "row",
+                "numerical": FRIEDMAN_X,
+                "prediction": "y_pred",
+                "target": "y",
+            },
+            "volume": {"min_rows": 10},
+            "kpis": [{"metric": "mae", "target": 1.5, "min_labelled": 20}],
+        }
+    )
     days = replay(friedman(), cfg, FRIEDMAN_X)
     inside = days[(days.first_row >= 10000) & (days.last_row < 15000)]
     outside = days[(days.last_row < 10000) | (days.first_row >= 15000)]

@@ -15,25 +15,37 @@ NUM = ["income", "age", "score"]
 
 def batch(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "id": [f"r{seed}-{i}" for i in range(n)],
-        "income": rng.lognormal(10.8, 0.45, n),  # heavy right tail
-        "age": np.clip(rng.normal(42, 11, n), 18, 85).round(),
-        "score": rng.normal(0, 1, n),
-        "segment": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]),
-        "p": rng.uniform(0, 1, n),
-        "pred": rng.integers(0, 2, n),
-    })
+    return pd.DataFrame(
+        {
+            "id": [f"r{seed}-{i}" for i in range(n)],
+            "income": rng.lognormal(10.8, 0.45, n),  # heavy right tail
+            "age": np.clip(rng.normal(42, 11, n), 18, 85).round(),
+            "score": rng.normal(0, 1, n),
+            "segment": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]),
+            "p": rng.uniform(0, 1, n),
+            "pred": rng.integers(0, 2, n),
+        }
+    )
 
 
 def config(**validation) -> ModelConfig:
-    return ModelConfig.model_validate({
-        "name": "t", "task": "binary",
-        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
-        "columns": {"timestamp": "ts", "id": "id", "numerical": NUM, "categorical": ["segment"],
-                    "prediction": "pred", "probability": "p", "target": "y"},
-        "validation": validation,
-    })
+    return ModelConfig.model_validate(
+        {
+            "name": "t",
+            "task": "binary",
+            "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+            "columns": {
+                "timestamp": "ts",
+                "id": "id",
+                "numerical": NUM,
+                "categorical": ["segment"],
+                "prediction": "pred",
+                "probability": "p",
+                "target": "y",
+            },
+            "validation": validation,
+        }
+    )
 
 
 @pytest.fixture(scope="module")

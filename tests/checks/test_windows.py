@@ -12,7 +12,10 @@ DAY, HOUR6 = timedelta(days=1), timedelta(hours=6)
 def test_day_windows_are_half_open_local_days_across_dst():
     ws = windows_between("2026-10-24", "2026-10-27", DAY, "Europe/Berlin")
     assert [w.start.isoformat() for w in ws] == [
-        "2026-10-24T00:00:00+02:00", "2026-10-25T00:00:00+02:00", "2026-10-26T00:00:00+01:00"]
+        "2026-10-24T00:00:00+02:00",
+        "2026-10-25T00:00:00+02:00",
+        "2026-10-26T00:00:00+01:00",
+    ]
     assert [(w.end - w.start) / pd.Timedelta(hours=1) for w in ws] == [24, 25, 24]  # DST ends on the 25th
     assert all(a.end == b.start for a, b in zip(ws, ws[1:], strict=False))
 

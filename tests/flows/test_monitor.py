@@ -29,14 +29,26 @@ def agrawal_yaml(tmp_path, dw_home):
     return write_agrawal_sources(tmp_path / "agrawal")
 
 
-CONTRACT = {"model", "window_start", "window_end", "rows", "labelled_rows", "status", "causes",
-            "drifted_features", "kpis", "failures_logged", "error"}
+CONTRACT = {
+    "model",
+    "window_start",
+    "window_end",
+    "rows",
+    "labelled_rows",
+    "status",
+    "causes",
+    "drifted_features",
+    "kpis",
+    "failures_logged",
+    "error",
+}
 
 
 def test_backfill_catches_the_concept_change_once_labels_mature(agrawal_yaml):
     # The concept changes at 2025-02-20 16:00; labels arrive two days after each prediction.
-    result, days = cli("backfill", "--config", str(agrawal_yaml), "--start", "2025-02-14",
-                       "--end", "2025-02-28", "--json")
+    result, days = cli(
+        "backfill", "--config", str(agrawal_yaml), "--start", "2025-02-14", "--end", "2025-02-28", "--json"
+    )
     assert result.exit_code == 0, result.output
     assert len(days) == 14 and all(CONTRACT <= set(d) for d in days)
     by_day = {d["window_start"][:10]: d for d in days}
@@ -92,8 +104,16 @@ def test_dead_feed_is_a_volume_breach_not_a_crash(agrawal_yaml):
 
 
 def test_failure_log_is_queryable_and_exportable(agrawal_yaml, tmp_path):
-    cli("backfill", "--config", str(agrawal_yaml), "--start", "2025-02-21", "--end", "2025-02-24",
-        "--labels-now")
+    cli(
+        "backfill",
+        "--config",
+        str(agrawal_yaml),
+        "--start",
+        "2025-02-21",
+        "--end",
+        "2025-02-24",
+        "--labels-now",
+    )
     result = runner.invoke(app, ["failures", "--config", str(agrawal_yaml), "--reason", "confident_mistake"])
     assert result.exit_code == 0 and "confident_mistake" in result.stdout
     out = tmp_path / "failures.parquet"
@@ -102,7 +122,17 @@ def test_failure_log_is_queryable_and_exportable(agrawal_yaml, tmp_path):
     assert len(log) > 0 and set(log["reason"]) <= {"confident_mistake", "misclassified"}
     row = log.iloc[0]
     features = json.loads(row["features"])
-    assert set(features) == {"salary", "commission", "age", "hvalue", "hyears", "loan", "elevel", "car", "zipcode"}
+    assert set(features) == {
+        "salary",
+        "commission",
+        "age",
+        "hvalue",
+        "hyears",
+        "loan",
+        "elevel",
+        "car",
+        "zipcode",
+    }
     assert row["model_version"] == "tree-v1" and json.loads(row["label"]) != json.loads(row["prediction"])
 
 

@@ -32,8 +32,10 @@ def test_backfill_into_postgres(tmp_path, dw_home, postgres_url, monkeypatch):
     assert engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         schema = conn.execute(sa.text("select current_schema()")).scalar()
-        counts = {t: conn.execute(sa.text(f'select count(*) from "{t}"')).scalar()
-                  for t in ("references", "runs", "metrics", "failure_samples")}
+        counts = {
+            t: conn.execute(sa.text(f'select count(*) from "{t}"')).scalar()
+            for t in ("references", "runs", "metrics", "failure_samples")
+        }
     assert schema.startswith("dw_test_")
     assert counts["references"] == 1 and counts["runs"] > 6 and counts["metrics"] > 100
     assert counts["failure_samples"] > 0
