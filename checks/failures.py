@@ -17,10 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checks.profile import as_category_text
 from checks.validation import ValidationResult
 from config.model import ModelConfig
 
 CONFIDENT = 0.8
+FAILURE_REASONS = (
+    "confident_mistake", "misclassified", "large_residual", "null_value", "out_of_range", "unseen_category",
+    "duplicate_id",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,8 @@ def _prediction_failures(labelled: pd.DataFrame, cfg: ModelConfig) -> dict[str, 
         resid = (labelled[cols.target].astype(float) - labelled[cols.prediction].astype(float)).abs().to_numpy()
         order = np.argsort(-resid)
         return {"large_residual": [(int(i), float(resid[i])) for i in order]}
-    y = labelled[cols.target].astype(str).str.replace(r"\.0$", "", regex=True).to_numpy()
-    pred = labelled[cols.prediction].astype(str).str.replace(r"\.0$", "", regex=True).to_numpy()
+    y = as_category_text(labelled[cols.target]).to_numpy()
+    pred = as_category_text(labelled[cols.prediction]).to_numpy()
     wrong = np.flatnonzero(y != pred)
     if cfg.task == "binary" and cols.probability:
         p = labelled[cols.probability].to_numpy(dtype=float)

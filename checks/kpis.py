@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from checks.profile import as_category_text, category_text
 from config.model import KpiConfig, ModelConfig
 
 Level = Literal["ok", "warning", "breach", "not_evaluated", "pending"]
@@ -113,7 +114,7 @@ class _Labelled:
 
 
 def _as_labels(values: pd.Series) -> np.ndarray:
-    return np.array([str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values], dtype=object)
+    return as_category_text(values).to_numpy(dtype=object)
 
 
 def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> _Labelled:
@@ -127,7 +128,7 @@ def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> _Labelled:
             "",
         )
     y, pred = _as_labels(frame[cols.target]), _as_labels(frame[cols.prediction])
-    positive = str(cols.positive_label)
+    positive = category_text(cols.positive_label)
     proba: np.ndarray | None = None
     classes: list[str] = []
     if cfg.task == "binary" and cols.probability:

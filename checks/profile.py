@@ -65,16 +65,18 @@ class ReferenceProfile:
 
 
 def as_category_text(series: pd.Series) -> pd.Series:
-    """Categories compared as text, so that 3, 3.0 and '3' from different readers agree."""
-    s = series.astype("object")
-    out = s.map(lambda v: None if pd.isna(v) else _text(v))
-    return out
+    """Categories and class labels compared as text, so that 3, 3.0, '3' and '3.0' from different readers
+    agree (and True/False read as 1/0)."""
+    return series.astype("object").map(lambda v: None if pd.isna(v) else category_text(v))
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
+def category_text(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
         return str(int(value))
-    return str(value)
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    text = str(value)
+    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text
 
 
 def profile_numeric(values: pd.Series, seed: int = 0) -> NumericProfile:

@@ -32,9 +32,10 @@ def input_metric_rows(
                 "kind": "validation",
                 "name": o.expectation,
                 "column": o.column,
-                "value": o.observed,
+                "value": o.bad_share,
+                "threshold": o.allowed_share,
                 "passed": o.success,
-                "details": {"rule": o.rule},
+                "details": {"rule": o.rule, "detail": o.detail},
             }
             for o in validation.outcomes
         ]
@@ -106,14 +107,36 @@ def kpi_history(kpi_rows: pd.DataFrame, metric: str) -> list[bool]:
     return out
 
 
+CONTRACT_KEYS = (
+    "model", "window_start", "window_end", "run_version", "trigger", "as_of", "rows", "labelled_rows",
+    "label_coverage", "status", "causes", "drifted_features", "kpis", "failures_logged", "summary", "report",
+    "status_since", "error",
+)  # fmt: skip
+_EMPTY_KPI = {"value": None, "lower": None, "upper": None, "target": None, "passed": None, "labelled": None}
+
+
+def failed_run(model: str | None, start: Any, end: Any, error: str, **known: Any) -> dict[str, Any]:
+    """A run row for a run that failed before (or while) anything could be stored."""
+    run: dict[str, Any] = {
+        "model": model, "window_start": start, "window_end": end, "run_version": None, "trigger": None,
+        "as_of": None, "rows": None, "labelled_rows": None, "label_coverage": None, "status": "failed",
+        "causes": [], "summary": f"FAILED: {error}", "report_uri": None, "error": error,
+    }  # fmt: skip
+    run.update(known)
+    return run
+
+
 def window_json(
     run: dict[str, Any],
     metric_rows: pd.DataFrame,
     failures_logged: int,
     kpi_names: Sequence[str],
     tz: str = "UTC",
+    status_since: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON contract of one window's current state (the ``--json`` output); times in the model's zone."""
+    """The JSON contract of one window's current state (the ``--json`` output); times in the model's zone.
+
+    Every key of CONTRACT_KEYS is always present, for failed runs too."""
     drift = metric_rows[metric_rows["kind"] == "drift"] if not metric_rows.empty else metric_rows
     drifted = (
         sorted(
@@ -135,12 +158,12 @@ def window_json(
                 "labelled": r["details"].get("labelled"),
             }
     for name in kpi_names:
-        kpis.setdefault(name, {"value": None, "target": None, "passed": None, "level": "not_evaluated"})
+        kpis.setdefault(name, {**_EMPTY_KPI, "level": "not_evaluated"})
     return {
         "model": run["model"],
         "window_start": _iso(run["window_start"], tz),
         "window_end": _iso(run["window_end"], tz),
-        "run_version": int(run["run_version"]),
+        "run_version": _int(run["run_version"]),
         "trigger": run["trigger"],
         "as_of": _iso(run["as_of"], tz),
         "rows": _int(run["rows"]),
@@ -153,6 +176,7 @@ def window_json(
         "failures_logged": int(failures_logged),
         "summary": run["summary"],
         "report": run["report_uri"],
+        "status_since": status_since,
         "error": run["error"] if run["status"] == "failed" else None,
     }
 

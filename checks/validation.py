@@ -31,10 +31,17 @@ class ExpectationOutcome:
     """GX expectation type, e.g. ``expect_column_values_to_be_between``."""
     column: str | None
     success: bool
-    observed: float | None
-    """The observed share (unexpected share, non-null share or unique share) where GX reports one."""
+    bad_share: float | None
+    """Share of rows breaking the rule (null, outside the range or the categories, duplicated)."""
+    allowed_share: float
+    """Share of rows allowed to break it."""
     rule: str
-    """The rule in plain words, e.g. 'income within [0, 5.2e5] for 99.9% of rows'."""
+    """The rule in plain words, e.g. 'income within [0, 2.5e+05]'."""
+
+    @property
+    def detail(self) -> str:
+        seen = "" if self.bad_share is None else f"{self.bad_share:.2%} of rows break it, "
+        return f"{self.rule}: {seen}at most {self.allowed_share:.2%} allowed"
 
 
 @dataclass(frozen=True)
@@ -59,18 +66,24 @@ class ValidationResult:
 @dataclass(frozen=True)
 class _Rule:
     expectation: Any
-    reason: RowReason | None
-    column: str | None
+    reason: RowReason
+    column: str
     words: str
+    allowed_share: float
+    observed_is_good_share: bool = False
+    """GX reports the share of good rows (non-null, unique) rather than of unexpected ones."""
     bounds: tuple[float, float] | None = None
-    allowed: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
 
 
 def inferred_range(profile: ReferenceProfile, column: str, k: float) -> tuple[float, float]:
     """[q0.001 - k*IQR, q0.999 + k*IQR] of the reference: a clean batch stays inside it."""
     p = profile.numeric[column]
     iqr = p.q75 - p.q25
-    return p.q001 - k * iqr, p.q999 + k * iqr
+    low = p.q001 - k * iqr
+    if p.sample and p.sample[0] >= 0:  # never negative in the reference: amounts, counts, ages
+        low = max(low, 0.0)
+    return low, p.q999 + k * iqr
 
 
 def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
@@ -87,7 +100,9 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
                 gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(column=col, min_value=min_non_null),
                 "null_value",
                 col,
-                f"{col} non-null in at least {min_non_null:.1%} of rows",
+                f"{col} present (reference null share {ref_null:.2%})",
+                1.0 - min_non_null,
+                observed_is_good_share=True,
             )
         )
     for col in cols.numerical:
@@ -97,7 +112,8 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
                 gxe.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, mostly=v.range_mostly),
                 "out_of_range",
                 col,
-                f"{col} within [{_fmt(lo)}, {_fmt(hi)}] for {v.range_mostly:.1%} of rows",
+                f"{col} within [{_fmt(lo)}, {_fmt(hi)}]",
+                1.0 - v.range_mostly,
                 bounds=(-np.inf if lo is None else lo, np.inf if hi is None else hi),
             )
         )
@@ -109,8 +125,9 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
                 gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(allowed), mostly=mostly),
                 "unseen_category",
                 col,
-                f"{col} in the {len(allowed)} known categories for {mostly:.1%} of rows",
-                allowed=frozenset(allowed),
+                f"{col} in the {len(allowed)} known categories",
+                1.0 - mostly,
+                categories=frozenset(allowed),
             )
         )
     if cols.probability:
@@ -120,6 +137,7 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
                 "out_of_range",
                 cols.probability,
                 f"{cols.probability} is a probability in [0, 1]",
+                0.0,
                 bounds=(0.0, 1.0),
             )
         )
@@ -130,9 +148,13 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile) -> list[_Rule]:
                 "duplicate_id",
                 cols.id,
                 f"{cols.id} unique",
+                0.0,
+                observed_is_good_share=True,
             )
         )
-    rules.append(_Rule(gxe.ExpectColumnValuesToNotBeNull(column=cols.id), "null_value", cols.id, f"{cols.id} present"))
+    rules.append(
+        _Rule(gxe.ExpectColumnValuesToNotBeNull(column=cols.id), "null_value", cols.id, f"{cols.id} present", 0.0)
+    )
     return rules
 
 
@@ -148,6 +170,8 @@ def _batch_definition() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GX announces the temporary folder of its (unused) docs site at INFO; that is not news to anyone.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = ctx.data_sources.add_pandas("driftwarden").add_dataframe_asset("window")
@@ -163,11 +187,12 @@ def _validation_frame(batch: pd.DataFrame, cfg: ModelConfig) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _observed(result: dict[str, Any]) -> float | None:
-    if "unexpected_percent" in result and result["unexpected_percent"] is not None:
-        return float(result["unexpected_percent"]) / 100
-    value = result.get("observed_value")
-    return float(value) if isinstance(value, int | float) else None
+def _bad_share(rule: _Rule, result: dict[str, Any]) -> float | None:
+    if rule.observed_is_good_share:
+        value = result.get("observed_value")
+        return 1.0 - float(value) if isinstance(value, int | float) else None
+    share = result.get("unexpected_percent")
+    return None if share is None else float(share) / 100
 
 
 def _failing_positions(frame: pd.DataFrame, rule: _Rule) -> np.ndarray:
@@ -177,8 +202,8 @@ def _failing_positions(frame: pd.DataFrame, rule: _Rule) -> np.ndarray:
     elif rule.reason == "out_of_range" and rule.bounds is not None:
         values = pd.to_numeric(col, errors="coerce")
         mask = (values.notna() & ((values < rule.bounds[0]) | (values > rule.bounds[1]))).to_numpy()
-    elif rule.reason == "unseen_category" and rule.allowed is not None:
-        mask = (col.notna() & ~col.isin(rule.allowed)).to_numpy()
+    elif rule.reason == "unseen_category" and rule.categories is not None:
+        mask = (col.notna() & ~col.isin(rule.categories)).to_numpy()
     else:
         mask = col.duplicated(keep=False).to_numpy()
     return np.flatnonzero(mask)[:MAX_ROWS_PER_FAILURE]
@@ -203,9 +228,11 @@ def validate_batch(batch: pd.DataFrame, cfg: ModelConfig, profile: ReferenceProf
     for i, rule in enumerate(rules):
         res = by_rule[i]
         success = bool(res.success)
-        observed = _observed(res.result or {})
-        outcomes.append(ExpectationOutcome(res.expectation_config.type, rule.column, success, observed, rule.words))
-        if not success and rule.reason and rule.column and len(frame):
+        bad = _bad_share(rule, res.result or {})
+        outcomes.append(
+            ExpectationOutcome(res.expectation_config.type, rule.column, success, bad, rule.allowed_share, rule.words)
+        )
+        if not success and len(frame):
             positions = _failing_positions(frame, rule)
             if positions.size:
                 failing.append(RowFailure(rule.reason, rule.column, tuple(int(p) for p in positions)))

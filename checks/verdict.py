@@ -67,7 +67,7 @@ def input_findings(
     if volume.breached:
         out.append(Finding("volume", "breach", volume.note))
     if validation is not None and not validation.success:
-        failed = "; ".join(_outcome_words(o.rule, o.observed) for o in validation.failed)
+        failed = "; ".join(o.detail for o in validation.failed)
         out.append(Finding("validation", "breach", f"failed: {failed}"))
     if drift is not None:
         if drift.dataset_drifted:
@@ -86,10 +86,6 @@ def input_findings(
 def _scores(drift: DriftResult) -> str:
     parts = [f"{c.column} {c.method} {c.value:.3f}" for c in drift.features if c.drifted]
     return f" [{', '.join(parts)}]" if parts else ""
-
-
-def _outcome_words(rule: str, observed: float | None) -> str:
-    return f"{rule} (observed {observed:.2%})" if observed is not None else rule
 
 
 def kpi_findings(kpis: KpiResult | None) -> list[Finding]:

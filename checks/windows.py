@@ -20,12 +20,6 @@ class Window:
     def label(self) -> str:
         return f"{self.start.isoformat()} .. {self.end.isoformat()}"
 
-    def start_utc(self) -> datetime:
-        return self.start.tz_convert("UTC").to_pydatetime()
-
-    def end_utc(self) -> datetime:
-        return self.end.tz_convert("UTC").to_pydatetime()
-
 
 def _local(ts: datetime | pd.Timestamp | str, tz: str) -> pd.Timestamp:
     t = pd.Timestamp(ts)
@@ -35,8 +29,8 @@ def _local(ts: datetime | pd.Timestamp | str, tz: str) -> pd.Timestamp:
 def _floor(t: pd.Timestamp, length: timedelta) -> pd.Timestamp:
     """The aligned boundary at or before ``t``: local midnights, Mondays, or k-hour marks of the local day."""
     midnight = pd.Timestamp(datetime.combine(t.date(), datetime.min.time()), tz=t.tz)
-    if length >= timedelta(days=7):
-        return midnight - pd.Timedelta(days=t.weekday())
+    if length >= timedelta(days=7):  # Monday 00:00 by the local clock, whatever the DST changes
+        return _at_wall(midnight, -timedelta(days=t.weekday()))
     if length >= timedelta(days=1):
         return midnight
     step = int(length.total_seconds())
@@ -52,11 +46,15 @@ def _at_wall(midnight: pd.Timestamp, offset: timedelta) -> pd.Timestamp:
 
 
 def _next(start: pd.Timestamp, length: timedelta) -> pd.Timestamp:
-    if length >= timedelta(days=1):
-        naive = start.tz_localize(None) + length
-        return naive.tz_localize(start.tz, nonexistent="shift_forward", ambiguous=True)
-    wall = start.tz_localize(None) + length
-    return wall.tz_localize(start.tz, nonexistent="shift_forward", ambiguous=True)
+    """The next boundary by the local wall clock (a day is 23 or 25 hours across a DST change).
+
+    A boundary that fell in a DST gap was shifted forward (Santiago's midnight becomes 01:00); the next one
+    is computed from the intended wall-clock boundary so that windows stay on the grid."""
+    naive = start.tz_localize(None)
+    base = naive.normalize()
+    if length < timedelta(days=1):
+        base += ((naive - base) // length) * length
+    return (base + length).tz_localize(start.tz, nonexistent="shift_forward", ambiguous=True)
 
 
 def window_ending_at(end: datetime | pd.Timestamp | str, length: timedelta, tz: str) -> Window:
@@ -64,10 +62,6 @@ def window_ending_at(end: datetime | pd.Timestamp | str, length: timedelta, tz: 
     boundary = _floor(_local(end, tz), length)
     start = _floor(boundary - pd.Timedelta(seconds=1), length)
     return Window(start, boundary)
-
-
-def last_complete_window(now: datetime | pd.Timestamp, length: timedelta, tz: str) -> Window:
-    return window_ending_at(now, length, tz)
 
 
 def windows_between(

@@ -24,7 +24,7 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
             lines.append(f"  {key}: required key is missing")
         else:
             given = err.get("input")
-            shown = f" (got {given!r})" if not isinstance(given, dict | list) else ""
+            shown = "" if isinstance(given, dict | list) or repr(given) in err["msg"] else f" (got {given!r})"
             lines.append(f"  {key}: {err['msg']}{shown}")
     return "\n".join(lines)
 

@@ -204,7 +204,7 @@ class KpiConfig(Strict):
 
 
 class FailuresConfig(Strict):
-    max_per_run: int = Field(200, ge=0)
+    max_per_run: int = Field(200, ge=0, le=100_000)
     """At most this many failure samples are logged per run (spread over the reasons)."""
     exclude: list[str] = Field(default_factory=list)
     """Columns never written to the failure log."""

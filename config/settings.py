@@ -53,6 +53,6 @@ def prepare_environment(quiet: bool = False) -> None:
     ``quiet`` keeps Prefect's per-task log lines off a terminal where the CLI prints its own table."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    if quiet:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if quiet:  # the CLI reports failures itself, in one line
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")

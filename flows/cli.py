@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config.settings import prepare_environment
@@ -43,7 +44,7 @@ def _load(config: Path) -> Any:
     try:
         return load_model_config(config)
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -57,19 +58,39 @@ def validate(config: ConfigOpt) -> None:
     for line in notes:
         out.print(f"[green]ok[/green]  {line}")
     for line in problems:
-        err.print(f"[red]error[/red] {line}")
+        err.print(f"[red]error[/red] {escape(line)}")
     if problems:
         raise typer.Exit(1)
     out.print(f"{config}: valid ({cfg.name}, {cfg.task}, {len(cfg.columns.features)} features)")
 
 
 def _run_window(config: Path, window_end: str | None, as_of: str | None, trigger: str) -> dict[str, Any]:
+    """One monitor-model run; whatever happens, the window's JSON (failed runs included)."""
+    import pandas as pd
+
+    from checks import records
     from flows.monitor import MonitorFailed, monitor_model
 
     try:
         return monitor_model(str(config), window_end=window_end, as_of=as_of, trigger=trigger)
     except MonitorFailed as exc:
         return exc.summary
+    except Exception as exc:  # Prefect itself failed (e.g. its server could not start)
+        error = f"{type(exc).__name__}: {exc}"
+        return records.window_json(records.failed_run(None, None, window_end, error), pd.DataFrame(), 0, [])
+
+
+def _time_option(value: str | None, option: str, tz: str) -> str | None:
+    """Check a time option before any run starts: a bad one exits 2 and names the option."""
+    from flows.steps import parse_time
+
+    if value is None:
+        return None
+    try:
+        return parse_time(value, option, tz).isoformat()
+    except ValueError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -79,8 +100,8 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one window as the Prefect flow monitor-model."""
-    _load(config)
-    summary = _run_window(config, window_end, None, "run")
+    cfg = _load(config)
+    summary = _run_window(config, _time_option(window_end, "--window-end", cfg.window.timezone), None, "run")
     if as_json:
         print(json.dumps(summary, default=str))
     else:
@@ -120,43 +141,31 @@ def _backfill(config: Path, start: str, end: str, labels_now: bool) -> list[dict
     from flows.steps import load_window_json
 
     cfg = _load(config)
-    windows = windows_between(start, end, cfg.window_length, cfg.window.timezone)
+    tz = cfg.window.timezone
+    start, end = _time_option(start, "--start", tz) or start, _time_option(end, "--end", tz) or end
+    windows = windows_between(start, end, cfg.window_length, tz)
     if not windows:
         err.print(f"[red]no complete {cfg.window.length} window between {start} and {end}[/red]")
         raise typer.Exit(2)
     from config.settings import get_settings
     from flows import store
 
+    results = []
     with Progress(console=err, transient=True) as bar:
         job = bar.add_task(f"{cfg.name}: {len(windows)} windows", total=len(windows))
         for w in windows:
             as_of = None if labels_now else w.end.isoformat()
-            _run_window(config, w.end.isoformat(), as_of, "backfill")
+            results.append(_run_window(config, w.end.isoformat(), as_of, "backfill"))
             bar.advance(job)
+    # Later runs re-score earlier windows as labels arrive: report each window as it stands now.
     url = get_settings().resolved_store_url()
     summaries = []
-    for w in windows:
+    for w, result in zip(windows, results, strict=True):
         try:
             summaries.append(load_window_json(cfg, url, store.utc(w.start)))
-        except LookupError:
-            summaries.append(_missing(cfg.name, w))
+        except Exception:  # never stored (the store is down): the run's own account
+            summaries.append(result)
     return summaries
-
-
-def _missing(model: str, w: Any) -> dict[str, Any]:
-    return {
-        "model": model,
-        "window_start": w.start.isoformat(),
-        "window_end": w.end.isoformat(),
-        "status": "failed",
-        "error": "no run stored",
-        "causes": [],
-        "kpis": {},
-        "rows": None,
-        "labelled_rows": None,
-        "drifted_features": [],
-        "failures_logged": 0,
-    }
 
 
 def _kpi_cell(v: dict[str, Any]) -> str:
@@ -208,7 +217,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"[{STATUS_STYLE[st]}]{st.upper()}[/{STATUS_STYLE[st]}] {s.get('model')} "
         f"{s.get('window_start')} .. {s.get('window_end')}"
     )
-    out.print(s.get("summary") or s.get("error") or "")
+    out.print(escape(s.get("summary") or s.get("error") or ""))
     if s.get("report"):
         out.print(f"report: {s['report']}")
 
@@ -243,8 +252,16 @@ def failures(
     from flows import store
 
     cfg = _load(config)
+    from checks.failures import FAILURE_REASONS
+
+    if reason is not None and reason not in FAILURE_REASONS:
+        err.print(f"[red]--reason: {escape(reason)} is not one of {', '.join(FAILURE_REASONS)}[/red]")
+        raise typer.Exit(2)
+    tz = cfg.window.timezone
+    since_utc = store.utc(_time_option(since, "--since", tz)) if since else None
     engine = store.open_store(get_settings().resolved_store_url())
-    log = store.failure_log(engine, cfg.name, store.utc(since) if since else None, reason)
+    log = store.failure_log(engine, cfg.name, since_utc, reason)
+    log["window_start"] = log["window_start"].dt.tz_localize("UTC").dt.tz_convert(tz)
     if export is not None:
         if export.suffix == ".parquet":
             log.to_parquet(export, index=False)
@@ -260,7 +277,8 @@ def failures(
     table = Table()
     for col in ("window", "reason", "row_id", "prediction", "label", "score", "detail"):
         table.add_column(col)
-    for _, r in log.sort_values("score", ascending=False, na_position="last").head(limit).iterrows():
+    ordered = log.sort_values(["window_start", "reason", "score"], ascending=[False, True, False], na_position="last")
+    for _, r in ordered.head(limit).iterrows():
         table.add_row(
             str(r["window_start"])[:10],
             r["reason"],

@@ -9,14 +9,15 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from checks import records
-from checks.verdict import input_findings
+from checks.windows import Window
 from config.loader import ConfigError
+from config.model import ModelConfig
 from config.settings import get_settings
 from flows import steps, store
 
 
 class MonitorFailed(RuntimeError):
-    """The run could not be completed; ``summary`` is the stored failed run in the JSON contract."""
+    """The run could not be completed; ``summary`` is the failed run in the JSON contract."""
 
     def __init__(self, summary: dict[str, Any]):
         super().__init__(summary.get("error") or "monitoring run failed")
@@ -38,91 +39,70 @@ def monitor_model(
     ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history)."""
     try:
         cfg = steps.load_config(config_path)
-    except ConfigError as exc:
-        raise MonitorFailed(_config_failure(config_path, exc)) from exc
+        window = steps.resolve_window(cfg, window_end)
+        as_of_ts = steps.resolve_as_of(as_of)
+    except (ConfigError, ValueError) as exc:
+        raise MonitorFailed(_unstored_failure(config_path, exc)) from exc
     store_url = get_settings().resolved_store_url()
-    window = steps.resolve_window(cfg, window_end)
-    as_of_ts = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC")
-    as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts
     started = store.now_utc()
     try:
         reference = steps.ensure_reference(cfg, store_url)
+        as_of_ts = steps.known_as_of(cfg, store_url, window, as_of_ts)
         data = steps.read_window_data(cfg, window, as_of_ts)
         steps.rescore_earlier_windows(cfg, store_url, window, data, as_of_ts)
-        recent = steps.recent_volumes(cfg, store_url, window)
-        inputs = steps.check_inputs(cfg, data.batch, reference, recent)
         kpis, labelled = steps.score_window(cfg, store_url, window, data.batch, data.labels)
+        recent = steps.recent_volumes(cfg, store_url, window)
+        inputs = steps.check_inputs(cfg, data.batch, labelled, reference, recent)
         failures = steps.pick_failures(cfg, data.batch, inputs.validation, labelled)
-        findings = input_findings(inputs.volume, inputs.validation, inputs.drift)
-        verdict = steps.decide(findings, kpis)
+        verdict = steps.decide(inputs, kpis)
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
         metric_rows += records.kpi_metric_rows(kpis)
         report = steps.write_evidence(cfg, window, data.batch, verdict, metric_rows, started)
-        steps.store_run(
-            store_url,
-            store.RunRecord(
-                model=cfg.name,
-                window_start=store.utc(window.start),
-                window_end=store.utc(window.end),
-                trigger=trigger,
-                status=verdict.status,
-                started_at=started,
-                causes=verdict.causes,
-                rows=len(data.batch),
-                labelled_rows=kpis.labelled,
-                label_coverage=kpis.coverage,
-                as_of=store.utc(as_of_ts),
-                reference_id=reference.id,
-                summary=verdict.summary,
-                findings=[f.to_json() for f in verdict.findings],
-                report_uri=report,
-            ),
-            metric_rows,
-            failures,
-        )
+        run = steps.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
+        steps.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
-        summary = _store_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)
-        raise MonitorFailed(summary) from exc
+        raise MonitorFailed(_record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)) from exc
     summary = steps.window_summary(cfg, store_url, store.utc(window.start))
     steps.publish_artifact(cfg, summary)
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
 
 
-def _store_failure(
-    cfg: Any, store_url: str, window: Any, trigger: str, started: Any, as_of: Any, exc: Exception
+def _record_failure(
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    trigger: str,
+    started: Any,
+    as_of: pd.Timestamp,
+    exc: Exception,
 ) -> dict[str, Any]:
-    """Record the failed run as a new version (earlier results stay intact) and return its JSON."""
+    """Store the failed run as a new version (an earlier good result stays current) and return its JSON.
+    If the store itself is down, say so in the error instead of raising a second exception."""
     error = f"{type(exc).__name__}: {exc}"
     get_run_logger().error("%s %s failed: %s", cfg.name, window.label, error)
-    record = store.RunRecord(
-        model=cfg.name,
-        window_start=store.utc(window.start),
-        window_end=store.utc(window.end),
-        trigger=trigger,
-        status="failed",
-        started_at=started,
-        as_of=store.utc(as_of),
-        error=error,
-        summary=f"FAILED: {error}",
+    run = records.failed_run(
+        cfg.name, store.utc(window.start), store.utc(window.end), error, trigger=trigger, as_of=store.utc(as_of)
     )
-    _, version, _ = store.write_run(store.open_store(store_url), record, [])
-    run = {**vars(record), "run_version": version, "label_coverage": None, "report_uri": None}
+    try:
+        record = store.RunRecord(
+            model=cfg.name,
+            window_start=run["window_start"],
+            window_end=run["window_end"],
+            trigger=trigger,
+            status="failed",
+            started_at=started,
+            as_of=run["as_of"],
+            error=error,
+            summary=run["summary"],
+        )
+        _, run["run_version"], _ = store.write_run(store.open_store(store_url), record, [])
+    except Exception as store_exc:
+        run["error"] = f"{error}; the failure could not be stored either: {type(store_exc).__name__}: {store_exc}"
     return records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
 
 
-def _config_failure(config_path: str, exc: ConfigError) -> dict[str, Any]:
-    return {
-        "model": None,
-        "config": config_path,
-        "window_start": None,
-        "window_end": None,
-        "rows": None,
-        "labelled_rows": None,
-        "status": "failed",
-        "causes": [],
-        "drifted_features": [],
-        "kpis": {},
-        "failures_logged": 0,
-        "error": str(exc),
-    }
+def _unstored_failure(config_path: str, exc: Exception) -> dict[str, Any]:
+    """A run that failed before a model and window were known (a bad config or a bad time)."""
+    run = records.failed_run(None, None, None, str(exc))
+    return {**records.window_json(run, pd.DataFrame(), 0, []), "config": config_path}

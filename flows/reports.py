@@ -27,36 +27,41 @@ def write_reports(
     summary: str,
     metric_rows: list[dict[str, Any]],
 ) -> str:
-    """Write ``<stem>.html`` (summary, full-data verdicts) and ``<stem>-evidently.html``; return the first."""
+    """Write ``<stem>-evidently.html`` and the run's page ``<stem>.html``; return the page's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cur = _sample(current, sample_rows, seed=0)
     ref = _sample(reference, sample_rows, seed=1)
     evidently_name = f"{stem}-evidently.html"
-    note = ""
     if len(cur) >= 2 and len(ref) >= 2:
         _evidently_html(cfg, cur, ref, out_dir / evidently_name)
-        note = f'<p><a href="{html.escape(evidently_name)}">Evidently drift report</a>'
-    else:
-        note = "<p>Too few rows for an Evidently report."
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(_cell(m.get(k)))}</td>"
-            for k in ("kind", "name", "column", "value", "threshold", "passed")
+        note = (
+            f'<p><a href="{html.escape(evidently_name)}">Evidently drift report</a>, rendered on a seeded sample '
+            f"of {len(cur)} current and {len(ref)} reference rows (of {len(current)} and {len(reference)}); its own "
+            "per-column verdicts may differ from the full-data ones above, which are the ones that count.</p>"
         )
-        + "</tr>"
+    else:
+        note = "<p>Too few rows for an Evidently report.</p>"
+    return write_page(out_dir / f"{stem}.html", cfg, window_label, summary, metric_rows, note)
+
+
+def write_page(
+    path: Path, cfg: ModelConfig, window_label: str, summary: str, metric_rows: list[dict[str, Any]], note: str
+) -> str:
+    """A run's page: its verdict in words and every check it made on the full window."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    heads = ("kind", "name", "column", "segment", "value", "interval", "threshold", "passed")
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(m, k))}</td>" for k in heads) + "</tr>"
         for m in metric_rows
-        if m["kind"] in ("drift", "validation", "volume", "kpi")
+        if m["kind"] in ("volume", "validation", "drift", "kpi")
     )
     title = f"{html.escape(cfg.name)} {html.escape(window_label)}"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{_CSS}</style></head>
 <body><h1>{html.escape(cfg.name)}</h1><h2>{html.escape(window_label)}</h2>
 <pre>{html.escape(summary)}</pre>
-<h3>Verdicts on the full window ({len(current)} rows; reference {len(reference)} rows)</h3>
-<table><tr><th>kind</th><th>name</th><th>column</th><th>value</th><th>threshold</th><th>passed</th></tr>{rows}</table>
-{note} (rendered on a seeded sample of {len(cur)} current and {len(ref)} reference rows; its own
-per-column verdicts may differ from the full-data ones above, which are the ones that count).</p></body></html>"""
-    path = out_dir / f"{stem}.html"
+<h3>Checks on the full window</h3>
+<table><tr>{"".join(f"<th>{h}</th>" for h in heads)}</tr>{rows}</table>
+{note}</body></html>"""
     path.write_text(page)
     return str(path)
 
@@ -67,12 +72,14 @@ _CSS = (
 )
 
 
-def _cell(v: Any) -> str:
+def _cell(m: dict[str, Any], key: str) -> str:
+    if key == "interval":
+        lo, hi = m.get("lower"), m.get("upper")
+        return "" if lo is None or hi is None else f"[{lo:.4g}, {hi:.4g}]"
+    v = m.get(key)
     if v is None:
         return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _evidently_html(cfg: ModelConfig, cur: pd.DataFrame, ref: pd.DataFrame, path: Path) -> None:

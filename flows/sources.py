@@ -7,6 +7,8 @@ inside the reader (pushdown). Labels are read by their arrival-time range, never
 from __future__ import annotations
 
 import glob
+import logging
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,8 @@ import pyarrow.dataset as ds
 
 from config.model import ModelConfig, SourceConfig
 from flows.errors import SourceError
+
+log = logging.getLogger(__name__)
 
 
 def _files(cfg: ModelConfig, src: SourceConfig, what: str) -> tuple[list[str], str]:
@@ -79,14 +83,17 @@ def _read_parquet(
     if time_col and start is not None and end is not None:
         ftype = dataset.schema.field(time_col).type
         if pa.types.is_timestamp(ftype):
-            lo, hi = (start, end) if ftype.tz else (start.tz_localize(None), end.tz_localize(None))
-            if not ftype.tz:
-                lo, hi = start.tz_convert(tz).tz_localize(None), end.tz_convert(tz).tz_localize(None)
+            # Naive stored times are local times: compare them with the local wall-clock bounds.
+            lo, hi = (start, end) if ftype.tz else (_wall(start, tz), _wall(end, tz))
             flt = (ds.field(time_col) >= pa.scalar(lo, ftype)) & (ds.field(time_col) < pa.scalar(hi, ftype))
     try:
         return dataset.to_table(columns=columns, filter=flt).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"sources.{what}: cannot read {files}: {exc}") from exc
+
+
+def _wall(t: pd.Timestamp, tz: str) -> pd.Timestamp:
+    return t.tz_convert(tz).tz_localize(None)
 
 
 def _read_csv(files: list[str], what: str, columns: list[str]) -> pd.DataFrame:
@@ -107,13 +114,27 @@ def _read_csv(files: list[str], what: str, columns: list[str]) -> pd.DataFrame:
 
 
 def _as_local_time(values: pd.Series, tz: str, what: str, col: str, files: list[str]) -> pd.Series:
+    """Timestamps in the model's zone. Naive ones are local times; ones with offsets may mix offsets
+    (a file spanning a DST change). The repeated hour when clocks go back is told apart by row order."""
+    where = f"sources.{what}: column {col!r} in {files[0]}"
     try:
-        parsed = pd.to_datetime(values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(values)
+            if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed UTC offsets
+                parsed = pd.to_datetime(values, utc=True)
     except (ValueError, TypeError) as exc:
-        raise SourceError(f"sources.{what}: column {col!r} in {files[0]} is not a timestamp: {exc}") from exc
-    if parsed.dt.tz is None:
-        return parsed.dt.tz_localize(tz, nonexistent="shift_forward", ambiguous="NaT")
-    return parsed.dt.tz_convert(tz)
+        raise SourceError(f"{where} is not a timestamp: {exc}") from exc
+    if parsed.dt.tz is not None:
+        return parsed.dt.tz_convert(tz)
+    try:
+        return parsed.dt.tz_localize(tz, nonexistent="shift_forward", ambiguous="infer")
+    except Exception as exc:  # pytz's AmbiguousTimeError: e.g. a lone row in the repeated hour
+        log.warning(
+            "%s: local times in the repeated hour of a DST change cannot be told apart (%s); read as the first "
+            "occurrence (store timestamps in UTC or with their offset to avoid this)", where, exc,
+        )  # fmt: skip
+        return parsed.dt.tz_localize(tz, nonexistent="shift_forward", ambiguous=True)
 
 
 def check_dtypes(frame: pd.DataFrame, cfg: ModelConfig, what: str, numeric: list[str]) -> pd.DataFrame:

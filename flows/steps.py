@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,16 +20,29 @@ from checks.failures import select_failures
 from checks.kpis import KpiResult, evaluate_kpis
 from checks.profile import ReferenceProfile, build_profile
 from checks.validation import ValidationResult, validate_batch
-from checks.verdict import Finding, Verdict, decide_verdict, kpi_findings
+from checks.verdict import Finding, Verdict, decide_verdict, input_findings, kpi_findings
 from checks.volume import VolumeResult, check_volume
 from checks.windows import Window, window_ending_at
-from config.loader import load_model_config
+from config.loader import ConfigError, load_model_config
 from config.model import ModelConfig
 from config.settings import get_settings
 from flows import sources, store
-from flows.reports import write_reports
+from flows.errors import DriftwardenError
+from flows.reports import write_page, write_reports
 
-IO = {"retries": 2, "retry_delay_seconds": [1, 5], "cache_policy": NO_CACHE}
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O that may come back (a locked database, a network blip), never a user's bad input."""
+    try:
+        state.result()
+    except (DriftwardenError, ConfigError, ValueError, KeyError, LookupError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+IO = {"retries": 2, "retry_delay_seconds": [1, 5], "retry_condition_fn": _transient, "cache_policy": NO_CACHE}
 PURE = {"cache_policy": NO_CACHE}
 
 
@@ -61,10 +75,29 @@ def load_config(config_path: str) -> ModelConfig:
     return load_model_config(config_path)
 
 
+def parse_time(value: str, what: str, tz: str = "UTC") -> pd.Timestamp:
+    """A time given by a user: ISO text, read in ``tz`` when it has no offset; the error names ``what``."""
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{what}: {value!r} is not a time (use ISO 8601, e.g. 2026-10-15 or 2026-10-15T06:00)"
+        ) from exc
+    if t is pd.NaT:
+        raise ValueError(f"{what}: {value!r} is not a time")
+    return t.tz_localize(tz) if t.tzinfo is None else t
+
+
 @task(**PURE)
 def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
-    end = pd.Timestamp(window_end) if window_end else pd.Timestamp.now(tz="UTC")
-    return window_ending_at(end, cfg.window_length, cfg.window.timezone)
+    tz = cfg.window.timezone
+    end = parse_time(window_end, "window_end", tz) if window_end else pd.Timestamp.now(tz="UTC")
+    return window_ending_at(end, cfg.window_length, tz)
+
+
+@task(**PURE)
+def resolve_as_of(as_of: str | None) -> pd.Timestamp:
+    return parse_time(as_of, "as_of") if as_of else pd.Timestamp.now(tz="UTC")
 
 
 def _profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -97,6 +130,17 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
 
 
 @task(**IO)
+def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Timestamp) -> pd.Timestamp:
+    """A re-run never knows fewer labels than the version it supersedes (a short backfill over windows
+    already re-scored with later labels must not turn their breach back into 'ok')."""
+    engine = store.open_store(store_url)
+    start = store.utc(window.start)
+    current = store.latest_runs(engine, cfg.name, start=start, end=start + pd.Timedelta(seconds=1))
+    stored = current["as_of"].dropna()
+    return as_of if stored.empty else max(as_of, pd.Timestamp(stored.iloc[0]).tz_localize("UTC"))
+
+
+@task(**IO)
 def read_window_data(cfg: ModelConfig, window: Window, as_of: pd.Timestamp) -> WindowData:
     """The window's predictions, the earlier windows' within the label horizon, and the labels known so far."""
     horizon_start = window.start - cfg.horizon
@@ -126,14 +170,20 @@ def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int
 
 
 @task(**PURE)
-def check_inputs(cfg: ModelConfig, batch: pd.DataFrame, reference: Reference, recent: list[int]) -> InputChecks:
+def check_inputs(
+    cfg: ModelConfig, batch: pd.DataFrame, labelled: pd.DataFrame, reference: Reference, recent: list[int]
+) -> InputChecks:
+    """Volume, validation and drift of the window's rows (target drift from the labels known so far)."""
     volume = check_volume(len(batch), recent, cfg.volume)
     if batch.empty:
         return InputChecks(volume, None, None)
     validation = validate_batch(batch, cfg, reference.profile)
     c = cfg.columns
     pred_col = c.probability if cfg.task == "binary" and c.probability else c.prediction
-    drift = detect_drift(batch, reference.profile, cfg.drift, c.features, prediction=pred_col)
+    target = labelled[c.target] if c.target in labelled else None
+    drift = detect_drift(
+        batch, reference.profile, cfg.drift, c.features, prediction=pred_col, target=target, target_name=c.target
+    )
     return InputChecks(volume, validation, drift)
 
 
@@ -169,9 +219,39 @@ def pick_failures(
 
 
 @task(**PURE)
-def decide(inputs: list[Finding], kpis: KpiResult | None, overdue: Finding | None = None) -> Verdict:
-    extra = [overdue] if overdue else []
-    return decide_verdict([*inputs, *kpi_findings(kpis), *extra])
+def decide(inputs: InputChecks, kpis: KpiResult) -> Verdict:
+    return decide_verdict([*input_findings(inputs.volume, inputs.validation, inputs.drift), *kpi_findings(kpis)])
+
+
+@task(**PURE)
+def run_record(
+    cfg: ModelConfig,
+    window: Window,
+    trigger: str,
+    started: datetime,
+    as_of: pd.Timestamp,
+    reference: Reference,
+    kpis: KpiResult,
+    verdict: Verdict,
+    report: str | None,
+) -> store.RunRecord:
+    return store.RunRecord(
+        model=cfg.name,
+        window_start=store.utc(window.start),
+        window_end=store.utc(window.end),
+        trigger=trigger,
+        status=verdict.status,
+        started_at=started,
+        causes=verdict.causes,
+        rows=kpis.rows,
+        labelled_rows=kpis.labelled,
+        label_coverage=kpis.coverage,
+        as_of=store.utc(as_of),
+        reference_id=reference.id,
+        summary=verdict.summary,
+        findings=[f.to_json() for f in verdict.findings],
+        report_uri=report,
+    )
 
 
 @task(**IO)
@@ -203,20 +283,9 @@ def write_evidence(
 
 @task(**IO)
 def store_run(
-    store_url: str,
-    run: store.RunRecord,
-    metric_rows: list[dict[str, Any]],
-    failures: list[dict[str, Any]],
-    copy_metrics_from: int | None = None,
+    store_url: str, run: store.RunRecord, metric_rows: list[dict[str, Any]], failures: list[dict[str, Any]]
 ) -> tuple[int, int, int]:
-    engine = store.open_store(store_url)
-    return store.write_run(
-        engine,
-        run,
-        [store.MetricRow(**m) for m in metric_rows],
-        failures,
-        copy_metrics_from=copy_metrics_from,
-    )
+    return store.write_run(store.open_store(store_url), run, [store.MetricRow(**m) for m in metric_rows], failures)
 
 
 def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.DataFrame:
@@ -239,13 +308,17 @@ def rescore_earlier_windows(
         end = pd.Timestamp(run["window_end"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
         preds = data.earlier[(data.earlier[ts] >= start) & (data.earlier[ts] < end)].reset_index(drop=True)
         labelled = attach_labels(cfg, preds, data.labels)
-        overdue = _overdue(cfg, end, as_of, len(labelled), len(preds), run)
-        if len(labelled) <= (run["labelled_rows"] or 0) and overdue is None:
+        stored = [Finding(**f) for f in json.loads(run["findings"])]
+        overdue = _overdue(cfg, end, as_of, len(labelled), len(preds))
+        grew = len(labelled) > (run["labelled_rows"] or 0)
+        if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
             continue
         history = _kpi_history(engine, cfg, store.utc(start))
         kpis = evaluate_kpis(labelled, cfg, len(preds), history)
-        old = [Finding(**f) for f in json.loads(run["findings"]) if f["check"] not in ("kpi", "labels")]
-        verdict = decide_verdict([*old, *kpi_findings(kpis), *([overdue] if overdue else [])])
+        inputs = [f for f in stored if f.check not in ("kpi", "labels")]
+        verdict = decide_verdict([*inputs, *kpi_findings(kpis), *([overdue] if overdue else [])])
+        kpi_rows = records.kpi_metric_rows(kpis)
+        page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
         failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
         record = store.RunRecord(
             model=cfg.name,
@@ -262,12 +335,12 @@ def rescore_earlier_windows(
             reference_id=run["reference_id"],
             summary=verdict.summary,
             findings=[f.to_json() for f in verdict.findings],
-            report_uri=run["report_uri"],
+            report_uri=page,
         )
         run_id, version, _ = store.write_run(
             engine,
             record,
-            [store.MetricRow(**m) for m in records.kpi_metric_rows(kpis)],
+            [store.MetricRow(**m) for m in kpi_rows],
             failures,
             copy_metrics_from=int(run["id"]),
         )
@@ -275,15 +348,37 @@ def rescore_earlier_windows(
     return done
 
 
-def _overdue(
-    cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int, run: dict[str, Any]
-) -> Finding | None:
+def _rescore_page(
+    cfg: ModelConfig,
+    engine: Any,
+    run: dict[str, Any],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    verdict: Verdict,
+    kpi_rows: list[dict[str, Any]],
+) -> str | None:
+    """A fresh page for a re-scored window: its new verdict, the new KPIs and the unchanged input checks."""
+    if not run["report_uri"]:
+        return None
+    old = store.run_metrics(engine, [int(run["id"])])
+    old = old[old["kind"] != "kpi"].assign(details=lambda f: f["details"].map(json.loads))
+    rows = [*kpi_rows, *old.astype(object).where(old.notna(), None).to_dict("records")]
+    original = Path(run["report_uri"])
+    evidently = original.with_name(original.stem + "-evidently.html")
+    note = f'<p>Re-scored as labels arrived. Input checks as first run: <a href="{original.name}">first page</a>'
+    if evidently.exists():
+        note += f', <a href="{evidently.name}">Evidently drift report</a>'
+    stem = f"{start.strftime('%Y%m%dT%H%M')}-{store.now_utc().strftime('%Y%m%dT%H%M%S%f')}"
+    return write_page(
+        original.with_name(f"{stem}.html"), cfg, f"{start} .. {end}", verdict.summary, rows, note + ".</p>"
+    )
+
+
+def _overdue(cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int) -> Finding | None:
     """Labels still immature once the horizon has passed: silence is a failure too."""
     if not cfg.kpis or rows == 0 or as_of < end + cfg.horizon:
         return None
     if labelled / rows >= cfg.label_maturity:
-        return None
-    if any(f["check"] == "labels" for f in json.loads(run["findings"])):
         return None
     return Finding(
         "labels",
@@ -311,10 +406,8 @@ def load_window_json(cfg: ModelConfig, store_url: str, window_start: datetime) -
         metric_rows["passed"] = metric_rows["passed"].map(lambda v: None if pd.isna(v) else bool(v))
     logged = store.count_failures(engine, cfg.name, window_start)
     tz = cfg.window.timezone
-    summary = records.window_json(row, metric_rows, logged, [k.metric for k in cfg.kpis], tz)
-    versions = store.all_versions(engine, cfg.name, window_start)
-    summary["status_since"] = records.status_since(versions, row["status"], tz)
-    return summary
+    since = records.status_since(store.all_versions(engine, cfg.name, window_start), row["status"], tz)
+    return records.window_json(row, metric_rows, logged, [k.metric for k in cfg.kpis], tz, since)
 
 
 @task(**PURE)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ references = sa.Table(
     "references",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
@@ -37,13 +38,13 @@ runs = sa.Table(
     "runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
     sa.Column("window_start", sa.DateTime, nullable=False),
     sa.Column("window_end", sa.DateTime, nullable=False),
     sa.Column("run_version", sa.Integer, nullable=False),
     sa.Column("superseded", sa.Boolean, nullable=False, default=False),
-    sa.Column("trigger", sa.String(20), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
     sa.Column("causes", sa.Text, nullable=False, default="[]"),
     sa.Column("rows", sa.Integer),
     sa.Column("labelled_rows", sa.Integer),
@@ -64,15 +65,15 @@ metrics = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
-    sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("column", sa.String(200)),
-    sa.Column("segment", sa.String(200), nullable=False, default="all"),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("column", sa.Text),
+    sa.Column("segment", sa.Text, nullable=False, default="all"),
     sa.Column("value", sa.Float),
     sa.Column("lower", sa.Float),
     sa.Column("upper", sa.Float),
     sa.Column("threshold", sa.Float),
-    sa.Column("direction", sa.String(20)),
+    sa.Column("direction", sa.Text),
     sa.Column("passed", sa.Boolean),
     sa.Column("details", sa.Text, nullable=False, default="{}"),
 )
@@ -82,11 +83,11 @@ failure_samples = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
-    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
     sa.Column("window_start", sa.DateTime, nullable=False),
-    sa.Column("reason", sa.String(40), nullable=False),
-    sa.Column("row_id", sa.String(200), nullable=False),
-    sa.Column("model_version", sa.String(100)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("row_id", sa.Text, nullable=False),
+    sa.Column("model_version", sa.Text),
     sa.Column("prediction", sa.Text),
     sa.Column("label", sa.Text),
     sa.Column("score", sa.Float),
@@ -109,19 +110,23 @@ def now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=8)
 def open_store(url: str) -> Engine:
-    """Connect and make sure the tables exist. Callers pass the URL, never an open connection."""
-    engine = sa.create_engine(url, future=True)
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    """The store's engine for a URL (one per URL and process), with the tables created.
+
+    Tasks are handed the URL, never an open connection, and open connections from this pool inside."""
+    engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        if engine.url.database not in (None, "", ":memory:"):
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
 
         @sa.event.listens_for(engine, "connect")
-        def _fk(dbapi_conn: Any, _: Any) -> None:
-            dbapi_conn.execute("PRAGMA foreign_keys=ON")
-            dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
 
     metadata.create_all(engine)
     return engine
@@ -292,15 +297,23 @@ def _next_version(conn: Connection, model: str, window_start: datetime) -> int:
 def _insert_failures(conn: Connection, run: RunRecord, run_id: int, samples: list[dict[str, Any]]) -> int:
     if not samples:
         return 0
-    seen = set(
-        conn.execute(
-            sa.select(failure_samples.c.row_id, failure_samples.c.reason).where(
-                failure_samples.c.model == run.model,
-                failure_samples.c.row_id.in_({str(s["row_id"]) for s in samples}),
+    ids = sorted({str(s["row_id"]) for s in samples})
+    seen: set[tuple[str, str]] = set()
+    for i in range(0, len(ids), 500):  # bounded IN lists
+        seen.update(
+            (str(r[0]), str(r[1]))
+            for r in conn.execute(
+                sa.select(failure_samples.c.row_id, failure_samples.c.reason).where(
+                    failure_samples.c.model == run.model, failure_samples.c.row_id.in_(ids[i : i + 500])
+                )
             )
-        ).all()
-    )
-    fresh = [s for s in samples if (str(s["row_id"]), s["reason"]) not in seen]
+        )
+    fresh = []
+    for sample in samples:
+        key = (str(sample["row_id"]), sample["reason"])
+        if key not in seen:
+            seen.add(key)
+            fresh.append(sample)
     if fresh:
         now = now_utc()
         conn.execute(

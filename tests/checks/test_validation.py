@@ -65,7 +65,8 @@ def test_nulls_beyond_tolerance_fail_with_rows(profile):
     result = validate_batch(b, config(), profile)
     assert not result.success
     [failed] = result.failed
-    assert failed.column == "income" and failed.observed == pytest.approx(0.95)
+    assert failed.column == "income" and failed.bad_share == pytest.approx(0.05)
+    assert failed.detail == "income present (reference null share 0.00%): 5.00% of rows break it, at most 2.00% allowed"
     [rows] = result.failing_rows
     assert rows.reason == "null_value" and len(rows.positions) == 100
     b.loc[b.index[:100], "income"] = 1.0
@@ -106,3 +107,17 @@ def test_explicit_ranges_and_categories_override_the_reference(profile):
     cfg = config(ranges={"age": [18, 60]}, allowed_categories={"segment": ["a", "b"]})
     failed = {o.column for o in validate_batch(b, cfg, profile).failed}
     assert failed == {"age", "segment"}
+
+
+def test_messages_say_what_share_broke_the_rule(profile):
+    b = batch(2000, 12)
+    b.loc[b.index[:60], "segment"] = "zz"
+    [failed] = validate_batch(b, config(), profile).failed
+    assert failed.detail == "segment in the 4 known categories: 3.00% of rows break it, at most 1.00% allowed"
+
+
+def test_ranges_of_never_negative_columns_stay_non_negative(profile):
+    from checks.validation import inferred_range
+
+    assert inferred_range(profile, "income", 1.5)[0] == 0.0  # lognormal: q0.001 - 1.5 IQR would be < 0
+    assert inferred_range(profile, "score", 1.5)[0] < -3  # a standard normal keeps its robust lower bound

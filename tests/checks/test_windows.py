@@ -30,3 +30,14 @@ def test_sub_day_windows_stay_on_the_local_grid():
     ws = windows_between("2026-03-29", "2026-03-30", HOUR6, "Europe/Berlin")  # spring forward at 02:00
     assert [w.start.strftime("%H:%M") for w in ws] == ["00:00", "06:00", "12:00", "18:00"]
     assert (ws[0].end - ws[0].start) == pd.Timedelta(hours=5)
+
+
+def test_windows_stay_on_the_grid_where_dst_starts_at_midnight():
+    ws = windows_between("2026-09-04", "2026-09-09", DAY, "America/Santiago")  # clocks jump 00:00 -> 01:00
+    starts = [w.start.strftime("%m-%d %H:%M") for w in ws]
+    assert starts == ["09-04 00:00", "09-05 00:00", "09-06 01:00", "09-07 00:00", "09-08 00:00"]
+
+
+def test_weeks_start_on_local_monday_midnight():
+    ws = windows_between("2026-03-23", "2026-04-07", timedelta(days=7), "Asia/Jerusalem")  # DST on a Friday
+    assert [w.start.strftime("%a %H:%M") for w in ws] == ["Mon 00:00", "Mon 00:00"]

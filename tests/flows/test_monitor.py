@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from checks.records import CONTRACT_KEYS
 from config.settings import get_settings
 from flows import store
 from flows.cli import app
@@ -29,19 +30,7 @@ def agrawal_yaml(tmp_path, dw_home):
     return write_agrawal_sources(tmp_path / "agrawal")
 
 
-CONTRACT = {
-    "model",
-    "window_start",
-    "window_end",
-    "rows",
-    "labelled_rows",
-    "status",
-    "causes",
-    "drifted_features",
-    "kpis",
-    "failures_logged",
-    "error",
-}
+CONTRACT = set(CONTRACT_KEYS)
 
 
 def test_backfill_catches_the_concept_change_once_labels_mature(agrawal_yaml):
@@ -50,7 +39,7 @@ def test_backfill_catches_the_concept_change_once_labels_mature(agrawal_yaml):
         "backfill", "--config", str(agrawal_yaml), "--start", "2025-02-14", "--end", "2025-02-28", "--json"
     )
     assert result.exit_code == 0, result.output
-    assert len(days) == 14 and all(CONTRACT <= set(d) for d in days)
+    assert len(days) == 14 and all(set(d) == CONTRACT for d in days)
     by_day = {d["window_start"][:10]: d for d in days}
     for day in ["2025-02-14", "2025-02-17", "2025-02-19"]:
         assert by_day[day]["status"] == "ok" and by_day[day]["kpis"]["accuracy"]["passed"] is True
@@ -143,3 +132,25 @@ def test_validate_names_missing_columns(agrawal_yaml):
     pd.read_csv(labels).drop(columns=["labelled_at"]).to_csv(labels, index=False)
     bad = runner.invoke(app, ["validate", "--config", str(agrawal_yaml)])
     assert bad.exit_code == 1 and "labelled_at" in bad.output and "labels.csv" in bad.output
+
+
+def test_bad_times_exit_2_naming_the_option(agrawal_yaml):
+    result = runner.invoke(app, ["run", "--config", str(agrawal_yaml), "--window-end", "yesterday"])
+    assert result.exit_code == 2 and "--window-end" in result.output and "'yesterday'" in result.output
+    result = runner.invoke(app, ["backfill", "--config", str(agrawal_yaml), "--start", "soon", "--end", "2025-01-01"])
+    assert result.exit_code == 2 and "--start" in result.output
+
+
+def test_a_store_that_is_down_still_gives_one_failed_json_line(agrawal_yaml, monkeypatch):
+    monkeypatch.setenv("DRIFTWARDEN_STORE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    get_settings.cache_clear()
+    result, [d] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2025-02-10", "--json")
+    assert result.exit_code == 1 and set(d) == CONTRACT
+    assert d["status"] == "failed" and "could not be stored either" in d["error"]
+
+
+def test_a_short_backfill_never_unlearns_labels(agrawal_yaml):
+    cli("backfill", "--config", str(agrawal_yaml), "--start", "2025-02-21", "--end", "2025-02-23", "--labels-now")
+    _, days = cli("backfill", "--config", str(agrawal_yaml), "--start", "2025-02-21", "--end", "2025-02-23", "--json")
+    assert [d["status"] for d in days] == ["breach", "breach"]  # not 'ok' with the labels known back then
+    assert all(d["labelled_rows"] == 24 for d in days)

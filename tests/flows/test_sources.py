@@ -1,0 +1,52 @@
+"""Reading windows from files: projection, time zones across DST, clear errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from config.model import ModelConfig
+from flows.errors import SourceError
+from flows.sources import read_predictions
+
+
+def config(folder, tz="Europe/Berlin") -> ModelConfig:
+    return ModelConfig.model_validate({
+        "name": "s", "task": "binary", "base_dir": folder,
+        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "columns": {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y"},
+        "window": {"length": "1d", "timezone": tz},
+    })  # fmt: skip
+
+
+def day(tz="Europe/Berlin"):
+    return pd.Timestamp("2026-10-25", tz=tz), pd.Timestamp("2026-10-26", tz=tz)
+
+
+def test_offsets_that_change_across_dst_are_read(tmp_path):
+    times = pd.date_range("2026-10-24 22:00", "2026-10-26 02:00", freq="h", tz="Europe/Berlin")
+    pd.DataFrame({"ts": [t.isoformat() for t in times], "id": range(len(times)), "x": 1.0, "pred": 1, "y": 1}).to_csv(
+        tmp_path / "p.csv", index=False
+    )
+    frame = read_predictions(config(tmp_path), *day())
+    assert len(frame) == 25  # the 25-hour day, every hour once
+    assert list(frame.columns) == ["ts", "id", "x", "pred", "y"]
+
+
+def test_naive_local_times_in_the_repeated_hour_are_told_apart_by_order(tmp_path):
+    times = pd.date_range("2026-10-25 00:00", periods=25, freq="h", tz="Europe/Berlin")
+    naive = [t.tz_localize(None).isoformat() for t in times]  # 02:00 appears twice
+    pd.DataFrame({"ts": naive, "id": range(25), "x": 1.0, "pred": 1, "y": 1}).to_csv(tmp_path / "p.csv", index=False)
+    assert len(read_predictions(config(tmp_path), *day())) == 25
+    lone = pd.DataFrame({"ts": ["2026-10-25T02:30:00"], "id": [1], "x": 1.0, "pred": 1, "y": 1})
+    lone.to_csv(tmp_path / "p.csv", index=False)  # cannot be told apart: read, not dropped, not failed
+    [ts] = read_predictions(config(tmp_path), *day())["ts"]
+    assert ts.isoformat() == "2026-10-25T02:30:00+02:00"
+
+
+def test_missing_file_and_column_are_named(tmp_path):
+    with pytest.raises(SourceError, match="sources.predictions: no file matches .*p.csv"):
+        read_predictions(config(tmp_path), *day())
+    pd.DataFrame({"ts": ["2026-10-25"], "id": [1], "pred": [1], "y": [1]}).to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(SourceError, match=r"p.csv has no column\(s\) \['x'\]"):
+        read_predictions(config(tmp_path), *day())
