@@ -109,42 +109,76 @@ def _pick_method(configured: str, is_numeric: bool, n_unique: int, n_ref: int, n
     return "ks" if is_numeric and n_unique > 5 else "chisquare"
 
 
+@dataclass(frozen=True)
+class _Measure:
+    method: str
+    value: float | None
+    rows: int
+    note: str = ""
+    floor: float = 0.0
+    """The distance sampling noise alone reaches (99th percentile): the threshold never sits below it."""
+
+
+def js_noise_floor(ref_counts: dict[str, int], n_cur: int, draws: int = 200, seed: int = 0) -> float:
+    """99th percentile of the Jensen-Shannon distance between two samples of the reference's own
+    distribution (sizes of the reference and the window): what no drift at all looks like. It matters
+    for many categories: 100 equally likely ones give ~0.12 at 1,000 rows, above the 0.1 threshold."""
+    keys = list(ref_counts)
+    p = np.array([ref_counts[k] for k in keys], dtype=float)
+    n_ref = int(p.sum())
+    p /= p.sum()
+    rng = np.random.default_rng(seed)
+    a = rng.multinomial(n_ref, p, size=draws).astype(float)
+    b = rng.multinomial(n_cur, p, size=draws).astype(float)
+    a /= a.sum(axis=1, keepdims=True)
+    b /= b.sum(axis=1, keepdims=True)
+    m = (a + b) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_a = np.where(a > 0, a * np.log(a / m), 0).sum(axis=1)
+        kl_b = np.where(b > 0, b * np.log(b / m), 0).sum(axis=1)
+    return float(np.quantile(np.sqrt(np.maximum((kl_a + kl_b) / 2, 0)), 0.99))
+
+
 def _column_drift(
     name: str,
-    role: Role,
     current: pd.Series,
     ref: NumericProfile | CategoricalProfile,
     cfg: DriftConfig,
-) -> tuple[str, float | None, int, str]:
-    """(method, value, rows, note) for one column; value None when not evaluated."""
+) -> _Measure:
+    """How far one column moved; value None when not evaluated. Infinite values are dropped, as Evidently does."""
     if isinstance(ref, NumericProfile):
-        cur = pd.to_numeric(current, errors="coerce").dropna().to_numpy(dtype=float)
-        n_ref = ref.count
+        cur = pd.to_numeric(current, errors="coerce").to_numpy(dtype=float)
+        cur = cur[np.isfinite(cur)]
+        n_cur = len(cur)
     else:
         cur_text = as_category_text(current).dropna()
-        n_ref = ref.count
-    n_cur = len(cur) if isinstance(ref, NumericProfile) else len(cur_text)
+        n_cur = len(cur_text)
+    n_ref = ref.count
     if n_cur < cfg.min_rows or n_ref < cfg.min_rows:
-        return "none", None, n_cur, f"not evaluated: {min(n_cur, n_ref)} rows < min_rows {cfg.min_rows}"
+        return _Measure("none", None, n_cur, f"not evaluated: {min(n_cur, n_ref)} rows < min_rows {cfg.min_rows}")
+    configured = cfg.methods.get(name, "auto")
     if isinstance(ref, NumericProfile):
         ref_values = ref.values()
-        method = _pick_method(
-            cfg.methods.get(name, "auto"), True, len(np.unique(ref_values)), n_ref, n_cur, cfg.large_sample
-        )
+        distinct = np.unique(ref_values)
+        if len(distinct) <= 5:  # few values: count them over both samples, as Evidently does
+            distinct = np.union1d(distinct, np.unique(cur))
+        method = _pick_method(configured, True, len(distinct), n_ref, n_cur, cfg.large_sample)
         if method == "wasserstein":
-            return method, wasserstein_norm(ref_values, cur, ref.std), n_cur, ""
+            return _Measure(method, wasserstein_norm(ref_values, cur, ref.std), n_cur)
         if method == "jensenshannon":
-            return method, _binned_js(ref_values, cur), n_cur, ""
+            floor = js_noise_floor(_value_counts(ref_values), n_cur) if len(distinct) <= 20 else 0.0
+            return _Measure(method, _binned_js(ref_values, cur), n_cur, floor=floor)
         if method == "ks":
-            return method, float(stats.ks_2samp(ref_values, cur).pvalue), n_cur, ""
-        return method, _chisquare(_value_counts(ref_values), _value_counts(cur)), n_cur, ""
+            return _Measure(method, float(stats.ks_2samp(ref_values, cur).pvalue), n_cur)
+        return _Measure(method, _chisquare(_value_counts(ref_values), _value_counts(cur)), n_cur)
     cur_counts = {str(k): int(v) for k, v in cur_text.value_counts().items()}
-    method = _pick_method(cfg.methods.get(name, "auto"), False, len(ref.counts), n_ref, n_cur, cfg.large_sample)
+    method = _pick_method(configured, False, len(ref.counts), n_ref, n_cur, cfg.large_sample)
     if method in ("wasserstein", "ks"):
         raise ValueError(f"drift.methods: {method} does not apply to categorical column {name!r}")
     if method == "jensenshannon":
-        return method, jensenshannon_counts(ref.counts, cur_counts), n_cur, ""
-    return method, _chisquare(ref.counts, cur_counts), n_cur, ""
+        floor = js_noise_floor(ref.counts, n_cur)
+        return _Measure(method, jensenshannon_counts(ref.counts, cur_counts), n_cur, floor=floor)
+    return _Measure(method, _chisquare(ref.counts, cur_counts), n_cur)
 
 
 def _holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, float]]:
@@ -176,31 +210,36 @@ def detect_drift(
     if target is not None and target_name and (target_name in profile.numeric or target_name in profile.categorical):
         jobs.append((target_name, "target", target))
 
-    raw: dict[str, tuple[Role, str, float | None, int, str]] = {}
+    measured: dict[str, tuple[Role, _Measure]] = {}
     for name, role, series in jobs:
         ref = profile.numeric.get(name) or profile.categorical.get(name)
         if ref is None:
             raise ValueError(f"the reference profile has no column {name!r}")
-        method, value, rows, note = _column_drift(name, role, series, ref, cfg)
-        raw[name] = (role, method, value, rows, note)
+        measured[name] = (role, _column_drift(name, series, ref, cfg))
 
     # Holm across the p-value tests of each role separately (features never share a family with targets).
     holm: dict[str, tuple[bool, float]] = {}
-    for role in ("feature", "prediction", "target"):
-        pvals = {k: v[2] for k, v in raw.items() if v[0] == role and v[1] in ("ks", "chisquare") and v[2] is not None}
+    for family in ("feature", "prediction", "target"):
+        pvals = {
+            k: m.value
+            for k, (role, m) in measured.items()
+            if role == family and m.method in ("ks", "chisquare") and m.value is not None
+        }
         holm.update(_holm(pvals, cfg.p_value))
 
     columns: list[ColumnDrift] = []
-    for name, (role, method, value, rows, note) in raw.items():
-        if value is None or method == "none":
-            columns.append(ColumnDrift(name, role, "none", None, None, None, rows, note))
-        elif method in ("ks", "chisquare"):
+    for name, (role, m) in measured.items():
+        if m.value is None or m.method == "none":
+            columns.append(ColumnDrift(name, role, "none", None, None, None, m.rows, m.note))
+        elif m.method in ("ks", "chisquare"):
             rejected, level = holm[name]
-            columns.append(ColumnDrift(name, role, method, value, level, rejected, rows, note))
+            columns.append(ColumnDrift(name, role, m.method, m.value, level, rejected, m.rows, m.note))
         else:
-            thr = cfg.wasserstein_threshold if method == "wasserstein" else cfg.jensenshannon_threshold
-            drifted = bool(value >= thr) if not np.isnan(value) else None
-            columns.append(ColumnDrift(name, role, method, value, thr, drifted, rows, note))
+            configured = cfg.wasserstein_threshold if m.method == "wasserstein" else cfg.jensenshannon_threshold
+            thr = max(configured, m.floor)
+            note = f"threshold raised to the noise floor {m.floor:.3f}" if m.floor > configured else m.note
+            drifted = bool(m.value >= thr) if not np.isnan(m.value) else None
+            columns.append(ColumnDrift(name, role, m.method, m.value, thr, drifted, m.rows, note))
 
     evaluated = [c for c in columns if c.role == "feature" and c.drifted is not None]
     if not evaluated:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checks.profile import as_category_text
+from checks.profile import as_category_text, category_text
 from checks.validation import ValidationResult
 from config.model import ModelConfig
 
@@ -97,13 +97,18 @@ def _prediction_failures(labelled: pd.DataFrame, cfg: ModelConfig) -> dict[str, 
     y = as_category_text(labelled[cols.target]).to_numpy()
     pred = as_category_text(labelled[cols.prediction]).to_numpy()
     wrong = np.flatnonzero(y != pred)
+    # Confidence = the probability the model gave the class it predicted (not max(p, 1 - p): with a tuned
+    # cut-off, p = 0.11 may predict the positive class with little confidence).
+    conf = np.full(len(labelled), np.nan)
     if cfg.task == "binary" and cols.probability:
         p = labelled[cols.probability].to_numpy(dtype=float)
-        conf = np.maximum(p, 1 - p)
+        conf = np.where(pred == category_text(cols.positive_label), p, 1 - p)
     elif cfg.task == "multiclass" and cols.probabilities:
-        conf = labelled[list(cols.probabilities.values())].to_numpy(dtype=float).max(axis=1)
-    else:
-        conf = np.full(len(labelled), np.nan)
+        table = labelled[list(cols.probabilities.values())].to_numpy(dtype=float)
+        index = {category_text(c): k for k, c in enumerate(cols.probabilities)}
+        for row, cls in enumerate(pred):
+            if cls in index:
+                conf[row] = table[row, index[cls]]
     ranked = sorted(wrong, key=lambda i: -(conf[i] if np.isfinite(conf[i]) else 0))
     out: dict[str, list[tuple[int, float]]] = {"confident_mistake": [], "misclassified": []}
     for i in ranked:

@@ -22,6 +22,8 @@ from config.model import KpiConfig, ModelConfig
 
 Level = Literal["ok", "warning", "breach", "not_evaluated", "pending"]
 BOOTSTRAP = 200
+LARGE_N = 20_000
+"""Above this many labelled rows, mean-loss intervals are analytic (CLT, delta method) instead of bootstrap."""
 Z95 = 1.959963984540054
 
 
@@ -134,7 +136,7 @@ def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> _Labelled:
     if cfg.task == "binary" and cols.probability:
         proba = frame[cols.probability].to_numpy(dtype=float)
     elif cfg.task == "multiclass" and cols.probabilities:
-        classes = [str(c) for c in cols.probabilities]
+        classes = [category_text(c) for c in cols.probabilities]
         proba = frame[list(cols.probabilities.values())].to_numpy(dtype=float)
     return _Labelled(y, pred, proba, classes, positive)
 
@@ -167,6 +169,8 @@ def _point_and_interval(metric: str, d: _Labelled, task: str) -> tuple[float | N
         point = fn(np.arange(n))
     except ValueError as exc:
         return None, None, None, str(exc)
+    if not np.isfinite(point):
+        return None, None, None, f"{metric} is undefined in this window"
     interval: tuple[float | None, float | None] = _bootstrap(fn, n)
     return point, interval[0], interval[1], ""
 
@@ -205,11 +209,20 @@ def _mean_loss_interval(metric: str, d: _Labelled, task: str) -> tuple[float, fl
         yb = (d.y == d.positive).astype(float)
         loss = -(yb * np.log(p) + (1 - yb) * np.log(1 - p))
     n = len(loss)
+    mean = float(loss.mean())
+    root = metric in ("rmse", "rmsle")
+    if n > LARGE_N:  # the central limit holds; a bootstrap matrix would be BOOTSTRAP x n
+        se = float(loss.std(ddof=1)) / math.sqrt(n)
+        if root:  # delta method for sqrt(mean)
+            point = math.sqrt(mean)
+            half = Z95 * se / (2 * point) if point > 0 else 0.0
+            return point, max(0.0, point - half), point + half
+        return mean, mean - Z95 * se, mean + Z95 * se
     weights = np.random.default_rng(0).multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP)
     means = weights @ loss / n
-    point = float(loss.mean())
-    if metric in ("rmse", "rmsle"):
-        means, point = np.sqrt(means), math.sqrt(point)
+    point = mean
+    if root:
+        means, point = np.sqrt(means), math.sqrt(mean)
     lo, hi = np.quantile(means, [0.025, 0.975])
     return point, float(lo), float(hi)
 
@@ -235,19 +248,30 @@ def _metric_fn(metric: str, d: _Labelled, task: str) -> Callable[[np.ndarray], f
             "log_loss": lambda i: float(skm.log_loss(yb[i], proba[i], labels=[0, 1])),  # type: ignore[index]
         }
         return binary[metric]
-    classes = d.classes or sorted(set(y) | set(pred))
+    # Macro averages over the classes present in this window's labels: a class that simply did not occur
+    # must not drag a perfect model's recall to 2/3.
+    present = sorted(set(y))
+    columns = {c: k for k, c in enumerate(d.classes)}
     multi: dict[str, Callable[[np.ndarray], float]] = {
         "precision": lambda i: float(
-            skm.precision_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)
+            skm.precision_score(y[i], pred[i], labels=present, average="macro", zero_division=0)
         ),
-        "recall": lambda i: float(skm.recall_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)),
-        "f1": lambda i: float(skm.f1_score(y[i], pred[i], labels=classes, average="macro", zero_division=0)),
-        "roc_auc": lambda i: float(
-            skm.roc_auc_score(y[i], proba[i], multi_class="ovr", average="macro", labels=classes)  # type: ignore[index]
-        ),
-        "log_loss": lambda i: float(skm.log_loss(y[i], proba[i], labels=classes)),  # type: ignore[index]
+        "recall": lambda i: float(skm.recall_score(y[i], pred[i], labels=present, average="macro", zero_division=0)),
+        "f1": lambda i: float(skm.f1_score(y[i], pred[i], labels=present, average="macro", zero_division=0)),
+        "roc_auc": lambda i: _ovr_auc(y[i], proba[i], present, columns),  # type: ignore[index]
+        "log_loss": lambda i: float(skm.log_loss(y[i], proba[i], labels=d.classes)),  # type: ignore[index]
     }
     return multi[metric]
+
+
+def _ovr_auc(y: np.ndarray, proba: np.ndarray, present: list[str], columns: dict[str, int]) -> float:
+    """Macro one-vs-rest AUC over the classes present in the labels (each needs both sides)."""
+    scores = [
+        skm.roc_auc_score(y == c, proba[:, columns[c]]) for c in present if c in columns and 0 < (y == c).sum() < len(y)
+    ]
+    if not scores:
+        raise ValueError("one class only in the labels")
+    return float(np.mean(scores))
 
 
 def _judge(
@@ -275,7 +299,7 @@ def _judge(
             break
         run += 1
     if run >= kpi.consecutive:
-        return "breach", f"below target {run} mature windows in a row"
+        return "breach", f"beyond target {run} mature windows in a row"
     return "warning", f"point estimate beyond target ({run} of {kpi.consecutive} windows in a row)"
 
 

@@ -81,7 +81,8 @@ def category_text(value: Any) -> str:
 
 def profile_numeric(values: pd.Series, seed: int = 0) -> NumericProfile:
     n = len(values)
-    clean = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    clean = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    clean = clean[np.isfinite(clean)]  # NaN and +-inf are not values (Evidently drops them too)
     if clean.size == 0:
         raise ValueError(f"reference column {values.name!r} has no numeric values")
     q = np.quantile(clean, [0.001, 0.25, 0.75, 0.999])

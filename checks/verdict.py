@@ -38,7 +38,8 @@ _PLAIN = {
 @dataclass(frozen=True)
 class Finding:
     check: Literal["volume", "validation", "drift", "prediction_drift", "target_drift", "kpi", "labels"]
-    level: Literal["breach", "warning"]
+    level: Literal["breach", "warning", "note"]
+    """breach and warning set the status; a note is context that changes nothing (drift not evaluated)."""
     detail: str
 
     def to_json(self) -> dict[str, Any]:
@@ -70,7 +71,9 @@ def input_findings(
         failed = "; ".join(o.detail for o in validation.failed)
         out.append(Finding("validation", "breach", f"failed: {failed}"))
     if drift is not None:
-        if drift.dataset_drifted:
+        if drift.dataset_drifted is None:
+            out.append(Finding("drift", "note", drift.note))
+        elif drift.dataset_drifted:
             out.append(Finding("drift", "breach", drift.note + _scores(drift)))
         elif drift.drifted_features:
             out.append(Finding("drift", "warning", drift.note + _scores(drift)))
@@ -106,11 +109,11 @@ def decide_verdict(findings: Iterable[Finding]) -> Verdict:
         causes.append("data_quality")
     if "drift" in breach:
         causes.append("input_drift")
-    if "kpi" in breach and "drift" not in breach:
+    if "kpi" in breach and not breach & {"drift", "validation"}:
         causes.append("concept_change")
     if causes:
         status: Status = "breach"
-    elif found:
+    elif any(f.level == "warning" for f in found):
         status = "warning"
     else:
         status = "ok"
@@ -118,11 +121,21 @@ def decide_verdict(findings: Iterable[Finding]) -> Verdict:
 
 
 def _summary(status: Status, causes: list[Cause], found: tuple[Finding, ...]) -> str:
+    notes = [f"- {f.check} ({f.level}): {f.detail}" for f in found]
     if status == "ok":
-        return "OK: volume, validation, drift and the KPIs evaluated so far are within their rules."
+        return "\n".join(
+            ["OK: volume, validation, drift and the KPIs evaluated so far are within their rules.", *notes]
+        )
     head = "BREACH" if status == "breach" else "WARNING"
     lines = [f"{head}: " + ("; ".join(_PLAIN[c] for c in causes) if causes else "signals below the breach rules") + "."]
-    if "input_drift" in causes and any(f.check == "kpi" and f.level == "breach" for f in found):
+    kpi_breach = any(f.check == "kpi" and f.level == "breach" for f in found)
+    drift = {f.level for f in found if f.check == "drift"}
+    if kpi_breach and "input_drift" in causes:
         lines.append("The KPI breach comes with input drift, so drift is the likely cause.")
-    lines += [f"- {f.check} ({f.level}): {f.detail}" for f in found]
-    return "\n".join(lines)
+    elif kpi_breach and "data_quality" in causes:
+        lines.append("The KPI breach comes with broken data, so data quality is the likely cause.")
+    elif "concept_change" in causes and "note" in drift:
+        lines.append("Input drift was not evaluated in this window (too few rows), so it cannot be ruled out.")
+    elif "concept_change" in causes and "warning" in drift:
+        lines.append("Some features drifted, below the dataset rule: check whether they contribute.")
+    return "\n".join([*lines, *notes])

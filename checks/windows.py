@@ -77,3 +77,10 @@ def windows_between(
         out.append(Window(cur, nxt))
         cur = nxt
     return out
+
+
+def wall_shift(t: pd.Timestamp, delta: timedelta) -> pd.Timestamp:
+    """``t`` moved by ``delta`` on the local wall clock: 5 days before a time is 5 calendar days, also
+    across a DST change (where it is 119 or 121 hours)."""
+    naive = t.tz_localize(None) + delta
+    return naive.tz_localize(t.tz, nonexistent="shift_forward", ambiguous=True)

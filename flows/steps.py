@@ -22,7 +22,7 @@ from checks.profile import ReferenceProfile, build_profile
 from checks.validation import ValidationResult, validate_batch
 from checks.verdict import Finding, Verdict, decide_verdict, input_findings, kpi_findings
 from checks.volume import VolumeResult, check_volume
-from checks.windows import Window, window_ending_at
+from checks.windows import Window, wall_shift, window_ending_at
 from config.loader import ConfigError, load_model_config
 from config.model import ModelConfig
 from config.settings import get_settings
@@ -143,7 +143,7 @@ def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Time
 @task(**IO)
 def read_window_data(cfg: ModelConfig, window: Window, as_of: pd.Timestamp) -> WindowData:
     """The window's predictions, the earlier windows' within the label horizon, and the labels known so far."""
-    horizon_start = window.start - cfg.horizon
+    horizon_start = wall_shift(window.start, -cfg.horizon)
     preds = sources.read_predictions(cfg, horizon_start, window.end)
     ts = cfg.columns.timestamp
     batch = preds[preds[ts] >= window.start].reset_index(drop=True)
@@ -290,7 +290,7 @@ def store_run(
 
 def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.DataFrame:
     earlier = store.latest_runs(
-        engine, cfg.name, start=store.utc(window.start - cfg.horizon), end=store.utc(window.start)
+        engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
     )
     return earlier[earlier["status"] != "failed"]
 
@@ -376,7 +376,7 @@ def _rescore_page(
 
 def _overdue(cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int) -> Finding | None:
     """Labels still immature once the horizon has passed: silence is a failure too."""
-    if not cfg.kpis or rows == 0 or as_of < end + cfg.horizon:
+    if not cfg.kpis or rows == 0 or as_of < wall_shift(end, cfg.horizon):
         return None
     if labelled / rows >= cfg.label_maturity:
         return None

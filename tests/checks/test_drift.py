@@ -111,3 +111,34 @@ def test_agrawal_inputs_stay_quiet_across_the_concept_change():
         result = detect_drift(df.iloc[start : start + 2000], profile, DriftConfig(), AGRAWAL_NUM + AGRAWAL_CAT)
         assert result.drifted_features == [], (start, result.note)
         assert result.dataset_drifted is False
+
+
+def test_infinite_values_are_dropped_not_drift(profile):
+    cur = frame(2500, 41)
+    cur.loc[cur.index[0], "x0"] = np.inf
+    assert detect_drift(cur, profile, DriftConfig(), NUM).get("x0").drifted is False
+    ref = frame(5000, 0)
+    ref.loc[ref.index[0], "x1"] = -np.inf
+    shifted = detect_drift(frame(2500, 42, {"x1": 3.0}), build_profile(ref, NUM, []), DriftConfig(), NUM)
+    assert shifted.get("x1").drifted is True
+
+
+def test_many_categories_do_not_drift_on_sampling_noise_alone():
+    rng = np.random.default_rng(11)
+    cats = [f"c{i:03d}" for i in range(100)]
+    ref = pd.DataFrame({"k": rng.choice(cats, 5000)})
+    prof = build_profile(ref, [], ["k"])
+    clean = [detect_drift(pd.DataFrame({"k": rng.choice(cats, 1000)}), prof, DriftConfig(), ["k"]) for _ in range(20)]
+    assert sum(r.get("k").drifted for r in clean) == 0
+    assert all(r.get("k").threshold > 0.1 and "noise floor" in r.get("k").note for r in clean)
+    moved = rng.choice(cats[:50], 1000)  # half the categories vanish
+    assert detect_drift(pd.DataFrame({"k": moved}), prof, DriftConfig(), ["k"]).get("k").drifted is True
+
+
+def test_method_is_chosen_from_both_samples_like_evidently():
+    rng = np.random.default_rng(12)
+    levels = np.array([0.05, 0.1, 0.15, 0.2])
+    ref = pd.DataFrame({"rate": rng.choice(levels, 5000)})
+    cur = pd.DataFrame({"rate": rng.choice(levels, 2500).astype(np.float32)})  # 0.1 != float32(0.1)
+    result = detect_drift(cur, build_profile(ref, ["rate"], []), DriftConfig(), ["rate"])
+    assert result.get("rate").method == "wasserstein" and result.get("rate").drifted is False

@@ -151,3 +151,39 @@ def test_multiclass_macro_metrics():
     )
     result = evaluate_kpis(frame, c, 900)
     assert {v.metric: v.level for v in result.overall} == {"f1": "ok", "roc_auc": "ok", "log_loss": "ok"}
+
+
+def test_boolean_and_text_labels_agree_with_integer_predictions():
+    data = labelled(1000, 0.9, seed=8)
+    expected = level(evaluate_kpis(data, cfg(), 1000)).value
+    for form in (data["y"].astype(bool), data["y"].astype(float).astype(str)):  # True/False, "1.0"/"0.0"
+        v = level(evaluate_kpis(data.assign(y=form), cfg(), 1000))
+        assert v.value == pytest.approx(expected) and v.level == "ok"
+
+
+def test_a_class_absent_from_the_window_does_not_break_a_perfect_model():
+    y = np.array(["a", "b"] * 300)  # class c did not occur tonight
+    probs = np.where(y[:, None] == np.array(["a", "b", "c"]), 0.9, 0.05)
+    frame = pd.DataFrame({"y": y, "pred": y, "pa": probs[:, 0], "pb": probs[:, 1], "pc": probs[:, 2]})
+    c = ModelConfig.model_validate({
+        "name": "m", "task": "multiclass",
+        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "columns": {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y",
+                    "probabilities": {"a": "pa", "b": "pb", "c": "pc"}},
+        "kpis": [{"metric": m, "target": 0.9} for m in ("recall", "f1", "roc_auc")],
+    })  # fmt: skip
+    result = evaluate_kpis(frame, c, 600)
+    assert {v.metric: (v.value, v.level) for v in result.overall} == {
+        "recall": (1.0, "ok"), "f1": (1.0, "ok"), "roc_auc": (1.0, "ok")}  # fmt: skip
+
+
+def test_large_windows_get_analytic_intervals_that_match_the_bootstrap():
+    rng = np.random.default_rng(9)
+    y = rng.normal(0, 1, 30_000)
+    frame = pd.DataFrame({"y": y, "pred": y + rng.standard_t(5, 30_000), "mv": "r"})
+    c = cfg("regression", kpis=[{"metric": "mae", "target": 2.0}, {"metric": "rmse", "target": 2.0}])
+    big = {v.metric: v for v in evaluate_kpis(frame, c, 30_000).overall}
+    small = {v.metric: v for v in evaluate_kpis(frame.iloc[:19_000], c, 19_000).overall}  # bootstrap
+    for m in ("mae", "rmse"):
+        width_big, width_small = big[m].upper - big[m].lower, small[m].upper - small[m].lower
+        assert width_big == pytest.approx(width_small * np.sqrt(19_000 / 30_000), rel=0.25)

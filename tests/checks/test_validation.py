@@ -121,3 +121,29 @@ def test_ranges_of_never_negative_columns_stay_non_negative(profile):
 
     assert inferred_range(profile, "income", 1.5)[0] == 0.0  # lognormal: q0.001 - 1.5 IQR would be < 0
     assert inferred_range(profile, "score", 1.5)[0] < -3  # a standard normal keeps its robust lower bound
+
+
+def test_tolerances_respect_sampling_noise():
+    from checks.validation import null_allowance, unseen_allowance
+
+    assert null_allowance(0.0, 2500, 5000, 0.02) == pytest.approx(0.02)  # nothing to be noisy about
+    wide = null_allowance(0.30, 1000, 5000, 0.02)
+    assert wide == pytest.approx(0.30 + 4 * (0.21 * (1 / 1000 + 1 / 5000)) ** 0.5)  # 4 SE of two 30% shares
+    tail = {"common": 4700, **{f"rare{i}": 1 for i in range(300)}}  # 300 categories seen once in 5,000 rows
+    assert unseen_allowance(tail, 0.01) == pytest.approx(0.01 + 300 / 5000)
+    assert unseen_allowance({"a": 500, "b": 500}, 0.01) == 0.01
+
+
+def test_clean_nights_with_a_null_heavy_reference_pass():
+    rng = np.random.default_rng(13)
+
+    def with_nulls(n, seed):
+        b = batch(n, seed)
+        b.loc[np.random.default_rng(seed).uniform(size=n) < 0.3, "score"] = np.nan
+        return b
+
+    prof = build_profile(with_nulls(5000, 0), NUM + ["p"], ["segment"])
+    failed = sum(
+        not validate_batch(with_nulls(1000, int(s)), config(), prof).success for s in rng.integers(1, 10**6, 40)
+    )
+    assert failed == 0

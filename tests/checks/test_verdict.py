@@ -24,9 +24,16 @@ def test_rows():
     for weak in ([DRIFT_LOW], [KPI_LOW], [DRIFT_LOW, KPI_LOW]):
         v = decide_verdict(weak)
         assert v.status == "warning" and v.causes == ()
-    # a KPI breach with drift below the dataset rule is still a concept change
-    assert decide_verdict([DRIFT_LOW, KPI]).causes == ("concept_change",)
-    assert decide_verdict([VOLUME, DQ, KPI]).causes == ("volume", "data_quality", "concept_change")
+    # a KPI breach with drift below the dataset rule is still a concept change, with the features named
+    below = decide_verdict([DRIFT_LOW, KPI])
+    assert below.causes == ("concept_change",) and "check whether they contribute" in below.summary
+    # broken data explains a KPI drop better than a new concept
+    broken = decide_verdict([VOLUME, DQ, KPI])
+    assert broken.causes == ("volume", "data_quality") and "data quality is the likely cause" in broken.summary
+    # drift not evaluated: still a concept change by the table, but the summary says it was not ruled out
+    unknown = decide_verdict([Finding("drift", "note", "not evaluated: 24 rows < min_rows 1000"), KPI])
+    assert unknown.causes == ("concept_change",) and "cannot be ruled out" in unknown.summary
+    assert decide_verdict([Finding("drift", "note", "not evaluated")]).status == "ok"
 
 
 def test_summary_is_plain_words():

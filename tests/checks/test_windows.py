@@ -41,3 +41,10 @@ def test_windows_stay_on_the_grid_where_dst_starts_at_midnight():
 def test_weeks_start_on_local_monday_midnight():
     ws = windows_between("2026-03-23", "2026-04-07", timedelta(days=7), "Asia/Jerusalem")  # DST on a Friday
     assert [w.start.strftime("%a %H:%M") for w in ws] == ["Mon 00:00", "Mon 00:00"]
+
+
+def test_wall_shift_counts_calendar_days_across_dst():
+    from checks.windows import wall_shift
+
+    end = pd.Timestamp("2026-10-27", tz="Europe/Berlin")
+    assert wall_shift(end, -timedelta(days=5)).isoformat() == "2026-10-22T00:00:00+02:00"  # 121 hours back

@@ -1,0 +1,48 @@
+"""Failure samples: the worst first, bounded, with reasons, masked and excluded columns respected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from checks.failures import select_failures
+from config.model import ModelConfig
+
+
+def cfg(**failures) -> ModelConfig:
+    return ModelConfig.model_validate({
+        "name": "f", "task": "binary",
+        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "columns": {"timestamp": "ts", "id": "id", "numerical": ["x"], "categorical": ["email"],
+                    "prediction": "pred", "probability": "p", "target": "y"},
+        "failures": failures,
+    })  # fmt: skip
+
+
+def frame() -> pd.DataFrame:
+    # a tuned cut-off of 0.10: p = 0.11 predicts 1 with little confidence; p = 0.86 is a confident 1
+    return pd.DataFrame({
+        "id": ["a", "b", "c", "d"], "x": [1.0, 2.0, 3.0, 4.0], "email": ["a@x", "b@x", "c@x", "d@x"],
+        "p": [0.11, 0.86, 0.02, 0.5], "pred": [1, 1, 0, 1], "y": [0, 0, 0, 1],
+    })  # fmt: skip
+
+
+def test_confident_mistakes_use_the_probability_of_the_predicted_class():
+    samples = select_failures(frame(), None, frame(), cfg(max_per_run=10))
+    by_id = {s.row_id: s for s in samples}
+    assert set(by_id) == {"a", "b"}  # c and d were right
+    assert by_id["b"].reason == "confident_mistake" and by_id["b"].score == 0.86
+    assert by_id["a"].reason == "misclassified" and by_id["a"].score == 0.11
+
+
+def test_budget_masking_and_exclusion():
+    rng = np.random.default_rng(0)
+    n = 500
+    big = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "x": rng.normal(size=n), "email": "p@x",
+                        "p": rng.uniform(size=n), "y": rng.integers(0, 2, n)})  # fmt: skip
+    big["pred"] = (big["p"] > 0.5).astype(int)
+    samples = select_failures(big, None, big, cfg(max_per_run=20, mask=["email"], exclude=["x"]))
+    assert len(samples) == 20
+    confident = [s.score for s in samples if s.reason == "confident_mistake"]
+    assert confident == sorted(confident, reverse=True) and min(confident) >= 0.8
+    assert all(set(s.features) == {"email"} and s.features["email"].startswith("sha256:") for s in samples)
