@@ -22,6 +22,8 @@ from config.model import KpiConfig, ModelConfig
 
 Level = Literal["ok", "warning", "breach", "not_evaluated", "pending"]
 BOOTSTRAP = 200
+MAX_SEGMENTS = 50
+"""Segment columns with more distinct values than this are not sliced (a per-id 'segment' is noise)."""
 LARGE_N = 20_000
 """Above this many labelled rows, mean-loss intervals are analytic (CLT, delta method) instead of bootstrap."""
 Z95 = 1.959963984540054
@@ -322,6 +324,10 @@ def evaluate_kpis(
     mv = cfg.columns.model_version
     if mv and mv in labelled.columns and labelled[mv].nunique() > 0:
         groups += [(f"model_version={v}", g) for v, g in labelled.groupby(mv, sort=True)]
+    for col in cfg.segments:  # where the model goes wrong: KPIs per segment value (at most MAX_SEGMENTS)
+        if col in labelled.columns and 0 < labelled[col].nunique() <= MAX_SEGMENTS:
+            keys = as_category_text(labelled[col])
+            groups += [(f"{col}={v}", g) for v, g in labelled.groupby(keys, sort=True)]
     values: list[KpiValue] = []
     for segment, frame in groups:
         d = _frame_to_labelled(frame, cfg) if len(frame) else None

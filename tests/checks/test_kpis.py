@@ -187,3 +187,11 @@ def test_large_windows_get_analytic_intervals_that_match_the_bootstrap():
     for m in ("mae", "rmse"):
         width_big, width_small = big[m].upper - big[m].lower, small[m].upper - small[m].lower
         assert width_big == pytest.approx(width_small * np.sqrt(19_000 / 30_000), rel=0.25)
+
+
+def test_kpis_are_sliced_by_segment():
+    data = pd.concat([labelled(800, 0.95, 1).assign(region="north"), labelled(800, 0.6, 2).assign(region="south")])
+    result = evaluate_kpis(data, cfg(segments=["region"]), 1600)
+    assert level(result, segment="region=north").level == "ok"
+    assert level(result, segment="region=south").level == "breach"
+    assert level(result).segment == "all"
