@@ -42,7 +42,7 @@ def input_metric_rows(
     if drift is not None:
         rows += [
             {
-                "kind": "drift",
+                "kind": "target_drift" if c.role == "target" else "drift",
                 "name": c.method,
                 "column": c.column,
                 "segment": "all",
@@ -65,6 +65,14 @@ def input_metric_rows(
             }
         )
     return rows
+
+
+def target_metric_rows(drift: DriftResult) -> list[dict[str, Any]]:
+    """The target-drift rows of a drift result (measured again whenever a window's labels grow)."""
+    return [r for r in input_metric_rows(_NO_VOLUME, None, drift) if r["kind"] == "target_drift"]
+
+
+_NO_VOLUME = VolumeResult(0, 0, None, False, "")
 
 
 def kpi_metric_rows(kpis: KpiResult) -> list[dict[str, Any]]:

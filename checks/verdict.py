@@ -77,12 +77,19 @@ def input_findings(
             out.append(Finding("drift", "breach", drift.note + _scores(drift)))
         elif drift.drifted_features:
             out.append(Finding("drift", "warning", drift.note + _scores(drift)))
-        for c in drift.columns:
-            if c.role != "feature" and c.drifted:
-                check: Literal["prediction_drift", "target_drift"] = (
-                    "prediction_drift" if c.role == "prediction" else "target_drift"
-                )
-                out.append(Finding(check, "warning", f"{c.role} {c.column} drifted ({c.method} {c.value:.3f})"))
+        out += output_drift_findings(drift)
+    return out
+
+
+def output_drift_findings(drift: DriftResult) -> list[Finding]:
+    """Prediction and target drift: reported apart, as warnings, never in the feature drift share."""
+    out = []
+    for c in drift.columns:
+        if c.role != "feature" and c.drifted:
+            check: Literal["prediction_drift", "target_drift"] = (
+                "prediction_drift" if c.role == "prediction" else "target_drift"
+            )
+            out.append(Finding(check, "warning", f"{c.role} {c.column} drifted ({c.method} {c.value:.3f})"))
     return out
 
 

@@ -20,7 +20,14 @@ from checks.failures import select_failures
 from checks.kpis import KpiResult, evaluate_kpis
 from checks.profile import ReferenceProfile, build_profile
 from checks.validation import ValidationResult, validate_batch
-from checks.verdict import Finding, Verdict, decide_verdict, input_findings, kpi_findings
+from checks.verdict import (
+    Finding,
+    Verdict,
+    decide_verdict,
+    input_findings,
+    kpi_findings,
+    output_drift_findings,
+)
 from checks.volume import VolumeResult, check_volume
 from checks.windows import Window, wall_shift, window_ending_at
 from config.loader import ConfigError, load_model_config
@@ -295,9 +302,21 @@ def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.Dat
     return earlier[earlier["status"] != "failed"]
 
 
+def _target_drift(cfg: ModelConfig, labelled: pd.DataFrame, reference: Reference) -> DriftResult:
+    """Drift of the labels themselves (e.g. the positive rate), once enough of them have arrived."""
+    c = cfg.columns
+    target = labelled[c.target] if c.target in labelled else None
+    return detect_drift(labelled, reference.profile, cfg.drift, [], target=target, target_name=c.target)
+
+
 @task(**IO)
 def rescore_earlier_windows(
-    cfg: ModelConfig, store_url: str, window: Window, data: WindowData, as_of: pd.Timestamp
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    data: WindowData,
+    as_of: pd.Timestamp,
+    reference: Reference,
 ) -> list[dict[str, Any]]:
     """Label catch-up: re-score earlier windows within the horizon whose labels grew, as new run versions."""
     engine = store.open_store(store_url)
@@ -315,9 +334,12 @@ def rescore_earlier_windows(
             continue
         history = _kpi_history(engine, cfg, store.utc(start))
         kpis = evaluate_kpis(labelled, cfg, len(preds), history)
-        inputs = [f for f in stored if f.check not in ("kpi", "labels")]
-        verdict = decide_verdict([*inputs, *kpi_findings(kpis), *([overdue] if overdue else [])])
-        kpi_rows = records.kpi_metric_rows(kpis)
+        inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
+        target = _target_drift(cfg, labelled, reference)
+        verdict = decide_verdict(
+            [*inputs, *kpi_findings(kpis), *output_drift_findings(target), *([overdue] if overdue else [])]
+        )
+        kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
         page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
         failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
         record = store.RunRecord(

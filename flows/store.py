@@ -227,7 +227,7 @@ def write_run(
     metric_rows: Iterable[MetricRow],
     failures: Iterable[dict[str, Any]] = (),
     copy_metrics_from: int | None = None,
-    copy_kinds_except: Sequence[str] = ("kpi",),
+    copy_kinds_except: Sequence[str] = ("kpi", "target_drift"),
 ) -> tuple[int, int, int]:
     """Write a run version with its metrics and failure samples in one transaction.
 
