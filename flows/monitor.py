@@ -13,7 +13,7 @@ from checks.windows import Window
 from config.loader import ConfigError
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import steps, store
+from flows import catchup, steps, store
 
 
 class MonitorFailed(RuntimeError):
@@ -49,7 +49,7 @@ def monitor_model(
         reference = steps.ensure_reference(cfg, store_url)
         as_of_ts = steps.known_as_of(cfg, store_url, window, as_of_ts)
         data = steps.read_window_data(cfg, window, as_of_ts)
-        steps.rescore_earlier_windows(cfg, store_url, window, data, as_of_ts, reference)
+        catchup.rescore_earlier_windows(cfg, store_url, window, data, as_of_ts, reference)
         kpis, labelled = steps.score_window(cfg, store_url, window, data.batch, data.labels)
         recent = steps.recent_volumes(cfg, store_url, window)
         inputs = steps.check_inputs(cfg, data.batch, labelled, reference, recent)

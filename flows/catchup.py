@@ -1,0 +1,138 @@
+"""Label catch-up: as labels arrive, earlier windows within the label horizon are re-scored as new run
+versions (KPIs, target drift, failure samples, verdict, a fresh page), and a window whose labels are still
+immature once its horizon has passed gets a warning."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+
+from checks import records
+from checks.drift import DriftResult, detect_drift
+from checks.failures import select_failures
+from checks.kpis import evaluate_kpis
+from checks.verdict import Finding, Verdict, decide_verdict, kpi_findings, output_drift_findings
+from checks.windows import Window, wall_shift
+from config.model import ModelConfig
+from flows import store
+from flows.reports import write_page
+from flows.steps import IO, Reference, WindowData, attach_labels, kpi_history
+
+
+def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.DataFrame:
+    earlier = store.latest_runs(
+        engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
+    )
+    return earlier[earlier["status"] != "failed"]
+
+
+def _target_drift(cfg: ModelConfig, labelled: pd.DataFrame, reference: Reference) -> DriftResult:
+    """Drift of the labels themselves (e.g. the positive rate), once enough of them have arrived."""
+    c = cfg.columns
+    target = labelled[c.target] if c.target in labelled else None
+    return detect_drift(labelled, reference.profile, cfg.drift, [], target=target, target_name=c.target)
+
+
+@task(**IO)
+def rescore_earlier_windows(
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    data: WindowData,
+    as_of: pd.Timestamp,
+    reference: Reference,
+) -> list[dict[str, Any]]:
+    """Label catch-up: re-score earlier windows within the horizon whose labels grew, as new run versions."""
+    engine = store.open_store(store_url)
+    done: list[dict[str, Any]] = []
+    ts = cfg.columns.timestamp
+    for run in _windows_to_rescore(engine, cfg, window).to_dict("records"):
+        start = pd.Timestamp(run["window_start"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
+        end = pd.Timestamp(run["window_end"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
+        preds = data.earlier[(data.earlier[ts] >= start) & (data.earlier[ts] < end)].reset_index(drop=True)
+        labelled = attach_labels(cfg, preds, data.labels)
+        stored = [Finding(**f) for f in json.loads(run["findings"])]
+        overdue = _overdue(cfg, end, as_of, len(labelled), len(preds))
+        grew = len(labelled) > (run["labelled_rows"] or 0)
+        if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
+            continue
+        history = kpi_history(engine, cfg, store.utc(start))
+        kpis = evaluate_kpis(labelled, cfg, len(preds), history)
+        inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
+        target = _target_drift(cfg, labelled, reference)
+        verdict = decide_verdict(
+            [*inputs, *kpi_findings(kpis), *output_drift_findings(target), *([overdue] if overdue else [])]
+        )
+        kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
+        page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
+        failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
+        record = store.RunRecord(
+            model=cfg.name,
+            window_start=run["window_start"],
+            window_end=run["window_end"],
+            trigger="rescore",
+            status=verdict.status,
+            started_at=store.now_utc(),
+            causes=verdict.causes,
+            rows=len(preds),
+            labelled_rows=len(labelled),
+            label_coverage=kpis.coverage,
+            as_of=store.utc(as_of),
+            reference_id=run["reference_id"],
+            summary=verdict.summary,
+            findings=[f.to_json() for f in verdict.findings],
+            report_uri=page,
+        )
+        run_id, version, _ = store.write_run(
+            engine,
+            record,
+            [store.MetricRow(**m) for m in kpi_rows],
+            failures,
+            copy_metrics_from=int(run["id"]),
+        )
+        done.append({"window_start": str(start), "status": verdict.status, "run_version": version})
+    return done
+
+
+def _rescore_page(
+    cfg: ModelConfig,
+    engine: Any,
+    run: dict[str, Any],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    verdict: Verdict,
+    kpi_rows: list[dict[str, Any]],
+) -> str | None:
+    """A fresh page for a re-scored window: its new verdict, the new KPIs and the unchanged input checks."""
+    if not run["report_uri"]:
+        return None
+    old = store.run_metrics(engine, [int(run["id"])])
+    old = old[old["kind"] != "kpi"].assign(details=lambda f: f["details"].map(json.loads))
+    rows = [*kpi_rows, *old.astype(object).where(old.notna(), None).to_dict("records")]
+    original = Path(run["report_uri"])
+    evidently = original.with_name(original.stem + "-evidently.html")
+    note = f'<p>Re-scored as labels arrived. Input checks as first run: <a href="{original.name}">first page</a>'
+    if evidently.exists():
+        note += f', <a href="{evidently.name}">Evidently drift report</a>'
+    stem = f"{start.strftime('%Y%m%dT%H%M')}-{store.now_utc().strftime('%Y%m%dT%H%M%S%f')}"
+    return write_page(
+        original.with_name(f"{stem}.html"), cfg, f"{start} .. {end}", verdict.summary, rows, note + ".</p>"
+    )
+
+
+def _overdue(cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int) -> Finding | None:
+    """Labels still immature once the horizon has passed: silence is a failure too."""
+    if not cfg.kpis or rows == 0 or as_of < wall_shift(end, cfg.horizon):
+        return None
+    if labelled / rows >= cfg.label_maturity:
+        return None
+    return Finding(
+        "labels",
+        "warning",
+        f"only {labelled} of {rows} rows labelled ({labelled / rows:.0%}) after the {cfg.label_horizon} horizon",
+    )
