@@ -34,12 +34,31 @@ class Strict(BaseModel):
 
 
 class SourceConfig(Strict):
-    """Where a table of rows lives. Files: a path or glob (CSV or Parquet), relative to the YAML file."""
+    """Where a table of rows lives: files (``path``) or a database table (``url`` + ``table``)."""
 
-    path: str
-    """A file path or glob; relative paths are resolved against the folder of the YAML file."""
+    path: str | None = None
+    """A file path or glob (CSV or Parquet); relative paths are resolved against the YAML file's folder."""
     format: Literal["auto", "csv", "parquet"] = "auto"
     """File format; ``auto`` decides by the file extension."""
+    url: str | None = None
+    """SQLAlchemy URL of a database (PostgreSQL, SQLite). Credentials come from the environment as
+    ``${VAR}`` placeholders, e.g. ``postgresql+psycopg://monitor:${PREDICTIONS_DB_PASSWORD}@db/prod``."""
+    table: str | None = None
+    """Table (or view) name, optionally ``schema.table``; quoted, never pasted into SQL."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceConfig:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give either path (files) or url and table (a database), not both or neither")
+        if self.url is not None and not self.table:
+            raise ValueError("a database source needs table")
+        if self.url is not None and re.search(r"://[^/@:]+:(?!\$\{)[^@/]+@", self.url):
+            raise ValueError("the url holds a password: write it as ${ENV_VAR} and set that in the environment")
+        if self.table is not None and not re.fullmatch(
+            r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", self.table
+        ):
+            raise ValueError(f"table {self.table!r} must be a plain name or schema.name")
+        return self
 
 
 class LabelSourceConfig(SourceConfig):
@@ -275,6 +294,10 @@ class ModelConfig(Strict):
     @property
     def horizon(self) -> timedelta:
         return parse_duration(self.label_horizon)
+
+    def describe(self, src: SourceConfig) -> str:
+        """Where a source's rows come from, for messages (never the URL: it may hold a secret)."""
+        return f"table {src.table}" if src.table else self.resolve(src.path or "")
 
     def resolve(self, path: str) -> str:
         """A source path made absolute against the YAML file's folder."""

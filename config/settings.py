@@ -6,8 +6,10 @@ Secrets (store passwords, webhook URLs) come from here, never from YAML, and are
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,3 +58,18 @@ def prepare_environment(quiet: bool = False) -> None:
     if quiet:  # the CLI reports failures itself, in one line
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_secrets(text: str, where: str) -> str:
+    """Replace ``${VAR}`` with the environment's value. The result may hold a secret: never log it."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise KeyError(f"{where}: environment variable {name} is not set")
+        return quote(os.environ[name], safe="")
+
+    return _PLACEHOLDER.sub(value, text)

@@ -120,9 +120,11 @@ def night_batch(model: Pipeline, night: int, rng: np.random.Generator, tz: str) 
 
 
 def demo_paths(cfg: ModelConfig) -> DemoPaths:
+    if cfg.sources.predictions.path is None or cfg.sources.reference.path is None:
+        raise ValueError("the demo writes files: its config needs file sources")
     pred = Path(cfg.resolve(cfg.sources.predictions.path))
-    if cfg.sources.labels is None:
-        raise ValueError("the demo config needs a labels source")
+    if cfg.sources.labels is None or cfg.sources.labels.path is None:
+        raise ValueError("the demo config needs a labels file source")
     lab = Path(cfg.resolve(cfg.sources.labels.path))
     return DemoPaths(pred.parent, lab.parent, Path(cfg.resolve(cfg.sources.reference.path)))
 

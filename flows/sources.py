@@ -17,12 +17,13 @@ import pyarrow.dataset as ds
 
 from config.model import ModelConfig, SourceConfig
 from flows.errors import SourceError
+from flows.sql_source import read_table, table_fingerprint
 
 log = logging.getLogger(__name__)
 
 
 def _files(cfg: ModelConfig, src: SourceConfig, what: str) -> tuple[list[str], str]:
-    pattern = cfg.resolve(src.path)
+    pattern = cfg.resolve(src.path or "")
     files = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
     files = [f for f in files if Path(f).is_file()]
     if not files:
@@ -48,14 +49,19 @@ def _read(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
 ) -> pd.DataFrame:
-    """Rows of ``columns`` whose ``time_col`` lies in [start, end) (both tz-aware), from every file."""
-    files, fmt = _files(cfg, src, what)
+    """Rows of ``columns`` whose ``time_col`` lies in [start, end) (both tz-aware), from every file or from
+    a database table."""
     columns = list(dict.fromkeys(columns))
     tz = cfg.window.timezone
-    if fmt == "parquet":
-        frame = _read_parquet(files, what, columns, time_col, start, end, tz)
+    if src.url is not None:
+        files = [cfg.describe(src)]
+        frame = read_table(src, what, columns, time_col, start, end, tz)
     else:
-        frame = _read_csv(files, what, columns)
+        files, fmt = _files(cfg, src, what)
+        if fmt == "parquet":
+            frame = _read_parquet(files, what, columns, time_col, start, end, tz)
+        else:
+            frame = _read_csv(files, what, columns)
     if time_col is not None:
         frame[time_col] = _as_local_time(frame[time_col], tz, what, time_col, files)
         if start is not None and end is not None:
@@ -147,7 +153,7 @@ def check_dtypes(frame: pd.DataFrame, cfg: ModelConfig, what: str, numeric: list
         if len(bad):
             raise SourceError(
                 f"sources.{what}: column {col!r} should be numeric but holds {bad.iloc[0]!r} "
-                f"({len(bad)} non-numeric values) in {cfg.resolve(getattr(cfg.sources, what).path)}"
+                f"({len(bad)} non-numeric values) in {cfg.describe(getattr(cfg.sources, what))}"
             )
         frame[col] = coerced
     return frame
@@ -215,7 +221,9 @@ def read_reference(cfg: ModelConfig) -> pd.DataFrame:
 
 
 def source_fingerprint(cfg: ModelConfig) -> str:
-    """Identity of the reference data: its files' names, sizes and modification times."""
+    """Identity of the reference data: its files' names, sizes and modification times (or table and rows)."""
+    if cfg.sources.reference.url is not None:
+        return table_fingerprint(cfg.sources.reference)
     files, fmt = _files(cfg, cfg.sources.reference, "reference")
     parts = [fmt] + [f"{f}:{Path(f).stat().st_size}:{Path(f).stat().st_mtime_ns}" for f in files]
     return "|".join(parts)

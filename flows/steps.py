@@ -128,7 +128,7 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     numeric, categorical = _profile_columns(cfg, frame)
     profile = build_profile(frame, numeric, categorical)
     added = store.add_reference(
-        engine, cfg.name, cfg.resolve(cfg.sources.reference.path), fingerprint, len(frame), profile.to_json()
+        engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, len(frame), profile.to_json()
     )
     return Reference(added.id, added.version, profile)
 
