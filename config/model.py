@@ -251,6 +251,9 @@ class ModelConfig(Strict):
     drift: DriftConfig = DriftConfig()
     kpis: list[KpiConfig] = Field(default_factory=list)
     failures: FailuresConfig = FailuresConfig()
+    schedule: str = "30 0 * * *"
+    """Cron of the nightly monitor-model deployment, in ``window.timezone``; it monitors the last complete
+    window, so schedule it after the window has closed and its data has landed."""
     base_dir: Path = Path(".")
     """Folder relative paths are resolved against (set by the loader to the YAML file's folder)."""
 

@@ -292,6 +292,33 @@ def failures(
 
 
 @app.command()
+def deployments(
+    configs: Annotated[list[Path] | None, typer.Argument(help="Model configs (default: config/*.yaml).")] = None,
+    target: Annotated[Path, typer.Option("--out", help="Where to write.")] = Path("deployments/prefect.yaml"),
+    check: Annotated[bool, typer.Option(help="Only check that the file is up to date (exit 1 if not).")] = False,
+) -> None:
+    """(Re)generate deployments/prefect.yaml: one nightly monitor-model deployment per model config."""
+    from config.loader import ConfigError
+    from flows.deployments import render
+
+    paths = configs or sorted(Path("config").glob("*.yaml"))
+    try:
+        text = render(paths, Path.cwd())
+    except (ConfigError, ValueError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    if check:
+        if not target.exists() or target.read_text() != text:
+            err.print(f"[red]{target} is out of date: run `driftwarden deployments`[/red]")
+            raise typer.Exit(1)
+        out.print(f"{target} is up to date ({len(paths)} models)")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    out.print(f"wrote {target} ({len(paths)} models)")
+
+
+@app.command()
 def demo(
     config: Annotated[Path, typer.Option("--config", "-c")] = Path("config/credit_risk.yaml"),
     as_json: JsonOpt = False,

@@ -23,3 +23,17 @@ def test_every_deployment_loads_its_flow_and_config(monkeypatch):
         cfg = load_model_config(REPO / dep["parameters"]["config_path"])
         assert dep["name"] == cfg.name
         assert dep["schedules"][0]["timezone"] == cfg.window.timezone
+
+
+def test_the_committed_file_is_what_the_configs_generate(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.chdir(REPO)
+    runner = CliRunner()
+    assert runner.invoke(app, ["deployments", "--check"]).exit_code == 0
+    stale = tmp_path / "prefect.yaml"
+    stale.write_text("deployments: []\n")
+    result = runner.invoke(app, ["deployments", "--check", "--out", str(stale)])
+    assert result.exit_code == 1 and "out of date" in result.output
