@@ -118,7 +118,7 @@ def kpi_history(kpi_rows: pd.DataFrame, metric: str) -> list[bool]:
 CONTRACT_KEYS = (
     "model", "window_start", "window_end", "run_version", "trigger", "as_of", "rows", "labelled_rows",
     "label_coverage", "status", "causes", "drifted_features", "kpis", "failures_logged", "summary", "report",
-    "status_since", "error",
+    "status_since", "error", "retrain",
 )  # fmt: skip
 _EMPTY_KPI = {"value": None, "lower": None, "upper": None, "target": None, "passed": None, "labelled": None}
 
@@ -167,6 +167,12 @@ def window_json(
             }
     for name in kpi_names:
         kpis.setdefault(name, {**_EMPTY_KPI, "level": "not_evaluated"})
+    retrain = None
+    if not metric_rows.empty:
+        decided = metric_rows[metric_rows["kind"] == "retrain"]
+        if not decided.empty:
+            d = decided.iloc[0]["details"]
+            retrain = {"started": bool(decided.iloc[0]["value"]), "reason": d.get("reason"), "cause": d.get("cause")}
     return {
         "model": run["model"],
         "window_start": _iso(run["window_start"], tz),
@@ -186,6 +192,7 @@ def window_json(
         "report": run["report_uri"],
         "status_since": status_since,
         "error": run["error"] if run["status"] == "failed" else None,
+        "retrain": retrain,
     }
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.retrain import RetrainConfig
+
 Task = Literal["binary", "multiclass", "regression"]
 Direction = Literal["higher_is_better", "lower_is_better"]
 
@@ -75,6 +77,8 @@ class SourcesConfig(Strict):
     """Labels arriving later; when absent, the target column is read from the predictions source."""
     reference: SourceConfig
     """The reference data drift is measured against: out-of-sample rows scored by the model."""
+    features: SourceConfig | None = None
+    """Batch scoring only: the rows to score (timestamp, id, features), read a window at a time."""
 
 
 class ColumnsConfig(Strict):
@@ -254,6 +258,8 @@ class ModelConfig(Strict):
     schedule: str = "30 0 * * *"
     """Cron of the nightly monitor-model deployment, in ``window.timezone``; it monitors the last complete
     window, so schedule it after the window has closed and its data has landed."""
+    retrain: RetrainConfig = RetrainConfig()
+    """When and how the model is retrained, and whether driftwarden scores its batches."""
     base_dir: Path = Path(".")
     """Folder relative paths are resolved against (set by the loader to the YAML file's folder)."""
 
@@ -285,10 +291,27 @@ class ModelConfig(Strict):
             unknown = set(names) - known
             if unknown:
                 raise ValueError(f"{key} names unknown columns {sorted(unknown)}")
+        self._check_retrain()
         unknown_cat = set(self.validation.allowed_categories) - set(cols.categorical)
         if unknown_cat:
             raise ValueError(f"validation.allowed_categories names non-categorical columns {sorted(unknown_cat)}")
         return self
+
+    def _check_retrain(self) -> None:
+        metrics = [k.metric for k in self.kpis]
+        rt = self.retrain
+        unknown = [m for m in [*rt.kpis, rt.promotion.metric] if m is not None and m not in metrics]
+        if unknown:
+            raise ValueError(f"retrain names KPIs {unknown} that are not among kpis {metrics}")
+        if rt.scoring.enabled:
+            pred = self.sources.predictions
+            if self.sources.features is None:
+                raise ValueError("retrain.scoring.enabled needs sources.features (the rows to score)")
+            if pred.path is not None and not re.search(r"\*[^/]*\.parquet$", pred.path):
+                raise ValueError(
+                    "retrain.scoring writes one Parquet file per window: sources.predictions.path must be a "
+                    "folder glob like 'predictions/*.parquet'"
+                )
 
     @property
     def window_length(self) -> timedelta:

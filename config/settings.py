@@ -63,13 +63,14 @@ def prepare_environment(quiet: bool = False) -> None:
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def expand_secrets(text: str, where: str) -> str:
-    """Replace ``${VAR}`` with the environment's value. The result may hold a secret: never log it."""
+def expand_secrets(text: str, where: str, quote_value: bool = True) -> str:
+    """Replace ``${VAR}`` with the environment's value (URL-quoted for use inside a URL, unless
+    ``quote_value`` is off: a whole URL). The result may hold a secret: never log it."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise KeyError(f"{where}: environment variable {name} is not set")
-        return quote(os.environ[name], safe="")
+        return quote(os.environ[name], safe="") if quote_value else os.environ[name]
 
     return _PLACEHOLDER.sub(value, text)

@@ -1,4 +1,5 @@
-"""The ``driftwarden`` console script: validate, run, backfill, history, failures, demo."""
+"""The ``driftwarden`` console script: validate, run, backfill, history, failures, demo (and, from
+``flows/cli_models.py``, retrain, score, models, promote, rollback)."""
 
 from __future__ import annotations
 
@@ -366,6 +367,14 @@ def _print_demo_check(summaries: list[dict[str, Any]], expected: dict[str, str |
         f"labels still pending at the end of the replay: {pending}; clean nights ok: {clean_ok}/{len(clean)}"
     )
 
+
+def _install_lifecycle_commands() -> None:
+    from flows.cli_models import install
+
+    install(app)
+
+
+_install_lifecycle_commands()
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,14 @@ def render(config_paths: list[Path], repo_root: Path) -> str:
             "schedules": [{"cron": cfg.schedule, "timezone": cfg.window.timezone}],
             "work_pool": {"name": "driftwarden"},
         })  # fmt: skip
+        deployments.append({
+            "name": cfg.name,
+            "description": f"Retraining of {cfg.name}: started by hand or by the monitoring run's retrain policy.",
+            "entrypoint": "flows/retrain.py:retrain_model",
+            "parameters": {"config_path": path.resolve().relative_to(repo_root.resolve()).as_posix()},
+            "tags": ["driftwarden", f"model:{cfg.name}", "retrain"],
+            "work_pool": {"name": "driftwarden"},
+        })  # fmt: skip
     spec = {
         "name": "driftwarden",
         "prefect-version": "3.8.8",

@@ -13,7 +13,8 @@ from checks.windows import Window
 from config.loader import ConfigError
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import catchup, steps, store
+from flows import catchup, retrain_steps, steps, store
+from flows.scoring import score_window
 
 
 class MonitorFailed(RuntimeError):
@@ -46,6 +47,8 @@ def monitor_model(
     store_url = get_settings().resolved_store_url()
     started = store.now_utc()
     try:
+        if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
+            score_window(cfg, window)
         reference = steps.ensure_reference(cfg, store_url)
         as_of_ts = steps.known_as_of(cfg, store_url, window, as_of_ts)
         data = steps.read_window_data(cfg, window, as_of_ts)
@@ -55,8 +58,9 @@ def monitor_model(
         inputs = steps.check_inputs(cfg, data.batch, labelled, reference, recent)
         failures = steps.pick_failures(cfg, data.batch, inputs.validation, labelled)
         verdict = steps.decide(inputs, kpis)
+        retrain = retrain_steps.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of_ts)
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
-        metric_rows += records.kpi_metric_rows(kpis)
+        metric_rows += records.kpi_metric_rows(kpis) + retrain_steps.retrain_rows(retrain, cfg.retrain.auto)
         report = steps.write_evidence(cfg, window, data.batch, verdict, metric_rows, started)
         run = steps.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
         steps.store_run(store_url, run, metric_rows, failures)
@@ -64,6 +68,9 @@ def monitor_model(
         raise MonitorFailed(_record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)) from exc
     summary = steps.window_summary(cfg, store_url, store.utc(window.start))
     steps.publish_artifact(cfg, summary)
+    if retrain.retrain and cfg.retrain.auto:
+        attempt = retrain_steps.start_retraining(cfg.name, config_path, retrain, as_of_ts)
+        summary["retrain"] = {**(summary["retrain"] or {}), "attempt": retrain_steps.attempt_brief(attempt)}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
 

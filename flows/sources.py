@@ -10,6 +10,7 @@ import glob
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -119,6 +120,17 @@ def _read_csv(files: list[str], what: str, columns: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
+def _parse_times(values: pd.Series, utc: bool = False) -> pd.Series:
+    """ISO 8601 text whatever its precision (pandas would guess one format from the first row and refuse
+    '00:00:43.2' after '00:00:00'), else pandas' own inference."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.to_datetime(values, utc=utc) if utc else values
+    try:
+        return pd.to_datetime(values, format="ISO8601", utc=utc)
+    except (ValueError, TypeError):
+        return pd.to_datetime(values, utc=utc)
+
+
 def _as_local_time(values: pd.Series, tz: str, what: str, col: str, files: list[str]) -> pd.Series:
     """Timestamps in the model's zone. Naive ones are local times; ones with offsets may mix offsets
     (a file spanning a DST change). The repeated hour when clocks go back is told apart by row order."""
@@ -126,9 +138,9 @@ def _as_local_time(values: pd.Series, tz: str, what: str, col: str, files: list[
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            parsed = pd.to_datetime(values)
+            parsed = _parse_times(values)
             if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed UTC offsets
-                parsed = pd.to_datetime(values, utc=True)
+                parsed = _parse_times(values, utc=True)
     except (ValueError, TypeError) as exc:
         raise SourceError(f"{where} is not a timestamp: {exc}") from exc
     if parsed.dt.tz is not None:
@@ -210,6 +222,10 @@ def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.
 def read_reference(cfg: ModelConfig) -> pd.DataFrame:
     """The reference rows: features, prediction, probability, and the target when the file has it."""
     c = cfg.columns
+    promoted = promoted_reference(cfg)
+    if promoted is not None:
+        registry, number = promoted
+        return check_dtypes(registry.reference(number), cfg, "reference", _numeric_columns(cfg))
     cols = [*c.features, c.prediction, *([c.probability] if c.probability else [])]
     try:
         frame = _read(cfg, cfg.sources.reference, "reference", [*cols, c.target], None, None, None)
@@ -220,10 +236,38 @@ def read_reference(cfg: ModelConfig) -> pd.DataFrame:
     return check_dtypes(frame, cfg, "reference", _numeric_columns(cfg))
 
 
+def promoted_reference(cfg: ModelConfig) -> tuple[Any, int] | None:
+    """After a promotion the reference is the champion's out-of-sample holdout, kept in the registry:
+    (the registry, the champion's version); None while the configured reference source is in force."""
+    from flows.registry import Registry
+
+    registry = Registry(cfg)
+    champion = registry.champion()
+    if champion is None or not champion.meta.get("has_reference"):
+        return None
+    return registry, champion.number
+
+
 def source_fingerprint(cfg: ModelConfig) -> str:
-    """Identity of the reference data: its files' names, sizes and modification times (or table and rows)."""
+    """Identity of the reference data: its files' names, sizes and modification times (or table and rows);
+    after a promotion, the champion's registry reference."""
+    promoted = promoted_reference(cfg)
+    if promoted is not None:
+        registry, number = promoted
+        return f"registry:{cfg.name}:v{number}:{registry.version(number).meta['sha256']}"
     if cfg.sources.reference.url is not None:
         return table_fingerprint(cfg.sources.reference)
     files, fmt = _files(cfg, cfg.sources.reference, "reference")
     parts = [fmt] + [f"{f}:{Path(f).stat().st_size}:{Path(f).stat().st_mtime_ns}" for f in files]
     return "|".join(parts)
+
+
+def read_features(cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Batch scoring: the rows to score with timestamp in [start, end) (timestamp, id, features, segments)."""
+    src = cfg.sources.features
+    if src is None:
+        raise SourceError("sources.features is not configured: batch scoring has nothing to read")
+    c = cfg.columns
+    cols = list(dict.fromkeys([c.timestamp, c.id, *c.features, *cfg.segments]))
+    frame = _read(cfg, src, "features", cols, c.timestamp, start, end)
+    return check_dtypes(frame, cfg, "features", list(c.numerical))

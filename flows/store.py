@@ -385,3 +385,17 @@ def count_failures(engine: Engine, model: str, window_start: datetime) -> int:
             ).scalar()
             or 0
         )
+
+
+def mark_used_in_training(engine: Engine, model: str, row_ids: Sequence[str]) -> int:
+    """Flag failure samples a registered model was trained on (retention keeps them while it exists)."""
+    ids = sorted(set(row_ids))
+    done = 0
+    with engine.begin() as conn:
+        for i in range(0, len(ids), 500):
+            done += conn.execute(
+                failure_samples.update()
+                .where(failure_samples.c.model == model, failure_samples.c.row_id.in_(ids[i : i + 500]))
+                .values(used_in_training=True)
+            ).rowcount
+    return done

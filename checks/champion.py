@@ -1,0 +1,281 @@
+"""Champion against challenger on the same held-out rows, with a trivial baseline beside them (pure).
+
+The challenger is promoted only when it beats the baseline, beats the champion on the promotion KPI by the
+configured margin with a significant paired test (exact one-sided McNemar for accuracy, a paired bootstrap
+otherwise), and no other KPI is worse by more than the tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import binomtest
+from sklearn import metrics as skm
+
+from checks.training import Scored
+from config.model import HIGHER_IS_BETTER, ModelConfig
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    """The promotion KPI."""
+    scores: dict[str, dict[str, float | None]]
+    """Model (``champion``, ``challenger``, ``baseline``) -> KPI -> holdout value."""
+    difference: float | None
+    """Challenger minus champion on the promotion KPI, signed so that positive is better."""
+    test: str
+    p_value: float | None
+    promote: bool
+    reasons: tuple[str, ...]
+    """Why promoted or refused, in plain words with the figures."""
+    holdout_rows: int
+    details: dict[str, float | int] = field(default_factory=dict)
+
+
+def metric_value(cfg: ModelConfig, metric: str, y: np.ndarray, s: Scored) -> float | None:
+    """One KPI of one model's output on labelled rows (None when undefined, e.g. one class only)."""
+    try:
+        if cfg.task == "regression":
+            yf, pf = y.astype(float), s.prediction.astype(float)
+            reg = {
+                "mae": lambda: skm.mean_absolute_error(yf, pf),
+                "rmse": lambda: np.sqrt(skm.mean_squared_error(yf, pf)),
+                "rmsle": lambda: skm.root_mean_squared_log_error(yf, np.clip(pf, 0, None)),
+                "r2": lambda: skm.r2_score(yf, pf),
+            }
+            return float(reg[metric]())
+        if metric == "accuracy":
+            return float(np.mean(y == s.prediction))
+        if cfg.task == "binary":
+            pos = _positive(cfg)
+            yb, pb = (y == pos).astype(int), (s.prediction == pos).astype(int)
+            if metric in ("precision", "recall", "f1"):
+                fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
+                return float(fn(yb, pb, zero_division=0))
+            if s.probability is None or len(np.unique(yb)) < 2:
+                return None
+            if metric == "roc_auc":
+                return float(skm.roc_auc_score(yb, s.probability))
+            return float(skm.log_loss(yb, np.clip(s.probability, 1e-15, 1 - 1e-15), labels=[0, 1]))
+        present = sorted(set(y))
+        if metric in ("precision", "recall", "f1"):
+            fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
+            return float(fn(y, s.prediction, labels=present, average="macro", zero_division=0))
+        if s.probability is None or len(present) < 2:
+            return None
+        proba = _align(s, present)
+        if metric == "roc_auc":
+            return float(skm.roc_auc_score(y, proba, labels=present, multi_class="ovr", average="macro"))
+        return float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=present))
+    except ValueError:
+        return None
+
+
+def _f(v: float | None, spec: str = ".4f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _positive(cfg: ModelConfig) -> str:
+    from checks.profile import category_text
+
+    return category_text(cfg.columns.positive_label)
+
+
+def _align(s: Scored, present: list[str]) -> np.ndarray:
+    assert s.probability is not None
+    cols = [s.classes.index(c) if c in s.classes else None for c in present]
+    out = np.column_stack([s.probability[:, k] if k is not None else np.zeros(len(s.prediction)) for k in cols])
+    return out / np.clip(out.sum(axis=1, keepdims=True), 1e-15, None)
+
+
+def _better(metric: str, a: float, b: float) -> float:
+    """How much better ``a`` is than ``b`` (positive: better), whatever the metric's direction."""
+    return a - b if metric in HIGHER_IS_BETTER else b - a
+
+
+def _take(s: Scored, idx: np.ndarray) -> Scored:
+    return Scored(s.prediction[idx], None if s.probability is None else s.probability[idx], s.classes)
+
+
+def paired_test(
+    cfg: ModelConfig, metric: str, y: np.ndarray, champion: Scored, challenger: Scored, resamples: int, seed: int = 0
+) -> tuple[str, float | None, dict[str, float | int]]:
+    """One-sided p-value that the challenger is better than the champion on the same rows."""
+    if metric == "accuracy" and cfg.task != "regression":
+        right_champ, right_chal = y == champion.prediction, y == challenger.prediction
+        b = int((right_champ & ~right_chal).sum())  # champion right, challenger wrong
+        c = int((~right_champ & right_chal).sum())  # challenger right, champion wrong
+        p = 1.0 if b + c == 0 else float(binomtest(c, b + c, 0.5, alternative="greater").pvalue)
+        return "McNemar exact (one-sided)", p, {"challenger_only_right": c, "champion_only_right": b}
+    if metric == "roc_auc" and cfg.task == "binary" and champion.probability is not None:
+        if challenger.probability is not None:
+            return delong_paired(y == _positive(cfg), champion.probability, challenger.probability)
+    losses = _row_losses(cfg, metric, y, champion, challenger)
+    if losses is not None:
+        return _bootstrap_losses(metric, *losses, resamples, seed)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    not_better = 0
+    valid = 0
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        a = metric_value(cfg, metric, y[idx], _take(challenger, idx))
+        b_ = metric_value(cfg, metric, y[idx], _take(champion, idx))
+        if a is None or b_ is None:
+            continue
+        valid += 1
+        not_better += _better(metric, a, b_) <= 0
+    if valid < resamples // 2:
+        return "paired bootstrap (one-sided)", None, {"resamples": valid}
+    return "paired bootstrap (one-sided)", (1 + not_better) / (valid + 1), {"resamples": valid}
+
+
+def delong_paired(
+    positive: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> tuple[str, float | None, dict[str, float | int]]:
+    """DeLong's test for two correlated ROC AUCs on the same rows: one-sided p that ``second`` is better."""
+    from scipy.stats import norm, rankdata
+
+    pos, neg = positive.astype(bool), ~positive.astype(bool)
+    m, n = int(pos.sum()), int(neg.sum())
+    if m < 2 or n < 2:
+        return "DeLong (one-sided)", None, {}
+    v10, v01, aucs = [], [], []
+    for score in (first, second):
+        ranks = rankdata(np.concatenate([score[pos], score[neg]]))
+        aucs.append((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
+        v10.append((ranks[:m] - rankdata(score[pos])) / n)
+        v01.append(1 - (ranks[m:] - rankdata(score[neg])) / m)
+    s10, s01 = np.cov(np.vstack(v10)), np.cov(np.vstack(v01))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    diff = aucs[1] - aucs[0]
+    if var <= 0:
+        return "DeLong (one-sided)", 0.0 if diff > 0 else 1.0, {}
+    return "DeLong (one-sided)", float(norm.sf(diff / np.sqrt(var))), {"auc_difference": float(diff)}
+
+
+_MEAN_LOSS = {"mae", "rmse", "rmsle", "log_loss"}
+
+
+def _row_losses(
+    cfg: ModelConfig, metric: str, y: np.ndarray, champion: Scored, challenger: Scored
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-row losses of both models for metrics that are (root) means of them, else None."""
+    if metric not in _MEAN_LOSS:
+        return None
+    if cfg.task == "regression":
+        yf = y.astype(float)
+
+        def loss(s: Scored) -> np.ndarray:
+            p = s.prediction.astype(float)
+            if metric == "mae":
+                return np.abs(yf - p)
+            if metric == "rmse":
+                return (yf - p) ** 2
+            return (np.log1p(np.clip(yf, 0, None)) - np.log1p(np.clip(p, 0, None))) ** 2
+
+        return loss(champion), loss(challenger)
+    if cfg.task == "binary" and champion.probability is not None and challenger.probability is not None:
+        yb = (y == _positive(cfg)).astype(float)
+
+        def logloss(p: np.ndarray) -> np.ndarray:
+            q = np.clip(p, 1e-15, 1 - 1e-15)
+            return -(yb * np.log(q) + (1 - yb) * np.log(1 - q))
+
+        return logloss(champion.probability), logloss(challenger.probability)
+    return None
+
+
+def _bootstrap_losses(
+    metric: str, champ: np.ndarray, chal: np.ndarray, resamples: int, seed: int
+) -> tuple[str, float | None, dict[str, float | int]]:
+    """Paired bootstrap of mean (or root-mean) losses, vectorised in blocks of resamples."""
+    rng = np.random.default_rng(seed)
+    n = len(champ)
+    root = metric in ("rmse", "rmsle")
+    not_better = 0
+    done = 0
+    while done < resamples:
+        k = min(100, resamples - done)
+        idx = rng.integers(0, n, (k, n))
+        a, b = chal[idx].mean(axis=1), champ[idx].mean(axis=1)
+        if root:
+            a, b = np.sqrt(a), np.sqrt(b)
+        not_better += int((a >= b).sum())  # a loss: lower is better
+        done += k
+    return "paired bootstrap (one-sided)", (1 + not_better) / (resamples + 1), {"resamples": resamples}
+
+
+def compare_models(
+    cfg: ModelConfig,
+    y: np.ndarray,
+    challenger: Scored,
+    champion: Scored | None,
+    baseline: Scored,
+) -> Comparison:
+    """Judge a challenger on the holdout; ``champion`` None means there is none yet (first model)."""
+    promo = cfg.retrain.promotion
+    kpis: list[str] = [k.metric for k in cfg.kpis]
+    if not kpis:
+        raise ValueError("retraining needs at least one KPI in the model's config to compare models on")
+    metric = promo.metric or kpis[0]
+    models = {"challenger": challenger, "baseline": baseline, **({"champion": champion} if champion else {})}
+    scores = {name: {k: metric_value(cfg, k, y, s) for k in kpis} for name, s in models.items()}
+    reasons: list[str] = []
+    ok = True
+    chal = scores["challenger"][metric]
+    base = scores["baseline"][metric]
+    if chal is None:
+        return Comparison(metric, scores, None, "", None, False, (f"{metric} is undefined on the holdout",), len(y))
+    if base is not None:
+        # Beating the baseline needs evidence too: a point estimate a hair above the class prior is noise.
+        _, p_base, _ = paired_test(cfg, metric, y, baseline, challenger, promo.bootstrap)
+        if _better(metric, chal, base) <= 0 or p_base is None or p_base >= promo.p_value:
+            ok = False
+            reasons.append(
+                f"the challenger does not beat the trivial baseline on {metric} ({chal:.4f} vs {base:.4f}; "
+                f"paired p = {_f(p_base, '.3g')})"
+            )
+    if champion is None:
+        if ok:
+            reasons.append(f"no champion yet; the challenger beats the baseline on {metric} ({chal:.4f} vs {_f(base)})")
+        return Comparison(metric, scores, None, "", None, ok, tuple(reasons), len(y))
+    champ = scores["champion"][metric]
+    if champ is not None and base is not None and _better(metric, champ, base) <= 0:
+        reasons.append(f"note: the champion does not beat the trivial baseline ({champ:.4f} vs {base:.4f})")
+    if champ is None:
+        diff: float | None = None
+        test, p = "", None
+        details: dict[str, float | int] = {}
+        reasons.append(f"the champion's {metric} is undefined on the holdout; compared with the baseline only")
+    else:
+        diff = _better(metric, chal, champ)
+        test, p, details = paired_test(cfg, metric, y, champion, challenger, promo.bootstrap)
+        if diff < promo.margin or diff <= 0:
+            ok = False
+            reasons.append(
+                f"the challenger's {metric} {chal:.4f} is not better than the champion's {champ:.4f} by the "
+                f"margin {promo.margin} (difference {diff:+.4f})"
+            )
+        if p is None or p >= promo.p_value:
+            ok = False
+            reasons.append(
+                f"the paired test is not significant ({test}: p = {'n/a' if p is None else f'{p:.3g}'} "
+                f">= {promo.p_value}; {len(y)} holdout rows)"
+            )
+    for k in kpis:
+        if k == metric or champion is None:
+            continue
+        a, b = scores["challenger"][k], scores["champion"][k]
+        if a is not None and b is not None and _better(k, a, b) < -promo.tolerance:
+            ok = False
+            reasons.append(f"{k} regresses beyond the tolerance {promo.tolerance}: {a:.4f} vs {b:.4f}")
+    if ok:
+        reasons.insert(
+            0,
+            f"the challenger beats the champion on {metric}: {chal:.4f} vs {_f(champ)} "
+            f"({test or 'no paired test'}: p = {_f(p, '.3g')}; baseline {_f(base)})",
+        )
+    return Comparison(metric, scores, diff, test, p, ok, tuple(reasons), len(y), details)

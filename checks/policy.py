@@ -1,0 +1,104 @@
+"""The retrain decision: do the stored windows say the model should be retrained now? (pure)
+
+A KPI breach counts only on mature windows (labels in); the newest windows are often still immature and
+neither extend nor break a streak. Windows that ended before the last retraining are ignored: their breach
+has been answered already. Input drift alone triggers only where the policy allows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from config.retrain import RetrainConfig
+
+Cause = Literal["concept_change", "input_drift", "manual"]
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """What the store knows of one monitored window."""
+
+    start: datetime
+    end: datetime
+    causes: tuple[str, ...]
+    mature: bool
+    breached: tuple[str, ...]
+    """KPI metrics in breach on this window (mature windows only)."""
+    labelled: int
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    retrain: bool
+    reason: str
+    """In plain words, with the figures: why retraining starts, or why not."""
+    cause: Cause | None = None
+    since: datetime | None = None
+    """Start of the first window of the breach streak (the detected change), if any."""
+    windows: tuple[datetime, ...] = ()
+    """Starts of the breached windows that count."""
+
+
+def decide_retrain(
+    windows: Sequence[WindowState],
+    policy: RetrainConfig,
+    kpi_names: Sequence[str],
+    now: datetime,
+    last_retrain: datetime | None,
+) -> RetrainDecision:
+    """Oldest-first ``windows`` -> whether to retrain. ``last_retrain`` is the time of the last attempt."""
+    counted = set(policy.kpis or kpi_names)
+    fresh = [w for w in windows if last_retrain is None or w.end > last_retrain]
+    streak: list[WindowState] = []
+    for w in reversed(fresh):
+        if not w.mature:
+            continue
+        if counted & set(w.breached):
+            streak.append(w)
+        else:
+            break
+    streak.reverse()
+    cooldown = _duration(policy.cooldown)
+    if last_retrain is not None and now - last_retrain < cooldown:
+        return RetrainDecision(
+            False, f"in cooldown until {(last_retrain + cooldown).isoformat(timespec='minutes')} (last retrain)"
+        )
+    if len(streak) >= policy.consecutive:
+        labelled = sum(w.labelled for w in streak)
+        kpis = sorted(counted & {m for w in streak for m in w.breached})
+        if labelled < policy.min_labelled_rows:
+            return RetrainDecision(
+                False,
+                f"{', '.join(kpis)} breached on {len(streak)} mature windows, but only {labelled} labelled rows "
+                f"< min_labelled_rows {policy.min_labelled_rows}",
+            )
+        drifted = any("input_drift" in w.causes for w in streak)
+        cause: Cause = "input_drift" if drifted else "concept_change"
+        return RetrainDecision(
+            True,
+            f"{', '.join(kpis)} breached on {len(streak)} consecutive mature windows since "
+            f"{streak[0].start.isoformat(timespec='minutes')} ({labelled} labelled rows; "
+            f"{'with' if drifted else 'without'} input drift)",
+            cause,
+            streak[0].start,
+            tuple(w.start for w in streak),
+        )
+    newest = fresh[-1] if fresh else None
+    if policy.on_drift and newest is not None and "input_drift" in newest.causes:
+        return RetrainDecision(
+            True, f"input drift on {newest.start.isoformat(timespec='minutes')} (retrain.on_drift)", "input_drift"
+        )
+    if streak:
+        return RetrainDecision(
+            False, f"KPI breached on {len(streak)} of {policy.consecutive} consecutive mature windows needed"
+        )
+    return RetrainDecision(False, "no counted KPI breach on the latest mature window")
+
+
+def _duration(text: str) -> timedelta:
+    from config.model import parse_duration
+
+    return parse_duration(text)

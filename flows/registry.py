@@ -1,0 +1,214 @@
+"""The model registry: versioned models on disk (or any fsspec URL) with their metadata, and a ``champion`` alias.
+
+Layout under ``<registry>/<model>/``::
+
+    versions/<N>/model.skops      the model (skops: loading never runs arbitrary code)
+    versions/<N>/meta.json        version, parent, training windows, fingerprint, rows, holdout scores, p-value,
+                                  reason, time, sha256 of model.skops
+    versions/<N>/reference.parquet  the out-of-sample holdout scored by this model (the drift reference it brings)
+    aliases.json                  {"champion": N, "history": [...]}: moved atomically (write, then rename)
+    attempts/<time>.json          every retraining attempt, promoted or not, with its figures
+
+A version folder is written under a temporary name and renamed into place, so a crash never leaves half a
+version; the alias file is replaced in one rename, so a crash mid-promotion leaves the old champion in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import pandas as pd
+
+from config.model import ModelConfig
+from config.settings import get_settings
+from flows.errors import DriftwardenError
+
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+"""Types skops may rebuild when loading a registered model; anything else is refused."""
+
+
+class RegistryError(DriftwardenError):
+    """A registry operation was refused (unknown version, tampered file, untrusted types)."""
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    meta: dict[str, Any]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Registry:
+    """One model's registry. Holds a URL, never an open handle; every call opens what it needs."""
+
+    def __init__(self, cfg: ModelConfig):
+        root = cfg.retrain.registry
+        if root is None:
+            base = str((get_settings().home / "registry").resolve())
+        elif "://" in root:
+            base = root
+        else:
+            base = cfg.resolve(root)
+        self.fs, path = fsspec.core.url_to_fs(base)
+        self.root = f"{path.rstrip('/')}/{cfg.name}"
+        self.model = cfg.name
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def _path(self, *parts: object) -> str:
+        return "/".join([self.root, *map(str, parts)])
+
+    def _read_json(self, path: str) -> Any:
+        with self.fs.open(path, "r") as fh:
+            return json.load(fh)
+
+    def versions(self) -> list[Version]:
+        folder = self._path("versions")
+        if not self.fs.exists(folder):
+            return []
+        out = []
+        for entry in self.fs.ls(folder, detail=False):
+            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+            if name.isdigit() and self.fs.exists(self._path("versions", name, "meta.json")):
+                out.append(Version(int(name), self._read_json(self._path("versions", name, "meta.json"))))
+        return sorted(out, key=lambda v: v.number)
+
+    def version(self, number: int) -> Version:
+        path = self._path("versions", number, "meta.json")
+        if not self.fs.exists(path):
+            known = [v.number for v in self.versions()]
+            raise RegistryError(f"model {self.model} has no version {number} in the registry (known: {known})")
+        return Version(number, self._read_json(path))
+
+    def aliases(self) -> dict[str, Any]:
+        path = self._path("aliases.json")
+        return self._read_json(path) if self.fs.exists(path) else {"champion": None, "history": []}
+
+    def champion(self) -> Version | None:
+        number = self.aliases().get("champion")
+        return None if number is None else self.version(int(number))
+
+    def load(self, number: int) -> Any:
+        """The fitted model of a version, after checking its hash and that skops rebuilds only trusted types."""
+        import skops.io as sio
+
+        meta = self.version(number).meta
+        path = self._path("versions", number, "model.skops")
+        with self.fs.open(path, "rb") as fh:
+            blob = fh.read()
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != meta.get("sha256"):
+            raise RegistryError(
+                f"{path}: sha256 {digest[:12]}… does not match the registered {str(meta.get('sha256'))[:12]}…; "
+                "the file was changed or corrupted, so it is not loaded"
+            )
+        try:
+            untrusted = sio.get_untrusted_types(data=blob)
+        except Exception as exc:
+            raise RegistryError(f"{path}: not a readable skops file ({type(exc).__name__}: {exc})") from exc
+        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+        if refused:
+            raise RegistryError(f"{path}: refuses to load types outside scikit-learn/numpy/scipy: {refused}")
+        return sio.loads(blob, trusted=untrusted)
+
+    def reference(self, number: int) -> pd.DataFrame | None:
+        path = self._path("versions", number, "reference.parquet")
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as fh:
+            return pd.read_parquet(fh)
+
+    def attempts(self) -> list[dict[str, Any]]:
+        folder = self._path("attempts")
+        if not self.fs.exists(folder):
+            return []
+        files = sorted(str(p) for p in self.fs.ls(folder, detail=False) if str(p).endswith(".json"))
+        return [self._read_json(p) for p in files]
+
+    def last_attempt_time(self) -> datetime | None:
+        attempts = self.attempts()
+        """When the last retraining happened, in data time (its ``as_of``: a replay of history has its own clock)."""
+        if not attempts:
+            return None
+        return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in attempts)
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def register(self, model: Any, meta: dict[str, Any], reference: pd.DataFrame | None = None) -> Version:
+        """Add a new version (never the champion by itself). Written under a temporary name, then renamed."""
+        import skops.io as sio
+
+        blob = sio.dumps(model)
+        existing = [v.number for v in self.versions()]
+        number = (max(existing) if existing else 0) + 1
+        full = {
+            "model": self.model,
+            "version": number,
+            "created_at": _now(),
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "estimator": type(model).__name__,
+            **meta,
+        }
+        tmp = self._path("versions", f".tmp-{uuid.uuid4().hex}")
+        self.fs.makedirs(tmp, exist_ok=True)
+        self.fs.pipe(f"{tmp}/model.skops", blob)
+        if reference is not None:
+            buf = io.BytesIO()
+            reference.to_parquet(buf, index=False)
+            self.fs.pipe(f"{tmp}/reference.parquet", buf.getvalue())
+        self.fs.pipe(f"{tmp}/meta.json", json.dumps(full, indent=2, default=str).encode())
+        final = self._path("versions", number)
+        if self.fs.exists(final):
+            self.fs.rm(tmp, recursive=True)
+            raise RegistryError(f"version {number} of {self.model} appeared meanwhile; register again")
+        self.fs.mv(tmp, final, recursive=True)
+        return Version(number, full)
+
+    def set_champion(self, number: int, reason: str) -> dict[str, Any]:
+        """Move the ``champion`` alias (atomically: the new alias file replaces the old in one rename)."""
+        self.version(number)  # refuses an unknown version
+        aliases = self.aliases()
+        previous = aliases.get("champion")
+        history = [
+            *aliases.get("history", []),
+            {"champion": number, "previous": previous, "at": _now(), "reason": reason},
+        ]
+        new = {"champion": number, "history": history}
+        tmp = self._path(f".aliases-{uuid.uuid4().hex}.json")
+        self.fs.makedirs(self.root, exist_ok=True)
+        self.fs.pipe(tmp, json.dumps(new, indent=2).encode())
+        self.fs.mv(tmp, self._path("aliases.json"))
+        return new
+
+    def rollback(self, reason: str) -> int:
+        """Give the alias back to the champion before the current one."""
+        aliases = self.aliases()
+        current = aliases.get("champion")
+        for entry in reversed(aliases.get("history", [])):
+            if entry.get("champion") == current and entry.get("previous") is not None:
+                self.set_champion(int(entry["previous"]), reason)
+                return int(entry["previous"])
+        raise RegistryError(f"model {self.model}: no earlier champion to roll back to")
+
+    def record_attempt(self, attempt: dict[str, Any]) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        self.fs.makedirs(self._path("attempts"), exist_ok=True)
+        self.fs.pipe(self._path("attempts", f"{stamp}.json"), json.dumps(attempt, indent=2, default=str).encode())
+
+    def export(self, number: int, target: str) -> str:
+        """Copy a version's model file to ``target`` (a path or fsspec URL), e.g. where a server picks it up."""
+        with self.fs.open(self._path("versions", number, "model.skops"), "rb") as fh:
+            blob = fh.read()
+        with fsspec.open(target, "wb") as out:
+            out.write(blob)
+        return target

@@ -1,0 +1,392 @@
+"""The named steps of a retraining run, as Prefect tasks; the choices and statistics live in ``checks/``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from checks.champion import Comparison, compare_models
+from checks.policy import RetrainDecision, WindowState, decide_retrain
+from checks.training import (
+    WEIGHT,
+    TrainingPlan,
+    baseline_scores,
+    features_frame,
+    fit_default,
+    plan_training,
+    score_rows,
+    target_values,
+)
+from checks.windows import Window, wall_shift, window_ending_at, windows_between
+from config.model import ModelConfig
+from config.settings import expand_secrets
+from flows import sources, store
+from flows.errors import DriftwardenError
+from flows.registry import Registry, Version
+from flows.steps import attach_labels
+
+log = logging.getLogger(__name__)
+PURE = {"cache_policy": NO_CACHE}
+
+
+class RetrainFailed(DriftwardenError):
+    """Training crashed or could not start; ``attempt`` says why. The champion is untouched."""
+
+    def __init__(self, attempt: dict[str, Any]):
+        super().__init__(attempt.get("error") or "retraining failed")
+        self.attempt = attempt
+
+
+@dataclass(frozen=True)
+class History:
+    labelled: pd.DataFrame
+    """Labelled predictions (features, target, id, timestamp) read for training and the holdout."""
+    window_of: pd.Series
+    """Each labelled row's window start (UTC)."""
+    mature: tuple[pd.Timestamp, ...]
+    """Window starts whose label coverage reaches label_maturity as of the run."""
+
+
+def window_states(cfg: ModelConfig, store_url: str, before: datetime | None = None) -> list[WindowState]:
+    """What the store knows of each monitored window (oldest first), for the retrain policy."""
+    engine = store.open_store(store_url)
+    runs = store.latest_runs(engine, cfg.name, end=before)
+    runs = runs[runs["status"] != "failed"]
+    if runs.empty:
+        return []
+    kpi = store.run_metrics(engine, runs["id"].tolist(), kind="kpi")
+    kpi = kpi[kpi["segment"] == "all"] if not kpi.empty else kpi
+    breached: dict[int, list[str]] = {}
+    for _, r in kpi.iterrows():
+        if json.loads(r["details"]).get("level") == "breach":
+            breached.setdefault(int(r["run_id"]), []).append(r["name"])
+    return [
+        WindowState(
+            start=pd.Timestamp(r["window_start"]).to_pydatetime(),
+            end=pd.Timestamp(r["window_end"]).to_pydatetime(),
+            causes=tuple(json.loads(r["causes"])),
+            mature=bool((r["label_coverage"] or 0) >= cfg.label_maturity),
+            breached=tuple(breached.get(int(r["id"]), ())),
+            labelled=int(r["labelled_rows"] or 0),
+        )
+        for _, r in runs.iterrows()
+    ]
+
+
+def new_attempt(
+    cfg: ModelConfig, registry: Registry, reason: str | None, trigger: str, as_of: pd.Timestamp
+) -> dict[str, Any]:
+    champion = registry.champion()
+    return {
+        "model": cfg.name,
+        "trigger": trigger,
+        "reason": reason or "retrain requested by hand",
+        "as_of": as_of.tz_convert("UTC").isoformat(),
+        "started_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "champion_before": None if champion is None else champion.number,
+        "outcome": "running",
+    }
+
+
+@task(**PURE)
+def breach_context(cfg: ModelConfig, store_url: str, as_of: pd.Timestamp) -> RetrainDecision:
+    """The cause and the detected change point from the stored windows (cooldown does not apply by hand)."""
+    states = window_states(cfg, store_url, store.utc(as_of))
+    kpis = [k.metric for k in cfg.kpis]
+    decision = decide_retrain(states, cfg.retrain, kpis, store.utc(as_of), None)
+    if decision.cause is not None:
+        return decision
+    drifted = bool(states) and "input_drift" in states[-1].causes
+    return RetrainDecision(False, decision.reason, "input_drift" if drifted else "manual")
+
+
+@task(**PURE)
+def read_labelled_history(cfg: ModelConfig, as_of: pd.Timestamp, context: RetrainDecision) -> History:
+    """Predictions with the labels known as of the run, over the windows the plan may use."""
+    tz = cfg.window.timezone
+    length = cfg.window_length
+    end = window_ending_at(as_of, length, tz).end
+    reach = cfg.retrain.training.windows + cfg.retrain.holdout.windows + cfg.retrain.consecutive + 1
+    start = wall_shift(end, -(length * reach + cfg.horizon))
+    if context.since is not None:
+        start = min(start, pd.Timestamp(context.since).tz_localize("UTC").tz_convert(tz))
+    windows = windows_between(start, end, length, tz)
+    if not windows:
+        return History(pd.DataFrame(), pd.Series(dtype=object), ())
+    preds = sources.read_predictions(cfg, windows[0].start, end)
+    labels = sources.read_labels(cfg, windows[0].start, as_of)
+    labelled = attach_labels(cfg, preds, labels)
+    starts = _starts(windows)
+    window_of = _window_of(labelled[cfg.columns.timestamp], starts)
+    rows = _window_of(preds[cfg.columns.timestamp], starts).value_counts()
+    counts = window_of.value_counts()
+    coverage = counts.reindex(rows.index, fill_value=0) / rows
+    mature = tuple(sorted(w for w, share in coverage.items() if share >= cfg.label_maturity))
+    return History(labelled, window_of, mature)
+
+
+def _starts(windows: list[Window]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex([w.start.tz_convert("UTC") for w in windows])
+
+
+def _window_of(times: pd.Series, starts: pd.DatetimeIndex) -> pd.Series:
+    idx = starts.searchsorted(pd.DatetimeIndex(times).tz_convert("UTC"), side="right") - 1
+    return pd.Series(starts[np.clip(idx, 0, len(starts) - 1)], index=times.index)
+
+
+@task(**PURE)
+def failure_rows(cfg: ModelConfig, store_url: str) -> pd.DataFrame:
+    """Labelled failure samples from the failure log, as rows (features, target, id, time of their window)."""
+    c = cfg.columns
+    log_rows = store.failure_log(store.open_store(store_url), cfg.name)
+    if log_rows.empty:
+        return pd.DataFrame(columns=[*c.features, c.target, c.id, c.timestamp])
+    labels = log_rows["label"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
+    keep = labels.notna().to_numpy()
+    feats = pd.DataFrame([json.loads(f) for f in log_rows["features"][keep]]).reindex(columns=c.features)
+    feats[c.target] = labels[keep].to_numpy()
+    feats[c.id] = log_rows["row_id"][keep].to_numpy()
+    feats[c.timestamp] = pd.to_datetime(log_rows["window_start"][keep]).dt.tz_localize("UTC").to_numpy()
+    return feats.drop_duplicates(c.id).reset_index(drop=True)
+
+
+@task(**PURE)
+def plan(cfg: ModelConfig, history: History, context: RetrainDecision, failures: pd.DataFrame) -> TrainingPlan:
+    needs_reference = context.cause != "concept_change" and cfg.retrain.training.include_reference
+    reference = sources.read_reference(cfg) if needs_reference else None
+    since = None if context.since is None else pd.Timestamp(context.since).tz_localize("UTC")
+    return plan_training(
+        cfg, history.labelled, history.window_of, history.mature, context.cause or "manual", since, reference, failures
+    )
+
+
+@task(**PURE)
+def train_challenger(cfg: ModelConfig, plan: TrainingPlan) -> Any:
+    x = features_frame(cfg, plan.train)
+    y = target_values(cfg, plan.train)
+    weight = plan.train[WEIGHT].to_numpy(dtype=float)
+    if cfg.retrain.trainer:
+        module, name = cfg.retrain.trainer.split(":")
+        trainer = getattr(importlib.import_module(module), name)
+        return trainer(x, pd.Series(y, name=cfg.columns.target), weight)
+    return fit_default(cfg, x, y, weight)
+
+
+@task(**PURE)
+def judge(cfg: ModelConfig, registry: Registry, plan: TrainingPlan, challenger: Any) -> Comparison:
+    """Champion, challenger and the trivial baseline on the same held-out rows."""
+    x = features_frame(cfg, plan.holdout)
+    y = target_values(cfg, plan.holdout)
+    champion = registry.champion()
+    champ_scores = None if champion is None else score_rows(cfg, registry.load(champion.number), x)
+    baseline = baseline_scores(cfg, target_values(cfg, plan.train), len(y))
+    return compare_models(cfg, y, score_rows(cfg, challenger, x), champ_scores, baseline)
+
+
+def scored_frame(cfg: ModelConfig, model: Any, rows: pd.DataFrame, version: str | None = None) -> pd.DataFrame:
+    """``rows`` with the model's prediction (and probability) columns, typed like the labels they predict."""
+    c = cfg.columns
+    scored = score_rows(cfg, model, features_frame(cfg, rows))
+    out = rows.copy()
+    out[c.prediction] = _typed(scored.prediction)
+    if cfg.task == "binary" and c.probability and scored.probability is not None:
+        out[c.probability] = scored.probability
+    if cfg.task == "multiclass" and scored.probability is not None:
+        for label, col in c.probabilities.items():
+            k = scored.classes.index(str(label)) if str(label) in scored.classes else None
+            out[col] = 0.0 if k is None else scored.probability[:, k]
+    if version is not None and c.model_version:
+        out[c.model_version] = version
+    return out
+
+
+def _typed(labels: np.ndarray) -> np.ndarray:
+    """Class labels back to integers when they all are (the sources' own type), else text."""
+    try:
+        as_float = labels.astype(float)
+    except (TypeError, ValueError):
+        return labels
+    return as_float.astype(np.int64) if np.all(np.mod(as_float, 1) == 0) else as_float
+
+
+def _fingerprint(cfg: ModelConfig, frame: pd.DataFrame) -> str:
+    c = cfg.columns
+    keys = frame[c.id].astype(str) + "=" + frame[c.target].astype(str)
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+
+
+@task(**PURE)
+def register_challenger(
+    cfg: ModelConfig,
+    registry: Registry,
+    challenger: Any,
+    plan: TrainingPlan,
+    comparison: Comparison,
+    attempt: dict[str, Any],
+) -> Version:
+    """Every trained challenger is registered (promoted or not) with its figures; its holdout, scored by it,
+    is kept as the drift reference it would bring."""
+    c = cfg.columns
+    reference_cols = [col for col in [*c.features, c.target, *cfg.segments] if col in plan.holdout]
+    reference = scored_frame(cfg, challenger, plan.holdout[list(dict.fromkeys(reference_cols))])
+    meta = {
+        "parent": attempt["champion_before"],
+        "reason": attempt["reason"],
+        "trigger": attempt["trigger"],
+        "training_windows": [str(w) for w in plan.train_windows],
+        "holdout_windows": [str(w) for w in plan.holdout_windows],
+        "training_rule": plan.note,
+        "data_fingerprint": _fingerprint(cfg, plan.train),
+        "rows": {
+            "train": len(plan.train),
+            "holdout": len(plan.holdout),
+            "failure_samples": plan.failures_added,
+            "reference": plan.reference_rows,
+        },
+        "holdout_scores": comparison.scores,
+        "promotion_metric": comparison.metric,
+        "test": comparison.test,
+        "p_value": comparison.p_value,
+        "promoted": comparison.promote,
+        "decision": list(comparison.reasons),
+        "has_reference": True,
+        "as_of": attempt["as_of"],
+    }
+    version = registry.register(challenger, meta, reference)
+    return version
+
+
+@task(**PURE)
+def promote(
+    cfg: ModelConfig, registry: Registry, version: Version, comparison: Comparison, store_url: str, plan: TrainingPlan
+) -> None:
+    """Move the alias; then export and notify (their failures are logged, the promotion stands)."""
+    registry.set_champion(version.number, comparison.reasons[0])
+    store.mark_used_in_training(store.open_store(store_url), cfg.name, plan.train[cfg.columns.id].astype(str).tolist())
+    if cfg.retrain.export_path:
+        try:
+            registry.export(version.number, cfg.retrain.export_path)
+        except OSError as exc:
+            log.error("%s: exporting v%s to %s failed: %s", cfg.name, version.number, cfg.retrain.export_path, exc)
+    if cfg.retrain.webhook_url:
+        _notify(cfg, version, comparison)
+
+
+def _notify(cfg: ModelConfig, version: Version, comparison: Comparison) -> None:
+    import urllib.request
+
+    body = json.dumps(
+        {
+            "model": cfg.name,
+            "champion": version.number,
+            "reasons": list(comparison.reasons),
+            "scores": comparison.scores,
+        }
+    ).encode()
+    try:
+        url = expand_secrets(cfg.retrain.webhook_url or "", "retrain.webhook_url", quote_value=False)
+        req = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (the user's own webhook)
+            resp.read()
+    except Exception as exc:  # the URL may hold a token: name the setting, never the URL
+        log.error("%s: the promotion webhook (retrain.webhook_url) failed: %s", cfg.name, type(exc).__name__)
+
+
+def finish(
+    attempt: dict[str, Any], context: RetrainDecision, plan: TrainingPlan, comparison: Comparison, version: Version
+) -> dict[str, Any]:
+    return {
+        **attempt,
+        "outcome": "promoted" if comparison.promote else "kept",
+        "cause": context.cause,
+        "since": None if context.since is None else str(context.since),
+        "version": version.number,
+        "champion_after": version.number if comparison.promote else attempt["champion_before"],
+        "training_rule": plan.note,
+        "rows": {"train": len(plan.train), "holdout": len(plan.holdout), "failure_samples": plan.failures_added},
+        "holdout_scores": comparison.scores,
+        "metric": comparison.metric,
+        "test": comparison.test,
+        "p_value": comparison.p_value,
+        "reasons": list(comparison.reasons),
+        "finished_at": pd.Timestamp.now(tz="UTC").isoformat(),
+    }
+
+
+def decision_json(decision: RetrainDecision) -> dict[str, Any]:
+    out = asdict(decision)
+    out["since"] = None if decision.since is None else str(decision.since)
+    out["windows"] = [str(w) for w in decision.windows]
+    return out
+
+
+@task(**PURE)
+def retrain_decision(
+    cfg: ModelConfig, store_url: str, window: Window, kpis: Any, causes: list[str], as_of: pd.Timestamp
+) -> RetrainDecision:
+    """The policy's verdict after this window: the stored earlier windows plus this one (not yet stored)."""
+    states = window_states(cfg, store_url, store.utc(window.start))
+    states.append(
+        WindowState(
+            start=store.utc(window.start),
+            end=store.utc(window.end),
+            causes=tuple(causes),
+            mature=bool(kpis.mature),
+            breached=tuple(v.metric for v in kpis.breached),
+            labelled=int(kpis.labelled),
+        )
+    )
+    last = Registry(cfg).last_attempt_time()
+    return decide_retrain(states, cfg.retrain, [k.metric for k in cfg.kpis], store.utc(as_of), last)
+
+
+def retrain_rows(decision: RetrainDecision, auto: bool) -> list[dict[str, Any]]:
+    """The decision as a metric row of the run, so that the run record says why (or why not)."""
+    return [
+        {
+            "kind": "retrain",
+            "name": "decision",
+            "value": 1.0 if decision.retrain and auto else 0.0,
+            "passed": None,
+            "details": {**decision_json(decision), "auto": auto},
+        }
+    ]
+
+
+def start_retraining(model: str, config_path: str, decision: RetrainDecision, as_of: pd.Timestamp) -> dict[str, Any]:
+    """Run ``retrain-model``: through its deployment when this run came from one (a worker picks it up), else as
+    a subflow of this run (the embedded default)."""
+    from prefect.runtime import deployment
+
+    reason = f"automatic: {decision.reason}"
+    if deployment.id is not None:
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(
+            f"retrain-model/{model}",
+            parameters={"config_path": config_path, "reason": reason, "trigger": "policy"},
+            timeout=0,
+        )
+        return {"outcome": "started", "flow_run_id": str(getattr(run, "id", ""))}
+    from flows.retrain import retrain_model
+
+    try:
+        return retrain_model(config_path, reason=reason, as_of=as_of.isoformat(), trigger="policy")
+    except RetrainFailed as exc:
+        return exc.attempt
+
+
+def attempt_brief(attempt: dict[str, Any]) -> dict[str, Any]:
+    """What a window's JSON says of the retraining it started."""
+    keys = ("outcome", "version", "champion_before", "champion_after", "metric", "p_value", "reasons", "error")
+    return {k: attempt.get(k) for k in keys if k in attempt}

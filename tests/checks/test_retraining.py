@@ -1,0 +1,194 @@
+"""The retrain policy, the training plan and the champion/challenger judgement, without Prefect."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from checks.champion import compare_models
+from checks.policy import WindowState, decide_retrain
+from checks.training import PlanError, Scored, baseline_scores, plan_training, score_rows
+from config.model import ModelConfig
+from config.retrain import RetrainConfig
+from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, agrawal, agrawal_config
+
+DAY = timedelta(days=1)
+T0 = datetime(2026, 3, 1)
+
+
+def _states(*specs: tuple[bool, bool, int]) -> list[WindowState]:
+    """(mature, breached, labelled) per day, oldest first."""
+    return [
+        WindowState(
+            T0 + i * DAY, T0 + (i + 1) * DAY, ("concept_change",) if b else (), m, ("accuracy",) if b else (), n
+        )
+        for i, (m, b, n) in enumerate(specs)
+    ]
+
+
+def test_policy_needs_consecutive_mature_breaches_and_enough_labels():
+    policy = RetrainConfig(consecutive=2, min_labelled_rows=1000)
+    now = T0 + 10 * DAY
+    one = decide_retrain(_states((True, False, 900), (True, True, 900)), policy, ["accuracy"], now, None)
+    assert not one.retrain and "1 of 2" in one.reason
+    two = decide_retrain(_states((True, True, 900), (True, True, 900)), policy, ["accuracy"], now, None)
+    assert two.retrain and two.cause == "concept_change" and two.since == T0
+    # An immature newest window neither breaks nor extends the streak.
+    pending = decide_retrain(
+        _states((True, True, 900), (True, True, 900), (False, False, 10)), policy, ["accuracy"], now, None
+    )
+    assert pending.retrain
+    # A clean mature window in between breaks it.
+    broken = decide_retrain(
+        _states((True, True, 900), (True, False, 900), (True, True, 900)), policy, ["accuracy"], now, None
+    )
+    assert not broken.retrain
+    thin = decide_retrain(_states((True, True, 300), (True, True, 300)), policy, ["accuracy"], now, None)
+    assert not thin.retrain and "min_labelled_rows 1000" in thin.reason
+
+
+def test_policy_cooldown_and_windows_already_answered():
+    policy = RetrainConfig(consecutive=2, min_labelled_rows=10, cooldown="3d")
+    states = _states((True, True, 900), (True, True, 900), (True, True, 900))
+    recent = decide_retrain(states, policy, ["accuracy"], T0 + 4 * DAY, T0 + 2 * DAY)
+    assert not recent.retrain and "cooldown" in recent.reason
+    # After the cooldown, windows that ended before the last retrain no longer count.
+    later = decide_retrain(states, policy, ["accuracy"], T0 + 6 * DAY, T0 + 2 * DAY)
+    assert not later.retrain
+    more = _states(*[(True, True, 900)] * 5)  # days 3 and 4 breach as well, after the last retrain
+    again = decide_retrain(more, policy, ["accuracy"], T0 + 6 * DAY, T0 + 2 * DAY)
+    assert again.retrain and again.since == T0 + 2 * DAY
+
+
+def test_policy_counts_only_the_configured_kpis_and_drift_only_when_allowed():
+    states = _states((True, True, 900), (True, True, 900))
+    assert not decide_retrain(states, RetrainConfig(kpis=["roc_auc"]), ["accuracy", "roc_auc"], T0, None).retrain
+    drift = [WindowState(T0, T0 + DAY, ("input_drift",), False, (), 0)]
+    assert not decide_retrain(drift, RetrainConfig(), ["accuracy"], T0 + DAY, None).retrain
+    allowed = decide_retrain(drift, RetrainConfig(on_drift=True), ["accuracy"], T0 + DAY, None)
+    assert allowed.retrain and allowed.cause == "input_drift"
+
+
+def _cfg(**retrain: object) -> ModelConfig:
+    raw = agrawal_config(retrain={"holdout": {"windows": 1, "min_rows": 300}, **retrain})
+    return ModelConfig.model_validate(raw)
+
+
+def _labelled(days: int, per_day: int = 500) -> tuple[pd.DataFrame, pd.Series]:
+    df = agrawal().iloc[: days * per_day].copy()
+    start = pd.Timestamp("2026-03-01", tz="UTC")
+    df["timestamp"] = start + pd.to_timedelta(np.arange(len(df)) * 86_400 / per_day, unit="s")
+    window_of = df["timestamp"].dt.floor("D")
+    return df.reset_index(drop=True), window_of.reset_index(drop=True)
+
+
+def test_plan_holds_out_the_latest_mature_window_and_trains_only_before_it():
+    cfg = _cfg(training={"after_concept_change": "since_change", "min_rows": 100})
+    df, window_of = _labelled(6)
+    windows = sorted(window_of.unique())
+    mature = windows[:5]  # the newest day's labels are not in yet
+    failures = df.iloc[[10, 2100, 2300]].copy()  # one already in training, two in the holdout (day 4)
+    plan = plan_training(cfg, df, window_of, mature, "concept_change", windows[2], None, failures)
+    assert plan.holdout_windows == (windows[4],)
+    assert list(plan.train_windows) == windows[2:4]
+    assert set(plan.holdout["row"]).isdisjoint(plan.train["row"])
+    assert plan.failures_added == 0  # never from the holdout, never twice
+    assert pd.Timestamp(plan.train_from) == windows[2]
+    with pytest.raises(PlanError, match="min_rows"):
+        plan_training(
+            _cfg(training={"min_rows": 5000}), df, window_of, mature, "concept_change", windows[2], None, None
+        )
+    with pytest.raises(PlanError, match="no mature"):
+        plan_training(cfg, df, window_of, [], "concept_change", None, None, None)
+
+
+def test_plan_after_input_drift_adds_the_reference_and_weights_failures():
+    cfg = _cfg(training={"windows": 2, "failure_weight": 3.0, "min_rows": 100})
+    df, window_of = _labelled(6)
+    windows = sorted(window_of.unique())
+    reference = agrawal().iloc[5000:5400]
+    failures = agrawal().iloc[6000:6010].assign(timestamp=windows[4])
+    plan = plan_training(cfg, df, window_of, windows, "input_drift", None, reference, failures)
+    assert plan.reference_rows == 400 and plan.failures_added == 10
+    assert list(plan.train_windows) == windows[3:5]
+    assert (plan.train["__weight__"] == 3.0).sum() == 10
+
+
+@functools.cache
+def _agrawal_models() -> tuple[ModelConfig, pd.DataFrame, np.ndarray, object, object]:
+    cfg = _cfg()
+    df = agrawal()
+    feats = AGRAWAL_NUM + AGRAWAL_CAT
+    new = df.iloc[10000:]
+    good = HistGradientBoostingClassifier(random_state=0).fit(new[feats][:2000], new["y"][:2000].astype(str))
+    shuffled_y = np.random.default_rng(0).permutation(new["y"][:2000].astype(str).to_numpy())
+    shuffled = HistGradientBoostingClassifier(random_state=0).fit(new[feats][:2000], shuffled_y)
+    holdout = new.iloc[2000:4000]
+    return cfg, holdout[feats], holdout["y"].astype(str).to_numpy(), good, shuffled
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_refused():
+    cfg, x, y, good, shuffled = _agrawal_models()
+    base = baseline_scores(cfg, y, len(y))
+    result = compare_models(cfg, y, score_rows(cfg, shuffled, x), score_rows(cfg, good, x), base)
+    assert not result.promote
+    assert any("not better than the champion" in r for r in result.reasons), result.reasons
+    assert result.scores["champion"]["accuracy"] > 0.95 > result.scores["challenger"]["accuracy"]
+    # The good model as challenger against the shuffled champion wins with a tiny p-value.
+    win = compare_models(cfg, y, score_rows(cfg, good, x), score_rows(cfg, shuffled, x), base)
+    assert win.promote and win.p_value is not None and win.p_value < 1e-10
+
+
+def test_a_win_smaller_than_noise_on_a_small_holdout_is_refused_by_the_paired_test():
+    cfg = _cfg()
+    y = np.array(["1", "0"] * 30, dtype=object)
+    champ = y.copy()
+    champ[:10] = np.where(champ[:10] == "1", "0", "1")  # champion wrong on 10 of 60
+    chal = y.copy()
+    chal[2:9] = np.where(chal[2:9] == "1", "0", "1")  # challenger wrong on 7 of 60: +5 points, 3 discordant rows
+    result = compare_models(cfg, y, Scored(chal, None), Scored(champ, None), baseline_scores(cfg, y, len(y)))
+    assert result.difference == pytest.approx(3 / 60)
+    assert not result.promote and result.p_value is not None and result.p_value > 0.05
+    assert any("paired test is not significant" in r for r in result.reasons)
+
+
+def test_margin_baseline_and_a_first_model():
+    cfg, x, y, good, shuffled = _agrawal_models()
+    base = baseline_scores(cfg, y, len(y))
+    # No champion yet: a challenger that does not beat the trivial baseline is never promoted.
+    first = compare_models(cfg, y, score_rows(cfg, shuffled, x), None, base)
+    assert not first.promote and any("trivial baseline" in r for r in first.reasons)
+    assert compare_models(cfg, y, score_rows(cfg, good, x), None, base).promote
+    # A margin larger than the win refuses it.
+    strict = _cfg(promotion={"margin": 0.6})
+    result = compare_models(strict, y, score_rows(strict, good, x), score_rows(strict, shuffled, x), base)
+    assert not result.promote and any("margin 0.6" in r for r in result.reasons)
+
+
+def test_auc_uses_delongs_paired_test_and_other_kpis_must_not_regress():
+    raw = agrawal_config(
+        kpis=[{"metric": "roc_auc", "target": 0.8}, {"metric": "accuracy", "target": 0.8}],
+        retrain={"promotion": {"bootstrap": 200, "tolerance": 0.01}},
+    )
+    cfg = ModelConfig.model_validate(raw)
+    _, x, y, good, shuffled = _agrawal_models()
+    base = baseline_scores(cfg, y, len(y))
+    win = compare_models(cfg, y, score_rows(cfg, good, x), score_rows(cfg, shuffled, x), base)
+    assert win.promote and win.test.startswith("DeLong") and win.p_value < 0.01
+    # A challenger that ranks perfectly (AUC 1.0) but whose probabilities all lie below 0.5 predicts no
+    # positives: its AUC win is significant, yet accuracy regresses beyond the tolerance, so it is refused.
+    rng = np.random.default_rng(1)
+    yy = np.array(["1", "0"] * 500, dtype=object)
+    hit = (yy == "1").astype(float)
+    champ_p = np.clip(0.5 * hit + rng.normal(0.25, 0.2, len(yy)), 0, 1)
+    champ = Scored(np.where(champ_p >= 0.5, "1", "0").astype(object), champ_p)
+    chal_p = 0.2 * hit + rng.uniform(0, 0.1, len(yy))
+    chal = Scored(np.full(len(yy), "0", dtype=object), chal_p)
+    worse = compare_models(cfg, yy, chal, champ, baseline_scores(cfg, yy, len(yy)))
+    assert worse.scores["challenger"]["roc_auc"] == 1.0 > worse.scores["champion"]["roc_auc"]
+    assert not worse.promote and any("accuracy regresses beyond the tolerance" in r for r in worse.reasons)
