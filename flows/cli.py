@@ -163,9 +163,13 @@ def _backfill(config: Path, start: str, end: str, labels_now: bool) -> list[dict
     summaries = []
     for w, result in zip(windows, results, strict=True):
         try:
-            summaries.append(load_window_json(cfg, url, store.utc(w.start)))
+            current = load_window_json(cfg, url, store.utc(w.start))
         except Exception:  # never stored (the store is down): the run's own account
-            summaries.append(result)
+            current = result
+        attempt = (result.get("retrain") or {}).get("attempt")
+        if attempt and current.get("retrain") is not None:  # the retraining this window's run started
+            current["retrain"] = {**current["retrain"], "attempt": attempt}
+        summaries.append(current)
     return summaries
 
 
@@ -190,6 +194,9 @@ def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, 
     table.add_column("status")
     table.add_column("causes")
     table.add_column("flagged on")
+    retrained = any((s.get("retrain") or {}).get("attempt") for s in summaries)
+    if retrained:
+        table.add_column("retrain")
     if expected is not None:
         table.add_column("injected")
     for s in summaries:
@@ -206,10 +213,23 @@ def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, 
             ", ".join(s["causes"]) or "—",
             (s.get("status_since") or "")[:10] if st == "breach" else "",
         ]
+        if retrained:
+            cells.append(_retrain_cell((s.get("retrain") or {}).get("attempt")))
         if expected is not None:
             cells.append(expected.get(s["window_start"]) or "")
         table.add_row(*cells)
     out.print(table)
+
+
+def _retrain_cell(attempt: dict[str, Any] | None) -> str:
+    if not attempt:
+        return ""
+    outcome = attempt.get("outcome")
+    if outcome == "promoted":
+        return f"[green]v{attempt.get('version')} promoted[/green]"
+    if outcome == "kept":
+        return f"[yellow]v{attempt.get('version')} refused[/yellow]"
+    return f"[red]{outcome}[/red]"
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -335,15 +355,22 @@ def demo(
     start, end = demo_data.demo_range(cfg.window.timezone)
     summaries = _backfill(config, start.isoformat(), end.isoformat(), labels_now=False)
     expected = {}
+    new_champion_from = demo_data.promotion_night(cfg, cfg.window.timezone)
     for s in summaries:
         night = (pd.Timestamp(s["window_start"]).tz_convert(cfg.window.timezone).normalize() - start).days + 1
-        expected[s["window_start"]] = demo_data.expected_cause(night)
+        expected[s["window_start"]] = demo_data.expected_cause(night, new_champion_from)
     if as_json:
         for s in summaries:
             print(json.dumps({**s, "injected": expected[s["window_start"]]}, default=str))
     else:
         _print_table(cfg, summaries, expected)
         _print_demo_check(summaries, expected)
+        if new_champion_from is not None:
+            out.print(
+                f"the concept change led to a retrain: the challenger won on nights it never trained on and was "
+                f"promoted; nights {new_champion_from}-{demo_data.NIGHTS} were scored by it "
+                f"(`driftwarden models --config {config}` shows the figures)"
+            )
     if any(s["status"] == "failed" for s in summaries):
         raise typer.Exit(1)
 

@@ -6,6 +6,9 @@ Events (nights are 1-based, in the demo model's time zone):
 - night 19 onwards: a concept change (defaults follow a new rule; the inputs look exactly as before)
 - night 25: almost no rows (the feed died early)
 Labels arrive one to four days after each prediction.
+
+The model is registered as champion v1 and scores each night's applicants itself (batch scoring), so that when
+the concept change leads to a retrain and a promotion, the following nights are scored by the new champion.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ EXPECTED = {SHIFT_NIGHT: "input_drift", BROKEN_NIGHT: "data_quality", THIN_NIGHT
 @dataclass(frozen=True)
 class DemoPaths:
     predictions: Path
-    """Folder of one Parquet file per night."""
+    """Folder of one Parquet file per night, written by batch scoring."""
+    features: Path
+    """Folder of one Parquet file per night: the applicants to score."""
     labels: Path
     reference: Path
 
@@ -92,8 +97,8 @@ def _score(model: Pipeline, x: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def night_batch(model: Pipeline, night: int, rng: np.random.Generator, tz: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Predictions and (late) labels of one night."""
+def night_batch(night: int, rng: np.random.Generator, tz: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Applicants to score and (late) labels of one night."""
     n = 40 if night == THIN_NIGHT else int(rng.poisson(ROWS_PER_NIGHT))
     x = applicants(rng, n, shifted=night == SHIFT_NIGHT)
     concept = "new" if night >= CONCEPT_FROM else "old"
@@ -105,10 +110,9 @@ def night_batch(model: Pipeline, night: int, rng: np.random.Generator, tz: str) 
     next_day = (START + pd.Timedelta(days=night)).tz_localize(tz)
     span = (next_day - day).total_seconds()
     ts = day + pd.to_timedelta(np.sort(rng.uniform(0, span, n)), unit="s")
-    preds = _score(model, x)
+    preds = x.copy()
     preds.insert(0, "scored_at", ts.tz_convert("UTC"))
     preds.insert(1, "application_id", [f"A{night:02d}-{i:05d}" for i in range(n)])
-    preds.insert(2, "model_version", "v1")
     labels = pd.DataFrame(
         {
             "application_id": preds["application_id"],
@@ -126,26 +130,39 @@ def demo_paths(cfg: ModelConfig) -> DemoPaths:
     if cfg.sources.labels is None or cfg.sources.labels.path is None:
         raise ValueError("the demo config needs a labels file source")
     lab = Path(cfg.resolve(cfg.sources.labels.path))
-    return DemoPaths(pred.parent, lab.parent, Path(cfg.resolve(cfg.sources.reference.path)))
+    if cfg.sources.features is None or cfg.sources.features.path is None:
+        raise ValueError("the demo config needs a features file source (batch scoring)")
+    feats = Path(cfg.resolve(cfg.sources.features.path))
+    return DemoPaths(pred.parent, feats.parent, lab.parent, Path(cfg.resolve(cfg.sources.reference.path)))
 
 
 def generate(cfg: ModelConfig, seed: int = 7) -> DemoPaths:
-    """Train the model, write its out-of-sample reference and a month of nights with their labels."""
+    """Train the model and register it as champion v1; write its out-of-sample reference and a month of nights
+    (applicants and their labels). Predictions are written by batch scoring as the nights are monitored."""
+    from flows.registry import Registry
+
     paths = demo_paths(cfg)
-    for folder in (paths.predictions, paths.labels, paths.reference.parent):
+    for folder in (paths.predictions, paths.features, paths.labels, paths.reference.parent):
         folder.mkdir(parents=True, exist_ok=True)
-    for old in [*paths.predictions.glob("*.parquet"), *paths.labels.glob("*.parquet")]:
+    for old in [*paths.predictions.glob("*.parquet"), *paths.features.glob("*.parquet")]:
         old.unlink()
+    for old in paths.labels.glob("*.parquet"):
+        old.unlink()
+    registry = Registry(cfg)
+    if registry.fs.exists(registry.root):  # a fresh demo starts from its first model
+        registry.fs.rm(registry.root, recursive=True)
     rng = np.random.default_rng(seed)
     model = train_model(rng)
+    champion = registry.register(model, {"parent": None, "reason": "the demo's model, trained on 20,000 applicants"})
+    registry.set_champion(champion.number, "the demo's first model")
     ref_x = applicants(rng, 5000)
     ref = _score(model, ref_x)
     ref["defaulted"] = (rng.uniform(size=len(ref)) < default_probability(ref_x)).astype(int)
     ref.to_parquet(paths.reference, index=False)
     for night in range(1, NIGHTS + 1):
-        preds, labels = night_batch(model, night, rng, cfg.window.timezone)
+        applicants_night, labels = night_batch(night, rng, cfg.window.timezone)
         stamp = (START + pd.Timedelta(days=night - 1)).strftime("%Y-%m-%d")
-        preds.to_parquet(paths.predictions / f"{stamp}.parquet", index=False)
+        applicants_night.to_parquet(paths.features / f"{stamp}.parquet", index=False)
         labels.to_parquet(paths.labels / f"{stamp}.parquet", index=False)
     return paths
 
@@ -154,10 +171,24 @@ def demo_range(tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return START.tz_localize(tz), (START + pd.Timedelta(days=NIGHTS)).tz_localize(tz)
 
 
-def expected_cause(night: int) -> str | None:
-    """The cause the demo injected on a night (None: a clean night before the concept change)."""
+def expected_cause(night: int, new_champion_from: int | None = None) -> str | None:
+    """The cause the demo injected on a night (None: a clean night, before the concept change or scored by a
+    champion retrained on the new concept from night ``new_champion_from`` on)."""
     if night in EXPECTED:
         return EXPECTED[night]
+    if new_champion_from is not None and night >= new_champion_from:
+        return None
     if night >= CONCEPT_FROM:
         return "concept_change"
     return None
+
+
+def promotion_night(cfg: ModelConfig, tz: str) -> int | None:
+    """The first night scored by a champion promoted during the replay (None: no promotion)."""
+    from flows.registry import Registry
+
+    promoted = [a for a in Registry(cfg).attempts() if a.get("outcome") == "promoted"]
+    if not promoted:
+        return None
+    as_of = pd.Timestamp(promoted[0]["as_of"]).tz_convert(tz)
+    return (as_of.normalize().tz_localize(None) - START).days + 1
