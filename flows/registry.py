@@ -174,16 +174,14 @@ class Registry:
         self.fs.mv(tmp, final, recursive=True)
         return Version(number, full)
 
-    def set_champion(self, number: int, reason: str) -> dict[str, Any]:
+    def set_champion(self, number: int, reason: str, rollback: bool = False) -> dict[str, Any]:
         """Move the ``champion`` alias (atomically: the new alias file replaces the old in one rename)."""
         self.version(number)  # refuses an unknown version
         aliases = self.aliases()
-        previous = aliases.get("champion")
-        history = [
-            *aliases.get("history", []),
-            {"champion": number, "previous": previous, "at": _now(), "reason": reason},
-        ]
-        new = {"champion": number, "history": history}
+        entry = {"champion": number, "previous": aliases.get("champion"), "at": _now(), "reason": reason}
+        if rollback:
+            entry["rollback"] = True
+        new = {"champion": number, "history": [*aliases.get("history", []), entry]}
         tmp = self._path(f".aliases-{uuid.uuid4().hex}.json")
         self.fs.makedirs(self.root, exist_ok=True)
         self.fs.pipe(tmp, json.dumps(new, indent=2).encode())
@@ -191,14 +189,17 @@ class Registry:
         return new
 
     def rollback(self, reason: str) -> int:
-        """Give the alias back to the champion before the current one."""
-        aliases = self.aliases()
-        current = aliases.get("champion")
-        for entry in reversed(aliases.get("history", [])):
-            if entry.get("champion") == current and entry.get("previous") is not None:
-                self.set_champion(int(entry["previous"]), reason)
-                return int(entry["previous"])
-        raise RegistryError(f"model {self.model}: no earlier champion to roll back to")
+        """Give the alias back to the champion before the current one (a second rollback goes one further)."""
+        stack: list[int] = []
+        for entry in self.aliases().get("history", []):
+            if entry.get("rollback"):
+                stack.pop()
+            else:
+                stack.append(int(entry["champion"]))
+        if len(stack) < 2:
+            raise RegistryError(f"model {self.model}: no earlier champion to roll back to")
+        self.set_champion(stack[-2], reason, rollback=True)
+        return stack[-2]
 
     def record_attempt(self, attempt: dict[str, Any]) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")

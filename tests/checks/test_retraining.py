@@ -192,3 +192,31 @@ def test_auc_uses_delongs_paired_test_and_other_kpis_must_not_regress():
     worse = compare_models(cfg, yy, chal, champ, baseline_scores(cfg, yy, len(yy)))
     assert worse.scores["challenger"]["roc_auc"] == 1.0 > worse.scores["champion"]["roc_auc"]
     assert not worse.promote and any("accuracy regresses beyond the tolerance" in r for r in worse.reasons)
+
+
+def test_regression_losses_use_a_paired_bootstrap():
+    from tests.streams import FRIEDMAN_X
+
+    raw = {
+        **agrawal_config(),
+        "task": "regression",
+        "columns": {
+            "timestamp": "timestamp",
+            "id": "row",
+            "numerical": FRIEDMAN_X,
+            "prediction": "y_pred",
+            "target": "y",
+        },
+        "kpis": [{"metric": "mae", "target": 2.0}, {"metric": "rmse", "target": 3.0}],
+        "retrain": {"promotion": {"bootstrap": 500}},
+    }
+    cfg = ModelConfig.model_validate(raw)
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 3, 400)
+    close = Scored(y + rng.normal(0, 1.0, 400), None)
+    closer = Scored(y + rng.normal(0, 0.5, 400), None)
+    base = baseline_scores(cfg, y, len(y))
+    win = compare_models(cfg, y, closer, close, base)
+    assert win.promote and win.test == "paired bootstrap (one-sided)" and win.p_value < 0.01
+    assert win.scores["baseline"]["mae"] > win.scores["champion"]["mae"] > win.scores["challenger"]["mae"]
+    assert not compare_models(cfg, y, close, closer, base).promote

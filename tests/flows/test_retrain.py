@@ -129,10 +129,11 @@ def _load(path: Path):
 def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home):
     path, _ = _setup(tmp_path / "agrawal", auto=False)
     _register(path)
-    nights = [_night(path, day) for day in range(7)]
-    assert [n["status"] for n in nights[5:]] == ["breach", "breach"]
+    nights = [_night(path, day) for day in range(4, 7)]  # the day before the change, and two after it
+    assert [n["status"] for n in nights] == ["ok", "breach", "breach"]
     # The policy would retrain, but automatic retraining is off: the run record says so and nothing starts.
-    assert nights[6]["retrain"]["started"] is False and "attempt" not in nights[6]["retrain"]
+    assert nights[2]["retrain"]["started"] is False and "attempt" not in nights[2]["retrain"]
+    assert nights[2]["retrain"]["reason"].startswith("accuracy breached on 2 consecutive mature windows")
     assert Registry(_load(path)).aliases()["champion"] == 1
     runner = CliRunner()
     result = runner.invoke(app, ["retrain", "--config", str(path), "--reason", "on-call saw the breach", "--json"])
@@ -168,3 +169,63 @@ def test_registering_a_file_that_is_not_a_model_is_refused(tmp_path, dw_home):
     result = CliRunner().invoke(app, ["models", "register", "--config", str(path), "--file", str(bogus)])
     assert result.exit_code == 2 and "not a readable skops file" in result.output
     assert Registry(_load(path)).versions() == []
+
+
+def broken_trainer(x, y, weight):
+    """A trainer named in a config that crashes, as user code sometimes does."""
+    raise RuntimeError("out of memory while fitting")
+
+
+@pytest.mark.slow
+def test_a_crashed_training_never_touches_the_champion_and_the_webhook_hears_of_promotions(
+    tmp_path, dw_home, monkeypatch
+):
+    import http.server
+    import threading
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the stdlib's name)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PROMOTION_HOOK", f"http://127.0.0.1:{server.server_address[1]}/promoted?token=s3cret")
+    try:
+        path, _ = _setup(
+            tmp_path / "agrawal",
+            auto=False,
+            trainer="tests.flows.test_retrain:broken_trainer",
+            webhook_url="${PROMOTION_HOOK}",
+            export_path=str(tmp_path / "serving" / "model.skops"),
+        )
+        _register(path)
+        for day in range(5, 7):
+            _night(path, day)
+        runner = CliRunner()
+        crashed = runner.invoke(app, ["retrain", "--config", str(path), "--json"])
+        assert crashed.exit_code == 1
+        attempt = json.loads(crashed.output.strip().splitlines()[-1])
+        assert attempt["outcome"] == "failed" and "out of memory while fitting" in attempt["error"]
+        registry = Registry(_load(path))
+        assert registry.aliases()["champion"] == 1 and [v.number for v in registry.versions()] == [1]
+        assert received == []
+        # The default trainer succeeds: promoted, exported where the server picks it up, and announced.
+        raw = yaml.safe_load(path.read_text())
+        raw["retrain"].pop("trainer")
+        path.write_text(yaml.safe_dump(raw))
+        ok = runner.invoke(app, ["retrain", "--config", str(path), "--json"])
+        assert ok.exit_code == 0 and json.loads(ok.output.strip().splitlines()[-1])["outcome"] == "promoted"
+        assert (tmp_path / "serving" / "model.skops").read_bytes() == (
+            tmp_path / "agrawal" / "registry" / "agrawal" / "versions" / "2" / "model.skops"
+        ).read_bytes()
+        assert [r["champion"] for r in received] == [2]
+        assert "s3cret" not in json.dumps(registry.attempts())
+    finally:
+        server.shutdown()
