@@ -340,6 +340,26 @@ def deployments(
 
 
 @app.command()
+def serve(
+    configs: Annotated[list[Path] | None, typer.Argument(help="Model configs (default: config/*.yaml).")] = None,
+) -> None:
+    """Serve every model's deployments from this process with their schedules live (Prefect's serve); stop
+    with Ctrl-C. Needs a Prefect API (PREFECT_API_URL, or `prefect server start`)."""
+    from prefect import serve as prefect_serve
+
+    from config.loader import ConfigError
+    from flows.deployments import runner_deployments
+
+    paths = configs or sorted(Path("config").glob("*.yaml"))
+    try:
+        deps = runner_deployments(paths, Path.cwd())
+    except (ConfigError, ValueError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    prefect_serve(*deps)
+
+
+@app.command()
 def demo(
     config: Annotated[Path, typer.Option("--config", "-c")] = Path("config/credit_risk.yaml"),
     as_json: JsonOpt = False,

@@ -44,3 +44,33 @@ def render(config_paths: list[Path], repo_root: Path) -> str:
         "deployments": deployments,
     }
     return HEADER + yaml.safe_dump(spec, sort_keys=False)
+
+
+def runner_deployments(config_paths: list[Path], repo_root: Path) -> list[Any]:
+    """The same deployments as ``render``, for ``prefect.serve`` in one process (the embedded default):
+    each model's nightly monitor-model on its cron in its zone, and its unscheduled retrain-model."""
+    from prefect.schedules import Cron
+
+    from flows.monitor import monitor_model
+    from flows.retrain import retrain_model
+
+    out = []
+    for path in sorted(config_paths):
+        cfg = load_model_config(path)
+        params = {"config_path": path.resolve().relative_to(repo_root.resolve()).as_posix()}
+        tags = ["driftwarden", f"model:{cfg.name}"]
+        out.append(
+            monitor_model.to_deployment(
+                name=cfg.name,
+                schedules=[Cron(cfg.schedule, timezone=cfg.window.timezone)],
+                parameters=params,
+                tags=tags,
+                description=f"Nightly monitoring of {cfg.name}.",
+            )
+        )
+        out.append(
+            retrain_model.to_deployment(
+                name=cfg.name, parameters=params, tags=[*tags, "retrain"], description=f"Retraining of {cfg.name}."
+            )
+        )
+    return out

@@ -42,3 +42,18 @@ def test_the_committed_file_is_what_the_configs_generate(monkeypatch, tmp_path):
     stale.write_text("deployments: []\n")
     result = runner.invoke(app, ["deployments", "--check", "--out", str(stale)])
     assert result.exit_code == 1 and "out of date" in result.output
+
+
+def test_serve_builds_the_same_deployments_with_live_schedules(monkeypatch):
+    from flows.deployments import runner_deployments
+
+    monkeypatch.chdir(REPO)
+    spec = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
+    served = runner_deployments(sorted((REPO / "config").glob("*.yaml")), REPO)
+    assert sorted((d.flow_name, d.name, d.parameters["config_path"]) for d in served) == sorted(
+        (load_flow_from_entrypoint(d["entrypoint"]).name, d["name"], d["parameters"]["config_path"])
+        for d in spec["deployments"]
+    )
+    monitor = [d for d in served if d.flow_name == "monitor-model"]
+    assert all(len(d.schedules) == 1 and d.schedules[0].schedule.timezone for d in monitor)
+    assert all(not d.schedules for d in served if d.flow_name == "retrain-model")

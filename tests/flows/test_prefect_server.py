@@ -1,0 +1,142 @@
+"""The production path on a real Prefect server: `prefect server start`, a process work pool, `prefect deploy`
+from deployments/prefect.yaml, a worker; the monitoring deployment on a night with injected drift, then the
+retraining deployment, checked in the store and the registry. Everything is shut down by process id."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from config.loader import load_model_config
+from config.settings import get_settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).parent / "prefect")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"prefect server exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"prefect server not healthy after {timeout} s: {log.read_text()[-2000:]}")
+
+
+def _prefect(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> str:
+    done = subprocess.run([PREFECT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, monkeypatch):
+    # A project folder of its own: the demo's config (its data lands beside it), the flows the entrypoints name.
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "credit_risk.yaml", project / "config" / "credit_risk.yaml")
+    (project / "flows").symlink_to(REPO / "flows")
+    home = project / ".driftwarden"
+    monkeypatch.setenv("DRIFTWARDEN_HOME", str(home))
+    monkeypatch.delenv("DRIFTWARDEN_STORE_URL", raising=False)
+    get_settings.cache_clear()
+    from flows import demo
+    from flows.deployments import render
+
+    cfg = load_model_config(project / "config" / "credit_risk.yaml")
+    demo.generate(cfg)  # applicants, labels, reference, and champion v1 in the registry
+    (project / "deployments").mkdir()
+    (project / "deployments" / "prefect.yaml").write_text(render([project / "config" / "credit_risk.yaml"], project))
+
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "False",
+        "DRIFTWARDEN_HOME": str(home),
+    }
+    env.pop("PREFECT_API_KEY", None)
+    server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
+    server = _start([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path, server_log)
+    worker = None
+    try:
+        _wait_healthy(api, server, server_log)
+        _prefect(["work-pool", "create", "driftwarden", "--type", "process"], env, project)
+        _prefect(["--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml", "--all"], env, project)
+        worker = _start([PREFECT, "worker", "start", "--pool", "driftwarden"], env, project, worker_log)
+        night8_end = "2026-10-09T00:00:00+02:00"  # night 8: younger applicants, lower incomes, larger loans
+        run = _prefect(
+            ["deployment", "run", "monitor-model/credit_risk", "--params", json.dumps({"window_end": night8_end}),
+             "--watch", "--watch-timeout", "300"],
+            env, project, timeout=360,
+        )  # fmt: skip
+        assert "Completed" in run, run + worker_log.read_text()[-3000:]
+
+        from flows import store
+
+        runs = store.latest_runs(store.open_store(get_settings().resolved_store_url()), "credit_risk")
+        assert len(runs) == 1, worker_log.read_text()[-3000:]
+        night = runs.iloc[0]
+        assert night["status"] == "breach" and "input_drift" in json.loads(night["causes"])
+        assert night["trigger"] == "run"
+
+        # Retraining by hand through its deployment, replaying the data known on 14 October.
+        retrain = _prefect(
+            ["deployment", "run", "retrain-model/credit_risk", "--params",
+             json.dumps({"as_of": "2026-10-14T00:00:00+02:00", "reason": "integration test"}),
+             "--watch", "--watch-timeout", "300"],
+            env, project, timeout=360,
+        )  # fmt: skip
+        assert "Completed" in retrain, retrain + worker_log.read_text()[-3000:]
+        from flows.registry import Registry
+
+        attempts = Registry(cfg).attempts()
+        assert [a["reason"] for a in attempts] == ["integration test"]
+        assert attempts[0]["outcome"] in ("promoted", "kept") and attempts[0]["cause"] == "input_drift", attempts
+        assert attempts[0]["rows"]["holdout"] > 2000  # night 8, held out
+    finally:
+        if worker is not None:
+            _stop(worker)
+        _stop(server)
+        get_settings.cache_clear()
