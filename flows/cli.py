@@ -340,6 +340,47 @@ def deployments(
 
 
 @app.command()
+def status(
+    configs: Annotated[list[Path] | None, typer.Argument(help="Model configs (default: config/*.yaml).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every configured model on one screen: last run and status, label coverage, champion, next run."""
+    import pandas as pd
+
+    from config.settings import get_settings
+    from flows.status import model_status
+
+    paths = configs or sorted(Path("config").glob("*.yaml"))
+    url = get_settings().resolved_store_url()
+    now = pd.Timestamp.now(tz="UTC")
+    rows = [model_status(_load(p), url, now) for p in paths]
+    if as_json:
+        for r in rows:
+            print(json.dumps(r, default=str))
+        return
+    table = Table(title=f"driftwarden: {len(rows)} models")
+    for col in ("model", "last window", "status", "causes", "labels", "open breaches", "champion", "last retrain",
+                "next run"):  # fmt: skip
+        table.add_column(col)
+    for r in rows:
+        st = r["status"]
+        style = STATUS_STYLE.get(st, "dim")
+        retrain = r["last_retrain"] or {}
+        table.add_row(
+            r["model"],
+            (r["last_window"] or "—")[:16],
+            f"[{style}]{st}[/{style}]",
+            ", ".join(r["causes"]) or "—",
+            "—" if r["label_coverage"] is None else f"{r['label_coverage']:.0%}",
+            str(r["breaches_open"]),
+            r["champion"] or "—",
+            f"{retrain.get('outcome')} ({str(retrain.get('as_of'))[:10]})" if retrain else "—",
+            r["next_run"][:16],
+        )
+    out.print(table)
+
+
+@app.command()
 def serve(
     configs: Annotated[list[Path] | None, typer.Argument(help="Model configs (default: config/*.yaml).")] = None,
 ) -> None:

@@ -141,6 +141,11 @@ def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home
     attempt = json.loads(result.output.strip().splitlines()[-1])
     assert attempt["outcome"] == "promoted" and attempt["cause"] == "concept_change", attempt
     assert attempt["reason"] == "on-call saw the breach" and attempt["trigger"] == "manual"
+    status = runner.invoke(app, ["status", str(path), "--json"])
+    assert status.exit_code == 0, status.output
+    board = json.loads(status.output.strip().splitlines()[-1])
+    assert board["champion"] == "v2" and board["status"] == "breach" and board["breaches_open"] == 2
+    assert board["last_retrain"]["outcome"] == "promoted" and board["next_run"] > board["last_window"]
     listing = runner.invoke(app, ["models", "--config", str(path)])
     assert listing.exit_code == 0 and "v2 (champion)" in listing.output, listing.output
     # Rollback and promote move the alias by hand.

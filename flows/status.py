@@ -1,0 +1,53 @@
+"""`driftwarden status`: every configured model on one screen, read from the store and the registry."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from config.model import ModelConfig
+from flows import store
+from flows.registry import Registry
+
+
+def next_run(cfg: ModelConfig, now: pd.Timestamp) -> str:
+    """The next time the model's nightly deployment fires (its cron, in its zone)."""
+    from cronsim import CronSim
+
+    local = now.tz_convert(cfg.window.timezone).to_pydatetime()
+    return pd.Timestamp(next(CronSim(cfg.schedule, local))).isoformat()
+
+
+def model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[str, Any]:
+    """Last run and its status, label coverage, breaches among the windows still within the label horizon of
+    the last one, the champion, the last retrain, and the next scheduled run."""
+    engine = store.open_store(store_url)
+    runs = store.latest_runs(engine, cfg.name)
+    tz = cfg.window.timezone
+    out: dict[str, Any] = {"model": cfg.name, "next_run": next_run(cfg, now)}
+    if runs.empty:
+        out.update(last_window=None, status="never run", causes=[], label_coverage=None, breaches_open=0)
+    else:
+        last = runs.iloc[-1]
+        recent = runs[runs["window_start"] > last["window_start"] - cfg.horizon]  # labels may still change these
+        out.update(
+            last_window=_local(last["window_start"], tz),
+            status=last["status"],
+            causes=json.loads(last["causes"]),
+            last_run_at=_local(last["finished_at"] or last["started_at"], tz),
+            label_coverage=None if pd.isna(last["label_coverage"]) else round(float(last["label_coverage"]), 3),
+            breaches_open=int((recent["status"] == "breach").sum()),
+        )
+    registry = Registry(cfg)
+    champion = registry.champion()
+    out["champion"] = None if champion is None else f"v{champion.number}"
+    attempts = registry.attempts()
+    out["last_retrain"] = None if not attempts else {k: attempts[-1].get(k) for k in ("outcome", "as_of", "reason")}
+    return out
+
+
+def _local(ts: datetime | pd.Timestamp, tz: str) -> str:
+    return pd.Timestamp(ts).tz_localize("UTC").tz_convert(tz).isoformat()
