@@ -73,3 +73,18 @@ def expand_secrets(text: str, where: str) -> str:
         return quote(os.environ[name], safe="")
 
     return _PLACEHOLDER.sub(value, text)
+
+
+PLACEHOLDER_ONLY = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
+
+
+def env_secret(placeholder: str, where: str) -> str:
+    """The environment's value of a whole ``${VAR}`` placeholder, unquoted (a webhook URL, an SMTP password).
+    The result is a secret: never log, store or render it."""
+    match = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", placeholder.strip())
+    if match is None:
+        raise ValueError(f"{where}: expected a ${{ENV_VAR}} placeholder")
+    name = match.group(1)
+    if not os.environ.get(name):
+        raise KeyError(f"{where}: environment variable {name} is not set")
+    return os.environ[name]
