@@ -43,6 +43,10 @@ class Observation:
     """Badness: how far beyond its rule (higher is worse); None when it has no size (a failed run)."""
     detail: str
     """The finding in plain words, e.g. ``accuracy 0.702 [0.684, 0.720] below target 0.8``."""
+    window_start: str | None = None
+    """The window it was found in (a KPI is decided on an earlier window than the inputs)."""
+    cause: str | None = None
+    """That window's likely cause in plain words (its verdict's first line)."""
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,10 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
     start = window.get("window_start")
     if window.get("status") == "failed":
         error = str(window.get("error") or window.get("summary") or "unknown error")
-        failed = Observation("run_failed", "run", "critical", None, f"the run failed: {error}")
+        cause = "the monitoring run itself failed, so nothing about the model is known for this window."
+        failed = Observation("run_failed", "run", "critical", None, f"the run failed: {error}", start, cause)
         return WindowEvidence(start, failed, None, {})
+    seen = _cause_line(str(window.get("summary") or ""))
     rows = list(metric_rows)
     obs: list[Observation] = []
     evaluated: set[str] = {"run_failed"}
@@ -219,11 +225,19 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
         if level not in ("ok", "warning", "breach"):
             continue
         name = str(r.get("name"))
-        kpis[name] = None if level == "ok" else _kpi_observation(r, level, start)
-    return WindowEvidence(start, None, Evidence(tuple(obs), frozenset(evaluated)), kpis)
+        kpis[name] = None if level == "ok" else _kpi_observation(r, level, start, seen)
+    found = tuple(replace(o, window_start=start, cause=seen) for o in obs)
+    return WindowEvidence(start, None, Evidence(found, frozenset(evaluated)), kpis)
 
 
-def _kpi_observation(r: Mapping[str, Any], level: str, window_start: str | None) -> Observation:
+def _cause_line(summary: str) -> str | None:
+    """The plain-words cause from a verdict summary's first line (``BREACH: the model's inputs ...``)."""
+    first = summary.splitlines()[0] if summary else ""
+    head, _, rest = first.partition(":")
+    return rest.strip() if head in ("BREACH", "WARNING") and rest.strip() else None
+
+
+def _kpi_observation(r: Mapping[str, Any], level: str, window_start: str | None, cause: str | None) -> Observation:
     value, target = _f(r.get("value")), _f(r.get("threshold"))
     lower, upper = _f(r.get("lower")), _f(r.get("upper"))
     higher = r.get("direction", "higher_is_better") == "higher_is_better"
@@ -235,7 +249,8 @@ def _kpi_observation(r: Mapping[str, Any], level: str, window_start: str | None)
     labelled = (r.get("details") or {}).get("labelled")
     count = f", {labelled} labelled" if labelled is not None else ""
     detail = f"{r.get('name')} {shown}{ci} {side} target {target:g}{count}{when}"
-    return Observation("kpi", str(r.get("name")), "critical" if level == "breach" else "warning", bad, detail)
+    severity: Severity = "critical" if level == "breach" else "warning"
+    return Observation("kpi", str(r.get("name")), severity, bad, detail, window_start, cause)
 
 
 def model_evidence(windows: Sequence[WindowEvidence]) -> Evidence:
@@ -410,19 +425,24 @@ def _where(window: Mapping[str, Any] | None) -> str:
     return f"window {window['window_start']} .. {window.get('window_end')}"
 
 
-def _likely_cause(window: Mapping[str, Any] | None, decisions: Sequence[Decision]) -> str:
-    checks = {d.state.check for d in decisions}
-    if "run_failed" in checks:
-        return "the monitoring run itself failed, so nothing about the model is known for this window."
-    if checks == {"silence"}:
-        return "the model has gone quiet: a stopped schedule, a dead feed or labels that stopped arriving."
-    summary = str((window or {}).get("summary") or "")
-    first = summary.splitlines()[0] if summary else ""
-    if ":" in first and first.split(":", 1)[0] in ("BREACH", "WARNING"):
-        return first.split(":", 1)[1].strip()
-    if "kpi" in checks:
-        return "a KPI is beyond its target (see the window it was measured on)."
-    return first or "see the report."
+def _likely_cause(decisions: Sequence[Decision]) -> str:
+    causes = [d.observation.cause for d in decisions if d.observation is not None and d.observation.cause]
+    if causes:
+        return " Also: ".join(dict.fromkeys(c[0].upper() + c[1:] for c in causes))
+    if {d.state.check for d in decisions} == {"silence"}:
+        return "The model has gone quiet: a stopped schedule, a dead feed or labels that stopped arriving."
+    return "See the report."
+
+
+def _found_in(decisions: Sequence[Decision]) -> str:
+    days = sorted({d.observation.window_start[:10] for d in decisions if d.observation and d.observation.window_start})
+    return f" in window {', '.join(days)}" if days else ""
+
+
+def _run_line(window: Mapping[str, Any] | None) -> list[str]:
+    if not window or not window.get("window_start"):
+        return []
+    return [f"This run: {_where(window)}, status {str(window.get('status') or '').upper()}"]
 
 
 def _footer(window: Mapping[str, Any] | None, cfg: AlertsConfig) -> list[str]:
@@ -444,10 +464,9 @@ def _alert(
     cfg: AlertsConfig,
     window: Mapping[str, Any] | None,
 ) -> Message:
-    status = (window or {}).get("status")
-    head = f"[driftwarden] {severity.upper()} {model}"
-    title = f"{head}: {status.upper()} {_where(window)}".strip() if status else f"{head}: {_checks(sends)}"
-    lines = [title, "", f"Likely cause: {_likely_cause(window, sends)}", "", "What breached:"]
+    title = f"[driftwarden] {severity.upper()} {model}: {_checks(sends)}{_found_in(sends)}"
+    lines = [title, "", f"Model: {model}", *_run_line(window), f"Likely cause: {_likely_cause(sends)}", ""]
+    lines.append("What breached:" if severity == "critical" else "What is beyond its rule (below the breach rules):")
     for d in sends:
         again = {"worse": " (worse since the last alert)", "reminder": " (still open)"}.get(d.reason, "")
         lines.append(f"- {_LABEL[d.state.check]}: {d.state.detail}{again}")
@@ -463,8 +482,8 @@ def _alert(
 def _resolved(
     model: str, severity: Severity, cleared: Sequence[Decision], cfg: AlertsConfig, window: Mapping[str, Any] | None
 ) -> Message:
-    title = f"[driftwarden] RESOLVED {model}: {_checks(cleared)} {_where(window)}".strip()
-    lines = [title, "", "These conditions cleared:"]
+    title = f"[driftwarden] RESOLVED {model}: {_checks(cleared)}"
+    lines = [title, "", f"Model: {model}", *_run_line(window), "", "These conditions cleared:"]
     lines += [f"- {_LABEL[d.state.check]}: {d.state.detail}" for d in cleared]
     lines += ["", *_footer(window, cfg)]
     return _message("resolved", severity, model, title, lines, cleared, window, cfg)

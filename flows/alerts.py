@@ -218,7 +218,7 @@ def deliver(cfg: ModelConfig, engine: Any) -> tuple[int, int, int]:
                 raise DeliveryError(f"channel {row.channel!r} is not in alerts.channels of {cfg.name}", True)
             send(cfg, row.channel, channel, row.payload)
         except Exception as exc:
-            error = _describe(exc)
+            error = str(exc) if isinstance(exc, DeliveryError) else _describe(exc)
             give_up = row.attempts + 1 >= cfg.alerts.max_attempts
             alert_store.mark_failed(engine, row.id, error, give_up)
             _log().warning("%s: alert %d to channel %s failed: %s", cfg.name, row.id, row.channel, error)

@@ -233,12 +233,13 @@ def test_the_message_says_what_breached_why_and_where_to_look():
     decisions, _ = run(ev)
     [msg] = compose("credit_risk", decisions, CFG, w)
     assert msg.kind == "alert" and msg.severity == "critical"
+    assert msg.title.startswith("[driftwarden] CRITICAL credit_risk: failed expectation, input drift, feature drift")
+    assert msg.title.endswith("in window 2026-10-14, 2026-10-19")
     text = msg.text
     for needed in [
         "credit_risk",
-        "BREACH",
-        "2026-10-19T00:00:00+02:00 .. 2026-10-20T00:00:00+02:00",
-        "Likely cause: the model's inputs have drifted from the reference.",
+        "This run: window 2026-10-19T00:00:00+02:00 .. 2026-10-20T00:00:00+02:00, status BREACH",
+        "Likely cause: The model's inputs have drifted from the reference.",
         "accuracy 0.702 [0.684, 0.720] below target 0.8",
         "age: wasserstein 0.412 (threshold 0.1)",
         "income: wasserstein 0.281",
@@ -280,7 +281,7 @@ def test_the_dead_mans_switch():
     assert quiet.observations == () and not quiet.covers("silence", "no_rows")
     decisions, _ = run(ev, now=now)
     [msg] = compose("credit_risk", decisions, CFG, None)
-    assert "Likely cause: the model has gone quiet" in msg.text
+    assert "Likely cause: The model has gone quiet" in msg.text
 
 
 def test_channels_follow_the_routes():
