@@ -349,3 +349,16 @@ def test_monitor_runs_alert_once_per_condition_and_resolve(dw_home, tmp_path, re
     cli("run", "--config", str(path), "--window-end", "2025-02-26", "--json")
     resolved = [b for _, b in hook.got if b["kind"] == "resolved"]
     assert any(c["key"] == "agrawal/run_failed/run" for b in resolved for c in b["conditions"])
+
+
+@pytest.mark.postgres
+def test_the_alert_tables_on_postgresql(postgres_url, dw_home, tmp_path):
+    cfg = model(tmp_path, {"log": {"type": "file", "path": "alerts.jsonl"}})
+    report = alerts.notify(cfg, postgres_url, failed_window())
+    assert report.error is None and (report.queued, report.sent) == (1, 1)
+    report = alerts.notify(cfg, postgres_url, failed_window(11, as_of="2025-02-11T06:00:00+00:00"))
+    assert report.decisions == {"suppress/cooldown": 1}
+    engine = store.open_store(postgres_url)
+    assert alert_store.acknowledge(engine, "agrawal", "agrawal/run_failed/run")
+    assert alert_store.open_conditions(engine, "agrawal")["acknowledged"].tolist() == [True]
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
