@@ -173,6 +173,10 @@ def _f(v: Any) -> float | None:
     return None if f != f else f
 
 
+def _g(v: float | None, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
 def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str, Any]]) -> WindowEvidence:
     """The evidence of one window from its JSON (checks/records.window_json) and its stored metric rows
     (dicts with kind, name, column, segment, value, lower, upper, threshold, direction, passed, details)."""
@@ -213,7 +217,7 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
         for r in drift:
             if (r.get("details") or {}).get("role") == "feature" and r.get("passed") is False:
                 score, threshold = _f(r.get("value")), _f(r.get("threshold"))
-                detail = f"{r.get('column')}: {r.get('name')} {score:.3f} (threshold {threshold:g})"
+                detail = f"{r.get('column')}: {r.get('name')} {_g(score, '.3f')} (threshold {_g(threshold, 'g')})"
                 sev: Severity = "critical" if drifted else "warning"
                 obs.append(Observation("feature_drift", str(r.get("column")), sev, score, detail))
     kpis: dict[str, Observation | None] = {}
@@ -244,11 +248,11 @@ def _kpi_observation(r: Mapping[str, Any], level: str, window_start: str | None,
     bad = None if value is None or target is None else (target - value if higher else value - target)
     ci = f" [{lower:.3f}, {upper:.3f}]" if lower is not None and upper is not None else ""
     side = "below" if higher else "above"
-    shown = "n/a" if value is None else f"{value:.3f}"
+    shown = _g(value, ".3f")
     when = f" (window {window_start[:10]})" if window_start else ""
     labelled = (r.get("details") or {}).get("labelled")
     count = f", {labelled} labelled" if labelled is not None else ""
-    detail = f"{r.get('name')} {shown}{ci} {side} target {target:g}{count}{when}"
+    detail = f"{r.get('name')} {shown}{ci} {side} target {_g(target, 'g')}{count}{when}"
     severity: Severity = "critical" if level == "breach" else "warning"
     return Observation("kpi", str(r.get("name")), severity, bad, detail, window_start, cause)
 

@@ -449,7 +449,7 @@ def alerts_show(
     for col in ("key", "severity", "since", "last alert", "ack", "detail"):
         table.add_column(col)
     for _, r in conds.iterrows():
-        sent = "" if r["last_sent"] is None or pd_isna(r["last_sent"]) else str(r["last_sent"])[:16]
+        sent = "" if r["last_sent"] is None or _isna(r["last_sent"]) else str(r["last_sent"])[:16]
         ack_ = "yes" if r["acknowledged"] else ""
         table.add_row(r["key"], r["severity"], str(r["first_seen"])[:16], sent, ack_, escape(r["detail"]))
     out.print(table)
@@ -463,7 +463,7 @@ def alerts_show(
         out.print(f"  #{b['id']} {b['channel']} {b['status']} after {b['attempts']} attempts: {error}")
 
 
-def pd_isna(v: Any) -> bool:
+def _isna(v: Any) -> bool:
     import pandas as pd
 
     return bool(pd.isna(v))
@@ -472,7 +472,7 @@ def pd_isna(v: Any) -> bool:
 def _records(frame: Any, cols: list[str]) -> list[dict[str, Any]]:
     if frame.empty:
         return []
-    return [{c: (None if pd_isna(r[c]) else r[c]) for c in cols} for _, r in frame.iterrows()]
+    return [{c: (None if _isna(r[c]) else r[c]) for c in cols} for _, r in frame.iterrows()]
 
 
 @alerts_app.command("flush")

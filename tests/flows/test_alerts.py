@@ -288,6 +288,8 @@ def test_mute_ack_and_the_alerts_command(dw_home, tmp_path):
     acked = cli("ack", "--config", str(path), "--key", "agrawal/run_failed/run")
     assert acked.exit_code == 0, acked.output
     assert json.loads(cli("alerts", "--config", str(path), "--json").stdout)["open"][0]["acknowledged"] is True
+    table = cli("alerts", "--config", str(path))
+    assert table.exit_code == 0 and "agrawal/run_failed/run" in table.stdout and "outbox: 0 pending" in table.stdout
     assert cli("alerts").exit_code == 2
     flushed = cli("alerts", "flush", "--config", str(path))
     assert flushed.exit_code == 0 and "0 sent" in flushed.output
