@@ -1,7 +1,8 @@
 """The ``alerts:`` section of a model's YAML: where alerts go, how often, and when silence is a failure.
 
 Secrets never live in YAML: a webhook URL or an SMTP password is written as a ``${ENV_VAR}`` placeholder
-and read from the environment at delivery time (config/settings.env_secret); a literal one is refused.
+(read from the environment at delivery time by config/settings.env_secret) or as a Prefect Secret block
+reference ``{{ prefect.blocks.secret.<block-name> }}`` (loaded at delivery time); a literal one is refused.
 """
 
 from __future__ import annotations
@@ -29,17 +30,23 @@ def _duration(value: str | None) -> str | None:
     return value
 
 
+SECRET_BLOCK = r"\{\{\s*prefect\.blocks\.secret\.([a-z0-9][a-z0-9-]*)\s*\}\}"
+"""A Prefect Secret block reference, as Prefect templates write it: ``{{ prefect.blocks.secret.name }}``."""
+
+
 def _placeholder(value: str | None, what: str) -> None:
-    if value is not None and not re.fullmatch(PLACEHOLDER_ONLY, value.strip()):
+    if value is None:
+        return
+    if not (re.fullmatch(PLACEHOLDER_ONLY, value.strip()) or re.fullmatch(SECRET_BLOCK, value.strip())):
         raise ValueError(
-            f"{what} must be an environment placeholder like ${{SLACK_WEBHOOK_URL}}, never the secret itself: "
-            "set the variable in the environment and write its name here"
+            f"{what} must be an environment placeholder like ${{SLACK_WEBHOOK_URL}} or a Prefect Secret block "
+            "reference like {{ prefect.blocks.secret.slack-webhook }}, never the secret itself"
         )
 
 
 class _Http(_Strict):
     url: str
-    """The endpoint, as an environment placeholder only, e.g. ``${ALERTS_WEBHOOK_URL}`` (it may hold a token)."""
+    """The endpoint (it may hold a token): ``${ALERTS_WEBHOOK_URL}`` or ``{{ prefect.blocks.secret.<name> }}``."""
     timeout_seconds: float = Field(5.0, gt=0, le=60)
     """Connect and read timeout of one delivery attempt."""
     attempts: int = Field(2, ge=1, le=5)
@@ -78,7 +85,7 @@ class EmailChannel(_Strict):
     username: str | None = None
     """SMTP login, if the server wants one."""
     password: str | None = None
-    """SMTP password, as an environment placeholder only, e.g. ``${SMTP_PASSWORD}``."""
+    """SMTP password: ``${SMTP_PASSWORD}`` or ``{{ prefect.blocks.secret.<name> }}``."""
     starttls: bool = False
     """Upgrade the connection with STARTTLS before logging in."""
     timeout_seconds: float = Field(5.0, gt=0, le=60)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import smtplib
 import time
 import urllib.error
@@ -41,7 +42,7 @@ from checks.alerting import (
     slack_payload,
     window_evidence,
 )
-from config.alerts import Channel, EmailChannel, FileChannel, SlackChannel, WebhookChannel
+from config.alerts import SECRET_BLOCK, Channel, EmailChannel, FileChannel, SlackChannel, WebhookChannel
 from config.model import ModelConfig
 from config.settings import env_secret, get_settings
 from flows import alert_store, store
@@ -243,9 +244,9 @@ def send(cfg: ModelConfig, name: str, channel: Channel, payload: dict[str, Any])
     secret: str | None = None
     if isinstance(channel, EmailChannel):
         if channel.password:
-            secret = env_secret(channel.password, f"{where}.password")
+            secret = resolve_secret(channel.password, f"{where}.password")
     else:
-        secret = env_secret(channel.url, f"{where}.url")
+        secret = resolve_secret(channel.url, f"{where}.url")
     for attempt in range(channel.attempts):
         try:
             if isinstance(channel, EmailChannel):
@@ -260,6 +261,21 @@ def send(cfg: ModelConfig, name: str, channel: Channel, payload: dict[str, Any])
         if error.permanent or attempt + 1 == channel.attempts:
             raise error
         time.sleep(1.0)
+
+
+def resolve_secret(reference: str, where: str) -> str:
+    """The value behind ``${VAR}`` (the environment) or ``{{ prefect.blocks.secret.name }}`` (a Prefect
+    Secret block). A secret: never log, store or render it."""
+    block = re.fullmatch(SECRET_BLOCK, reference.strip())
+    if block is None:
+        return env_secret(reference, where)
+    from prefect.blocks.system import Secret
+
+    try:
+        value = Secret.load(block.group(1)).get()
+    except ValueError as exc:
+        raise KeyError(f"{where}: Prefect Secret block {block.group(1)!r} cannot be loaded: {exc}") from None
+    return str(value)
 
 
 def _post(channel: WebhookChannel | SlackChannel, url: str, payload: dict[str, Any]) -> None:

@@ -295,6 +295,8 @@ def test_channels_follow_the_routes():
         }
     )
     assert cfg.channels_for("critical") == ["oncall", "log"] and cfg.channels_for("warning") == ["log"]
+    block = {"type": "webhook", "url": "{{ prefect.blocks.secret.alerts-hook }}"}
+    assert AlertsConfig.model_validate({"channels": {"a": block}}).channels["a"].type == "webhook"
     default = AlertsConfig.model_validate({"channels": {"a": {"type": "file", "path": "a"}}})
     assert default.channels_for("critical") == ["a"] and default.channels_for("warning") == []
 

@@ -364,3 +364,22 @@ def test_the_alert_tables_on_postgresql(postgres_url, dw_home, tmp_path):
     assert alert_store.acknowledge(engine, "agrawal", "agrawal/run_failed/run")
     assert alert_store.open_conditions(engine, "agrawal")["acknowledged"].tolist() == [True]
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_url_from_a_prefect_secret_block(dw_home, tmp_path, receivers, monkeypatch):
+    from prefect.blocks.system import Secret
+
+    hook = receivers()
+    Secret(value=hook.url("/from-block")).save("dw-alerts-test-hook", overwrite=True)
+    cfg = model(tmp_path, {"ops": {"type": "webhook", "url": "{{ prefect.blocks.secret.dw-alerts-test-hook }}"}})
+    report = alerts.notify(cfg, url(dw_home), failed_window())
+    assert (report.sent, report.failed) == (1, 0)
+    [(path, _)] = hook.got
+    assert path == f"/from-block?token={SECRET}"
+    assert SECRET not in everything_stored(store.open_store(url(dw_home)))
+    missing = model(tmp_path, {"ops": {"type": "webhook", "url": "{{ prefect.blocks.secret.dw-no-such-block }}"}})
+    engine = store.open_store(url(dw_home))
+    alert_store.enqueue(engine, [alert_store.Queued("agrawal", "ops", {"title": "t", "text": "x"})])
+    assert alerts.deliver(missing, engine) == (0, 1, 0)
+    [error] = alert_store.outbox_rows(engine, "agrawal")["last_error"].tolist()
+    assert "dw-no-such-block" in error
