@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import threading
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,16 @@ def test_monitor_runs_alert_once_per_condition_and_resolve(dw_home, tmp_path, re
     cli("run", "--config", str(path), "--window-end", "2025-02-26", "--json")
     resolved = [b for _, b in hook.got if b["kind"] == "resolved"]
     assert any(c["key"] == "agrawal/run_failed/run" for b in resolved for c in b["conditions"])
+
+    # the dead-man's switch over these runs: the last window with rows ended 2025-02-26 00:00 UTC
+    silent = model(tmp_path, {"pager": {"type": "file", "path": "silence.jsonl"}}, silence={"no_rows": "2d"})
+    report = alerts.check_silence(silent, url(dw_home), now=datetime(2025, 2, 27, 12))
+    assert report.decisions == {} and not (tmp_path / "silence.jsonl").exists()
+    report = alerts.check_silence(silent, url(dw_home), now=datetime(2025, 3, 10))
+    assert report.decisions == {"alert/new": 1} and report.sent == 1
+    msg = json.loads((tmp_path / "silence.jsonl").read_text())
+    assert msg["conditions"][0]["key"] == "agrawal/silence/no_rows"
+    assert "no window with rows since 2025-02-26 00:00 UTC (12.0 days); allowed: 2d" in msg["text"]
 
 
 @pytest.mark.postgres
