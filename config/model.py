@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.alerts import AlertsConfig
 from config.retrain import RetrainConfig
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -255,6 +256,8 @@ class ModelConfig(Strict):
     drift: DriftConfig = DriftConfig()
     kpis: list[KpiConfig] = Field(default_factory=list)
     failures: FailuresConfig = FailuresConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    """Alert channels, routing by severity, cooldown and the dead-man's switch (config/alerts.py)."""
     schedule: str = "30 0 * * *"
     """Cron of the nightly monitor-model deployment, in ``window.timezone``; it monitors the last complete
     window, so schedule it after the window has closed and its data has landed."""

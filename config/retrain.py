@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from config.settings import PLACEHOLDER_ONLY
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -104,7 +106,7 @@ class RetrainConfig(_Strict):
     @field_validator("webhook_url")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value.strip()):
+        if value is not None and not re.fullmatch(PLACEHOLDER_ONLY, value.strip()):
             raise ValueError("webhook_url may hold a token: write it as ${ENV_VAR} and set that in the environment")
         return value
 

@@ -63,14 +63,28 @@ def prepare_environment(quiet: bool = False) -> None:
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def expand_secrets(text: str, where: str, quote_value: bool = True) -> str:
-    """Replace ``${VAR}`` with the environment's value (URL-quoted for use inside a URL, unless
-    ``quote_value`` is off: a whole URL). The result may hold a secret: never log it."""
+def expand_secrets(text: str, where: str) -> str:
+    """Replace ``${VAR}`` with the environment's value. The result may hold a secret: never log it."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise KeyError(f"{where}: environment variable {name} is not set")
-        return quote(os.environ[name], safe="") if quote_value else os.environ[name]
+        return quote(os.environ[name], safe="")
 
     return _PLACEHOLDER.sub(value, text)
+
+
+PLACEHOLDER_ONLY = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
+
+
+def env_secret(placeholder: str, where: str) -> str:
+    """The environment's value of a whole ``${VAR}`` placeholder, unquoted (a webhook URL, an SMTP password).
+    The result is a secret: never log, store or render it."""
+    match = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", placeholder.strip())
+    if match is None:
+        raise ValueError(f"{where}: expected a ${{ENV_VAR}} placeholder")
+    name = match.group(1)
+    if not os.environ.get(name):
+        raise KeyError(f"{where}: environment variable {name} is not set")
+    return os.environ[name]

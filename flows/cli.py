@@ -65,7 +65,9 @@ def validate(config: ConfigOpt) -> None:
     out.print(f"{config}: valid ({cfg.name}, {cfg.task}, {len(cfg.columns.features)} features)")
 
 
-def _run_window(config: Path, window_end: str | None, as_of: str | None, trigger: str) -> dict[str, Any]:
+def _run_window(
+    config: Path, window_end: str | None, as_of: str | None, trigger: str, send_alerts: bool | None = None
+) -> dict[str, Any]:
     """One monitor-model run; whatever happens, the window's JSON (failed runs included)."""
     import pandas as pd
 
@@ -73,7 +75,7 @@ def _run_window(config: Path, window_end: str | None, as_of: str | None, trigger
     from flows.monitor import MonitorFailed, monitor_model
 
     try:
-        return monitor_model(str(config), window_end=window_end, as_of=as_of, trigger=trigger)
+        return monitor_model(str(config), window_end=window_end, as_of=as_of, trigger=trigger, send_alerts=send_alerts)
     except MonitorFailed as exc:
         return exc.summary
     except Exception as exc:  # Prefect itself failed (e.g. its server could not start)
@@ -118,10 +120,11 @@ def backfill(
     end: Annotated[str, typer.Option(help="Last window ends at or before this time.")],
     as_json: JsonOpt = False,
     labels_now: Annotated[bool, typer.Option(help="Use every label known now, not only those known then.")] = False,
+    alerts: Annotated[bool, typer.Option("--alerts", help="Send alerts too (backfills send none by default).")] = False,
 ) -> None:
     """Replay history: one run per window, labels as they were known at each window's end."""
     cfg = _load(config)
-    summaries = _backfill(config, start, end, labels_now)
+    summaries = _backfill(config, start, end, labels_now, send_alerts=True if alerts else None)
     _emit(cfg, summaries, as_json)
     if any(s["status"] == "failed" for s in summaries):
         raise typer.Exit(1)
@@ -135,7 +138,9 @@ def _emit(cfg: Any, summaries: list[dict[str, Any]], as_json: bool) -> None:
         _print_table(cfg, summaries)
 
 
-def _backfill(config: Path, start: str, end: str, labels_now: bool) -> list[dict[str, Any]]:
+def _backfill(
+    config: Path, start: str, end: str, labels_now: bool, send_alerts: bool | None = None
+) -> list[dict[str, Any]]:
     from rich.progress import Progress
 
     from checks.windows import windows_between
@@ -156,7 +161,7 @@ def _backfill(config: Path, start: str, end: str, labels_now: bool) -> list[dict
         job = bar.add_task(f"{cfg.name}: {len(windows)} windows", total=len(windows))
         for w in windows:
             as_of = None if labels_now else w.end.isoformat()
-            results.append(_run_window(config, w.end.isoformat(), as_of, "backfill"))
+            results.append(_run_window(config, w.end.isoformat(), as_of, "backfill", send_alerts))
             bar.advance(job)
     # Later runs re-score earlier windows as labels arrive: report each window as it stands now.
     url = get_settings().resolved_store_url()
@@ -339,12 +344,197 @@ def deployments(
     out.print(f"wrote {target} ({len(paths)} models)")
 
 
+# --- alerts: mute, unmute, ack, and the alerts group (show, flush, check-silence) ------------------------
+
+
+def _duration_option(value: str, option: str) -> Any:
+    from config.model import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        err.print(f"[red]{option}: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _check_option(check: str) -> str:
+    from typing import get_args
+
+    from checks.alerting import Check
+
+    names = get_args(Check)
+    if check != "*" and check not in names:
+        err.print(f"[red]--check: {escape(check)} is not one of {', '.join(names)} (or * for all)[/red]")
+        raise typer.Exit(2)
+    return check
+
+
+def _alert_engine() -> Any:
+    from config.settings import get_settings
+    from flows import store
+
+    return store.open_store(get_settings().resolved_store_url())
+
+
+CheckOpt = Annotated[str, typer.Option("--check", help="run_failed, volume, data_quality, input_drift, ... or *.")]
+
+
+@app.command()
+def mute(
+    config: ConfigOpt,
+    check: CheckOpt,
+    duration: Annotated[str, typer.Option("--for", help="How long, e.g. 6h, 3d, 2w.")],
+    reason: Annotated[str, typer.Option(help="Why (shown by `driftwarden alerts`).")],
+    subject: Annotated[str, typer.Option(help="A subject (feature, KPI, expectation) or a glob.")] = "*",
+) -> None:
+    """Mute a check's alerts for a while (conditions are still tracked; a 'resolved' is not sent either)."""
+    from flows import alert_store, store
+
+    cfg = _load(config)
+    _check_option(check)
+    span = _duration_option(duration, "--for")
+    if not reason.strip():
+        err.print("[red]--reason: say why the check is muted[/red]")
+        raise typer.Exit(2)
+    until = store.now_utc() + span
+    alert_store.add_mute(_alert_engine(), cfg.name, check, subject, until, reason.strip())
+    out.print(f"muted {cfg.name} {check} {subject} until {until:%Y-%m-%d %H:%M} UTC: {escape(reason)}")
+
+
+@app.command()
+def unmute(
+    config: ConfigOpt,
+    check: CheckOpt,
+    subject: Annotated[str | None, typer.Option(help="Only the mute of this subject pattern.")] = None,
+) -> None:
+    """End the active mutes of a check."""
+    from flows import alert_store
+
+    cfg = _load(config)
+    _check_option(check)
+    ended = alert_store.end_mutes(_alert_engine(), cfg.name, check, subject)
+    out.print(f"ended {ended} mute(s) of {cfg.name} {check}")
+
+
+@app.command()
+def ack(
+    config: ConfigOpt,
+    key: Annotated[str, typer.Option(help="The condition key from the alert, e.g. credit_risk/kpi/accuracy.")],
+) -> None:
+    """Acknowledge an open condition: no reminders until it worsens or clears."""
+    from flows import alert_store
+
+    cfg = _load(config)
+    if not alert_store.acknowledge(_alert_engine(), cfg.name, key):
+        err.print(f"[red]--key: no open condition {escape(key)} for {cfg.name} (see `driftwarden alerts`)[/red]")
+        raise typer.Exit(2)
+    out.print(f"acknowledged {key}")
+
+
+alerts_app = typer.Typer(help="Open conditions, mutes and the outbox; flush it; check for silence.")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback(invoke_without_command=True)
+def alerts_show(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="The model's YAML file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Open conditions, active mutes and the outbox backlog of a model."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None:
+        err.print("[red]--config: give the model's YAML file[/red]")
+        raise typer.Exit(2)
+    from flows import alert_store, store
+
+    cfg = _load(config)
+    engine = _alert_engine()
+    now = store.now_utc()
+    conds = alert_store.open_conditions(engine, cfg.name)
+    mutes_ = alert_store.mute_rows(engine, cfg.name, now)
+    box = alert_store.outbox_rows(engine, cfg.name)
+    if as_json:
+        doc = {
+            "model": cfg.name,
+            "open": _records(conds, ["key", "check_name", "subject", "severity", "first_seen", "last_sent",
+                                     "last_value", "detail", "acknowledged"]),
+            "mutes": _records(mutes_, ["check_name", "subject", "until", "reason", "created_at"]),
+            "outbox": _records(box, ["id", "channel", "status", "attempts", "last_attempt", "last_error",
+                                     "created_at"]),
+        }  # fmt: skip
+        print(json.dumps(doc, default=str))
+        return
+    table = Table(title=f"{cfg.name}: {len(conds)} open conditions")
+    for col in ("key", "severity", "since", "last alert", "ack", "detail"):
+        table.add_column(col)
+    for _, r in conds.iterrows():
+        sent = "" if r["last_sent"] is None or _isna(r["last_sent"]) else str(r["last_sent"])[:16]
+        ack_ = "yes" if r["acknowledged"] else ""
+        table.add_row(r["key"], r["severity"], str(r["first_seen"])[:16], sent, ack_, escape(r["detail"]))
+    out.print(table)
+    for _, m in mutes_.iterrows():
+        out.print(f"muted: {m['check_name']} {m['subject']} until {str(m['until'])[:16]} UTC ({escape(m['reason'])})")
+    pending = int((box["status"] == "pending").sum()) if not box.empty else 0
+    dead = int((box["status"] == "dead").sum()) if not box.empty else 0
+    out.print(f"outbox: {pending} pending, {dead} given up")
+    for _, b in box.iterrows():
+        error = escape(str(b["last_error"]))
+        out.print(f"  #{b['id']} {b['channel']} {b['status']} after {b['attempts']} attempts: {error}")
+
+
+def _isna(v: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(v))
+
+
+def _records(frame: Any, cols: list[str]) -> list[dict[str, Any]]:
+    if frame.empty:
+        return []
+    return [{c: (None if _isna(r[c]) else r[c]) for c in cols} for _, r in frame.iterrows()]
+
+
+@alerts_app.command("flush")
+def alerts_flush(config: ConfigOpt) -> None:
+    """Deliver the model's pending outbox messages now (and spooled ones, if the store is back)."""
+    from flows import alerts
+
+    cfg = _load(config)
+    engine = _alert_engine()
+    spooled = alerts.drain_spool(engine)
+    sent, failed, dead = alerts.deliver(cfg, engine)
+    out.print(f"{cfg.name}: {sent} sent, {failed} failed, {dead} given up ({spooled} taken from the spool)")
+    if failed:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("check-silence")
+def alerts_check_silence(config: ConfigOpt) -> None:
+    """The dead-man's switch: alert when the model has had no successful run, rows or labels for too long."""
+    from config.settings import get_settings
+    from flows import alerts
+
+    cfg = _load(config)
+    s = cfg.alerts.silence
+    if s.no_run is None and s.no_rows is None and s.no_labels is None:
+        err.print(f"[red]{config}: alerts.silence sets no threshold (no_run, no_rows, no_labels)[/red]")
+        raise typer.Exit(2)
+    report = alerts.check_silence(cfg, get_settings().resolved_store_url())
+    opened = {k: v for k, v in report.decisions.items() if k.startswith("alert/") or k.startswith("suppress/")}
+    out.print(f"{cfg.name}: silence conditions {opened or 'none'}; {report.sent} sent, {report.failed} failed")
+    if any(k.startswith(("alert/", "suppress/")) for k in report.decisions):
+        raise typer.Exit(1)
+
+
 @app.command()
 def status(
     configs: Annotated[list[Path] | None, typer.Argument(help="Model configs (default: config/*.yaml).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every configured model on one screen: last run and status, label coverage, champion, next run."""
+    """Every configured model on one screen: last run and status, open conditions, muted checks, label
+    coverage, champion, last retrain, next run."""
     import pandas as pd
 
     from config.settings import get_settings
@@ -359,8 +549,8 @@ def status(
             print(json.dumps(r, default=str))
         return
     table = Table(title=f"driftwarden: {len(rows)} models")
-    for col in ("model", "last window", "status", "causes", "labels", "open breaches", "champion", "last retrain",
-                "next run"):  # fmt: skip
+    for col in ("model", "last window", "status", "causes", "labels", "open breaches", "open conditions", "muted",
+                "champion", "last retrain", "next run"):  # fmt: skip
         table.add_column(col)
     for r in rows:
         st = r["status"]
@@ -373,6 +563,8 @@ def status(
             ", ".join(r["causes"]) or "—",
             "—" if r["label_coverage"] is None else f"{r['label_coverage']:.0%}",
             str(r["breaches_open"]),
+            escape("\n".join(r["open_conditions"])) or "—",
+            escape("\n".join(r["muted"])) or "—",
             r["champion"] or "—",
             f"{retrain.get('outcome')} ({str(retrain.get('as_of'))[:10]})" if retrain else "—",
             r["next_run"][:16],

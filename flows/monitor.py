@@ -13,7 +13,7 @@ from checks.windows import Window
 from config.loader import ConfigError
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import catchup, retrain_steps, steps, store
+from flows import alerts, catchup, retrain_steps, steps, store
 from flows.scoring import score_window
 
 
@@ -34,10 +34,15 @@ def _run_name() -> str:
 
 @flow(name="monitor-model", flow_run_name=_run_name)
 def monitor_model(
-    config_path: str, window_end: str | None = None, as_of: str | None = None, trigger: str = "run"
+    config_path: str,
+    window_end: str | None = None,
+    as_of: str | None = None,
+    trigger: str = "run",
+    send_alerts: bool | None = None,
 ) -> dict[str, Any]:
     """Monitor one window of one model. ``window_end`` defaults to the end of the last complete window;
-    ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history)."""
+    ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history).
+    ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it."""
     try:
         cfg = steps.load_config(config_path)
         window = steps.resolve_window(cfg, window_end)
@@ -65,9 +70,12 @@ def monitor_model(
         run = steps.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
         steps.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
-        raise MonitorFailed(_record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)) from exc
+        failed = _record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)
+        alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
+        raise MonitorFailed(failed) from exc
     summary = steps.window_summary(cfg, store_url, store.utc(window.start))
     steps.publish_artifact(cfg, summary)
+    alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
     if retrain.retrain and cfg.retrain.auto:
         attempt = retrain_steps.start_retraining(cfg.name, config_path, retrain, as_of_ts)
         summary["retrain"] = {**(summary["retrain"] or {}), "attempt": retrain_steps.attempt_brief(attempt)}

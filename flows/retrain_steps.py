@@ -29,7 +29,7 @@ from checks.training import (
 )
 from checks.windows import Window, wall_shift, window_ending_at, windows_between
 from config.model import ModelConfig
-from config.settings import expand_secrets
+from config.settings import env_secret
 from flows import sources, store
 from flows.errors import DriftwardenError
 from flows.registry import Registry, Version
@@ -294,7 +294,7 @@ def _notify(cfg: ModelConfig, version: Version, comparison: Comparison) -> None:
         }
     ).encode()
     try:
-        url = expand_secrets(cfg.retrain.webhook_url or "", "retrain.webhook_url", quote_value=False)
+        url = env_secret(cfg.retrain.webhook_url or "", "retrain.webhook_url")
         req = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (the user's own webhook)
             resp.read()

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from config.model import ModelConfig
-from flows import store
+from flows import alert_store, store
 from flows.registry import Registry
 
 
@@ -22,8 +22,8 @@ def next_run(cfg: ModelConfig, now: pd.Timestamp) -> str:
 
 
 def model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[str, Any]:
-    """Last run and its status, label coverage, breaches among the windows still within the label horizon of
-    the last one, the champion, the last retrain, and the next scheduled run."""
+    """Last run and its status, open alert conditions, muted checks, label coverage, breaches among the
+    windows still within the label horizon of the last one, the champion, the last retrain, the next run."""
     engine = store.open_store(store_url)
     runs = store.latest_runs(engine, cfg.name)
     tz = cfg.window.timezone
@@ -41,6 +41,13 @@ def model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[st
             label_coverage=None if pd.isna(last["label_coverage"]) else round(float(last["label_coverage"]), 3),
             breaches_open=int((recent["status"] == "breach").sum()),
         )
+    conditions = alert_store.open_conditions(engine, cfg.name)
+    out["open_conditions"] = [f"{k} ({sev})" for k, sev in zip(conditions["key"], conditions["severity"], strict=True)]
+    muted = alert_store.mute_rows(engine, cfg.name, store.utc(now))
+    out["muted"] = [
+        f"{c}/{s} until {_local(u, tz)[:16]}: {r}"
+        for c, s, u, r in zip(muted["check_name"], muted["subject"], muted["until"], muted["reason"], strict=True)
+    ]
     registry = Registry(cfg)
     champion = registry.champion()
     out["champion"] = None if champion is None else f"v{champion.number}"

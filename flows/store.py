@@ -97,6 +97,54 @@ failure_samples = sa.Table(
     sa.Column("used_in_training", sa.Boolean, nullable=False, default=False),
 )
 
+# --- alerts (flows/alert_store.py reads and writes these) ---------------------------------------------
+
+conditions = sa.Table(
+    "conditions",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # model/check/subject
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("check_name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # open | resolved
+    sa.Column("severity", sa.Text, nullable=False),  # warning | critical
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("last_sent", sa.DateTime),
+    sa.Column("sent_value", sa.Float),
+    sa.Column("last_value", sa.Float),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("acknowledged", sa.Boolean, nullable=False, default=False),
+    sa.Column("acknowledged_at", sa.DateTime),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("channel", sa.Text, nullable=False),  # the channel's name in the config, never its URL
+    sa.Column("payload", sa.Text, nullable=False),  # the message as JSON (no secrets)
+    sa.Column("status", sa.Text, nullable=False, index=True),  # pending | sent | dead
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_attempt", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+)
+
+mutes = sa.Table(
+    "mutes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("check_name", sa.Text, nullable=False),  # a check name or *
+    sa.Column("subject", sa.Text, nullable=False, default="*"),  # a subject or a glob
+    sa.Column("until", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
 
 def utc(ts: Any) -> datetime:
     """Naive UTC datetime of a timestamp (aware ones are converted, naive ones taken as UTC)."""

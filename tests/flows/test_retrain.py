@@ -146,6 +146,7 @@ def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home
     board = json.loads(status.output.strip().splitlines()[-1])
     assert board["champion"] == "v2" and board["status"] == "breach" and board["breaches_open"] == 2
     assert board["last_retrain"]["outcome"] == "promoted" and board["next_run"] > board["last_window"]
+    assert "agrawal/kpi/accuracy (critical)" in board["open_conditions"], board
     listing = runner.invoke(app, ["models", "--config", str(path)])
     assert listing.exit_code == 0 and "v2 (champion)" in listing.output, listing.output
     # Rollback and promote move the alias by hand.
