@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 from sklearn import metrics as skm
 
 from checks.training import Scored
@@ -100,21 +100,36 @@ def _take(s: Scored, idx: np.ndarray) -> Scored:
 
 
 def paired_test(
-    cfg: ModelConfig, metric: str, y: np.ndarray, champion: Scored, challenger: Scored, resamples: int, seed: int = 0
+    cfg: ModelConfig,
+    metric: str,
+    y: np.ndarray,
+    champion: Scored,
+    challenger: Scored,
+    resamples: int,
+    margin: float = 0.0,
+    seed: int = 0,
 ) -> tuple[str, float | None, dict[str, float | int]]:
-    """One-sided p-value that the challenger is better than the champion on the same rows."""
+    """One-sided p-value of H0: the challenger is better than the champion by at most ``margin`` (on the same
+    rows); a small p means the gain beyond the margin is real, not the luck of this holdout."""
     if metric == "accuracy" and cfg.task != "regression":
         right_champ, right_chal = y == champion.prediction, y == challenger.prediction
         b = int((right_champ & ~right_chal).sum())  # champion right, challenger wrong
         c = int((~right_champ & right_chal).sum())  # challenger right, champion wrong
-        p = 1.0 if b + c == 0 else float(binomtest(c, b + c, 0.5, alternative="greater").pvalue)
-        return "McNemar exact (one-sided)", p, {"challenger_only_right": c, "champion_only_right": b}
+        details: dict[str, float | int] = {"challenger_only_right": c, "champion_only_right": b}
+        if margin == 0:
+            p = 1.0 if b + c == 0 else float(binomtest(c, b + c, 0.5, alternative="greater").pvalue)
+            return "McNemar exact (one-sided)", p, details
+        n = len(y)
+        gain = (c - b) / n
+        var = ((b + c) / n - gain**2) / n
+        p = float(norm.sf((gain - margin) / np.sqrt(var))) if var > 0 else float(gain <= margin)
+        return "paired z-test on accuracy (one-sided, vs the margin)", p, details
     if metric == "roc_auc" and cfg.task == "binary" and champion.probability is not None:
         if challenger.probability is not None:
-            return delong_paired(y == _positive(cfg), champion.probability, challenger.probability)
+            return delong_paired(y == _positive(cfg), champion.probability, challenger.probability, margin)
     losses = _row_losses(cfg, metric, y, champion, challenger)
     if losses is not None:
-        return _bootstrap_losses(metric, *losses, resamples, seed)
+        return _bootstrap_losses(metric, *losses, resamples, seed, margin)
     rng = np.random.default_rng(seed)
     n = len(y)
     not_better = 0
@@ -126,17 +141,18 @@ def paired_test(
         if a is None or b_ is None:
             continue
         valid += 1
-        not_better += _better(metric, a, b_) <= 0
+        not_better += _better(metric, a, b_) <= margin
     if valid < resamples // 2:
         return "paired bootstrap (one-sided)", None, {"resamples": valid}
     return "paired bootstrap (one-sided)", (1 + not_better) / (valid + 1), {"resamples": valid}
 
 
 def delong_paired(
-    positive: np.ndarray, first: np.ndarray, second: np.ndarray
+    positive: np.ndarray, first: np.ndarray, second: np.ndarray, margin: float = 0.0
 ) -> tuple[str, float | None, dict[str, float | int]]:
-    """DeLong's test for two correlated ROC AUCs on the same rows: one-sided p that ``second`` is better."""
-    from scipy.stats import norm, rankdata
+    """DeLong's test for two correlated ROC AUCs on the same rows: one-sided p of H0 ``second`` - ``first``
+    <= ``margin``."""
+    from scipy.stats import rankdata
 
     pos, neg = positive.astype(bool), ~positive.astype(bool)
     m, n = int(pos.sum()), int(neg.sum())
@@ -152,8 +168,8 @@ def delong_paired(
     var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
     diff = aucs[1] - aucs[0]
     if var <= 0:
-        return "DeLong (one-sided)", 0.0 if diff > 0 else 1.0, {}
-    return "DeLong (one-sided)", float(norm.sf(diff / np.sqrt(var))), {"auc_difference": float(diff)}
+        return "DeLong (one-sided)", 0.0 if diff > margin else 1.0, {}
+    return "DeLong (one-sided)", float(norm.sf((diff - margin) / np.sqrt(var))), {"auc_difference": float(diff)}
 
 
 _MEAN_LOSS = {"mae", "rmse", "rmsle", "log_loss"}
@@ -189,7 +205,7 @@ def _row_losses(
 
 
 def _bootstrap_losses(
-    metric: str, champ: np.ndarray, chal: np.ndarray, resamples: int, seed: int
+    metric: str, champ: np.ndarray, chal: np.ndarray, resamples: int, seed: int, margin: float = 0.0
 ) -> tuple[str, float | None, dict[str, float | int]]:
     """Paired bootstrap of mean (or root-mean) losses, vectorised in blocks of resamples."""
     rng = np.random.default_rng(seed)
@@ -203,7 +219,7 @@ def _bootstrap_losses(
         a, b = chal[idx].mean(axis=1), champ[idx].mean(axis=1)
         if root:
             a, b = np.sqrt(a), np.sqrt(b)
-        not_better += int((a >= b).sum())  # a loss: lower is better
+        not_better += int((b - a <= margin).sum())  # a loss: lower is better
         done += k
     return "paired bootstrap (one-sided)", (1 + not_better) / (resamples + 1), {"resamples": resamples}
 
@@ -229,7 +245,10 @@ def compare_models(
     base = scores["baseline"][metric]
     if chal is None:
         return Comparison(metric, scores, None, "", None, False, (f"{metric} is undefined on the holdout",), len(y))
-    if base is not None:
+    if base is None:
+        ok = False
+        reasons.append(f"the trivial baseline's {metric} is undefined on the holdout, so nothing is proven")
+    else:
         # Beating the baseline needs evidence too: a point estimate a hair above the class prior is noise.
         _, p_base, _ = paired_test(cfg, metric, y, baseline, challenger, promo.bootstrap)
         if _better(metric, chal, base) <= 0 or p_base is None or p_base >= promo.p_value:
@@ -249,10 +268,14 @@ def compare_models(
         diff: float | None = None
         test, p = "", None
         details: dict[str, float | int] = {}
-        reasons.append(f"the champion's {metric} is undefined on the holdout; compared with the baseline only")
+        ok = False
+        reasons.append(
+            f"the champion's {metric} is undefined on the holdout (e.g. it gives no probabilities), so the paired "
+            "test cannot run: set retrain.promotion.metric to a KPI both models can be scored on"
+        )
     else:
         diff = _better(metric, chal, champ)
-        test, p, details = paired_test(cfg, metric, y, champion, challenger, promo.bootstrap)
+        test, p, details = paired_test(cfg, metric, y, champion, challenger, promo.bootstrap, promo.margin)
         if diff < promo.margin or diff <= 0:
             ok = False
             reasons.append(
@@ -263,7 +286,7 @@ def compare_models(
             ok = False
             reasons.append(
                 f"the paired test is not significant ({test}: p = {'n/a' if p is None else f'{p:.3g}'} "
-                f">= {promo.p_value}; {len(y)} holdout rows)"
+                f">= {promo.p_value} for a gain beyond the margin {promo.margin}; {len(y)} holdout rows)"
             )
     for k in kpis:
         if k == metric or champion is None:

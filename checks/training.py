@@ -56,7 +56,10 @@ def plan_training(
     reference: pd.DataFrame | None,
     failures: pd.DataFrame | None,
 ) -> TrainingPlan:
-    """Split labelled rows (``window_of`` gives each row's window start) into training rows and a holdout."""
+    """Split labelled rows (``window_of`` gives each row's window start) into training rows and a holdout.
+
+    Nothing from the holdout's windows or later reaches training: not its rows, not rows sharing its ids,
+    not failure samples logged in them, not reference rows from them (a promoted champion's reference)."""
     rt = cfg.retrain
     c = cfg.columns
     mature = sorted(set(mature_windows) & set(window_of.unique()))
@@ -74,8 +77,11 @@ def plan_training(
     cut = holdout_windows[0]
     in_holdout = window_of.isin(holdout_windows)
     holdout = labelled[in_holdout].reset_index(drop=True)
-    before = labelled[(window_of < cut).to_numpy()].assign(**{WEIGHT: 1.0})
-    before_windows = window_of[window_of < cut]
+    held_ids = set(holdout[c.id].astype(str))
+    # Training rows come strictly before the holdout, and never share an id with it.
+    earlier_rows = ((window_of < cut) & ~labelled[c.id].astype(str).isin(held_ids)).to_numpy()
+    before = labelled[earlier_rows].assign(**{WEIGHT: 1.0})
+    before_windows = window_of[earlier_rows]
     earlier = sorted(before_windows.unique())
     use_reference = False
     if cause == "concept_change" and rt.training.after_concept_change == "since_change" and since is not None:
@@ -92,15 +98,21 @@ def plan_training(
     parts = [train]
     ref_rows = 0
     if use_reference and reference is not None and c.target in reference:
-        ref = reference[reference[c.target].notna()].assign(**{WEIGHT: 1.0})
+        ref = reference[reference[c.target].notna()]
+        if c.id in ref:  # a promoted champion's reference is an earlier holdout: never the current one
+            ref = ref[~ref[c.id].astype(str).isin(held_ids)]
+        if c.timestamp in ref:
+            ref = ref[pd.to_datetime(ref[c.timestamp], utc=True) < pd.Timestamp(cut).tz_convert("UTC")]
+        ref = ref.assign(**{WEIGHT: 1.0})
         ref_rows = len(ref)
         parts.insert(0, ref)
     added = 0
     if failures is not None and len(failures) and rt.training.failure_weight > 0:
-        fresh = failures[~failures[c.id].astype(str).isin(holdout[c.id].astype(str))]
+        fresh = failures[~failures[c.id].astype(str).isin(held_ids)]
         fresh = fresh[fresh[c.target].notna()]
-        if train_from is not None and c.timestamp in fresh:
-            fresh = fresh[pd.to_datetime(fresh[c.timestamp], utc=True) >= pd.Timestamp(train_from).tz_convert("UTC")]
+        logged = pd.to_datetime(fresh[c.timestamp], utc=True)  # the start of the window each was logged in
+        start = pd.Timestamp(train_from if train_from is not None else cut).tz_convert("UTC")
+        fresh = fresh[((logged >= start) & (logged < pd.Timestamp(cut).tz_convert("UTC"))).to_numpy()]
         fresh = fresh[~fresh[c.id].astype(str).isin(train[c.id].astype(str))]
         added = len(fresh)
         if added:

@@ -140,18 +140,15 @@ def register(
     """Register a model trained outside driftwarden (the first champion, usually)."""
     import skops.io as sio
 
-    from flows.registry import TRUSTED_PREFIXES
+    from flows.registry import RegistryError, trusted_types
 
     registry = _registry(config)
     try:
         blob = file.read_bytes()
-        untrusted = sio.get_untrusted_types(data=blob)
-    except Exception as exc:
-        _refuse(ValueError(f"--file {file}: not a readable skops file ({type(exc).__name__}: {exc})"), 2)
+        untrusted = trusted_types(blob, f"--file {file}")
+    except (OSError, RegistryError) as exc:
+        _refuse(exc, 2)
         return
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if refused:
-        _refuse(ValueError(f"--file {file}: holds types outside scikit-learn/numpy/scipy: {refused}"), 2)
     model = sio.loads(blob, trusted=untrusted)
     why = reason or f"registered by hand from {file.name}"
     version = registry.register(

@@ -30,8 +30,51 @@ from config.model import ModelConfig
 from config.settings import get_settings
 from flows.errors import DriftwardenError
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
-"""Types skops may rebuild when loading a registered model; anything else is refused."""
+
+def _allowed(name: str) -> bool:
+    """Whether skops may rebuild a type it does not trust by itself: scikit-learn classes, numpy dtypes, scalar
+    and array types, scipy sparse matrices. Never a function, a builtin, or a class that wraps a callable
+    (``numpy.vectorize``): those would let a crafted file run code."""
+    import importlib
+    import inspect
+
+    import numpy as np
+
+    module, _, attr = name.rpartition(".")
+    if not (module == "numpy" or module.startswith(("numpy.", "sklearn.", "scipy.sparse"))):
+        return False
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return False
+    if not inspect.isclass(obj):
+        return False
+    if module.startswith("numpy"):
+        return issubclass(obj, np.dtype | np.generic | np.ndarray)
+    if module.startswith("scipy"):
+        from scipy import sparse
+
+        return issubclass(obj, sparse.spmatrix | sparse.sparray)
+    from sklearn.preprocessing import FunctionTransformer
+
+    return not issubclass(obj, FunctionTransformer)
+
+
+def trusted_types(blob: bytes, where: str) -> list[str]:
+    """The types to pass to skops for this file, after refusing it if any is outside the allow-list."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except Exception as exc:
+        raise RegistryError(f"{where}: not a readable skops file ({type(exc).__name__}: {exc})") from exc
+    refused = [t for t in untrusted if not _allowed(t)]
+    if refused:
+        raise RegistryError(
+            f"{where}: refuses to load {refused}: only scikit-learn classes, numpy dtypes/arrays and scipy sparse "
+            "matrices are rebuilt (functions and builtins could run code)"
+        )
+    return list(untrusted)
 
 
 class RegistryError(DriftwardenError):
@@ -112,13 +155,7 @@ class Registry:
                 f"{path}: sha256 {digest[:12]}… does not match the registered {str(meta.get('sha256'))[:12]}…; "
                 "the file was changed or corrupted, so it is not loaded"
             )
-        try:
-            untrusted = sio.get_untrusted_types(data=blob)
-        except Exception as exc:
-            raise RegistryError(f"{path}: not a readable skops file ({type(exc).__name__}: {exc})") from exc
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if refused:
-            raise RegistryError(f"{path}: refuses to load types outside scikit-learn/numpy/scipy: {refused}")
+        untrusted = trusted_types(blob, path)
         return sio.loads(blob, trusted=untrusted)
 
     def reference(self, number: int) -> pd.DataFrame | None:
@@ -126,7 +163,11 @@ class Registry:
         if not self.fs.exists(path):
             return None
         with self.fs.open(path, "rb") as fh:
-            return pd.read_parquet(fh)
+            blob = fh.read()
+        recorded = self.version(number).meta.get("reference_sha256")
+        if hashlib.sha256(blob).hexdigest() != recorded:
+            raise RegistryError(f"{path}: sha256 does not match the registered one; the reference is not used")
+        return pd.read_parquet(io.BytesIO(blob))
 
     def attempts(self) -> list[dict[str, Any]]:
         folder = self._path("attempts")
@@ -136,11 +177,12 @@ class Registry:
         return [self._read_json(p) for p in files]
 
     def last_attempt_time(self) -> datetime | None:
-        attempts = self.attempts()
-        """When the last retraining happened, in data time (its ``as_of``: a replay of history has its own clock)."""
-        if not attempts:
+        """When the last retraining that produced a verdict (promoted or kept) happened, in data time (its
+        ``as_of``: a replay of history has its own clock). Crashed or refused attempts do not start a cooldown."""
+        done = [a for a in self.attempts() if a.get("outcome") in ("promoted", "kept")]
+        if not done:
             return None
-        return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in attempts)
+        return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in done)
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -149,6 +191,12 @@ class Registry:
         import skops.io as sio
 
         blob = sio.dumps(model)
+        trusted_types(blob, f"the model to register for {self.model} ({type(model).__name__})")  # loadable later
+        ref_blob = None
+        if reference is not None:
+            buf = io.BytesIO()
+            reference.to_parquet(buf, index=False)
+            ref_blob = buf.getvalue()
         existing = [v.number for v in self.versions()]
         number = (max(existing) if existing else 0) + 1
         full = {
@@ -157,15 +205,14 @@ class Registry:
             "created_at": _now(),
             "sha256": hashlib.sha256(blob).hexdigest(),
             "estimator": type(model).__name__,
+            "reference_sha256": None if ref_blob is None else hashlib.sha256(ref_blob).hexdigest(),
             **meta,
         }
         tmp = self._path("versions", f".tmp-{uuid.uuid4().hex}")
         self.fs.makedirs(tmp, exist_ok=True)
         self.fs.pipe(f"{tmp}/model.skops", blob)
-        if reference is not None:
-            buf = io.BytesIO()
-            reference.to_parquet(buf, index=False)
-            self.fs.pipe(f"{tmp}/reference.parquet", buf.getvalue())
+        if ref_blob is not None:
+            self.fs.pipe(f"{tmp}/reference.parquet", ref_blob)
         self.fs.pipe(f"{tmp}/meta.json", json.dumps(full, indent=2, default=str).encode())
         final = self._path("versions", number)
         if self.fs.exists(final):

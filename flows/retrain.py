@@ -38,10 +38,10 @@ def retrain_model(
     try:
         context = rs.breach_context(cfg, store_url, as_of_ts)
         history = rs.read_labelled_history(cfg, as_of_ts, context)
-        failures = rs.failure_rows(cfg, store_url)
+        failures = rs.failure_rows(cfg, store_url, as_of_ts)
         plan = rs.plan(cfg, history, context, failures)
         challenger = rs.train_challenger(cfg, plan)
-        comparison = rs.judge(cfg, registry, plan, challenger)
+        comparison = rs.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
         version = rs.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
         if comparison.promote:
             rs.promote(cfg, registry, version, comparison, store_url, plan)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -19,6 +20,7 @@ from checks.champion import Comparison, compare_models
 from checks.policy import RetrainDecision, WindowState, decide_retrain
 from checks.training import (
     WEIGHT,
+    PlanError,
     TrainingPlan,
     baseline_scores,
     features_frame,
@@ -145,14 +147,19 @@ def _window_of(times: pd.Series, starts: pd.DatetimeIndex) -> pd.Series:
 
 
 @task(**PURE)
-def failure_rows(cfg: ModelConfig, store_url: str) -> pd.DataFrame:
-    """Labelled failure samples from the failure log, as rows (features, target, id, time of their window)."""
+def failure_rows(cfg: ModelConfig, store_url: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Labelled failure samples logged by runs that knew their labels as of ``as_of`` (a replay never sees
+    later ones), as rows (features, target, id, and the start of the window they were logged in)."""
     c = cfg.columns
-    log_rows = store.failure_log(store.open_store(store_url), cfg.name)
+    engine = store.open_store(store_url)
+    log_rows = store.failure_log(engine, cfg.name)
     if log_rows.empty:
         return pd.DataFrame(columns=[*c.features, c.target, c.id, c.timestamp])
+    with engine.connect() as conn:
+        known = pd.read_sql(sa.select(store.runs.c.id, store.runs.c.as_of).where(store.runs.c.model == cfg.name), conn)
+    run_as_of = log_rows["run_id"].map(dict(zip(known["id"], known["as_of"], strict=True)))
     labels = log_rows["label"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
-    keep = labels.notna().to_numpy()
+    keep = (labels.notna() & (pd.to_datetime(run_as_of) <= store.utc(as_of))).to_numpy()
     feats = pd.DataFrame([json.loads(f) for f in log_rows["features"][keep]]).reindex(columns=c.features)
     feats[c.target] = labels[keep].to_numpy()
     feats[c.id] = log_rows["row_id"][keep].to_numpy()
@@ -189,6 +196,12 @@ def judge(cfg: ModelConfig, registry: Registry, plan: TrainingPlan, challenger: 
     y = target_values(cfg, plan.holdout)
     champion = registry.champion()
     champ_scores = None if champion is None else score_rows(cfg, registry.load(champion.number), x)
+    if champion is not None and champion.meta.get("as_of") and plan.holdout_windows:
+        if pd.Timestamp(champion.meta["as_of"]) > pd.Timestamp(plan.holdout_windows[-1]):
+            raise PlanError(
+                f"the champion v{champion.number} was trained with data up to {champion.meta['as_of']}, after this "
+                "retrain's holdout: a replay of the past cannot judge (or replace) it"
+            )
     baseline = baseline_scores(cfg, target_values(cfg, plan.train), len(y))
     return compare_models(cfg, y, score_rows(cfg, challenger, x), champ_scores, baseline)
 
@@ -198,7 +211,7 @@ def scored_frame(cfg: ModelConfig, model: Any, rows: pd.DataFrame, version: str 
     c = cfg.columns
     scored = score_rows(cfg, model, features_frame(cfg, rows))
     out = rows.copy()
-    out[c.prediction] = _typed(scored.prediction)
+    out[c.prediction] = scored.prediction if cfg.task == "regression" else _typed(scored.prediction)
     if cfg.task == "binary" and c.probability and scored.probability is not None:
         out[c.probability] = scored.probability
     if cfg.task == "multiclass" and scored.probability is not None:
@@ -237,7 +250,7 @@ def register_challenger(
     """Every trained challenger is registered (promoted or not) with its figures; its holdout, scored by it,
     is kept as the drift reference it would bring."""
     c = cfg.columns
-    reference_cols = [col for col in [*c.features, c.target, *cfg.segments] if col in plan.holdout]
+    reference_cols = [col for col in [c.id, c.timestamp, *c.features, c.target, *cfg.segments] if col in plan.holdout]
     reference = scored_frame(cfg, challenger, plan.holdout[list(dict.fromkeys(reference_cols))])
     meta = {
         "parent": attempt["champion_before"],
@@ -270,9 +283,10 @@ def register_challenger(
 def promote(
     cfg: ModelConfig, registry: Registry, version: Version, comparison: Comparison, store_url: str, plan: TrainingPlan
 ) -> None:
-    """Move the alias; then export and notify (their failures are logged, the promotion stands)."""
-    registry.set_champion(version.number, comparison.reasons[0])
+    """Keep the training samples, then move the alias (the last step that can fail); then export and notify
+    (their failures are logged, the promotion stands)."""
     store.mark_used_in_training(store.open_store(store_url), cfg.name, plan.train[cfg.columns.id].astype(str).tolist())
+    registry.set_champion(version.number, comparison.reasons[0])
     if cfg.retrain.export_path:
         try:
             registry.export(version.number, cfg.retrain.export_path)
@@ -334,7 +348,11 @@ def decision_json(decision: RetrainDecision) -> dict[str, Any]:
 def retrain_decision(
     cfg: ModelConfig, store_url: str, window: Window, kpis: Any, causes: list[str], as_of: pd.Timestamp
 ) -> RetrainDecision:
-    """The policy's verdict after this window: the stored earlier windows plus this one (not yet stored)."""
+    """The policy's verdict after this window: the stored earlier windows plus this one (not yet stored).
+    A re-run of a window older than the newest stored one never starts a retrain."""
+    newer = store.latest_runs(store.open_store(store_url), cfg.name, start=store.utc(window.end))
+    if not newer.empty:
+        return RetrainDecision(False, "a re-run of an earlier window does not retrain (newer windows are stored)")
     states = window_states(cfg, store_url, store.utc(window.start))
     states.append(
         WindowState(

@@ -98,6 +98,19 @@ def test_plan_holds_out_the_latest_mature_window_and_trains_only_before_it():
     assert list(plan.train_windows) == windows[2:4]
     assert set(plan.holdout["row"]).isdisjoint(plan.train["row"])
     assert plan.failures_added == 0  # never from the holdout, never twice
+    # Nothing from the holdout's window or later leaks in: failure samples logged there (under new ids), rows
+    # sharing a holdout id, or reference rows (a promoted champion's reference is an earlier holdout).
+    late = df.iloc[[2100, 2600]].assign(row=[90001, 90002], timestamp=[windows[4], windows[5]])
+    twin = df.iloc[[1200]].assign(row=df.iloc[2200]["row"])  # day 2, but sharing an id with the holdout
+    leaky = pd.concat([df, twin], ignore_index=True)
+    leaky_windows = pd.concat([window_of, pd.Series([windows[2]])], ignore_index=True)
+    reference = df.iloc[2000:2500].assign(**{"y": 1})
+    plan2 = plan_training(
+        _cfg(training={"min_rows": 100, "include_reference": True}),
+        leaky, leaky_windows, mature, "manual", None, reference, late,
+    )  # fmt: skip
+    assert plan2.failures_added == 0 and plan2.reference_rows == 0
+    assert not set(plan2.train["row"].astype(str)) & set(plan2.holdout["row"].astype(str))
     assert pd.Timestamp(plan.train_from) == windows[2]
     with pytest.raises(PlanError, match="min_rows"):
         plan_training(
@@ -220,3 +233,25 @@ def test_regression_losses_use_a_paired_bootstrap():
     assert win.promote and win.test == "paired bootstrap (one-sided)" and win.p_value < 0.01
     assert win.scores["baseline"]["mae"] > win.scores["champion"]["mae"] > win.scores["challenger"]["mae"]
     assert not compare_models(cfg, y, close, closer, base).promote
+
+
+def test_the_paired_test_is_against_the_margin_and_an_unscorable_champion_is_not_bypassed():
+    cfg, x, y, good, shuffled = _agrawal_models()
+    base = baseline_scores(cfg, y, len(y))
+    chal = score_rows(cfg, good, x)
+    # Challenger right on 60 more rows of 2,000 than the champion: a 3-point gain.
+    wrong = np.array(["0" if v == "1" else "1" for v in y], dtype=object)
+    champ_pred = chal.prediction.copy()
+    flip = np.flatnonzero(chal.prediction == y)[:60]
+    champ_pred[flip] = wrong[flip]
+    champ = Scored(champ_pred, None)
+    at_zero = compare_models(cfg, y, chal, champ, base)
+    assert at_zero.promote and at_zero.test.startswith("McNemar")
+    # The same 3-point gain against a 2.5-point margin is not proven beyond the margin.
+    near = _cfg(promotion={"margin": 0.025})
+    beyond = compare_models(near, y, chal, champ, base)
+    assert not beyond.promote and beyond.p_value > 0.05 and "vs the margin" in beyond.test
+    # A champion with no probabilities cannot be judged on AUC: refused, not waved through on the baseline.
+    auc = ModelConfig.model_validate(agrawal_config(kpis=[{"metric": "roc_auc", "target": 0.8}]))
+    blind = compare_models(auc, y, score_rows(auc, good, x), Scored(champ_pred, None), baseline_scores(auc, y, len(y)))
+    assert not blind.promote and any("cannot run" in r for r in blind.reasons)
