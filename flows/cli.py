@@ -318,6 +318,64 @@ def deployments(
     out.print(f"wrote {target} ({len(paths)} models)")
 
 
+# --- data paths: the store's schema, retention, erasure (issue 3) -----------------------------------------
+
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
+StoreUrlOpt = Annotated[
+    str | None,
+    typer.Option("--store-url", help="The store URL (default: DRIFTWARDEN_STORE_URL or the SQLite file)."),
+]
+
+
+def _store_engine(store_url: str | None) -> Any:
+    """The store's engine, without migrating it (``db`` commands say what they do)."""
+    import sqlalchemy as sa
+
+    from config.settings import expand_secrets, get_settings
+
+    try:
+        url = expand_secrets(store_url, "--store-url") if store_url else get_settings().resolved_store_url()
+        engine = sa.create_engine(url)
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    except (KeyError, ValueError, sa.exc.ArgumentError) as exc:
+        err.print(f"[red]--store-url: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    return engine
+
+
+@db_app.command("upgrade")
+def db_upgrade(store_url: StoreUrlOpt = None) -> None:
+    """Upgrade the store's schema to the newest revision (the store is also upgraded when a run opens it)."""
+    from flows import store_schema
+
+    engine = _store_engine(store_url)
+    before, after = store_schema.upgrade(engine)
+    if before == after:
+        out.print(f"{engine.dialect.name} store is up to date at revision {after}")
+    else:
+        out.print(f"{engine.dialect.name} store upgraded from revision {before or '(empty)'} to {after}")
+
+
+@db_app.command("current")
+def db_current(store_url: StoreUrlOpt = None, as_json: JsonOpt = False) -> None:
+    """The store's schema revision and the newest one; exit 1 when the store needs `db upgrade`."""
+    from flows import store_schema
+
+    state = store_schema.describe(_store_engine(store_url))
+    if as_json:
+        print(json.dumps(state))
+    else:
+        note = "up to date" if state["up_to_date"] else "run `driftwarden db upgrade`"
+        out.print(f"{state['dialect']} store at revision {state['current'] or '(empty)'}, head {state['head']}: {note}")
+    if not state["up_to_date"]:
+        raise typer.Exit(1)
+
+
+# --- end of data paths -------------------------------------------------------------------------------------
+
+
 @app.command()
 def demo(
     config: Annotated[Path, typer.Option("--config", "-c")] = Path("config/credit_risk.yaml"),
