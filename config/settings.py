@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     """Where HTML reports go; defaults to ``home/reports``."""
     report_sample_rows: int = Field(5000, ge=100)
     """Rows sampled (seeded) from each side for the Evidently HTML report."""
+    run_lock_ttl: int = Field(6 * 3600, ge=60)
+    """Seconds after which a window's lock is taken as stale (its run died) and may be taken over."""
 
     def resolved_store_url(self) -> str:
         if self.store_url is not None:

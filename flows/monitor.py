@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from checks.windows import Window
 from config.loader import ConfigError
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import catchup, steps, store
+from flows import catchup, locks, steps, store
 
 
 class MonitorFailed(RuntimeError):
@@ -45,6 +46,7 @@ def monitor_model(
         raise MonitorFailed(_unstored_failure(config_path, exc)) from exc
     store_url = get_settings().resolved_store_url()
     started = store.now_utc()
+    lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts)
     try:
         reference = steps.ensure_reference(cfg, store_url)
         as_of_ts = steps.known_as_of(cfg, store_url, window, as_of_ts)
@@ -62,10 +64,31 @@ def monitor_model(
         steps.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
         raise MonitorFailed(_record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)) from exc
+    finally:
+        locks.release_quietly(store_url, lock)
     summary = steps.window_summary(cfg, store_url, store.utc(window.start))
     steps.publish_artifact(cfg, summary)
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
+
+
+def _lock_window(
+    cfg: ModelConfig, store_url: str, window: Window, trigger: str, started: Any, as_of: pd.Timestamp
+) -> locks.WindowLock:
+    """Take the window's lock. Another run holding it is a refusal that stores nothing (the window's versions
+    belong to that run); a store that cannot be reached fails the run as any other store error does."""
+    try:
+        ttl = timedelta(seconds=get_settings().run_lock_ttl)
+        return locks.acquire(store.open_store(store_url), cfg.name, store.utc(window.start), window.label, ttl)
+    except locks.WindowBusy as exc:
+        get_run_logger().error("%s", exc)
+        run = records.failed_run(
+            cfg.name, store.utc(window.start), store.utc(window.end), str(exc), trigger=trigger, as_of=store.utc(as_of)
+        )
+        summary = records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
+        raise MonitorFailed(summary) from exc
+    except Exception as exc:
+        raise MonitorFailed(_record_failure(cfg, store_url, window, trigger, started, as_of, exc)) from exc
 
 
 def _record_failure(
