@@ -244,6 +244,25 @@ class ModelConfig(Strict):
     """How long labels may take to arrive; earlier windows within it are re-scored as labels grow."""
     label_maturity: float = Field(0.9, gt=0, le=1)
     """KPI alarms are raised only on windows whose label coverage reaches this share."""
+    # --- data paths (issue 3): late data, missed windows ---------------------------------------------------
+    data_lateness: str = "0h"
+    """How long after a window closes its data has fully landed: a scheduled run (no window end given)
+    monitors the last window that ended at least this long before now, e.g. ``2h``."""
+    max_missed_windows: int = Field(7, ge=0)
+    """A scheduled run first monitors the windows missed since the last successful run (the scheduler was
+    down, the machine was off), oldest first, at most this many per run; 0 turns this catch-up off."""
+
+    @field_validator("data_lateness")
+    @classmethod
+    def _lateness(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def lateness(self) -> timedelta:
+        return parse_duration(self.data_lateness)
+
+    # --- end of data paths ------------------------------------------------------------------------------------
     segments: list[str] = Field(default_factory=list)
     """Columns to slice KPIs and drift by."""
     volume: VolumeConfig = VolumeConfig()

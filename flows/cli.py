@@ -80,6 +80,35 @@ def _run_window(config: Path, window_end: str | None, as_of: str | None, trigger
         return records.window_json(records.failed_run(None, None, window_end, error), pd.DataFrame(), 0, [])
 
 
+def _missed_before_scheduled(cfg: Any) -> Any:
+    """The windows a scheduled run catches up first (the flow finds the same ones), to report them."""
+    import pandas as pd
+
+    from checks.windows import scheduled_window
+    from config.settings import get_settings
+    from flows.schedule import plan_catch_up
+
+    window = scheduled_window(pd.Timestamp.now(tz="UTC"), cfg.window_length, cfg.window.timezone, cfg.lateness)
+    try:
+        return plan_catch_up(cfg, get_settings().resolved_store_url(), window)
+    except Exception:  # the store is down: the run itself reports it
+        return None
+
+
+def _caught_up(cfg: Any, missed: Any) -> list[dict[str, Any]]:
+    from config.settings import get_settings
+    from flows import store
+    from flows.steps import load_window_json
+
+    summaries = []
+    for w in missed.windows if missed is not None else ():
+        try:
+            summaries.append(load_window_json(cfg, get_settings().resolved_store_url(), store.utc(w.start)))
+        except Exception:  # its run stored nothing (the store went down): the scheduled run says why
+            continue
+    return summaries
+
+
 def _time_option(value: str | None, option: str, tz: str) -> str | None:
     """Check a time option before any run starts: a bad one exits 2 and names the option."""
     from flows.steps import parse_time
@@ -101,12 +130,19 @@ def run(
 ) -> None:
     """Run one window as the Prefect flow monitor-model."""
     cfg = _load(config)
+    missed = _missed_before_scheduled(cfg) if window_end is None else None
     summary = _run_window(config, _time_option(window_end, "--window-end", cfg.window.timezone), None, "run")
+    caught_up = _caught_up(cfg, missed)
     if as_json:
-        print(json.dumps(summary, default=str))
+        for s in [*caught_up, summary]:
+            print(json.dumps(s, default=str))
     else:
+        for s in caught_up:
+            _print_summary(s)
         _print_summary(summary)
-    if summary["status"] == "failed":
+    if missed is not None and missed.windows:
+        err.print(f"{cfg.name}: {escape(missed.note)}", soft_wrap=True)
+    if any(s["status"] == "failed" for s in [*caught_up, summary]):
         raise typer.Exit(1)
 
 

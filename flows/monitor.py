@@ -14,7 +14,7 @@ from checks.windows import Window
 from config.loader import ConfigError
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import catchup, locks, steps, store
+from flows import catchup, locks, schedule, steps, store
 
 
 class MonitorFailed(RuntimeError):
@@ -45,6 +45,8 @@ def monitor_model(
     except (ConfigError, ValueError) as exc:
         raise MonitorFailed(_unstored_failure(config_path, exc)) from exc
     store_url = get_settings().resolved_store_url()
+    if window_end is None:  # a scheduled run: first the windows missed since the last successful one
+        _catch_up_missed(config_path, cfg, store_url, window)
     started = store.now_utc()
     lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts)
     try:
@@ -70,6 +72,23 @@ def monitor_model(
     steps.publish_artifact(cfg, summary)
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
+
+
+def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window: Window) -> None:
+    """Monitor the missed windows, oldest first, each as a run of its own (a failure is stored by that run
+    and retried by the next scheduled one); say so in the log."""
+    try:
+        plan = schedule.find_missed_windows(cfg, store_url, window)
+    except Exception as exc:  # the scheduled window's own run reports a store that is down
+        get_run_logger().warning("%s: could not look for missed windows: %s", cfg.name, exc)
+        return
+    for missed in plan.windows:
+        try:
+            monitor_model(config_path, window_end=missed.end.isoformat(), trigger="missed")
+        except MonitorFailed:
+            pass
+    if plan.windows:
+        get_run_logger().warning("%s: %s", cfg.name, plan.note)
 
 
 def _lock_window(
