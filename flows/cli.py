@@ -409,6 +409,43 @@ def db_current(store_url: StoreUrlOpt = None, as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def prune(
+    configs: Annotated[list[Path], typer.Option("--config", "-c", help="Model config(s) whose retention to apply.")],
+    dry_run: Annotated[bool, typer.Option(help="Only count what would be deleted.")] = False,
+) -> None:
+    """Delete reports and failure samples older than each model's `retention` (samples used in training stay)."""
+    from config.settings import get_settings
+    from flows import store
+    from flows.lifecycle import prune as prune_store
+
+    cfgs = [_load(c) for c in configs]
+    engine = store.open_store(get_settings().resolved_store_url())
+    for cfg in cfgs:
+        if cfg.retention.reports is None and cfg.retention.failure_samples is None:
+            out.print(f"{cfg.name}: no retention configured (retention.reports / retention.failure_samples)")
+            continue
+        out.print(prune_store(engine, cfg, dry_run=dry_run).message)
+
+
+@app.command()
+def purge(
+    config: ConfigOpt,
+    ids: Annotated[list[str], typer.Option("--id", help="A prediction id (the columns.id value); repeatable.")],
+) -> None:
+    """Right to erasure: remove a person's rows (by prediction id) from the failure log, and say how many."""
+    from config.settings import get_settings
+    from flows import store
+    from flows.lifecycle import purge as purge_store
+
+    cfg = _load(config)
+    if not ids or any(not i.strip() for i in ids):
+        err.print("[red]--id: give at least one non-empty prediction id[/red]")
+        raise typer.Exit(2)
+    result = purge_store(store.open_store(get_settings().resolved_store_url()), cfg.name, ids)
+    out.print(result.message)
+
+
 # --- end of data paths -------------------------------------------------------------------------------------
 
 

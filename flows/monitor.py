@@ -14,7 +14,7 @@ from checks.windows import Window
 from config.loader import ConfigError
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import catchup, locks, schedule, steps, store
+from flows import catchup, lifecycle, locks, schedule, steps, store
 
 
 class MonitorFailed(RuntimeError):
@@ -70,6 +70,7 @@ def monitor_model(
         locks.release_quietly(store_url, lock)
     summary = steps.window_summary(cfg, store_url, store.utc(window.start))
     steps.publish_artifact(cfg, summary)
+    lifecycle.prune_after_run(cfg, store_url)
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
 
