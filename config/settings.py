@@ -51,6 +51,13 @@ def get_settings() -> Settings:
     return Settings()
 
 
+def use_store_url(url: str) -> None:
+    """Point this process (and the runs it starts) at another store, e.g. ``driftwarden demo --store-url``.
+    The URL may hold ``${VAR}`` placeholders; it is never logged."""
+    os.environ["DRIFTWARDEN_STORE_URL"] = expand_secrets(url, "--store-url")
+    get_settings.cache_clear()
+
+
 def prepare_environment(quiet: bool = False) -> None:
     """Set offline telemetry defaults before Prefect or GX are imported (a user's own values win).
 

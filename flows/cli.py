@@ -453,15 +453,28 @@ def purge(
 def demo(
     config: Annotated[Path, typer.Option("--config", "-c")] = Path("config/credit_risk.yaml"),
     as_json: JsonOpt = False,
+    store_url: StoreUrlOpt = None,
 ) -> None:
-    """Train a credit-risk model, generate a month of nights with known events, backfill and report."""
+    """Train a credit-risk model, generate a month of nights with known events, backfill and report.
+
+    Sources of the config that are database tables (url + table) are loaded with the generated rows."""
     import pandas as pd
 
+    from config.settings import get_settings, use_store_url
     from flows import demo as demo_data
+    from flows.demo_sql import load_sql_sources
 
     cfg = _load(config)
+    if store_url:
+        try:
+            use_store_url(store_url)
+        except KeyError as exc:
+            err.print(f"[red]{escape(str(exc.args[0]))}[/red]")
+            raise typer.Exit(2) from None
     err.print(f"generating the demo data for {cfg.name} (a model, its reference, {demo_data.NIGHTS} nights)…")
-    demo_data.generate(cfg)
+    paths = demo_data.generate(cfg, home=get_settings().home)
+    for loaded in load_sql_sources(cfg, paths):
+        err.print(f"loaded {loaded.rows} {loaded.source} rows into table {loaded.table}")
     start, end = demo_data.demo_range(cfg.window.timezone)
     summaries = _backfill(config, start.isoformat(), end.isoformat(), labels_now=False)
     expected = {}

@@ -20,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from config.model import ModelConfig
+from config.model import ModelConfig, SourceConfig
 
 NUMERICAL = ["age", "income", "loan_amount", "debt_to_income", "credit_history_years", "open_accounts"]
 CATEGORICAL = ["employment_type", "region", "purpose"]
@@ -119,19 +119,27 @@ def night_batch(model: Pipeline, night: int, rng: np.random.Generator, tz: str) 
     return preds, labels
 
 
-def demo_paths(cfg: ModelConfig) -> DemoPaths:
-    if cfg.sources.predictions.path is None or cfg.sources.reference.path is None:
-        raise ValueError("the demo writes files: its config needs file sources")
-    pred = Path(cfg.resolve(cfg.sources.predictions.path))
-    if cfg.sources.labels is None or cfg.sources.labels.path is None:
-        raise ValueError("the demo config needs a labels file source")
-    lab = Path(cfg.resolve(cfg.sources.labels.path))
-    return DemoPaths(pred.parent, lab.parent, Path(cfg.resolve(cfg.sources.reference.path)))
+def demo_paths(cfg: ModelConfig, home: Path | None = None) -> DemoPaths:
+    """Where the demo writes its files: the config's file sources, or, for a source in a database, a folder
+    under the driftwarden ``home`` (the files are then loaded into the table: flows/demo_sql.py)."""
+    folder = (home or Path(".driftwarden")).resolve() / "demo"
+    labels = cfg.sources.labels
+    if labels is None:
+        raise ValueError("the demo config needs a labels source")
+
+    def where(src: SourceConfig, default: str) -> Path:
+        return Path(cfg.resolve(src.path)) if src.path is not None else folder / default
+
+    return DemoPaths(
+        where(cfg.sources.predictions, "predictions/*.parquet").parent,
+        where(labels, "labels/*.parquet").parent,
+        where(cfg.sources.reference, "reference.parquet"),
+    )
 
 
-def generate(cfg: ModelConfig, seed: int = 7) -> DemoPaths:
+def generate(cfg: ModelConfig, seed: int = 7, home: Path | None = None) -> DemoPaths:
     """Train the model, write its out-of-sample reference and a month of nights with their labels."""
-    paths = demo_paths(cfg)
+    paths = demo_paths(cfg, home)
     for folder in (paths.predictions, paths.labels, paths.reference.parent):
         folder.mkdir(parents=True, exist_ok=True)
     for old in [*paths.predictions.glob("*.parquet"), *paths.labels.glob("*.parquet")]:
