@@ -5,6 +5,9 @@ at head match ``store.metadata`` exactly (a table added without a migration fail
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from datetime import datetime
 
 import pytest
@@ -128,3 +131,30 @@ def _assert_run_kept(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(store.runs.c.model, store.runs.c.status)).all()
     assert [tuple(r) for r in rows] == [("m", "ok")]
+
+
+UPGRADER = """
+import sys, time
+from flows import store, store_schema
+go = float(sys.argv[2])
+while time.time() < go:
+    time.sleep(0.01)
+print(store_schema.current(store.open_store(sys.argv[1])))
+"""
+
+
+def test_two_processes_opening_an_empty_store_at_once_both_succeed(store_url):
+    go = time.time() + 4.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADER, store_url, str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, stderr.decode()
+        assert stdout.decode().strip() == store_schema.head()
+    engine = sa.create_engine(store_url)
+    assert _diff(engine) == []
+    engine.dispose()
