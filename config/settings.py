@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     """Working folder for the embedded store, reports and demo data."""
     store_url: SecretStr | None = None
     """SQLAlchemy URL of the store; defaults to a SQLite file in ``home``. May hold a password."""
-    reports_dir: Path | None = None
-    """Where HTML reports go; defaults to ``home/reports``."""
+    reports_dir: str | None = None
+    """Where HTML reports go: a folder or any fsspec URL (``s3://bucket/reports``); defaults to ``home/reports``."""
     report_sample_rows: int = Field(5000, ge=100)
     """Rows sampled (seeded) from each side for the Evidently HTML report."""
     run_lock_ttl: int = Field(6 * 3600, ge=60)
@@ -42,8 +42,11 @@ class Settings(BaseSettings):
             return self.store_url.get_secret_value()
         return f"sqlite:///{(self.home / 'store.db').resolve()}"
 
-    def resolved_reports_dir(self) -> Path:
-        return (self.reports_dir or self.home / "reports").resolve()
+    def resolved_reports_dir(self) -> str:
+        """An absolute folder, or the fsspec URL as given."""
+        if self.reports_dir is not None and "://" in self.reports_dir:
+            return self.reports_dir.rstrip("/")
+        return str(Path(self.reports_dir or self.home / "reports").resolve())
 
 
 @lru_cache(maxsize=1)

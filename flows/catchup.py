@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,7 +20,7 @@ from checks.verdict import Finding, Verdict, decide_verdict, kpi_findings, outpu
 from checks.windows import Window, wall_shift
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import locks, store
+from flows import locks, report_files, store
 from flows.reports import write_page
 from flows.steps import IO, Reference, WindowData, attach_labels, kpi_history
 
@@ -152,14 +151,15 @@ def _rescore_page(
     old = store.run_metrics(engine, [int(run["id"])])
     old = old[old["kind"] != "kpi"].assign(details=lambda f: f["details"].map(json.loads))
     rows = [*kpi_rows, *old.astype(object).where(old.notna(), None).to_dict("records")]
-    original = Path(run["report_uri"])
-    evidently = original.with_name(original.stem + "-evidently.html")
-    note = f'<p>Re-scored as labels arrived. Input checks as first run: <a href="{original.name}">first page</a>'
-    if evidently.exists():
-        note += f', <a href="{evidently.name}">Evidently drift report</a>'
+    original = str(run["report_uri"])
+    evidently = report_files.stem(original) + "-evidently.html"
+    first = report_files.name(original)
+    note = f'<p>Re-scored as labels arrived. Input checks as first run: <a href="{first}">first page</a>'
+    if report_files.exists(report_files.sibling(original, evidently)):
+        note += f', <a href="{evidently}">Evidently drift report</a>'
     stem = f"{start.strftime('%Y%m%dT%H%M')}-{store.now_utc().strftime('%Y%m%dT%H%M%S%f')}"
     return write_page(
-        original.with_name(f"{stem}.html"), cfg, f"{start} .. {end}", verdict.summary, rows, note + ".</p>"
+        report_files.sibling(original, f"{stem}.html"), cfg, f"{start} .. {end}", verdict.summary, rows, note + ".</p>"
     )
 
 

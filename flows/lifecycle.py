@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from prefect import task
@@ -15,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from config.model import ModelConfig, parse_duration
-from flows import store
+from flows import report_files, store
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +68,11 @@ def prune(engine: Engine, cfg: ModelConfig, now: datetime | None = None, dry_run
             if not dry_run:
                 conn.execute(samples.delete().where(doomed))
     for page in pages:  # after the commit: a file is only deleted once no run points at it
-        for path in (Path(page), Path(page).with_name(Path(page).stem + "-evidently.html")):
-            if path.exists():
+        for uri in (page, report_files.sibling(page, report_files.stem(page) + "-evidently.html")):
+            if report_files.exists(uri):
                 files += 1
                 if not dry_run:
-                    path.unlink()
+                    report_files.remove(uri)
     return Pruned(cfg.name, len(pages), files, deleted, kept, dry_run)
 
 

@@ -30,7 +30,7 @@ from checks.windows import Window, scheduled_window, wall_shift, window_ending_a
 from config.loader import ConfigError, load_model_config
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import sources, store
+from flows import report_files, sources, store
 from flows.errors import DriftwardenError
 from flows.reports import write_reports
 
@@ -277,7 +277,7 @@ def write_evidence(
         cfg,
         batch,
         reference,
-        settings.resolved_reports_dir() / cfg.name,
+        report_files.join(settings.resolved_reports_dir(), cfg.name),
         stem,
         settings.report_sample_rows,
         window.label,
