@@ -84,3 +84,52 @@ def wall_shift(t: pd.Timestamp, delta: timedelta) -> pd.Timestamp:
     across a DST change (where it is 119 or 121 hours)."""
     naive = t.tz_localize(None) + delta
     return naive.tz_localize(t.tz, nonexistent="shift_forward", ambiguous=True)
+
+
+def scheduled_window(now: datetime | pd.Timestamp, length: timedelta, tz: str, lateness: timedelta) -> Window:
+    """The window a scheduled run monitors: the last one that ended at least ``lateness`` before ``now``
+    (an absolute delay: data lands so long after the window closes, also across a DST change)."""
+    t = pd.Timestamp(now)
+    if t.tzinfo is None:
+        raise ValueError("scheduled_window needs a time-zone-aware now")
+    return window_ending_at(t - lateness, length, tz)
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    windows: tuple[Window, ...]
+    """Missed windows to monitor now (the newest ones, up to the limit), oldest first."""
+    left: tuple[Window, ...] = ()
+    """Older missed windows beyond the limit: not monitored by this run (a backfill can)."""
+
+    @property
+    def note(self) -> str:
+        if not self.windows:
+            return ""
+        first, last = self.windows[0].start, self.windows[-1].end
+        text = f"caught up {len(self.windows)} missed window(s) from {first.isoformat()} to {last.isoformat()}"
+        if self.left:
+            start, end = self.left[0].start.isoformat(), self.left[-1].end.isoformat()
+            text += (
+                f"; {len(self.left)} older missed window(s) were left (max_missed_windows): "
+                f"run `driftwarden backfill --start {start} --end {end}`"
+            )
+        return text
+
+
+def missed_windows(
+    last_ok_end: pd.Timestamp | None,
+    done: set[pd.Timestamp],
+    target: Window,
+    length: timedelta,
+    tz: str,
+    limit: int,
+) -> CatchUp:
+    """Windows between the end of the last successful run and ``target`` that have no successful run in
+    ``done`` (their starts): the newest ``limit`` of them to monitor, oldest first, and the older ones left.
+    No earlier run at all: nothing was missed."""
+    if last_ok_end is None or limit <= 0:
+        return CatchUp(())
+    have = {pd.Timestamp(t).value for t in done}
+    gap = [w for w in windows_between(last_ok_end, target.start, length, tz) if w.start.value not in have]
+    return CatchUp(tuple(gap[-limit:]) if gap else (), tuple(gap[:-limit]) if len(gap) > limit else ())

@@ -236,6 +236,27 @@ class FailuresConfig(Strict):
     """Columns written only as a one-way hash (PII)."""
 
 
+class RetentionConfig(Strict):
+    """How long the store keeps evidence; ``driftwarden prune`` (and, if asked, each scheduled run) deletes
+    what is older. Ages count from the end of the window the evidence is about; null keeps it forever."""
+
+    reports: str | None = None
+    """Report pages (HTML) of windows that ended longer ago than this, e.g. ``365d``, are deleted; the runs,
+    their verdicts and metrics stay in the store."""
+    failure_samples: str | None = None
+    """Failure samples of windows that ended longer ago than this, e.g. ``90d``, are deleted, except the
+    samples marked used_in_training (a registered model was trained on them)."""
+    prune_after_run: bool = False
+    """Prune at the end of every monitoring run, not only by ``driftwarden prune``."""
+
+    @field_validator("reports", "failure_samples")
+    @classmethod
+    def _age(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
 class ModelConfig(Strict):
     """One monitored model."""
 
@@ -249,6 +270,27 @@ class ModelConfig(Strict):
     """How long labels may take to arrive; earlier windows within it are re-scored as labels grow."""
     label_maturity: float = Field(0.9, gt=0, le=1)
     """KPI alarms are raised only on windows whose label coverage reaches this share."""
+    # --- data paths (issue 3): late data, missed windows, retention -----------------------------------------
+    data_lateness: str = "0h"
+    """How long after a window closes its data has fully landed: a scheduled run (no window end given)
+    monitors the last window that ended at least this long before now, e.g. ``2h``."""
+    max_missed_windows: int = Field(7, ge=0)
+    """A scheduled run first monitors the windows missed since the last successful run (the scheduler was
+    down, the machine was off): the newest this many of them; 0 turns this catch-up off."""
+    retention: RetentionConfig = RetentionConfig()
+    """How long reports and failure samples are kept (``driftwarden prune``)."""
+
+    @field_validator("data_lateness")
+    @classmethod
+    def _lateness(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def lateness(self) -> timedelta:
+        return parse_duration(self.data_lateness)
+
+    # --- end of data paths ----------------------------------------------------------------------------------
     segments: list[str] = Field(default_factory=list)
     """Columns to slice KPIs and drift by."""
     volume: VolumeConfig = VolumeConfig()

@@ -30,23 +30,35 @@ class Settings(BaseSettings):
     """Working folder for the embedded store, reports and demo data."""
     store_url: SecretStr | None = None
     """SQLAlchemy URL of the store; defaults to a SQLite file in ``home``. May hold a password."""
-    reports_dir: Path | None = None
-    """Where HTML reports go; defaults to ``home/reports``."""
+    reports_dir: str | None = None
+    """Where HTML reports go: a folder or any fsspec URL (``s3://bucket/reports``); defaults to ``home/reports``."""
     report_sample_rows: int = Field(5000, ge=100)
     """Rows sampled (seeded) from each side for the Evidently HTML report."""
+    run_lock_ttl: int = Field(6 * 3600, ge=60)
+    """Seconds after which a window's lock is taken as stale (its run died) and may be taken over."""
 
     def resolved_store_url(self) -> str:
         if self.store_url is not None:
             return self.store_url.get_secret_value()
         return f"sqlite:///{(self.home / 'store.db').resolve()}"
 
-    def resolved_reports_dir(self) -> Path:
-        return (self.reports_dir or self.home / "reports").resolve()
+    def resolved_reports_dir(self) -> str:
+        """An absolute folder, or the fsspec URL as given."""
+        if self.reports_dir is not None and "://" in self.reports_dir:
+            return self.reports_dir.rstrip("/")
+        return str(Path(self.reports_dir or self.home / "reports").resolve())
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def use_store_url(url: str) -> None:
+    """Point this process (and the runs it starts) at another store, e.g. ``driftwarden demo --store-url``.
+    The URL may hold ``${VAR}`` placeholders; it is never logged."""
+    os.environ["DRIFTWARDEN_STORE_URL"] = expand_secrets(url, "--store-url")
+    get_settings.cache_clear()
 
 
 def prepare_environment(quiet: bool = False) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -19,7 +19,8 @@ from checks.kpis import evaluate_kpis
 from checks.verdict import Finding, Verdict, decide_verdict, kpi_findings, output_drift_findings
 from checks.windows import Window, wall_shift
 from config.model import ModelConfig
-from flows import store
+from config.settings import get_settings
+from flows import locks, report_files, store
 from flows.reports import write_page
 from flows.steps import IO, Reference, WindowData, attach_labels, kpi_history
 
@@ -50,53 +51,89 @@ def rescore_earlier_windows(
     """Label catch-up: re-score earlier windows within the horizon whose labels grew, as new run versions."""
     engine = store.open_store(store_url)
     done: list[dict[str, Any]] = []
-    ts = cfg.columns.timestamp
     for run in _windows_to_rescore(engine, cfg, window).to_dict("records"):
-        start = pd.Timestamp(run["window_start"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
-        end = pd.Timestamp(run["window_end"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
-        preds = data.earlier[(data.earlier[ts] >= start) & (data.earlier[ts] < end)].reset_index(drop=True)
-        labelled = attach_labels(cfg, preds, data.labels)
-        stored = [Finding(**f) for f in json.loads(run["findings"])]
-        overdue = _overdue(cfg, end, as_of, len(labelled), len(preds))
-        grew = len(labelled) > (run["labelled_rows"] or 0)
-        if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
+        lock = _try_lock(engine, cfg, run)
+        if lock is None:  # that window is being monitored right now: its own run uses the labels known now
             continue
-        history = kpi_history(engine, cfg, store.utc(start))
-        kpis = evaluate_kpis(labelled, cfg, len(preds), history)
-        inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
-        target = _target_drift(cfg, labelled, reference)
-        verdict = decide_verdict(
-            [*inputs, *kpi_findings(kpis), *output_drift_findings(target), *([overdue] if overdue else [])]
-        )
-        kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
-        page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
-        failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
-        record = store.RunRecord(
-            model=cfg.name,
-            window_start=run["window_start"],
-            window_end=run["window_end"],
-            trigger="rescore",
-            status=verdict.status,
-            started_at=store.now_utc(),
-            causes=verdict.causes,
-            rows=len(preds),
-            labelled_rows=len(labelled),
-            label_coverage=kpis.coverage,
-            as_of=store.utc(as_of),
-            reference_id=run["reference_id"],
-            summary=verdict.summary,
-            findings=[f.to_json() for f in verdict.findings],
-            report_uri=page,
-        )
-        run_id, version, _ = store.write_run(
-            engine,
-            record,
-            [store.MetricRow(**m) for m in kpi_rows],
-            failures,
-            copy_metrics_from=int(run["id"]),
-        )
-        done.append({"window_start": str(start), "status": verdict.status, "run_version": version})
+        try:
+            rescored = _rescore_one(cfg, engine, run, data, as_of, reference)
+        finally:
+            locks.release(engine, lock)
+        if rescored is not None:
+            done.append(rescored)
     return done
+
+
+def _try_lock(engine: Any, cfg: ModelConfig, run: dict[str, Any]) -> locks.WindowLock | None:
+    """The earlier window's lock, or None when a run of that window holds it or superseded ``run`` meanwhile
+    (that run used the labels known then; the next catch-up sees it)."""
+    start = store.utc(run["window_start"])
+    ttl = timedelta(seconds=get_settings().run_lock_ttl)
+    try:
+        lock = locks.acquire(engine, cfg.name, start, str(start), ttl)
+    except locks.WindowBusy:
+        return None
+    current = store.latest_runs(engine, cfg.name, start=start, end=start + timedelta(seconds=1))
+    if current.empty or int(current["id"].iloc[0]) != int(run["id"]):
+        locks.release(engine, lock)
+        return None
+    return lock
+
+
+def _rescore_one(
+    cfg: ModelConfig,
+    engine: Any,
+    run: dict[str, Any],
+    data: WindowData,
+    as_of: pd.Timestamp,
+    reference: Reference,
+) -> dict[str, Any] | None:
+    """Re-score one earlier window if its labels grew (or became overdue); None when nothing changed."""
+    ts = cfg.columns.timestamp
+    start = pd.Timestamp(run["window_start"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
+    end = pd.Timestamp(run["window_end"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
+    preds = data.earlier[(data.earlier[ts] >= start) & (data.earlier[ts] < end)].reset_index(drop=True)
+    labelled = attach_labels(cfg, preds, data.labels)
+    stored = [Finding(**f) for f in json.loads(run["findings"])]
+    overdue = _overdue(cfg, end, as_of, len(labelled), len(preds))
+    grew = len(labelled) > (run["labelled_rows"] or 0)
+    if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
+        return None
+    history = kpi_history(engine, cfg, store.utc(start))
+    kpis = evaluate_kpis(labelled, cfg, len(preds), history)
+    inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
+    target = _target_drift(cfg, labelled, reference)
+    verdict = decide_verdict(
+        [*inputs, *kpi_findings(kpis), *output_drift_findings(target), *([overdue] if overdue else [])]
+    )
+    kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
+    page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
+    failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
+    record = store.RunRecord(
+        model=cfg.name,
+        window_start=run["window_start"],
+        window_end=run["window_end"],
+        trigger="rescore",
+        status=verdict.status,
+        started_at=store.now_utc(),
+        causes=verdict.causes,
+        rows=len(preds),
+        labelled_rows=len(labelled),
+        label_coverage=kpis.coverage,
+        as_of=store.utc(as_of),
+        reference_id=run["reference_id"],
+        summary=verdict.summary,
+        findings=[f.to_json() for f in verdict.findings],
+        report_uri=page,
+    )
+    run_id, version, _ = store.write_run(
+        engine,
+        record,
+        [store.MetricRow(**m) for m in kpi_rows],
+        failures,
+        copy_metrics_from=int(run["id"]),
+    )
+    return {"window_start": str(start), "status": verdict.status, "run_version": version}
 
 
 def _rescore_page(
@@ -114,14 +151,15 @@ def _rescore_page(
     old = store.run_metrics(engine, [int(run["id"])])
     old = old[old["kind"] != "kpi"].assign(details=lambda f: f["details"].map(json.loads))
     rows = [*kpi_rows, *old.astype(object).where(old.notna(), None).to_dict("records")]
-    original = Path(run["report_uri"])
-    evidently = original.with_name(original.stem + "-evidently.html")
-    note = f'<p>Re-scored as labels arrived. Input checks as first run: <a href="{original.name}">first page</a>'
-    if evidently.exists():
-        note += f', <a href="{evidently.name}">Evidently drift report</a>'
+    original = str(run["report_uri"])
+    evidently = report_files.stem(original) + "-evidently.html"
+    first = report_files.name(original)
+    note = f'<p>Re-scored as labels arrived. Input checks as first run: <a href="{first}">first page</a>'
+    if report_files.exists(report_files.sibling(original, evidently)):
+        note += f', <a href="{evidently}">Evidently drift report</a>'
     stem = f"{start.strftime('%Y%m%dT%H%M')}-{store.now_utc().strftime('%Y%m%dT%H%M%S%f')}"
     return write_page(
-        original.with_name(f"{stem}.html"), cfg, f"{start} .. {end}", verdict.summary, rows, note + ".</p>"
+        report_files.sibling(original, f"{stem}.html"), cfg, f"{start} .. {end}", verdict.summary, rows, note + ".</p>"
     )
 
 

@@ -83,6 +83,35 @@ def _run_window(
         return records.window_json(records.failed_run(None, None, window_end, error), pd.DataFrame(), 0, [])
 
 
+def _missed_before_scheduled(cfg: Any) -> Any:
+    """The windows a scheduled run catches up first (the flow finds the same ones), to report them."""
+    import pandas as pd
+
+    from checks.windows import scheduled_window
+    from config.settings import get_settings
+    from flows.schedule import plan_catch_up
+
+    window = scheduled_window(pd.Timestamp.now(tz="UTC"), cfg.window_length, cfg.window.timezone, cfg.lateness)
+    try:
+        return plan_catch_up(cfg, get_settings().resolved_store_url(), window)
+    except Exception:  # the store is down: the run itself reports it
+        return None
+
+
+def _caught_up(cfg: Any, missed: Any) -> list[dict[str, Any]]:
+    from config.settings import get_settings
+    from flows import store
+    from flows.steps import load_window_json
+
+    summaries = []
+    for w in missed.windows if missed is not None else ():
+        try:
+            summaries.append(load_window_json(cfg, get_settings().resolved_store_url(), store.utc(w.start)))
+        except Exception:  # its run stored nothing (the store went down): the scheduled run says why
+            continue
+    return summaries
+
+
 def _time_option(value: str | None, option: str, tz: str) -> str | None:
     """Check a time option before any run starts: a bad one exits 2 and names the option."""
     from flows.steps import parse_time
@@ -104,12 +133,19 @@ def run(
 ) -> None:
     """Run one window as the Prefect flow monitor-model."""
     cfg = _load(config)
+    missed = _missed_before_scheduled(cfg) if window_end is None else None
     summary = _run_window(config, _time_option(window_end, "--window-end", cfg.window.timezone), None, "run")
+    caught_up = _caught_up(cfg, missed)
     if as_json:
-        print(json.dumps(summary, default=str))
+        for s in [*caught_up, summary]:
+            print(json.dumps(s, default=str))
     else:
+        for s in caught_up:
+            _print_summary(s)
         _print_summary(summary)
-    if summary["status"] == "failed":
+    if missed is not None and missed.windows:
+        err.print(f"{cfg.name}: {escape(missed.note)}", soft_wrap=True)
+    if any(s["status"] == "failed" for s in [*caught_up, summary]):
         raise typer.Exit(1)
 
 
@@ -592,19 +628,127 @@ def serve(
     prefect_serve(*deps)
 
 
+# --- data paths: the store's schema, retention, erasure (issue 3) -----------------------------------------
+
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
+StoreUrlOpt = Annotated[
+    str | None,
+    typer.Option("--store-url", help="The store URL (default: DRIFTWARDEN_STORE_URL or the SQLite file)."),
+]
+
+
+def _store_engine(store_url: str | None) -> Any:
+    """The store's engine, without migrating it (``db`` commands say what they do)."""
+    import sqlalchemy as sa
+
+    from config.settings import expand_secrets, get_settings
+
+    try:
+        url = expand_secrets(store_url, "--store-url") if store_url else get_settings().resolved_store_url()
+        engine = sa.create_engine(url)
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    except (KeyError, ValueError, sa.exc.ArgumentError) as exc:
+        err.print(f"[red]--store-url: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    return engine
+
+
+@db_app.command("upgrade")
+def db_upgrade(store_url: StoreUrlOpt = None) -> None:
+    """Upgrade the store's schema to the newest revision (the store is also upgraded when a run opens it)."""
+    from flows import store_schema
+
+    engine = _store_engine(store_url)
+    before, after = store_schema.upgrade(engine)
+    if before == after:
+        out.print(f"{engine.dialect.name} store is up to date at revision {after}")
+    else:
+        out.print(f"{engine.dialect.name} store upgraded from revision {before or '(empty)'} to {after}")
+
+
+@db_app.command("current")
+def db_current(store_url: StoreUrlOpt = None, as_json: JsonOpt = False) -> None:
+    """The store's schema revision and the newest one; exit 1 when the store needs `db upgrade`."""
+    from flows import store_schema
+
+    state = store_schema.describe(_store_engine(store_url))
+    if as_json:
+        print(json.dumps(state))
+    else:
+        note = "up to date" if state["up_to_date"] else "run `driftwarden db upgrade`"
+        out.print(f"{state['dialect']} store at revision {state['current'] or '(empty)'}, head {state['head']}: {note}")
+    if not state["up_to_date"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def prune(
+    configs: Annotated[list[Path], typer.Option("--config", "-c", help="Model config(s) whose retention to apply.")],
+    dry_run: Annotated[bool, typer.Option(help="Only count what would be deleted.")] = False,
+) -> None:
+    """Delete reports and failure samples older than each model's `retention` (samples used in training stay)."""
+    from config.settings import get_settings
+    from flows import store
+    from flows.lifecycle import prune as prune_store
+
+    cfgs = [_load(c) for c in configs]
+    engine = store.open_store(get_settings().resolved_store_url())
+    for cfg in cfgs:
+        if cfg.retention.reports is None and cfg.retention.failure_samples is None:
+            out.print(f"{cfg.name}: no retention configured (retention.reports / retention.failure_samples)")
+            continue
+        out.print(prune_store(engine, cfg, dry_run=dry_run).message)
+
+
+@app.command()
+def purge(
+    config: ConfigOpt,
+    ids: Annotated[list[str], typer.Option("--id", help="A prediction id (the columns.id value); repeatable.")],
+) -> None:
+    """Right to erasure: remove a person's rows (by prediction id) from the failure log, and say how many."""
+    from config.settings import get_settings
+    from flows import store
+    from flows.lifecycle import purge as purge_store
+
+    cfg = _load(config)
+    if not ids or any(not i.strip() for i in ids):
+        err.print("[red]--id: give at least one non-empty prediction id[/red]")
+        raise typer.Exit(2)
+    result = purge_store(store.open_store(get_settings().resolved_store_url()), cfg.name, ids)
+    out.print(result.message)
+
+
+# --- end of data paths -------------------------------------------------------------------------------------
+
+
 @app.command()
 def demo(
     config: Annotated[Path, typer.Option("--config", "-c")] = Path("config/credit_risk.yaml"),
     as_json: JsonOpt = False,
+    store_url: StoreUrlOpt = None,
 ) -> None:
-    """Train a credit-risk model, generate a month of nights with known events, backfill and report."""
+    """Train a credit-risk model, generate a month of nights with known events, backfill and report.
+
+    Sources of the config that are database tables (url + table) are loaded with the generated rows."""
     import pandas as pd
 
+    from config.settings import get_settings, use_store_url
     from flows import demo as demo_data
+    from flows.demo_sql import load_sql_sources
 
     cfg = _load(config)
+    if store_url:
+        try:
+            use_store_url(store_url)
+        except KeyError as exc:
+            err.print(f"[red]{escape(str(exc.args[0]))}[/red]")
+            raise typer.Exit(2) from None
     err.print(f"generating the demo data for {cfg.name} (a model, its reference, {demo_data.NIGHTS} nights)…")
-    demo_data.generate(cfg)
+    paths = demo_data.generate(cfg, home=get_settings().home)
+    for loaded in load_sql_sources(cfg, paths):
+        err.print(f"loaded {loaded.rows} {loaded.source} rows into table {loaded.table}")
     start, end = demo_data.demo_range(cfg.window.timezone)
     summaries = _backfill(config, start.isoformat(), end.isoformat(), labels_now=False)
     expected = {}

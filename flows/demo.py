@@ -23,7 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from config.model import ModelConfig
+from config.model import ModelConfig, SourceConfig
 
 NUMERICAL = ["age", "income", "loan_amount", "debt_to_income", "credit_history_years", "open_accounts"]
 CATEGORICAL = ["employment_type", "region", "purpose"]
@@ -123,25 +123,33 @@ def night_batch(night: int, rng: np.random.Generator, tz: str) -> tuple[pd.DataF
     return preds, labels
 
 
-def demo_paths(cfg: ModelConfig) -> DemoPaths:
-    if cfg.sources.predictions.path is None or cfg.sources.reference.path is None:
-        raise ValueError("the demo writes files: its config needs file sources")
-    pred = Path(cfg.resolve(cfg.sources.predictions.path))
-    if cfg.sources.labels is None or cfg.sources.labels.path is None:
-        raise ValueError("the demo config needs a labels file source")
-    lab = Path(cfg.resolve(cfg.sources.labels.path))
+def demo_paths(cfg: ModelConfig, home: Path | None = None) -> DemoPaths:
+    """Where the demo writes its files: the config's file sources, or, for a source in a database, a folder
+    under the driftwarden ``home`` (the files are then loaded into the table: flows/demo_sql.py)."""
+    folder = (home or Path(".driftwarden")).resolve() / "demo"
+    labels = cfg.sources.labels
+    if labels is None:
+        raise ValueError("the demo config needs a labels source")
     if cfg.sources.features is None or cfg.sources.features.path is None:
-        raise ValueError("the demo config needs a features file source (batch scoring)")
-    feats = Path(cfg.resolve(cfg.sources.features.path))
-    return DemoPaths(pred.parent, feats.parent, lab.parent, Path(cfg.resolve(cfg.sources.reference.path)))
+        raise ValueError("the demo config needs a features file source (the applicants batch scoring reads)")
+
+    def where(src: SourceConfig, default: str) -> Path:
+        return Path(cfg.resolve(src.path)) if src.path is not None else folder / default
+
+    return DemoPaths(
+        where(cfg.sources.predictions, "predictions/*.parquet").parent,
+        where(cfg.sources.features, "applicants/*.parquet").parent,
+        where(labels, "labels/*.parquet").parent,
+        where(cfg.sources.reference, "reference.parquet"),
+    )
 
 
-def generate(cfg: ModelConfig, seed: int = 7) -> DemoPaths:
+def generate(cfg: ModelConfig, seed: int = 7, home: Path | None = None) -> DemoPaths:
     """Train the model and register it as champion v1; write its out-of-sample reference and a month of nights
     (applicants and their labels). Predictions are written by batch scoring as the nights are monitored."""
     from flows.registry import Registry
 
-    paths = demo_paths(cfg)
+    paths = demo_paths(cfg, home)
     for folder in (paths.predictions, paths.features, paths.labels, paths.reference.parent):
         folder.mkdir(parents=True, exist_ok=True)
     for old in [*paths.predictions.glob("*.parquet"), *paths.features.glob("*.parquet")]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from checks.windows import Window
 from config.loader import ConfigError
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import alerts, catchup, retrain_steps, steps, store
+from flows import alerts, catchup, lifecycle, locks, retrain_steps, schedule, steps, store
 from flows.scoring import score_window
 
 
@@ -50,7 +51,10 @@ def monitor_model(
     except (ConfigError, ValueError) as exc:
         raise MonitorFailed(_unstored_failure(config_path, exc)) from exc
     store_url = get_settings().resolved_store_url()
+    if window_end is None:  # a scheduled run: first the windows missed since the last successful one
+        _catch_up_missed(config_path, cfg, store_url, window)
     started = store.now_utc()
+    lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts)
     try:
         if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
             score_window(cfg, window)
@@ -73,14 +77,53 @@ def monitor_model(
         failed = _record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)
         alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
         raise MonitorFailed(failed) from exc
+    finally:
+        locks.release_quietly(store_url, lock)
     summary = steps.window_summary(cfg, store_url, store.utc(window.start))
     steps.publish_artifact(cfg, summary)
     alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
+    lifecycle.prune_after_run(cfg, store_url)
     if retrain.retrain and cfg.retrain.auto:
         attempt = retrain_steps.start_retraining(cfg.name, config_path, retrain, as_of_ts)
         summary["retrain"] = {**(summary["retrain"] or {}), "attempt": retrain_steps.attempt_brief(attempt)}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
+
+
+def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window: Window) -> None:
+    """Monitor the missed windows, oldest first, each as a run of its own (a failure is stored by that run
+    and retried by the next scheduled one); say so in the log."""
+    try:
+        plan = schedule.find_missed_windows(cfg, store_url, window)
+    except Exception as exc:  # the scheduled window's own run reports a store that is down
+        get_run_logger().warning("%s: could not look for missed windows: %s", cfg.name, exc)
+        return
+    for missed in plan.windows:
+        try:
+            monitor_model(config_path, window_end=missed.end.isoformat(), trigger="missed")
+        except MonitorFailed:
+            pass
+    if plan.windows:
+        get_run_logger().warning("%s: %s", cfg.name, plan.note)
+
+
+def _lock_window(
+    cfg: ModelConfig, store_url: str, window: Window, trigger: str, started: Any, as_of: pd.Timestamp
+) -> locks.WindowLock:
+    """Take the window's lock. Another run holding it is a refusal that stores nothing (the window's versions
+    belong to that run); a store that cannot be reached fails the run as any other store error does."""
+    try:
+        ttl = timedelta(seconds=get_settings().run_lock_ttl)
+        return locks.acquire(store.open_store(store_url), cfg.name, store.utc(window.start), window.label, ttl)
+    except locks.WindowBusy as exc:
+        get_run_logger().error("%s", exc)
+        run = records.failed_run(
+            cfg.name, store.utc(window.start), store.utc(window.end), str(exc), trigger=trigger, as_of=store.utc(as_of)
+        )
+        summary = records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
+        raise MonitorFailed(summary) from exc
+    except Exception as exc:
+        raise MonitorFailed(_record_failure(cfg, store_url, window, trigger, started, as_of, exc)) from exc
 
 
 def _record_failure(

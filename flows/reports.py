@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from config.model import ModelConfig
+from flows import report_files
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -20,20 +21,22 @@ def write_reports(
     cfg: ModelConfig,
     current: pd.DataFrame,
     reference: pd.DataFrame,
-    out_dir: Path,
+    out_dir: str,
     stem: str,
     sample_rows: int,
     window_label: str,
     summary: str,
     metric_rows: list[dict[str, Any]],
 ) -> str:
-    """Write ``<stem>-evidently.html`` and the run's page ``<stem>.html``; return the page's path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``<stem>-evidently.html`` and the run's page ``<stem>.html`` into a folder or fsspec URL;
+    return the page's path or URL."""
     cur = _sample(current, sample_rows, seed=0)
     ref = _sample(reference, sample_rows, seed=1)
     evidently_name = f"{stem}-evidently.html"
     if len(cur) >= 2 and len(ref) >= 2:
-        _evidently_html(cfg, cur, ref, out_dir / evidently_name)
+        report_files.write_with(
+            report_files.join(out_dir, evidently_name), lambda local: _evidently_html(cfg, cur, ref, Path(local))
+        )
         note = (
             f'<p><a href="{html.escape(evidently_name)}">Evidently drift report</a>, rendered on a seeded sample '
             f"of {len(cur)} current and {len(ref)} reference rows (of {len(current)} and {len(reference)}); its own "
@@ -41,14 +44,13 @@ def write_reports(
         )
     else:
         note = "<p>Too few rows for an Evidently report.</p>"
-    return write_page(out_dir / f"{stem}.html", cfg, window_label, summary, metric_rows, note)
+    return write_page(report_files.join(out_dir, f"{stem}.html"), cfg, window_label, summary, metric_rows, note)
 
 
 def write_page(
-    path: Path, cfg: ModelConfig, window_label: str, summary: str, metric_rows: list[dict[str, Any]], note: str
+    path: str, cfg: ModelConfig, window_label: str, summary: str, metric_rows: list[dict[str, Any]], note: str
 ) -> str:
-    """A run's page: its verdict in words and every check it made on the full window."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A run's page (a file path or fsspec URL): its verdict in words and every check it made on the full window."""
     heads = ("kind", "name", "column", "segment", "value", "interval", "threshold", "passed")
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(m, k))}</td>" for k in heads) + "</tr>"
@@ -62,8 +64,7 @@ def write_page(
 <h3>Checks on the full window</h3>
 <table><tr>{"".join(f"<th>{h}</th>" for h in heads)}</tr>{rows}</table>
 {note}</body></html>"""
-    path.write_text(page)
-    return str(path)
+    return report_files.write_text(path, page)
 
 
 _CSS = (

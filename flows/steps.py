@@ -26,11 +26,11 @@ from checks.verdict import (
     kpi_findings,
 )
 from checks.volume import VolumeResult, check_volume
-from checks.windows import Window, wall_shift, window_ending_at
+from checks.windows import Window, scheduled_window, wall_shift, window_ending_at
 from config.loader import ConfigError, load_model_config
 from config.model import ModelConfig
 from config.settings import get_settings
-from flows import sources, store
+from flows import report_files, sources, store
 from flows.errors import DriftwardenError
 from flows.reports import write_reports
 
@@ -95,8 +95,9 @@ def parse_time(value: str, what: str, tz: str = "UTC") -> pd.Timestamp:
 @task(**PURE)
 def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
     tz = cfg.window.timezone
-    end = parse_time(window_end, "window_end", tz) if window_end else pd.Timestamp.now(tz="UTC")
-    return window_ending_at(end, cfg.window_length, tz)
+    if window_end is None:  # a scheduled run: the last window whose data has landed
+        return scheduled_window(pd.Timestamp.now(tz="UTC"), cfg.window_length, tz, cfg.lateness)
+    return window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
 
 
 @task(**PURE)
@@ -276,7 +277,7 @@ def write_evidence(
         cfg,
         batch,
         reference,
-        settings.resolved_reports_dir() / cfg.name,
+        report_files.join(settings.resolved_reports_dir(), cfg.name),
         stem,
         settings.report_sample_rows,
         window.label,

@@ -146,6 +146,19 @@ mutes = sa.Table(
 )
 
 
+# One row per (model, window) a run is monitoring right now: two runs of one window never interleave
+# (flows/locks.py). Added by migration 0002.
+run_locks = sa.Table(
+    "run_locks",
+    metadata,
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("window_start", sa.DateTime, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+
 def utc(ts: Any) -> datetime:
     """Naive UTC datetime of a timestamp (aware ones are converted, naive ones taken as UTC)."""
     t = pd.Timestamp(ts)
@@ -160,7 +173,7 @@ def now_utc() -> datetime:
 
 @lru_cache(maxsize=8)
 def open_store(url: str) -> Engine:
-    """The store's engine for a URL (one per URL and process), with the tables created.
+    """The store's engine for a URL (one per URL and process), its schema upgraded to the migrations' head.
 
     Tasks are handed the URL, never an open connection, and open connections from this pool inside."""
     engine = sa.create_engine(url)
@@ -176,7 +189,9 @@ def open_store(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-    metadata.create_all(engine)
+    from flows.store_schema import upgrade  # the migrations import this module's metadata
+
+    upgrade(engine)
     return engine
 
 

@@ -1,0 +1,66 @@
+"""Reports written to an fsspec URL instead of a local folder (several machines can share them)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import fsspec
+import pytest
+from typer.testing import CliRunner
+
+from config.loader import load_model_config
+from config.settings import get_settings
+from flows import lifecycle, report_files, store
+from flows.cli import app
+from tests.streams import agrawal_config, write_agrawal_sources
+
+runner = CliRunner()
+
+
+def test_url_paths_are_joined_as_urls():
+    page = report_files.join("s3://bucket/reports", "credit_risk", "20261001T0000-x.html")
+    assert page == "s3://bucket/reports/credit_risk/20261001T0000-x.html"
+    assert report_files.sibling(page, "y.html") == "s3://bucket/reports/credit_risk/y.html"
+    assert (report_files.name(page), report_files.stem(page)) == ("20261001T0000-x.html", "20261001T0000-x")
+    assert report_files.join("/srv/reports", "m") == "/srv/reports/m"
+
+
+@pytest.mark.slow
+def test_runs_write_rescore_and_prune_reports_at_a_memory_url(tmp_path, dw_home, monkeypatch):
+    base = f"memory://dw-reports-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DRIFTWARDEN_REPORTS_DIR", base + "/")
+    get_settings.cache_clear()
+    retention = {"reports": "1d"}
+    config = write_agrawal_sources(tmp_path / "agrawal", config=agrawal_config(retention=retention))
+    args = ["backfill", "--config", str(config), "--start", "2025-02-19", "--end", "2025-02-23", "--json"]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    days = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    fs = fsspec.filesystem("memory")
+    for day in days:
+        assert day["report"].startswith(f"{base}/agrawal/") and fs.exists(day["report"])
+    rescored = [d for d in days if d["trigger"] == "rescore"]
+    assert rescored, "labels arrive two days late: earlier windows get a fresh page"
+    page = fs.cat_file(rescored[0]["report"]).decode()
+    assert "Re-scored as labels arrived" in page and "-evidently.html" in page  # links to the first run's files
+    assert any(p.endswith("-evidently.html") for p in fs.find(f"{base}/agrawal"))
+
+    engine = store.open_store(get_settings().resolved_store_url())
+    pruned = lifecycle.prune(engine, load_model_config(config), now=datetime(2030, 1, 1))
+    assert pruned.files > pruned.reports > 0
+    assert fs.find(f"{base}/agrawal") == []
+
+
+@pytest.mark.slow
+def test_a_file_url(tmp_path, dw_home, monkeypatch):
+    monkeypatch.setenv("DRIFTWARDEN_REPORTS_DIR", f"file://{tmp_path / 'shared'}")
+    get_settings.cache_clear()
+    config = write_agrawal_sources(tmp_path / "agrawal")
+    args = ["run", "--config", str(config), "--window-end", "2025-02-21", "--json"]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])["report"]
+    assert report.startswith(f"file://{tmp_path / 'shared' / 'agrawal'}/")
+    assert (tmp_path / "shared" / "agrawal" / report.rsplit("/", 1)[1]).exists()

@@ -1,0 +1,50 @@
+"""A scheduled run (no window end) monitors the window whose data has landed, after first catching up the
+windows missed since the last successful run, at most ``max_missed_windows`` of them, and says so."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from checks.windows import scheduled_window
+from config.loader import load_model_config
+from flows import store
+from flows.cli import app
+from tests.streams import agrawal_config, write_agrawal_sources
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def test_a_scheduled_run_catches_up_missed_windows_first(tmp_path, dw_home):
+    # A lateness that puts the scheduled window on 2025-02-24, inside the stream's data.
+    days = (pd.Timestamp.now(tz="UTC") - pd.Timestamp("2025-02-25T00:00Z")).days
+    overrides = {"data_lateness": f"{days}d", "max_missed_windows": 2}
+    config = write_agrawal_sources(tmp_path / "agrawal", config=agrawal_config(**overrides))
+    cfg = load_model_config(config)
+    assert scheduled_window(pd.Timestamp.now(tz="UTC"), cfg.window_length, "UTC", cfg.lateness).start == (
+        pd.Timestamp("2025-02-24T00:00Z")
+    )
+    backfill = ["backfill", "--config", str(config), "--start", "2025-02-19", "--end", "2025-02-21", "--json"]
+    assert runner.invoke(app, backfill, catch_exceptions=False).exit_code == 0
+
+    # 2025-02-21, -22 and -23 were missed: the newest two are monitored first, the oldest is left and said.
+    result = runner.invoke(app, ["run", "--config", str(config), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [d["window_start"][:10] for d in lines] == ["2025-02-22", "2025-02-23", "2025-02-24"]
+    assert [d["trigger"] for d in lines] == ["missed", "missed", "run"]
+    assert all(d["status"] != "failed" and d["rows"] > 10 for d in lines), lines
+    assert "caught up 2 missed window(s) from 2025-02-22T00:00:00+00:00 to 2025-02-24T00:00:00+00:00" in result.stderr
+    assert "1 older missed window(s) were left (max_missed_windows): run `driftwarden backfill --start " in (
+        result.stderr
+    )
+
+    again = runner.invoke(app, ["run", "--config", str(config), "--json"], catch_exceptions=False)
+    assert len([line for line in again.stdout.splitlines() if line.startswith("{")]) == 1  # nothing missed now
+    assert "caught up" not in again.stderr
+    runs = store.latest_runs(store.open_store(f"sqlite:///{dw_home.resolve() / 'store.db'}"), "agrawal")
+    assert sorted(runs.loc[runs["trigger"] == "missed", "window_start"].dt.day) == [22, 23]
