@@ -184,9 +184,11 @@ def open_store(url: str) -> Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
             cur = dbapi_conn.cursor()
+            # Wait for another process's write first: switching to WAL itself needs the lock, and without a
+            # busy timeout a second process opening the store mid-migration fails at once ("database is locked").
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
     from flows.store_schema import upgrade  # the migrations import this module's metadata
