@@ -17,6 +17,10 @@ HEADER = """\
 """
 
 
+SILENCE_CRON = "15 * * * *"
+"""The dead-man's switch looks every hour (a run that never happens cannot say so itself)."""
+
+
 def render(config_paths: list[Path], repo_root: Path) -> str:
     deployments: list[dict[str, Any]] = []
     for path in sorted(config_paths):
@@ -28,6 +32,15 @@ def render(config_paths: list[Path], repo_root: Path) -> str:
             "parameters": {"config_path": path.resolve().relative_to(repo_root.resolve()).as_posix()},
             "tags": ["driftwarden", f"model:{cfg.name}"],
             "schedules": [{"cron": cfg.schedule, "timezone": cfg.window.timezone}],
+            "work_pool": {"name": "driftwarden"},
+        })  # fmt: skip
+        deployments.append({
+            "name": cfg.name,
+            "description": f"The dead-man's switch of {cfg.name}: alerts when runs, rows or labels stop coming.",
+            "entrypoint": "flows/watchdog.py:check_silence",
+            "parameters": {"config_path": path.resolve().relative_to(repo_root.resolve()).as_posix()},
+            "tags": ["driftwarden", f"model:{cfg.name}", "silence"],
+            "schedules": [{"cron": SILENCE_CRON, "timezone": cfg.window.timezone}],
             "work_pool": {"name": "driftwarden"},
         })  # fmt: skip
         deployments.append({
@@ -53,6 +66,7 @@ def runner_deployments(config_paths: list[Path], repo_root: Path) -> list[Any]:
 
     from flows.monitor import monitor_model
     from flows.retrain import retrain_model
+    from flows.watchdog import check_silence
 
     out = []
     for path in sorted(config_paths):
@@ -66,6 +80,15 @@ def runner_deployments(config_paths: list[Path], repo_root: Path) -> list[Any]:
                 parameters=params,
                 tags=tags,
                 description=f"Nightly monitoring of {cfg.name}.",
+            )
+        )
+        out.append(
+            check_silence.to_deployment(
+                name=cfg.name,
+                schedules=[Cron(SILENCE_CRON, timezone=cfg.window.timezone)],
+                parameters=params,
+                tags=[*tags, "silence"],
+                description=f"The dead-man's switch of {cfg.name}.",
             )
         )
         out.append(

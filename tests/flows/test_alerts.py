@@ -394,3 +394,16 @@ def test_a_url_from_a_prefect_secret_block(dw_home, tmp_path, receivers, monkeyp
     assert alerts.deliver(missing, engine) == (0, 1, 0)
     [error] = alert_store.outbox_rows(engine, "agrawal")["last_error"].tolist()
     assert "dw-no-such-block" in error
+
+
+def test_the_scheduled_dead_mans_switch_flow_alerts_on_a_model_that_never_ran(dw_home, tmp_path):
+    from flows.watchdog import check_silence
+
+    path = write_config(
+        tmp_path, {"channels": {"log": {"type": "file", "path": "alerts.jsonl"}}, "silence": {"no_run": "36h"}}
+    )
+    result = check_silence(str(path))
+    assert result["watched"] and result["sent"] == 1
+    [line] = (path.parent / "alerts.jsonl").read_text().splitlines()
+    assert json.loads(line)["conditions"][0]["key"] == "agrawal/silence/no_run"
+    assert check_silence(str(write_config(tmp_path / "b", {})))["watched"] is False

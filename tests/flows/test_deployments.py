@@ -23,11 +23,11 @@ def test_every_deployment_loads_its_flow_and_config(monkeypatch):
         assert set(dep["parameters"]) == {"config_path"}
         cfg = load_model_config(REPO / dep["parameters"]["config_path"])
         assert dep["name"] == cfg.name
-        if flow.name == "monitor-model":
+        if flow.name in ("monitor-model", "check-silence"):  # nightly, and the hourly dead-man's switch
             assert dep["schedules"][0]["timezone"] == cfg.window.timezone
         else:  # retraining runs by hand or when the monitoring run's policy starts it
             assert flow.name == "retrain-model" and "schedules" not in dep
-    assert sorted(flows["monitor-model"]) == sorted(flows["retrain-model"])
+    assert sorted(flows["monitor-model"]) == sorted(flows["retrain-model"]) == sorted(flows["check-silence"])
 
 
 def test_the_committed_file_is_what_the_configs_generate(monkeypatch, tmp_path):
@@ -54,6 +54,6 @@ def test_serve_builds_the_same_deployments_with_live_schedules(monkeypatch):
         (load_flow_from_entrypoint(d["entrypoint"]).name, d["name"], d["parameters"]["config_path"])
         for d in spec["deployments"]
     )
-    monitor = [d for d in served if d.flow_name == "monitor-model"]
+    monitor = [d for d in served if d.flow_name in ("monitor-model", "check-silence")]
     assert all(len(d.schedules) == 1 and d.schedules[0].schedule.timezone for d in monitor)
     assert all(not d.schedules for d in served if d.flow_name == "retrain-model")
