@@ -18,7 +18,7 @@ from config.settings import prepare_environment
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Watch ML models in production.")
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error naming a long path stays on one line
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The model's YAML file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per window on stdout.")]
