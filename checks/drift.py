@@ -17,7 +17,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile, as_category_text
+from checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from checks.sketch import CategoricalSketch, NumericSketch, Sketch, sketch_frame
 from config.model import DriftConfig
 
 Role = Literal["feature", "prediction", "target"]
@@ -148,46 +149,75 @@ def js_noise_floor(ref_counts: dict[str, int], n_cur: int, draws: int = 200, see
     return float(np.quantile(np.sqrt(np.maximum((kl_a + kl_b) / 2, 0)), 0.99))
 
 
-def _column_drift(
-    name: str,
-    current: pd.Series,
-    ref: NumericProfile | CategoricalProfile,
-    cfg: DriftConfig,
-) -> _Measure:
+def _sturges_edges(lo: float, hi: float, size: int) -> np.ndarray:
+    """numpy's 'sturges' bin edges for ``size`` values spanning [lo, hi]."""
+    if hi <= lo:
+        return np.array([lo - 0.5, hi + 0.5])
+    width = (hi - lo) / (np.log2(size) + 1.0)
+    return np.linspace(lo, hi, int(np.ceil((hi - lo) / width)) + 1)
+
+
+def _numeric_drift(sketch: NumericSketch, ref: NumericProfile, method: str, n_cur: int) -> _Measure:
+    """One numeric column; on its raw values when the window kept them (at most RAW_LIMIT), else on its bins."""
+    ref_values = ref.values()
+    raw = sketch.values()
+    norm = max(ref.std, 0.001)
+    if method == "wasserstein":
+        if raw is not None:
+            return _Measure(method, wasserstein_norm(ref_values, raw, ref.std), n_cur)
+        w1, error = sketch.wasserstein()
+        return _Measure(method, w1 / norm, n_cur, f"binned: error <= {error / norm:.2g}" if error > 1e-4 * norm else "")
+    if method == "ks":
+        if raw is not None:
+            return _Measure(method, float(stats.ks_2samp(ref_values, raw).pvalue), n_cur)
+        m, n = sorted([float(len(ref_values)), float(n_cur)], reverse=True)  # scipy's asymptotic mode, as it would
+        return _Measure(method, float(stats.kstwo.sf(sketch.ks_statistic(), np.round(m * n / (m + n)))), n_cur)
+    ref_counts = _value_counts(ref_values)
+    cur_counts = _value_counts(raw) if raw is not None else _counts_from_bins(sketch)
+    if method == "chisquare":
+        return _Measure(method, _chisquare(ref_counts, cur_counts), n_cur)
+    few = len(ref_counts) <= 20
+    floor = js_noise_floor(ref_counts, n_cur) if few else 0.0
+    if raw is not None:
+        return _Measure(method, _binned_js(ref_values, raw), n_cur, floor=floor)
+    if few:
+        return _Measure(method, jensenshannon_counts(ref_counts, cur_counts), n_cur, floor=floor)
+    lo, hi = min(ref_values[0], sketch.minimum), max(ref_values[-1], sketch.maximum)
+    edges = _sturges_edges(lo, hi, len(ref_values) + n_cur)
+    p = np.histogram(ref_values, edges)[0].astype(float)
+    q = np.diff(sketch.cdf_at(edges))
+    return _Measure(method, float(distance.jensenshannon(p / p.sum(), q / q.sum())), n_cur, "binned", floor)
+
+
+def _counts_from_bins(sketch: NumericSketch) -> dict[str, int]:
+    """The window's value counts at the reference's values, the rest as one 'other' value: exact for
+    Jensen-Shannon (every value the reference lacks weighs the same, together or apart)."""
+    at, elsewhere = sketch.counts_at_edges()
+    return {**at, "other": elsewhere} if elsewhere else at
+
+
+def _column_drift(name: str, sketch: Sketch, ref: NumericProfile | CategoricalProfile, cfg: DriftConfig) -> _Measure:
     """How far one column moved; value None when not evaluated. Infinite values are dropped, as Evidently does."""
-    if isinstance(ref, NumericProfile):
-        cur = pd.to_numeric(current, errors="coerce").to_numpy(dtype=float)
-        cur = cur[np.isfinite(cur)]
-        n_cur = len(cur)
-    else:
-        cur_text = as_category_text(current).dropna()
-        n_cur = len(cur_text)
-    n_ref = ref.count
+    n_cur, n_ref = sketch.finite, ref.count
     if n_cur < cfg.min_rows or n_ref < cfg.min_rows:
         return _Measure("none", None, n_cur, f"not evaluated: {min(n_cur, n_ref)} rows < min_rows {cfg.min_rows}")
     configured = cfg.methods.get(name, "auto")
     if isinstance(ref, NumericProfile):
-        ref_values = ref.values()
-        distinct = np.unique(ref_values)
-        if len(distinct) <= 5:  # few values: count them over both samples, as Evidently does
-            distinct = np.union1d(distinct, np.unique(cur))
-        method = _pick_method(configured, True, len(distinct), n_ref, n_cur, cfg.large_sample)
-        if method == "wasserstein":
-            return _Measure(method, wasserstein_norm(ref_values, cur, ref.std), n_cur)
-        if method == "jensenshannon":
-            floor = js_noise_floor(_value_counts(ref_values), n_cur) if len(distinct) <= 20 else 0.0
-            return _Measure(method, _binned_js(ref_values, cur), n_cur, floor=floor)
-        if method == "ks":
-            return _Measure(method, float(stats.ks_2samp(ref_values, cur).pvalue), n_cur)
-        return _Measure(method, _chisquare(_value_counts(ref_values), _value_counts(cur)), n_cur)
-    cur_counts = {str(k): int(v) for k, v in cur_text.value_counts().items()}
+        if not isinstance(sketch, NumericSketch):
+            raise TypeError(f"column {name!r} is numeric in the reference")
+        n_ref_distinct = len(np.unique(ref.values()))
+        distinct = sketch.union_distinct() if n_ref_distinct <= 5 else n_ref_distinct  # as Evidently counts them
+        method = _pick_method(configured, True, distinct, n_ref, n_cur, cfg.large_sample)
+        return _numeric_drift(sketch, ref, method, n_cur)
+    if not isinstance(sketch, CategoricalSketch):
+        raise TypeError(f"column {name!r} is categorical in the reference")
     method = _pick_method(configured, False, len(ref.counts), n_ref, n_cur, cfg.large_sample)
     if method in ("wasserstein", "ks"):
         raise ValueError(f"drift.methods: {method} does not apply to categorical column {name!r}")
     if method == "jensenshannon":
         floor = js_noise_floor(ref.counts, n_cur)
-        return _Measure(method, jensenshannon_counts(ref.counts, cur_counts), n_cur, floor=floor)
-    return _Measure(method, _chisquare(ref.counts, cur_counts), n_cur)
+        return _Measure(method, jensenshannon_counts(ref.counts, sketch.counts), n_cur, floor=floor)
+    return _Measure(method, _chisquare(ref.counts, sketch.counts), n_cur)
 
 
 def _holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, float]]:
@@ -212,19 +242,27 @@ def detect_drift(
     target: pd.Series | None = None,
     target_name: str | None = None,
 ) -> DriftResult:
-    """Drift of each feature (and, reported apart, of the prediction and the labelled target)."""
-    jobs: list[tuple[str, Role, pd.Series]] = [(f, "feature", current[f]) for f in features]
-    if prediction is not None and (prediction in profile.numeric or prediction in profile.categorical):
-        jobs.append((prediction, "prediction", current[prediction]))
-    if target is not None and target_name and (target_name in profile.numeric or target_name in profile.categorical):
-        jobs.append((target_name, "target", target))
+    """Drift of one in-memory frame (one chunk): each feature, and apart, the prediction and the target."""
+    jobs: list[tuple[str, Role, Sketch]] = [
+        (f, "feature", s) for f, s in sketch_frame(current, profile, features).items()
+    ]
+    known = {**profile.numeric, **profile.categorical}
+    if prediction is not None and prediction in known:
+        jobs.append((prediction, "prediction", sketch_frame(current, profile, [prediction])[prediction]))
+    if target is not None and target_name and target_name in known:
+        labels = pd.DataFrame({target_name: target})
+        jobs.append((target_name, "target", sketch_frame(labels, profile, [target_name])[target_name]))
+    return decide_drift(jobs, profile, cfg)
 
+
+def decide_drift(jobs: list[tuple[str, Role, Sketch]], profile: ReferenceProfile, cfg: DriftConfig) -> DriftResult:
+    """Drift of each (column, role, sketch) against the profile, and the dataset rule over the features."""
     measured: dict[str, tuple[Role, _Measure]] = {}
-    for name, role, series in jobs:
+    for name, role, sketch in jobs:
         ref = profile.numeric.get(name) or profile.categorical.get(name)
         if ref is None:
             raise ValueError(f"the reference profile has no column {name!r}")
-        measured[name] = (role, _column_drift(name, series, ref, cfg))
+        measured[name] = (role, _column_drift(name, sketch, ref, cfg))
 
     # Holm across the p-value tests of each role separately (features never share a family with targets).
     holm: dict[str, tuple[bool, float]] = {}

@@ -86,13 +86,14 @@ def _sample(row: pd.Series, cfg: ModelConfig, reason: str, score: float | None, 
 
 
 def _prediction_failures(labelled: pd.DataFrame, cfg: ModelConfig) -> dict[str, list[tuple[int, float]]]:
-    """reason -> [(position, score)] worst first, over the labelled rows."""
+    """reason -> [(position, score)] worst first, over the labelled rows; at most ``max_per_run`` each."""
     cols = cfg.columns
+    limit = cfg.failures.max_per_run
     if labelled.empty:
         return {}
     if cfg.task == "regression":
         resid = (labelled[cols.target].astype(float) - labelled[cols.prediction].astype(float)).abs().to_numpy()
-        order = np.argsort(-resid)
+        order = np.argsort(-resid, kind="stable")[:limit]
         return {"large_residual": [(int(i), float(resid[i])) for i in order]}
     y = as_category_text(labelled[cols.target]).to_numpy()
     pred = as_category_text(labelled[cols.prediction]).to_numpy()
@@ -106,15 +107,15 @@ def _prediction_failures(labelled: pd.DataFrame, cfg: ModelConfig) -> dict[str, 
     elif cfg.task == "multiclass" and cols.probabilities:
         table = labelled[list(cols.probabilities.values())].to_numpy(dtype=float)
         index = {category_text(c): k for k, c in enumerate(cols.probabilities)}
-        for row, cls in enumerate(pred):
-            if cls in index:
-                conf[row] = table[row, index[cls]]
-    ranked = sorted(wrong, key=lambda i: -(conf[i] if np.isfinite(conf[i]) else 0))
-    out: dict[str, list[tuple[int, float]]] = {"confident_mistake": [], "misclassified": []}
-    for i in ranked:
-        key = "confident_mistake" if np.isfinite(conf[i]) and conf[i] >= CONFIDENT else "misclassified"
-        out[key].append((int(i), float(conf[i])))
-    return out
+        column = np.array([index.get(cls, -1) for cls in pred], dtype=int)
+        known = column >= 0
+        conf[known] = table[np.flatnonzero(known), column[known]]
+    ranked = wrong[np.argsort(-np.nan_to_num(conf[wrong], nan=0.0), kind="stable")]
+    confident = np.isfinite(conf[ranked]) & (conf[ranked] >= CONFIDENT)
+    return {
+        "confident_mistake": [(int(i), float(conf[i])) for i in ranked[confident][:limit]],
+        "misclassified": [(int(i), float(conf[i])) for i in ranked[~confident][:limit]],
+    }
 
 
 def _share_budget(pools: dict[str, list[Any]], budget: int) -> dict[str, list[Any]]:
@@ -135,28 +136,35 @@ def _share_budget(pools: dict[str, list[Any]], budget: int) -> dict[str, list[An
     return taken
 
 
+def failure_candidates(labelled: pd.DataFrame, cfg: ModelConfig) -> pd.DataFrame:
+    """The rows of one chunk that could make the window's failure log: the worst ``max_per_run`` of each
+    reason (the window's worst of a reason are among its chunks' worst), so that the log is chosen
+    exactly without holding the window."""
+    keep = sorted({pos for ranked in _prediction_failures(labelled, cfg).values() for pos, _ in ranked})
+    return labelled.iloc[keep]
+
+
 def select_failures(
-    batch: pd.DataFrame,
     validation: ValidationResult | None,
     labelled: pd.DataFrame,
     cfg: ModelConfig,
 ) -> list[FailureSample]:
-    """Failure samples of one window: validation failures from ``batch``, wrong predictions from ``labelled``."""
-    pools: dict[str, list[tuple[str, int, float | None, str]]] = {}
+    """Failure samples of one window: the rows behind failed validation, and wrong predictions among
+    ``labelled`` (the window's labelled rows, or its chunks' ``failure_candidates``)."""
+    pools: dict[str, list[tuple[pd.DataFrame, int, float | None, str]]] = {}
     if validation is not None:
         for rf in validation.failing_rows:
             pool = pools.setdefault(rf.reason, [])
-            for pos in rf.positions:
-                value = batch.iloc[pos][rf.column]
+            for pos in range(len(rf.rows)):
+                value = rf.rows.iloc[pos][rf.column]
                 score = float(value) if isinstance(value, int | float | np.number) and not pd.isna(value) else None
-                pool.append(("batch", pos, score, f"{rf.column}={_plain(value)!r}"))
+                pool.append((rf.rows, pos, score, f"{rf.column}={_plain(value)!r}"))
     for reason, ranked in _prediction_failures(labelled, cfg).items():
         what = "|residual|" if reason == "large_residual" else "confidence"
-        pools.setdefault(reason, []).extend(("labelled", i, s, f"{what} {s:.3f}") for i, s in ranked)
+        pools.setdefault(reason, []).extend((labelled, i, s, f"{what} {s:.3f}") for i, s in ranked)
     chosen = _share_budget(pools, cfg.failures.max_per_run)
-    out: list[FailureSample] = []
-    for reason, items in chosen.items():
-        for frame_name, pos, score, detail in items:
-            frame = batch if frame_name == "batch" else labelled
-            out.append(_sample(frame.iloc[pos], cfg, reason, score, detail))
-    return out
+    return [
+        _sample(frame.iloc[pos], cfg, reason, score, detail)
+        for reason, items in chosen.items()
+        for frame, pos, score, detail in items
+    ]

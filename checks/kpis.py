@@ -159,7 +159,7 @@ def _point_and_interval(metric: str, d: _Labelled, task: str) -> tuple[float | N
         return float(hit.sum() / base.sum()), lo, hi, ""
     fn = _metric_fn(metric, d, task)
     if metric == "roc_auc":
-        present = np.unique(d.y)
+        present = pd.unique(d.y)
         if len(present) < 2 or (binary and d.positive not in present):
             return None, None, None, "one class only in the labels"
         if binary and d.proba is not None:
@@ -252,7 +252,7 @@ def _metric_fn(metric: str, d: _Labelled, task: str) -> Callable[[np.ndarray], f
         return binary[metric]
     # Macro averages over the classes present in this window's labels: a class that simply did not occur
     # must not drag a perfect model's recall to 2/3.
-    present = sorted(set(y))
+    present = sorted(pd.unique(y))
     columns = {c: k for k, c in enumerate(d.classes)}
     multi: dict[str, Callable[[np.ndarray], float]] = {
         "precision": lambda i: float(

@@ -1,15 +1,19 @@
-"""Validate a batch with Great Expectations 1.x: a suite built from the config and the reference profile.
+"""Validate a window with Great Expectations 1.x: suites built from the config and the reference profile.
 
-The suite is aggregate where GX allows (null shares, id uniqueness); ranges and category sets use
-``mostly`` so one odd row does not fail a clean night. Failing rows are collected afterwards, and only
-for the expectations that failed, by re-applying their rule in pandas.
+A window is validated chunk by chunk (``BatchValidator``): GX evaluates each column's expectations on a
+one-column frame of every chunk (GX's row-level expectations are two orders of magnitude slower on a wide
+frame), and the window's outcome holds the merged counts to each rule's share: ranges and category sets
+use ``mostly`` so that one odd row does not fail a clean night, null shares a tolerance that depends on
+the window's size. The ids are checked once, over the whole window. Failing rows are collected along the
+way (re-applying the rule in pandas, at most MAX_ROWS_PER_FAILURE a rule) and kept only for the rules
+that failed.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
@@ -49,7 +53,9 @@ class RowFailure:
     reason: RowReason
     column: str
     positions: tuple[int, ...]
-    """Row positions in the validated batch (at most MAX_ROWS_PER_FAILURE)."""
+    """Row numbers in the window, in reading order (at most MAX_ROWS_PER_FAILURE)."""
+    rows: pd.DataFrame = field(repr=False, compare=False)
+    """Those rows, with every column that was read (ids only come with the columns the id check saw)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,11 @@ class _Rule:
     column: str
     words: str
     allowed_share: float
-    observed_is_good_share: bool = False
-    """GX reports the share of good rows (non-null, unique) rather than of unexpected ones."""
+    """Share of rows allowed to break it (for nulls, recomputed for the window's size at the end)."""
     bounds: tuple[float, float] | None = None
     categories: frozenset[str] | None = None
+    ref_null: tuple[float, int] | None = None
+    """Null rules: the reference's null share and rows."""
 
 
 def inferred_range(profile: ReferenceProfile, column: str, k: float) -> tuple[float, float]:
@@ -102,29 +109,30 @@ def unseen_allowance(counts: dict[str, int], share: float) -> float:
     return min(1.0, share + (singletons / rows if rows else 0.0))
 
 
-def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile, n: int) -> list[_Rule]:
+def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list[_Rule]]:
+    """The expectations of each column, evaluated together on that column's one-column frame."""
     import great_expectations.expectations as gxe
 
     v, cols = cfg.validation, cfg.columns
-    rules: list[_Rule] = []
+    rules: dict[str, list[_Rule]] = {}
     for col in cols.features:
         ref = profile.numeric.get(col) or profile.categorical.get(col)
         ref_null = ref.null_share if ref is not None else 0.0
         n_ref = ref.count if ref is not None else 0
-        min_non_null = 1.0 - null_allowance(ref_null, n, n_ref, v.null_tolerance)
-        rules.append(
+        allowed = min(1.0, ref_null + v.null_tolerance)  # widened for sampling noise once the window's size is known
+        rules.setdefault(col, []).append(
             _Rule(
-                gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(column=col, min_value=min_non_null),
+                gxe.ExpectColumnValuesToNotBeNull(column=col, mostly=1.0 - allowed),
                 "null_value",
                 col,
                 f"{col} present (reference null share {ref_null:.2%})",
-                1.0 - min_non_null,
-                observed_is_good_share=True,
+                allowed,
+                ref_null=(ref_null, n_ref),
             )
         )
     for col in cols.numerical:
         lo, hi = v.ranges.get(col) or inferred_range(profile, col, v.range_iqr_k)
-        rules.append(
+        rules[col].append(
             _Rule(
                 gxe.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, mostly=v.range_mostly),
                 "out_of_range",
@@ -137,20 +145,20 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile, n: int) -> list[_R
     for col in cols.categorical:
         explicit = v.allowed_categories.get(col)
         counts = profile.categorical[col].counts
-        allowed = explicit or sorted(counts)
+        allowed_set = explicit or sorted(counts)
         mostly = 1.0 - (v.unseen_category_share if explicit else unseen_allowance(counts, v.unseen_category_share))
-        rules.append(
+        rules[col].append(
             _Rule(
-                gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(allowed), mostly=mostly),
+                gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(allowed_set), mostly=mostly),
                 "unseen_category",
                 col,
-                f"{col} in the {len(allowed)} known categories",
+                f"{col} in the {len(allowed_set)} known categories",
                 1.0 - mostly,
-                categories=frozenset(allowed),
+                categories=frozenset(allowed_set),
             )
         )
     if cols.probability:
-        rules.append(
+        rules.setdefault(cols.probability, []).append(
             _Rule(
                 gxe.ExpectColumnValuesToBeBetween(column=cols.probability, min_value=0, max_value=1),
                 "out_of_range",
@@ -160,20 +168,16 @@ def _suite_rules(cfg: ModelConfig, profile: ReferenceProfile, n: int) -> list[_R
                 bounds=(0.0, 1.0),
             )
         )
-    if v.unique_id:
-        rules.append(
-            _Rule(
-                gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(column=cols.id, min_value=1.0),
-                "duplicate_id",
-                cols.id,
-                f"{cols.id} unique",
-                0.0,
-                observed_is_good_share=True,
-            )
-        )
-    rules.append(
-        _Rule(gxe.ExpectColumnValuesToNotBeNull(column=cols.id), "null_value", cols.id, f"{cols.id} present", 0.0)
-    )
+    return rules
+
+
+def _id_rules(cfg: ModelConfig) -> list[_Rule]:
+    import great_expectations.expectations as gxe
+
+    c = cfg.columns.id
+    rules = [_Rule(gxe.ExpectColumnValuesToNotBeNull(column=c), "null_value", c, f"{c} present", 0.0)]
+    if cfg.validation.unique_id:
+        rules.append(_Rule(gxe.ExpectColumnValuesToBeUnique(column=c), "duplicate_id", c, f"{c} unique", 0.0))
     return rules
 
 
@@ -187,8 +191,12 @@ _suite_ids = itertools.count()
 @cache
 def _batch_definition() -> Any:
     import great_expectations as gx
+    import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GX fingerprints every in-memory batch below HASH_THRESHOLD bytes with an MD5 over all its values
+    # (0.2 s a million rows, twice per validation) for a batch marker nothing here reads.
+    pandas_engine.HASH_THRESHOLD = 0
     # GX announces the temporary folder of its (unused) docs site at INFO; that is not news to anyone.
     logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
@@ -197,21 +205,20 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("whole")
 
 
-def _validation_frame(batch: pd.DataFrame, cfg: ModelConfig) -> pd.DataFrame:
-    cols = cfg.columns
-    keep = [c for c in dict.fromkeys([cols.id, *cols.features, cols.probability]) if c]
-    frame = batch[keep].copy()
-    for c in cols.categorical:
-        frame[c] = as_category_text(frame[c])
-    return frame.reset_index(drop=True)
+def _suite(name: str, rules: list[_Rule]) -> Any:
+    """One GX suite of the rules, each expectation tagged with its rule's index (results are read by tag)."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=f"{name}-{next(_suite_ids)}")
+    for i, rule in enumerate(rules):
+        rule.expectation.meta = {**(rule.expectation.meta or {}), "driftwarden": i}
+        suite.add_expectation(rule.expectation)
+    return suite
 
 
-def _bad_share(rule: _Rule, result: dict[str, Any]) -> float | None:
-    if rule.observed_is_good_share:
-        value = result.get("observed_value")
-        return 1.0 - float(value) if isinstance(value, int | float) else None
-    share = result.get("unexpected_percent")
-    return None if share is None else float(share) / 100
+def _validate(frame: pd.DataFrame, suite: Any) -> dict[int, dict[str, Any]]:
+    result = _batch_definition().get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="BASIC")
+    return {int(r.expectation_config.meta["driftwarden"]): (r.result or {}) for r in result.results}
 
 
 def _failing_positions(frame: pd.DataFrame, rule: _Rule) -> np.ndarray:
@@ -228,70 +235,84 @@ def _failing_positions(frame: pd.DataFrame, rule: _Rule) -> np.ndarray:
     return np.flatnonzero(mask)[:MAX_ROWS_PER_FAILURE]
 
 
-def _prechecks(rule: _Rule) -> list[Any]:
-    """Aggregate stand-ins for a range rule: if the column's min and max lie inside, so does every row."""
-    import great_expectations.expectations as gxe
+@dataclass
+class _Tally:
+    """A rule's merged counts: rows it considered, rows that broke it, and the first of those rows."""
 
-    assert rule.bounds is not None
-    lo, hi = rule.bounds
-    out: list[Any] = []
-    if np.isfinite(lo):
-        out.append(gxe.ExpectColumnMinToBeBetween(column=rule.column, min_value=lo))
-    if np.isfinite(hi):
-        out.append(gxe.ExpectColumnMaxToBeBetween(column=rule.column, max_value=hi))
-    return out
+    considered: int = 0
+    bad: int = 0
+    positions: list[np.ndarray] = field(default_factory=list)
+    rows: list[pd.DataFrame] = field(default_factory=list)
+
+    @property
+    def kept(self) -> int:
+        return sum(len(p) for p in self.positions)
 
 
-def _run_suite(name: str, frame: pd.DataFrame, tagged: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Validate the frame with the tagged expectations; results by tag (never by position)."""
-    import great_expectations as gx
+class BatchValidator:
+    """The model's expectations over a window read in chunks: ``add`` each chunk, then ``finish``."""
 
-    suite = gx.ExpectationSuite(name=f"{name}-{next(_suite_ids)}")
-    for tag, expectation in tagged:
-        expectation.meta = {**(expectation.meta or {}), "driftwarden": tag}
-        suite.add_expectation(expectation)
-    result = _batch_definition().get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="BASIC")
-    return {r.expectation_config.meta["driftwarden"]: r for r in result.results}
+    def __init__(self, cfg: ModelConfig, profile: ReferenceProfile):
+        _batch_definition()  # the GX context must exist before any suite is made
+        self._cfg = cfg
+        self._groups = [(col, rules, _suite(cfg.name, rules)) for col, rules in _column_rules(cfg, profile).items()]
+        self._tallies = {col: [_Tally() for _ in rules] for col, rules, _ in self._groups}
+        self._rows = 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        categorical = set(self._cfg.columns.categorical)
+        for col, rules, suite in self._groups:
+            values = as_category_text(chunk[col]) if col in categorical else chunk[col]
+            _tally_chunk(pd.DataFrame({col: values.to_numpy()}), chunk, rules, suite, self._tallies[col], self._rows)
+        self._rows += len(chunk)
+
+    def finish(self, ids: pd.DataFrame) -> ValidationResult:
+        """The window's outcome. ``ids`` holds the id column of every row of the window in reading order (and
+        whatever else was kept of each row): presence and uniqueness are checked over all of it at once."""
+        id_col = self._cfg.columns.id
+        id_rules = _id_rules(self._cfg)
+        id_tallies = [_Tally() for _ in id_rules]
+        kept = ids.reset_index(drop=True)
+        _tally_chunk(kept[[id_col]], kept, id_rules, _suite(self._cfg.name, id_rules), id_tallies, 0)
+        outcomes: list[ExpectationOutcome] = []
+        failing: list[RowFailure] = []
+        checked = [*((rules, self._tallies[col]) for col, rules, _ in self._groups), (id_rules, id_tallies)]
+        for rules, tallies in checked:
+            for rule, tally in zip(rules, tallies, strict=True):
+                allowed = rule.allowed_share
+                if rule.ref_null is not None:  # the null tolerance narrows as the window grows
+                    ref_share, ref_rows = rule.ref_null
+                    allowed = null_allowance(ref_share, self._rows, ref_rows, self._cfg.validation.null_tolerance)
+                share = tally.bad / tally.considered if tally.considered else None
+                success = share is None or share <= allowed + 1e-12
+                kind = rule.expectation.expectation_type
+                outcomes.append(ExpectationOutcome(kind, rule.column, success, share, allowed, rule.words))
+                if not success and tally.positions:
+                    positions = tuple(int(p) for p in np.concatenate(tally.positions))
+                    failing.append(RowFailure(rule.reason, rule.column, positions, pd.concat(tally.rows)))
+        return ValidationResult(all(o.success for o in outcomes), tuple(outcomes), tuple(failing))
+
+
+def _tally_chunk(
+    frame: pd.DataFrame, chunk: pd.DataFrame, rules: list[_Rule], suite: Any, tallies: list[_Tally], offset: int
+) -> None:
+    """Validate one chunk's one-column ``frame`` with GX and add its counts (and first failing rows of
+    ``chunk``, row numbers shifted by ``offset``) to the rules' tallies."""
+    for i, result in _validate(frame, suite).items():
+        rule, tally = rules[i], tallies[i]
+        elements, missing = int(result.get("element_count", 0)), int(result.get("missing_count", 0) or 0)
+        bad = int(result.get("unexpected_count", 0) or 0)
+        tally.considered += elements if rule.reason == "null_value" else elements - missing
+        tally.bad += bad
+        room = MAX_ROWS_PER_FAILURE - tally.kept
+        if bad and room > 0:
+            positions = _failing_positions(frame, rule)[:room]
+            tally.positions.append(positions + offset)
+            tally.rows.append(chunk.iloc[positions])
 
 
 def validate_batch(batch: pd.DataFrame, cfg: ModelConfig, profile: ReferenceProfile) -> ValidationResult:
-    """Run the model's suite on the batch; rows of failed expectations are collected for the failure log.
-
-    Aggregate first: a range rule runs row by row only for a column whose min or max lies outside it
-    (at a million rows that saves seconds; the outcome is the same)."""
-    _batch_definition()  # the GX context must exist before any suite is made
-    frame = _validation_frame(batch, cfg)
-    rules = _suite_rules(cfg, profile, len(frame))
-    first: list[tuple[str, Any]] = []
-    for i, rule in enumerate(rules):
-        if rule.bounds is not None and len(frame):
-            first += [(f"{i}:pre{j}", pre) for j, pre in enumerate(_prechecks(rule))]
-        else:
-            first.append((f"{i}:main", rule.expectation))
-    results = _run_suite(cfg.name, frame, first)
-    inside = {
-        i for i, rule in enumerate(rules)
-        if rule.bounds is not None and len(frame) and all(
-            r.success for tag, r in results.items() if tag.startswith(f"{i}:pre")
-        )
-    }  # fmt: skip
-    second = [(f"{i}:main", rules[i].expectation) for i, r in enumerate(rules) if f"{i}:main" not in results]
-    second = [(tag, e) for tag, e in second if int(tag.split(":")[0]) not in inside]
-    if second:
-        results.update(_run_suite(cfg.name, frame, second))
-    outcomes: list[ExpectationOutcome] = []
-    failing: list[RowFailure] = []
-    for i, rule in enumerate(rules):
-        kind = rule.expectation.expectation_type
-        if i in inside:
-            outcomes.append(ExpectationOutcome(kind, rule.column, True, 0.0, rule.allowed_share, rule.words))
-            continue
-        res = results[f"{i}:main"]
-        success = bool(res.success)
-        bad = _bad_share(rule, res.result or {})
-        outcomes.append(ExpectationOutcome(kind, rule.column, success, bad, rule.allowed_share, rule.words))
-        if not success and len(frame):
-            positions = _failing_positions(frame, rule)
-            if positions.size:
-                failing.append(RowFailure(rule.reason, rule.column, tuple(int(p) for p in positions)))
-    return ValidationResult(all(o.success for o in outcomes), tuple(outcomes), tuple(failing))
+    """Validate one in-memory batch (a window read as one chunk)."""
+    validator = BatchValidator(cfg, profile)
+    validator.add(batch)
+    return validator.finish(batch)

@@ -16,16 +16,19 @@ from checks import records
 from checks.drift import DriftResult, detect_drift
 from checks.failures import select_failures
 from checks.kpis import evaluate_kpis
+from checks.scan import WindowPart
 from checks.verdict import Finding, Verdict, decide_verdict, kpi_findings, output_drift_findings
 from checks.windows import Window, wall_shift
 from config.model import ModelConfig
 from config.settings import get_settings
 from flows import locks, report_files, store
 from flows.reports import write_page
-from flows.steps import IO, Reference, WindowData, attach_labels, kpi_history
+from flows.steps import IO, Reference, kpi_history, local_time
 
 
 def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.DataFrame:
+    """The current runs of the earlier windows within the horizon that did not fail (``steps.catchup_windows``
+    names the same windows to the scan)."""
     earlier = store.latest_runs(
         engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
     )
@@ -44,7 +47,7 @@ def rescore_earlier_windows(
     cfg: ModelConfig,
     store_url: str,
     window: Window,
-    data: WindowData,
+    earlier: dict[pd.Timestamp, WindowPart],
     as_of: pd.Timestamp,
     reference: Reference,
 ) -> list[dict[str, Any]]:
@@ -56,7 +59,7 @@ def rescore_earlier_windows(
         if lock is None:  # that window is being monitored right now: its own run uses the labels known now
             continue
         try:
-            rescored = _rescore_one(cfg, engine, run, data, as_of, reference)
+            rescored = _rescore_one(cfg, engine, run, earlier, as_of, reference)
         finally:
             locks.release(engine, lock)
         if rescored is not None:
@@ -84,23 +87,26 @@ def _rescore_one(
     cfg: ModelConfig,
     engine: Any,
     run: dict[str, Any],
-    data: WindowData,
+    earlier: dict[pd.Timestamp, WindowPart],
     as_of: pd.Timestamp,
     reference: Reference,
 ) -> dict[str, Any] | None:
     """Re-score one earlier window if its labels grew (or became overdue); None when nothing changed."""
-    ts = cfg.columns.timestamp
-    start = pd.Timestamp(run["window_start"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
-    end = pd.Timestamp(run["window_end"]).tz_localize("UTC").tz_convert(cfg.window.timezone)
-    preds = data.earlier[(data.earlier[ts] >= start) & (data.earlier[ts] < end)].reset_index(drop=True)
-    labelled = attach_labels(cfg, preds, data.labels)
+    start, end = (
+        local_time(run["window_start"], cfg.window.timezone),
+        local_time(run["window_end"], cfg.window.timezone),
+    )
+    part = earlier.get(start)
+    if part is None:  # its run was stored after this run's scan began: the next run re-scores it
+        return None
+    labelled = part.labelled
     stored = [Finding(**f) for f in json.loads(run["findings"])]
-    overdue = _overdue(cfg, end, as_of, len(labelled), len(preds))
+    overdue = _overdue(cfg, end, as_of, len(labelled), part.rows)
     grew = len(labelled) > (run["labelled_rows"] or 0)
     if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
         return None
     history = kpi_history(engine, cfg, store.utc(start))
-    kpis = evaluate_kpis(labelled, cfg, len(preds), history)
+    kpis = evaluate_kpis(labelled, cfg, part.rows, history)
     inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
     target = _target_drift(cfg, labelled, reference)
     verdict = decide_verdict(
@@ -108,7 +114,7 @@ def _rescore_one(
     )
     kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
     page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
-    failures = [asdict(s) for s in select_failures(preds, None, labelled, cfg)]
+    failures = [asdict(s) for s in select_failures(None, part.candidates, cfg)]
     record = store.RunRecord(
         model=cfg.name,
         window_start=run["window_start"],
@@ -117,7 +123,7 @@ def _rescore_one(
         status=verdict.status,
         started_at=store.now_utc(),
         causes=verdict.causes,
-        rows=len(preds),
+        rows=part.rows,
         labelled_rows=len(labelled),
         label_coverage=kpis.coverage,
         as_of=store.utc(as_of),

@@ -29,7 +29,10 @@ def main() -> None:
     prepare_environment(quiet=quiet)
     if quiet:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    app()
+    from flows.embedded import embedded_runs
+
+    with embedded_runs():
+        app()
 
 
 @app.callback()

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from checks.champion import Comparison, compare_models
 from checks.policy import RetrainDecision, WindowState, decide_retrain
+from checks.scan import attach_labels
 from checks.training import (
     WEIGHT,
     PlanError,
@@ -35,7 +36,6 @@ from config.settings import env_secret
 from flows import sources, store
 from flows.errors import DriftwardenError
 from flows.registry import Registry, Version
-from flows.steps import attach_labels
 
 log = logging.getLogger(__name__)
 PURE = {"cache_policy": NO_CACHE}

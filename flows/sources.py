@@ -1,7 +1,8 @@
 """Read a window of predictions, the labels known so far, and the reference, from CSV or Parquet files.
 
 Paths may be globs. Only the configured columns are read (projection); Parquet applies the time filter
-inside the reader (pushdown). Labels are read by their arrival-time range, never by lists of ids.
+inside the reader (pushdown). Predictions stream in chunks (``scan_predictions``), so that a window never
+has to fit in memory whole. Labels are read by their arrival-time range, never by lists of ids.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from config.model import ModelConfig, SourceConfig
+from config.settings import get_settings
 from flows.errors import SourceError
 from flows.sql_source import read_table, table_fingerprint
 
@@ -50,24 +53,45 @@ def _read(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
 ) -> pd.DataFrame:
-    """Rows of ``columns`` whose ``time_col`` lies in [start, end) (both tz-aware), from every file or from
-    a database table."""
+    """Rows of ``columns`` whose ``time_col`` lies in [start, end) (both tz-aware), all in one frame."""
+    chunks = list(_chunks(cfg, src, what, columns, time_col, start, end))
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
+def _chunks(
+    cfg: ModelConfig,
+    src: SourceConfig,
+    what: str,
+    columns: list[str],
+    time_col: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    chunk_rows: int | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Rows of ``columns`` whose ``time_col`` lies in [start, end), from every file or from a database
+    table, in chunks of at most ``chunk_rows`` rows (the setting by default); at least one, maybe empty."""
     columns = list(dict.fromkeys(columns))
     tz = cfg.window.timezone
+    size = chunk_rows or get_settings().chunk_rows
     if src.url is not None:
         files = [cfg.describe(src)]
-        frame = read_table(src, what, columns, time_col, start, end, tz)
+        raw = read_table(src, what, columns, time_col, start, end, tz, size)
     else:
         files, fmt = _files(cfg, src, what)
         if fmt == "parquet":
-            frame = _read_parquet(files, what, columns, time_col, start, end, tz)
+            raw = _read_parquet(files, what, columns, time_col, start, end, tz, size)
         else:
-            frame = _read_csv(files, what, columns)
-    if time_col is not None:
-        frame[time_col] = _as_local_time(frame[time_col], tz, what, time_col, files)
-        if start is not None and end is not None:
-            frame = frame[(frame[time_col] >= start) & (frame[time_col] < end)]
-    return frame.reset_index(drop=True)
+            raw = _read_csv(files, what, columns, size)
+    empty = True
+    for frame in raw:
+        if time_col is not None:
+            frame[time_col] = _as_local_time(frame[time_col], tz, what, time_col, files)
+            if start is not None and end is not None:
+                inside = ((frame[time_col] >= start) & (frame[time_col] < end)).to_numpy()
+                frame = frame if inside.all() else frame[inside].reset_index(drop=True)
+        if len(frame) or empty:
+            empty = False
+            yield frame
 
 
 def _read_parquet(
@@ -78,7 +102,8 @@ def _read_parquet(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     tz: str,
-) -> pd.DataFrame:
+    chunk_rows: int,
+) -> Iterator[pd.DataFrame]:
     try:
         dataset = ds.dataset(files, format="parquet")
     except (pa.ArrowInvalid, OSError) as exc:
@@ -93,18 +118,46 @@ def _read_parquet(
             # Naive stored times are local times: compare them with the local wall-clock bounds.
             lo, hi = (start, end) if ftype.tz else (_wall(start, tz), _wall(end, tz))
             flt = (ds.field(time_col) >= pa.scalar(lo, ftype)) & (ds.field(time_col) < pa.scalar(hi, ftype))
+    pending: list[pa.RecordBatch] = []
+    rows = 0
     try:
-        return dataset.to_table(columns=columns, filter=flt).to_pandas()
+        # No pre-buffering of whole files, little read-ahead, small batches: arrow holds about a row group
+        # beyond the chunk being assembled, not a file.
+        scan = dataset.to_batches(
+            columns=columns,
+            filter=flt,
+            batch_size=min(chunk_rows, 100_000),
+            batch_readahead=1,
+            fragment_readahead=1,
+            fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+        )
+        for batch in scan:
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= chunk_rows:
+                frame = _to_pandas(pending, dataset.schema, columns)  # empties ``pending``
+                rows = 0
+                yield frame
+                del frame
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"sources.{what}: cannot read {files}: {exc}") from exc
+    yield _to_pandas(pending, dataset.schema, columns)
+
+
+def _to_pandas(batches: list[pa.RecordBatch], schema: pa.Schema, columns: list[str]) -> pd.DataFrame:
+    """One frame of the batches, which are let go as they are converted (the list is emptied)."""
+    if not batches:
+        return schema.empty_table().select(columns).to_pandas()
+    table = pa.Table.from_batches(batches)
+    batches.clear()
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def _wall(t: pd.Timestamp, tz: str) -> pd.Timestamp:
     return t.tz_convert(tz).tz_localize(None)
 
 
-def _read_csv(files: list[str], what: str, columns: list[str]) -> pd.DataFrame:
-    parts = []
+def _read_csv(files: list[str], what: str, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     for f in files:
         try:
             head = pd.read_csv(f, nrows=0).columns
@@ -114,10 +167,9 @@ def _read_csv(files: list[str], what: str, columns: list[str]) -> pd.DataFrame:
         if missing:
             raise SourceError(f"sources.{what}: {f} has no column(s) {missing}")
         try:
-            parts.append(pd.read_csv(f, usecols=columns))
+            yield from pd.read_csv(f, usecols=columns, chunksize=chunk_rows)
         except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
             raise SourceError(f"sources.{what}: cannot read {f}: {exc}") from exc
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _parse_times(values: pd.Series, utc: bool = False) -> pd.Series:
@@ -196,16 +248,19 @@ def _numeric_columns(cfg: ModelConfig) -> list[str]:
 
 def read_predictions(cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Predictions with timestamp in [start, end), only the configured columns."""
-    frame = _read(
-        cfg,
-        cfg.sources.predictions,
-        "predictions",
-        prediction_columns(cfg),
-        cfg.columns.timestamp,
-        start,
-        end,
-    )
-    return check_dtypes(frame, cfg, "predictions", _numeric_columns(cfg))
+    return pd.concat(scan_predictions(cfg, start, end), ignore_index=True)
+
+
+def scan_predictions(
+    cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp, chunk_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """Predictions with timestamp in [start, end), only the configured columns, in time-ordered chunks of
+    at most ``chunk_rows`` rows (``DRIFTWARDEN_CHUNK_ROWS``); a window never has to fit in memory whole."""
+    cols = prediction_columns(cfg)
+    for chunk in _chunks(
+        cfg, cfg.sources.predictions, "predictions", cols, cfg.columns.timestamp, start, end, chunk_rows
+    ):
+        yield check_dtypes(chunk, cfg, "predictions", _numeric_columns(cfg))
 
 
 def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.Timestamp) -> pd.DataFrame:
@@ -221,19 +276,31 @@ def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.
 
 def read_reference(cfg: ModelConfig) -> pd.DataFrame:
     """The reference rows: features, prediction, probability, and the target when the file has it."""
+    return pd.concat(scan_reference(cfg), ignore_index=True)
+
+
+def scan_reference(cfg: ModelConfig) -> Iterator[pd.DataFrame]:
+    """The reference rows in chunks (at least one): features, prediction, probability, and the target when
+    the source has it; after a promotion, the champion's holdout from the registry."""
     c = cfg.columns
+    numeric = _numeric_columns(cfg)
     promoted = promoted_reference(cfg)
     if promoted is not None:
         registry, number = promoted
-        return check_dtypes(registry.reference(number), cfg, "reference", _numeric_columns(cfg))
+        yield check_dtypes(registry.reference(number), cfg, "reference", numeric)
+        return
     cols = [*c.features, c.prediction, *([c.probability] if c.probability else [])]
+    chunks = _chunks(cfg, cfg.sources.reference, "reference", [*cols, c.target], None, None, None)
     try:
-        frame = _read(cfg, cfg.sources.reference, "reference", [*cols, c.target], None, None, None)
+        first = next(chunks)
     except SourceError as exc:
         if repr(c.target) not in str(exc):
             raise
-        frame = _read(cfg, cfg.sources.reference, "reference", cols, None, None, None)
-    return check_dtypes(frame, cfg, "reference", _numeric_columns(cfg))
+        chunks = _chunks(cfg, cfg.sources.reference, "reference", cols, None, None, None)
+        first = next(chunks)
+    yield check_dtypes(first, cfg, "reference", numeric)
+    for chunk in chunks:
+        yield check_dtypes(chunk, cfg, "reference", numeric)
 
 
 def promoted_reference(cfg: ModelConfig) -> tuple[Any, int] | None:

@@ -3,6 +3,7 @@ in the WHERE clause, streamed in chunks. Table and column names are quoted by SQ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 import pandas as pd
@@ -38,9 +39,11 @@ def read_table(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     tz: str,
-) -> pd.DataFrame:
-    """Rows of ``columns`` whose ``time_col`` lies in [start, end). Naive timestamp columns hold local
-    times of ``tz``; time-zone-aware ones are compared in UTC."""
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """Rows of ``columns`` whose ``time_col`` lies in [start, end), in chunks of ``chunk_rows`` (at least
+    one, maybe empty). Naive timestamp columns hold local times of ``tz``; time-zone-aware ones are
+    compared in UTC."""
     assert src.url is not None
     try:
         engine = _engine(expand_secrets(src.url, f"sources.{what}.url"))
@@ -58,11 +61,13 @@ def read_table(
             (start, end) if aware else (start.tz_convert(tz).tz_localize(None), end.tz_convert(tz).tz_localize(None))
         )
         query = query.where(col >= lo.to_pydatetime(), col < hi.to_pydatetime())
+    empty = True
     with engine.connect() as conn:
-        chunks = list(pd.read_sql(query, conn, chunksize=CHUNK_ROWS))
-    if not chunks:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+        for chunk in pd.read_sql(query, conn, chunksize=chunk_rows):
+            empty = False
+            yield chunk
+    if empty:
+        yield pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
 def table_fingerprint(src: SourceConfig) -> str:

@@ -14,11 +14,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from checks import records
-from checks.drift import DriftResult, detect_drift
+from checks.drift import DriftResult, decide_drift
 from checks.failures import select_failures
 from checks.kpis import KpiResult, evaluate_kpis
-from checks.profile import ReferenceProfile, build_profile
-from checks.validation import ValidationResult, validate_batch
+from checks.profile import ProfileBuilder, ReferenceProfile
+from checks.scan import ScanResult, WindowScan
+from checks.sketch import sketch_frame
+from checks.validation import ValidationResult
 from checks.verdict import (
     Verdict,
     decide_verdict,
@@ -55,16 +57,6 @@ class Reference:
     id: int
     version: int
     profile: ReferenceProfile
-
-
-@dataclass(frozen=True)
-class WindowData:
-    batch: pd.DataFrame
-    """Predictions of the window being monitored."""
-    earlier: pd.DataFrame
-    """Predictions of the earlier windows within the label horizon (for label catch-up)."""
-    labels: pd.DataFrame
-    """(id, target) of every label known as of the run."""
 
 
 @dataclass(frozen=True)
@@ -119,17 +111,21 @@ def _profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], 
 
 @task(**IO)
 def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
-    """The current reference profile: computed once per reference version and stored."""
+    """The current reference profile: computed once per reference version (read in chunks) and stored."""
     engine = store.open_store(store_url)
     fingerprint = sources.source_fingerprint(cfg) + "|" + cfg.columns.model_dump_json()
     stored = store.current_reference(engine, cfg.name)
     if stored is not None and stored.fingerprint == fingerprint:
         return Reference(stored.id, stored.version, ReferenceProfile.from_json(stored.profile))
-    frame = sources.read_reference(cfg)
-    numeric, categorical = _profile_columns(cfg, frame)
-    profile = build_profile(frame, numeric, categorical)
+    builder: ProfileBuilder | None = None
+    for chunk in sources.scan_reference(cfg):
+        if builder is None:
+            builder = ProfileBuilder(*_profile_columns(cfg, chunk))
+        builder.add(chunk)
+    assert builder is not None  # scan_reference yields at least one chunk
+    profile = builder.finish()
     added = store.add_reference(
-        engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, len(frame), profile.to_json()
+        engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, profile.to_json()
     )
     return Reference(added.id, added.version, profile)
 
@@ -146,24 +142,45 @@ def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Time
 
 
 @task(**IO)
-def read_window_data(cfg: ModelConfig, window: Window, as_of: pd.Timestamp) -> WindowData:
-    """The window's predictions, the earlier windows' within the label horizon, and the labels known so far."""
-    horizon_start = wall_shift(window.start, -cfg.horizon)
-    preds = sources.read_predictions(cfg, horizon_start, window.end)
-    ts = cfg.columns.timestamp
-    batch = preds[preds[ts] >= window.start].reset_index(drop=True)
-    earlier = preds[preds[ts] < window.start].reset_index(drop=True)
-    labels = sources.read_labels(cfg, horizon_start, as_of)
-    return WindowData(batch, earlier, labels)
-
-
-def attach_labels(cfg: ModelConfig, predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """Predictions that have a label, with the label in the target column."""
-    c = cfg.columns
+def read_known_labels(cfg: ModelConfig, window: Window, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    """(id, target) of every label known as of the run, from the start of the label horizon; None when the
+    target comes with the predictions."""
     if cfg.sources.labels is None:
-        return predictions[predictions[c.target].notna()].reset_index(drop=True)
-    joined = predictions.merge(labels, on=c.id, how="inner")
-    return joined[joined[c.target].notna()].reset_index(drop=True)
+        return None
+    return sources.read_labels(cfg, wall_shift(window.start, -cfg.horizon), as_of)
+
+
+@task(**IO)
+def scan_window(
+    cfg: ModelConfig, store_url: str, window: Window, reference: Reference, labels: pd.DataFrame | None
+) -> ScanResult:
+    """One pass over the window's predictions in chunks (and over the earlier windows that label catch-up
+    may re-score, when there are any): validation, drift sketches, KPI rows, failure candidates, a sample."""
+    earlier = catchup_windows(cfg, store_url, window)
+    sample_rows = get_settings().report_sample_rows
+    scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows)
+    start = min([window.start, *(s for s, _ in earlier)])
+    for chunk in sources.scan_predictions(cfg, start, window.end):
+        scan.add(chunk)
+    return scan.finish()
+
+
+def catchup_windows(cfg: ModelConfig, store_url: str, window: Window) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(start, end) of the earlier windows within the label horizon with a stored run that did not fail."""
+    engine = store.open_store(store_url)
+    runs = store.latest_runs(
+        engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
+    )
+    tz = cfg.window.timezone
+    return [
+        (local_time(r["window_start"], tz), local_time(r["window_end"], tz))
+        for r in runs[runs["status"] != "failed"].to_dict("records")
+    ]
+
+
+def local_time(stored: Any, tz: str) -> pd.Timestamp:
+    """A time as the store keeps it (naive UTC) in the model's zone."""
+    return pd.Timestamp(stored).tz_localize("UTC").tz_convert(tz)
 
 
 @task(**IO)
@@ -176,20 +193,17 @@ def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int
 
 @task(**PURE)
 def check_inputs(
-    cfg: ModelConfig, batch: pd.DataFrame, labelled: pd.DataFrame, reference: Reference, recent: list[int]
+    cfg: ModelConfig, scan: ScanResult, labelled: pd.DataFrame, reference: Reference, recent: list[int]
 ) -> InputChecks:
     """Volume, validation and drift of the window's rows (target drift from the labels known so far)."""
-    volume = check_volume(len(batch), recent, cfg.volume)
-    if batch.empty:
+    volume = check_volume(scan.window.rows, recent, cfg.volume)
+    if scan.validation is None:
         return InputChecks(volume, None, None)
-    validation = validate_batch(batch, cfg, reference.profile)
-    c = cfg.columns
-    pred_col = c.probability if cfg.task == "binary" and c.probability else c.prediction
-    target = labelled[c.target] if c.target in labelled else None
-    drift = detect_drift(
-        batch, reference.profile, cfg.drift, c.features, prediction=pred_col, target=target, target_name=c.target
-    )
-    return InputChecks(volume, validation, drift)
+    jobs = [(name, role, sketch) for name, (role, sketch) in scan.sketches.items()]
+    target = cfg.columns.target
+    if target in labelled and (target in reference.profile.numeric or target in reference.profile.categorical):
+        jobs.append((target, "target", sketch_frame(labelled, reference.profile, [target])[target]))
+    return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift))
 
 
 def kpi_history(engine: Any, cfg: ModelConfig, before: datetime) -> dict[str, list[bool]]:
@@ -206,21 +220,16 @@ def kpi_history(engine: Any, cfg: ModelConfig, before: datetime) -> dict[str, li
 
 
 @task(**IO)
-def score_window(
-    cfg: ModelConfig, store_url: str, window: Window, predictions: pd.DataFrame, labels: pd.DataFrame
-) -> tuple[KpiResult, pd.DataFrame]:
+def score_window(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult) -> KpiResult:
     """KPIs of a window from the labels known so far (with the consecutive-window history)."""
     engine = store.open_store(store_url)
-    labelled = attach_labels(cfg, predictions, labels)
     history = kpi_history(engine, cfg, store.utc(window.start))
-    return evaluate_kpis(labelled, cfg, len(predictions), history), labelled
+    return evaluate_kpis(scan.window.labelled, cfg, scan.window.rows, history)
 
 
 @task(**PURE)
-def pick_failures(
-    cfg: ModelConfig, batch: pd.DataFrame, validation: ValidationResult | None, labelled: pd.DataFrame
-) -> list[dict[str, Any]]:
-    return [asdict(s) for s in select_failures(batch, validation, labelled, cfg)]
+def pick_failures(cfg: ModelConfig, scan: ScanResult) -> list[dict[str, Any]]:
+    return [asdict(s) for s in select_failures(scan.validation, scan.window.candidates, cfg)]
 
 
 @task(**PURE)
@@ -263,23 +272,23 @@ def run_record(
 def write_evidence(
     cfg: ModelConfig,
     window: Window,
-    batch: pd.DataFrame,
+    scan: ScanResult,
+    reference: Reference,
     verdict: Verdict,
     metric_rows: list[dict[str, Any]],
     started: datetime,
 ) -> str | None:
     settings = get_settings()
-    if batch.empty:
+    if scan.window.rows == 0:
         return None
-    reference = sources.read_reference(cfg)
     stem = f"{window.start.strftime('%Y%m%dT%H%M')}-{started.strftime('%Y%m%dT%H%M%S%f')}"
     return write_reports(
         cfg,
-        batch,
-        reference,
+        scan.sample,
+        scan.window.rows,
+        reference.profile,
         report_files.join(settings.resolved_reports_dir(), cfg.name),
         stem,
-        settings.report_sample_rows,
         window.label,
         verdict.summary,
         metric_rows,

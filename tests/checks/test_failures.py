@@ -28,7 +28,7 @@ def frame() -> pd.DataFrame:
 
 
 def test_confident_mistakes_use_the_probability_of_the_predicted_class():
-    samples = select_failures(frame(), None, frame(), cfg(max_per_run=10))
+    samples = select_failures(None, frame(), cfg(max_per_run=10))
     by_id = {s.row_id: s for s in samples}
     assert set(by_id) == {"a", "b"}  # c and d were right
     assert by_id["b"].reason == "confident_mistake" and by_id["b"].score == 0.86
@@ -41,7 +41,7 @@ def test_budget_masking_and_exclusion():
     big = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "x": rng.normal(size=n), "email": "p@x",
                         "p": rng.uniform(size=n), "y": rng.integers(0, 2, n)})  # fmt: skip
     big["pred"] = (big["p"] > 0.5).astype(int)
-    samples = select_failures(big, None, big, cfg(max_per_run=20, mask=["email"], exclude=["x"]))
+    samples = select_failures(None, big, cfg(max_per_run=20, mask=["email"], exclude=["x"]))
     assert len(samples) == 20
     confident = [s.score for s in samples if s.reason == "confident_mistake"]
     assert confident == sorted(confident, reverse=True) and min(confident) >= 0.8
