@@ -8,10 +8,12 @@ Wasserstein ~0.25, 2.5x the threshold), then runs each path in a fresh subproces
 is its own:
   setup    the first run of the model: computes and stores the reference profile (once per reference
            version; ``profile_s``);
-  project  the nightly run as a process worker runs it: a fresh process, the profile stored, Prefect's
-           server up (its start-up is the only thing excluded), then the monitor-model flow end to end
-           (imports, read in chunks -> validate -> drift -> KPIs -> failure log -> store -> report):
-           ``run_s`` and the process's ``peak_rss_mb``; a second run in the same process is ``warm_s``;
+  project  the nightly run in a fresh process, the profile stored, Prefect's server up: the monitor-model
+           flow end to end (read in chunks -> validate -> drift -> KPIs -> failure log -> store -> report)
+           once the libraries are imported, as the naive path's clock starts after its imports (``run_s``,
+           and the process's ``peak_rss_mb``); the same with the imports of GX, Evidently, scipy and
+           scikit-learn on the clock, as a process worker pays them every night (``process_s``); and a
+           second run in the same process (``warm_s``);
   naive    Evidently's DataDriftPreset + a row-level GX suite on the full batch (first seed only);
   full     the project's statistics and thresholds on the full data, no sampling or sketching, one
            column at a time (the reference verdicts).
@@ -135,8 +137,18 @@ def path_setup(config: Path) -> dict:
     return {"profile_s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 
+def _import_dependencies() -> None:
+    """What the naive path imports before its clock starts: the libraries, not driftwarden's own work."""
+    import evidently.presets  # noqa: F401
+    import great_expectations  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+
 def path_project(config: Path) -> dict:
     _prefect_up(config)
+    started = time.perf_counter()
+    _import_dependencies()
     t0 = time.perf_counter()
     from config.settings import get_settings
     from flows import store
@@ -145,7 +157,7 @@ def path_project(config: Path) -> dict:
 
     with embedded_runs():
         summary = monitor_model(str(config), window_end="2026-01-11", as_of="2026-01-12")
-        seconds = time.perf_counter() - t0
+        seconds, process = time.perf_counter() - t0, time.perf_counter() - started
         rss = peak_rss_mb()
         t0 = time.perf_counter()
         monitor_model(str(config), window_end="2026-01-11", as_of="2026-01-12")
@@ -160,6 +172,7 @@ def path_project(config: Path) -> dict:
     }
     return {
         "seconds": seconds,
+        "process_s": process,
         "warm_s": warm,
         "peak_rss_mb": rss,
         "verdicts": verdicts,
@@ -235,10 +248,10 @@ def main() -> None:
         return
 
     agree = total = injected_hits = clean_hits = 0
-    runs, warms, profiles, rss, naive_s = [], [], [], [], None
+    runs, processes, warms, profiles, rss, naive_s = [], [], [], [], [], None
     print(
-        f"{'seed':>4} {'gen_s':>6} {'profile_s':>9} {'run_s':>6} {'warm_s':>6} {'rss_mb':>7} {'agree':>6} "
-        f"{'injected':>8} {'clean':>5}"
+        f"{'seed':>4} {'gen_s':>6} {'profile_s':>9} {'run_s':>6} {'process_s':>9} {'warm_s':>6} {'rss_mb':>7} "
+        f"{'agree':>6} {'injected':>8} {'clean':>5}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
@@ -258,10 +271,12 @@ def main() -> None:
             injected_hits, clean_hits = injected_hits + hits_i, clean_hits + hits_c
             runs.append(project["seconds"])
             warms.append(project["warm_s"])
+            processes.append(project["process_s"])
             profiles.append(setup["profile_s"])
             rss.append(project["peak_rss_mb"])
             print(
-                f"{seed:>4} {gen:6.1f} {setup['profile_s']:9.1f} {project['seconds']:6.2f} {project['warm_s']:6.2f} "
+                f"{seed:>4} {gen:6.1f} {setup['profile_s']:9.1f} {project['seconds']:6.2f} {project['process_s']:9.2f} "
+                f"{project['warm_s']:6.2f} "
                 f"{project['peak_rss_mb']:7.0f} {a:>3}/{len(full['verdicts']):<2} {hits_i:>4}/{len(inj):<3} {hits_c:>5}"
             )
             shutil.rmtree(config.parent)  # 10M rows are 4 GB of Parquet a seed
@@ -270,6 +285,7 @@ def main() -> None:
         "rows": args.rows,
         "features": args.features,
         "run_s": round(run_s, 2),
+        "process_s": round(float(np.median(processes)), 2),
         "warm_s": round(float(np.median(warms)), 2),
         "profile_s": round(float(np.median(profiles)), 2),
         "naive_s": None if naive_s is None else round(naive_s, 2),

@@ -10,6 +10,7 @@ only as a one-way hash.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,29 @@ class FailureSample:
     detail: str
 
 
-def _mask(value: Any) -> str | None:
+def mask_value(value: Any, key: bytes) -> str | None:
+    """A one-way token for a PII value: HMAC-SHA256 under ``key`` (the setting DRIFTWARDEN_MASK_KEY), so that
+    the token of a guessable value (an email, a postcode) cannot be found by hashing guesses without the key;
+    the same value always gives the same token, so ``purge --id`` still finds a masked id."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
+    return "hmac:" + hmac.new(key, str(_plain(value)).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Privacy:
+    mask: frozenset[str]
+    exclude: frozenset[str]
+    key: bytes
+
+    def show(self, column: str, value: Any) -> Any:
+        """The value as the failure log may keep it: withheld (excluded), a token (masked) or plain."""
+        if column in self.exclude:
+            return "(withheld)"
+        return mask_value(value, self.key) if column in self.mask else _plain(value)
+
+    def private(self, column: str) -> bool:
+        return column in self.mask or column in self.exclude
 
 
 def _plain(value: Any) -> Any:
@@ -59,28 +79,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _features(row: pd.Series, cfg: ModelConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for col in cfg.columns.features:
-        if col in cfg.failures.exclude or col not in row.index:
-            continue
-        out[col] = _mask(row[col]) if col in cfg.failures.mask else _plain(row[col])
-    return out
+def _features(row: pd.Series, cfg: ModelConfig, privacy: _Privacy) -> dict[str, Any]:
+    return {
+        col: privacy.show(col, row[col])
+        for col in cfg.columns.features
+        if col not in privacy.exclude and col in row.index
+    }
 
 
-def _sample(row: pd.Series, cfg: ModelConfig, reason: str, score: float | None, detail: str) -> FailureSample:
+def _sample(
+    row: pd.Series, cfg: ModelConfig, reason: str, score: float | None, detail: str, privacy: _Privacy
+) -> FailureSample:
     cols = cfg.columns
     mv = row.get(cols.model_version) if cols.model_version else None
     rid = row[cols.id]
-    label = row.get(cols.target)
     return FailureSample(
         reason=reason,
-        row_id=(_mask(rid) or "") if cols.id in cfg.failures.mask else str(_plain(rid)),
+        row_id=(mask_value(rid, privacy.key) or "") if cols.id in privacy.mask else str(_plain(rid)),
         model_version=None if mv is None or pd.isna(mv) else str(mv),
         prediction=_plain(row.get(cols.prediction)),
-        label=_plain(label),
+        label=_plain(row.get(cols.target)),
         score=None if score is None or not np.isfinite(score) else float(score),
-        features=_features(row, cfg),
+        features=_features(row, cfg, privacy),
         detail=detail,
     )
 
@@ -148,23 +168,27 @@ def select_failures(
     validation: ValidationResult | None,
     labelled: pd.DataFrame,
     cfg: ModelConfig,
+    mask_key: bytes = b"",
 ) -> list[FailureSample]:
     """Failure samples of one window: the rows behind failed validation, and wrong predictions among
-    ``labelled`` (the window's labelled rows, or its chunks' ``failure_candidates``)."""
+    ``labelled`` (the window's labelled rows, or its chunks' ``failure_candidates``). Masked and excluded
+    columns (``failures.mask``, ``failures.exclude``) leave only as tokens, or not at all, in every field."""
+    privacy = _Privacy(frozenset(cfg.failures.mask), frozenset(cfg.failures.exclude), mask_key)
     pools: dict[str, list[tuple[pd.DataFrame, int, float | None, str]]] = {}
     if validation is not None:
         for rf in validation.failing_rows:
             pool = pools.setdefault(rf.reason, [])
             for pos in range(len(rf.rows)):
                 value = rf.rows.iloc[pos][rf.column]
-                score = float(value) if isinstance(value, int | float | np.number) and not pd.isna(value) else None
-                pool.append((rf.rows, pos, score, f"{rf.column}={_plain(value)!r}"))
+                numeric = isinstance(value, int | float | np.number) and not pd.isna(value)
+                score = float(value) if numeric and not privacy.private(rf.column) else None
+                pool.append((rf.rows, pos, score, f"{rf.column}={privacy.show(rf.column, value)!r}"))
     for reason, ranked in _prediction_failures(labelled, cfg).items():
         what = "|residual|" if reason == "large_residual" else "confidence"
         pools.setdefault(reason, []).extend((labelled, i, s, f"{what} {s:.3f}") for i, s in ranked)
     chosen = _share_budget(pools, cfg.failures.max_per_run)
     return [
-        _sample(frame.iloc[pos], cfg, reason, score, detail)
+        _sample(frame.iloc[pos], cfg, reason, score, detail, privacy)
         for reason, items in chosen.items()
         for frame, pos, score, detail in items
     ]

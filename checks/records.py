@@ -118,7 +118,7 @@ def kpi_history(kpi_rows: pd.DataFrame, metric: str) -> list[bool]:
 CONTRACT_KEYS = (
     "model", "window_start", "window_end", "run_version", "trigger", "as_of", "rows", "labelled_rows",
     "label_coverage", "status", "causes", "drifted_features", "kpis", "failures_logged", "summary", "report",
-    "status_since", "error", "retrain",
+    "status_since", "error", "retrain", "last_attempt_failed",
 )  # fmt: skip
 _EMPTY_KPI = {"value": None, "lower": None, "upper": None, "target": None, "passed": None, "labelled": None}
 
@@ -141,10 +141,12 @@ def window_json(
     kpi_names: Sequence[str],
     tz: str = "UTC",
     status_since: str | None = None,
+    last_failure: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON contract of one window's current state (the ``--json`` output); times in the model's zone.
 
-    Every key of CONTRACT_KEYS is always present, for failed runs too."""
+    Every key of CONTRACT_KEYS is always present, for failed runs too. ``last_failure`` is the newest
+    version of the window when it failed after this good one (which stays current): its error and time."""
     drift = metric_rows[metric_rows["kind"] == "drift"] if not metric_rows.empty else metric_rows
     drifted = (
         sorted(
@@ -193,7 +195,20 @@ def window_json(
         "status_since": status_since,
         "error": run["error"] if run["status"] == "failed" else None,
         "retrain": retrain,
+        "last_attempt_failed": None
+        if last_failure is None
+        else {"error": last_failure["error"], "at": _iso(last_failure["started_at"], tz)},
     }
+
+
+def failed_since_current(versions: pd.DataFrame) -> dict[str, Any] | None:
+    """The newest version of a window if it failed while an earlier good version stays current."""
+    if versions.empty:
+        return None
+    newest = versions.sort_values("run_version").iloc[-1]
+    if newest["status"] != "failed" or not bool(newest["superseded"]):
+        return None
+    return newest.to_dict()
 
 
 def _num(v: Any) -> float | None:

@@ -337,6 +337,12 @@ class ModelConfig(Strict):
             if unknown:
                 raise ValueError(f"{key} names unknown columns {sorted(unknown)}")
         self._check_retrain()
+        read = {cols.timestamp, cols.id, cols.model_version, *cols.features, cols.prediction, cols.target}
+        read |= {cols.probability, *cols.probabilities.values(), *self.segments}
+        for key in ("mask", "exclude"):
+            unknown = set(getattr(self.failures, key)) - read
+            if unknown:  # a typo here would leave PII unmasked without a word
+                raise ValueError(f"failures.{key} names columns the model does not read: {sorted(unknown)}")
         unknown_cat = set(self.validation.allowed_categories) - set(cols.categorical)
         if unknown_cat:
             raise ValueError(f"validation.allowed_categories names non-categorical columns {sorted(unknown_cat)}")

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     """Where HTML reports go: a folder or any fsspec URL (``s3://bucket/reports``); defaults to ``home/reports``."""
     report_sample_rows: int = Field(5000, ge=100)
     """Rows sampled (seeded) from each side for the Evidently HTML report."""
+    mask_key: SecretStr | None = None
+    """Key of the tokens that stand for masked (PII) values in the failure log; default: a random key kept in
+    ``home/mask.key``. Machines sharing a store must share it."""
     chunk_rows: int = Field(500_000, ge=1000)
     """Rows read, validated and sketched at a time: a window's memory is bounded by this, not by its size."""
     run_lock_ttl: int = Field(6 * 3600, ge=60)

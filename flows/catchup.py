@@ -22,6 +22,7 @@ from checks.windows import Window, wall_shift
 from config.model import ModelConfig
 from config.settings import get_settings
 from flows import locks, report_files, store
+from flows.masking import mask_key
 from flows.reports import write_page
 from flows.steps import IO, Reference, kpi_history, local_time
 
@@ -114,7 +115,7 @@ def _rescore_one(
     )
     kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
     page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
-    failures = [asdict(s) for s in select_failures(None, part.candidates, cfg)]
+    failures = [asdict(s) for s in select_failures(None, part.candidates, cfg, mask_key())]
     record = store.RunRecord(
         model=cfg.name,
         window_start=run["window_start"],
@@ -139,7 +140,7 @@ def _rescore_one(
         failures,
         copy_metrics_from=int(run["id"]),
     )
-    return {"window_start": str(start), "status": verdict.status, "run_version": version}
+    return {"window_start": str(start), "status": verdict.status, "previous": run["status"], "run_version": version}
 
 
 def _rescore_page(

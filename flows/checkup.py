@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 
+from checks.labels import check_labels
+from checks.profile import ReferenceProfile, build_profile
 from config.model import ModelConfig
 from flows import sources
 from flows.errors import SourceError
+from flows.steps import profile_columns
 
 
 def check_sources(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     """(problems, notes): each problem names the source, the file and the column."""
     problems: list[str] = []
     notes: list[str] = []
+    profile = None
     try:
         ref = sources.read_reference(cfg)
         missing = [c for c in cfg.columns.features if c not in ref.columns]
@@ -20,6 +24,7 @@ def check_sources(cfg: ModelConfig) -> tuple[list[str], list[str]]:
             problems.append(f"sources.reference lacks {missing}")
         else:
             notes.append(f"sources.reference: {len(ref)} rows")
+            profile = build_profile(ref, *profile_columns(cfg, ref))
     except SourceError as exc:
         problems.append(str(exc))
     far = pd.Timestamp("1900-01-01", tz="UTC")
@@ -32,6 +37,20 @@ def check_sources(cfg: ModelConfig) -> tuple[list[str], list[str]]:
         try:
             sources.read_labels(cfg, far, far + pd.Timedelta(seconds=1))
             notes.append("sources.labels: the files hold the id, target and arrival columns")
+            if profile is not None:
+                problems += _label_classes(cfg, profile)
         except SourceError as exc:
             problems.append(str(exc))
     return problems, notes
+
+
+def _label_classes(cfg: ModelConfig, profile: ReferenceProfile) -> list[str]:
+    """Labels encoded otherwise than the predictions would make every prediction look wrong."""
+    values = sources.label_sample(cfg)
+    if cfg.task == "regression":
+        sources.check_dtypes(pd.DataFrame({cfg.columns.target: values}), cfg, "labels", [cfg.columns.target])
+        return []
+    check = check_labels(values, cfg, profile)
+    if check is not None and check.unknown:
+        return [check.message(cfg.columns.target, f"sources.labels ({cfg.describe(cfg.sources.labels)})")]
+    return []

@@ -139,17 +139,31 @@ def run(
     missed = _missed_before_scheduled(cfg) if window_end is None else None
     summary = _run_window(config, _time_option(window_end, "--window-end", cfg.window.timezone), None, "run")
     caught_up = _caught_up(cfg, missed)
+    rescored = _rescored(cfg, summary)
     if as_json:
-        for s in [*caught_up, summary]:
+        for s in [*caught_up, *rescored, summary]:
             print(json.dumps(s, default=str))
     else:
-        for s in caught_up:
+        for s in [*caught_up, *rescored]:
             _print_summary(s)
         _print_summary(summary)
     if missed is not None and missed.windows:
         err.print(f"{cfg.name}: {escape(missed.note)}", soft_wrap=True)
     if any(s["status"] == "failed" for s in [*caught_up, summary]):
         raise typer.Exit(1)
+
+
+def _rescored(cfg: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Earlier windows whose status this run's label catch-up changed, as they stand now (trigger rescore)."""
+    import pandas as pd
+
+    from config.settings import get_settings
+    from flows import store
+    from flows.steps import load_window_json
+
+    url = get_settings().resolved_store_url()
+    changed = summary.pop("rescored", None) or []  # told as windows of their own
+    return [load_window_json(cfg, url, store.utc(pd.Timestamp(r["window_start"]))) for r in changed]
 
 
 @app.command()
@@ -229,23 +243,30 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "breach": "bold red", "faile
 
 def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, str | None] | None = None) -> None:
     table = Table(title=f"{cfg.name}: {len(summaries)} windows", show_lines=False)
-    for col in ("window", "rows", "labelled", "validation", "drifted"):
+    table.add_column("window", no_wrap=True)  # what identifies a row is never cut; long lists fold instead
+    for col in ("rows", "labelled", "validation"):
         table.add_column(col)
+    table.add_column("drifted", overflow="fold")
     for k in cfg.kpis:
         table.add_column(
-            f"{k.metric} (≥{k.target:g})" if k.direction == "higher_is_better" else f"{k.metric} (≤{k.target:g})"
+            f"{k.metric} (≥{k.target:g})" if k.direction == "higher_is_better" else f"{k.metric} (≤{k.target:g})",
+            overflow="fold",
         )
-    table.add_column("status")
-    table.add_column("causes")
-    table.add_column("flagged on")
+    table.add_column("status", no_wrap=True)
+    table.add_column("causes", overflow="fold", min_width=12)
+    table.add_column("flagged on", no_wrap=True)
+    daily = cfg.window_length.total_seconds() >= 86400
     retrained = any((s.get("retrain") or {}).get("attempt") for s in summaries)
     if retrained:
         table.add_column("retrain")
     if expected is not None:
-        table.add_column("injected")
+        table.add_column("injected", overflow="fold")
+    attempts = any(s.get("last_attempt_failed") for s in summaries)
+    if attempts:
+        table.add_column("latest attempt", overflow="fold")
     for s in summaries:
         st = s["status"]
-        start = (s["window_start"] or "")[:10]
+        start = (s["window_start"] or "")[: 10 if daily else 16].replace("T", " ")
         cells = [
             start,
             str(s.get("rows") if s.get("rows") is not None else "—"),
@@ -261,6 +282,9 @@ def _print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, 
             cells.append(_retrain_cell((s.get("retrain") or {}).get("attempt")))
         if expected is not None:
             cells.append(expected.get(s["window_start"]) or "")
+        if attempts:
+            failed = s.get("last_attempt_failed")
+            cells.append(f"[red]failed: {escape(str(failed['error'])[:120])}[/red]" if failed else "")
         table.add_row(*cells)
     out.print(table)
 
@@ -278,8 +302,9 @@ def _retrain_cell(attempt: dict[str, Any] | None) -> str:
 
 def _print_summary(s: dict[str, Any]) -> None:
     st = s["status"]
+    again = "re-scored as its labels arrived: " if s.get("trigger") == "rescore" else ""
     out.print(
-        f"[{STATUS_STYLE[st]}]{st.upper()}[/{STATUS_STYLE[st]}] {s.get('model')} "
+        f"{again}[{STATUS_STYLE[st]}]{st.upper()}[/{STATUS_STYLE[st]}] {s.get('model')} "
         f"{s.get('window_start')} .. {s.get('window_end')}"
     )
     out.print(escape(s.get("summary") or s.get("error") or ""))
@@ -304,6 +329,17 @@ def history(config: ConfigOpt, as_json: JsonOpt = False) -> None:
         _emit(cfg, summaries, as_json)
 
 
+def _failure_rows(log: Any) -> Any:
+    """The failure log as rows ready to reuse: prediction and label as values, one column per feature."""
+    import pandas as pd
+
+    rows = log.drop(columns=["features"]).copy()
+    for col in ("prediction", "label"):
+        rows[col] = rows[col].map(lambda v: None if v is None else json.loads(v))
+    features = pd.DataFrame([json.loads(f) for f in log["features"]], index=log.index)
+    return pd.concat([rows, features.drop(columns=[c for c in features if c in rows], errors="ignore")], axis=1)
+
+
 @app.command()
 def failures(
     config: ConfigOpt,
@@ -313,6 +349,8 @@ def failures(
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
 ) -> None:
     """The failure log: where and why predictions went wrong."""
+    import pandas as pd
+
     from config.settings import get_settings
     from flows import store
 
@@ -326,16 +364,17 @@ def failures(
     since_utc = store.utc(_time_option(since, "--since", tz)) if since else None
     engine = store.open_store(get_settings().resolved_store_url())
     log = store.failure_log(engine, cfg.name, since_utc, reason)
-    log["window_start"] = log["window_start"].dt.tz_localize("UTC").dt.tz_convert(tz)
+    log["window_start"] = pd.to_datetime(log["window_start"]).dt.tz_localize("UTC").dt.tz_convert(tz)
     if export is not None:
-        if export.suffix == ".parquet":
-            log.to_parquet(export, index=False)
-        elif export.suffix == ".csv":
-            log.to_csv(export, index=False)
-        else:
+        if export.suffix not in (".parquet", ".csv"):
             err.print(f"[red]--export: {export} must end in .parquet or .csv[/red]")
             raise typer.Exit(2)
-        out.print(f"wrote {len(log)} failure samples to {export}")
+        rows = _failure_rows(log)
+        if export.suffix == ".parquet":
+            rows.to_parquet(export, index=False)
+        else:
+            rows.to_csv(export, index=False)
+        out.print(f"wrote {len(rows)} failure samples to {export}")
         return
     counts = log.groupby("reason").size().to_dict() if not log.empty else {}
     out.print(f"{len(log)} failure samples for {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -748,6 +787,11 @@ def demo(
         except KeyError as exc:
             err.print(f"[red]{escape(str(exc.args[0]))}[/red]")
             raise typer.Exit(2) from None
+    from flows import store
+
+    forgotten = store.forget_model(store.open_store(get_settings().resolved_store_url()), cfg.name)
+    if forgotten:
+        err.print(f"the demo starts over: {forgotten} stored runs of {cfg.name} from an earlier demo were removed")
     err.print(f"generating the demo data for {cfg.name} (a model, its reference, {demo_data.NIGHTS} nights)…")
     paths = demo_data.generate(cfg, home=get_settings().home)
     for loaded in load_sql_sources(cfg, paths):

@@ -13,8 +13,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
+from checks.failures import mask_value
 from config.model import ModelConfig, parse_duration
 from flows import report_files, store
+from flows.masking import mask_key
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,11 @@ class Purged:
 
 
 def purge(engine: Engine, model: str, ids: Sequence[str]) -> Purged:
-    """Right to erasure: delete every failure sample of ``model`` whose row id is one of ``ids``."""
+    """Right to erasure: delete every failure sample of ``model`` whose row id is one of ``ids`` (or, for a
+    masked id column, their tokens)."""
     samples = store.failure_samples
-    wanted = sorted({str(i) for i in ids})
+    key = mask_key()
+    wanted = sorted({str(i) for i in ids} | {str(mask_value(str(i), key)) for i in ids})
     where = (samples.c.model == model) & samples.c.row_id.in_(wanted)
     with engine.begin() as conn:
         trained = _count(conn, where & samples.c.used_in_training.is_(True))

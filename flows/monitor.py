@@ -60,9 +60,9 @@ def monitor_model(
             score_window(cfg, window)
         reference = steps.ensure_reference(cfg, store_url)
         as_of_ts = steps.known_as_of(cfg, store_url, window, as_of_ts)
-        labels = steps.read_known_labels(cfg, window, as_of_ts)
+        labels = steps.read_known_labels(cfg, window, as_of_ts, reference)
         scan = steps.scan_window(cfg, store_url, window, reference, labels)
-        catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of_ts, reference)
+        rescored = catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of_ts, reference)
         kpis = steps.score_window(cfg, store_url, window, scan)
         recent = steps.recent_volumes(cfg, store_url, window)
         inputs = steps.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
@@ -81,6 +81,7 @@ def monitor_model(
     finally:
         locks.release_quietly(store_url, lock)
     summary = steps.window_summary(cfg, store_url, store.utc(window.start))
+    summary["rescored"] = [r for r in rescored if r["status"] != r["previous"]]  # e.g. a concept change caught
     steps.publish_artifact(cfg, summary)
     alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
     lifecycle.prune_after_run(cfg, store_url)

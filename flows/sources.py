@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from config.model import ModelConfig, SourceConfig
 from config.settings import get_settings
@@ -104,13 +105,11 @@ def _read_parquet(
     tz: str,
     chunk_rows: int,
 ) -> Iterator[pd.DataFrame]:
+    schema = _common_schema(files, what, columns)
     try:
-        dataset = ds.dataset(files, format="parquet")
+        dataset = ds.dataset(files, format="parquet", schema=schema)
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"sources.{what}: cannot read {files[0]}: {exc}") from exc
-    missing = [c for c in columns if c not in dataset.schema.names]
-    if missing:
-        raise SourceError(f"sources.{what}: {files[0]} has no column(s) {missing}")
     flt = None
     if time_col and start is not None and end is not None:
         ftype = dataset.schema.field(time_col).type
@@ -142,6 +141,36 @@ def _read_parquet(
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"sources.{what}: cannot read {files}: {exc}") from exc
     yield _to_pandas(pending, dataset.schema, columns)
+
+
+def _common_schema(files: list[str], what: str, columns: list[str]) -> pa.Schema:
+    """The configured columns' schema, the same in every file: a file without a column (it would read as
+    nulls) or with another type for it (text where numbers were) is named with the column."""
+    first: pa.Schema | None = None
+    for f in files:
+        try:
+            schema = pq.read_schema(f)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceError(f"sources.{what}: cannot read {f}: {exc}") from exc
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            raise SourceError(f"sources.{what}: {f} has no column(s) {missing}")
+        if first is None:
+            first = schema
+            continue
+        for col in columns:
+            a, b = first.field(col).type, schema.field(col).type
+            if a == b:
+                continue
+            if not (_numeric(a) and _numeric(b)):
+                raise SourceError(f"sources.{what}: column {col!r} is {b} in {f} but {a} in {files[0]}")
+            first = first.set(first.get_field_index(col), pa.field(col, pa.float64()))  # ints and floats: floats
+    assert first is not None
+    return first
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
 
 
 def _to_pandas(batches: list[pa.RecordBatch], schema: pa.Schema, columns: list[str]) -> pd.DataFrame:
@@ -270,8 +299,22 @@ def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.
     if src is None:
         return pd.DataFrame(columns=[c.id, c.target])
     frame = _read(cfg, src, "labels", [c.id, c.target, src.arrived_at], src.arrived_at, arrived_from, arrived_until)
+    if cfg.task == "regression":
+        frame = check_dtypes(frame, cfg, "labels", [c.target])
     frame = frame.sort_values(src.arrived_at).drop_duplicates(c.id, keep="last")
     return frame[[c.id, c.target]]
+
+
+def label_sample(cfg: ModelConfig, rows: int = 10_000) -> pd.Series:
+    """Up to ``rows`` target values from the start of the labels source (``validate`` checks their classes)."""
+    src = cfg.sources.labels
+    if src is None:
+        raise SourceError("sources.labels is not configured")
+    chunks = _chunks(cfg, src, "labels", [cfg.columns.target], None, None, None, rows)
+    try:
+        return next(chunks)[cfg.columns.target]
+    finally:
+        chunks.close()
 
 
 def read_reference(cfg: ModelConfig) -> pd.DataFrame:

@@ -62,8 +62,8 @@ def read_table(
         )
         query = query.where(col >= lo.to_pydatetime(), col < hi.to_pydatetime())
     empty = True
-    with engine.connect() as conn:
-        for chunk in pd.read_sql(query, conn, chunksize=chunk_rows):
+    with engine.connect() as conn:  # a server-side cursor where the driver has one: rows arrive chunk by chunk
+        for chunk in pd.read_sql(query, conn.execution_options(stream_results=True), chunksize=chunk_rows):
             empty = False
             yield chunk
     if empty:

@@ -17,6 +17,7 @@ from checks import records
 from checks.drift import DriftResult, decide_drift
 from checks.failures import select_failures
 from checks.kpis import KpiResult, evaluate_kpis
+from checks.labels import check_labels, known_labels
 from checks.profile import ProfileBuilder, ReferenceProfile
 from checks.scan import ScanResult, WindowScan
 from checks.sketch import sketch_frame
@@ -33,7 +34,8 @@ from config.loader import ConfigError, load_model_config
 from config.model import ModelConfig
 from config.settings import get_settings
 from flows import report_files, sources, store
-from flows.errors import DriftwardenError
+from flows.errors import DriftwardenError, SourceError
+from flows.masking import mask_key
 from flows.reports import write_reports
 
 
@@ -97,7 +99,7 @@ def resolve_as_of(as_of: str | None) -> pd.Timestamp:
     return parse_time(as_of, "as_of") if as_of else pd.Timestamp.now(tz="UTC")
 
 
-def _profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+def profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     c = cfg.columns
     numeric, categorical = list(c.numerical), list(c.categorical)
     if cfg.task == "regression":
@@ -120,7 +122,7 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     builder: ProfileBuilder | None = None
     for chunk in sources.scan_reference(cfg):
         if builder is None:
-            builder = ProfileBuilder(*_profile_columns(cfg, chunk))
+            builder = ProfileBuilder(*profile_columns(cfg, chunk))
         builder.add(chunk)
     assert builder is not None  # scan_reference yields at least one chunk
     profile = builder.finish()
@@ -142,12 +144,21 @@ def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Time
 
 
 @task(**IO)
-def read_known_labels(cfg: ModelConfig, window: Window, as_of: pd.Timestamp) -> pd.DataFrame | None:
+def read_known_labels(
+    cfg: ModelConfig, window: Window, as_of: pd.Timestamp, reference: Reference
+) -> pd.DataFrame | None:
     """(id, target) of every label known as of the run, from the start of the label horizon; None when the
-    target comes with the predictions."""
-    if cfg.sources.labels is None:
+    target comes with the predictions. Labels the model cannot have predicted (another encoding) fail the run
+    above MAX_UNKNOWN_SHARE and are left out below it."""
+    src = cfg.sources.labels
+    if src is None:
         return None
-    return sources.read_labels(cfg, wall_shift(window.start, -cfg.horizon), as_of)
+    labels = sources.read_labels(cfg, wall_shift(window.start, -cfg.horizon), as_of)
+    target = cfg.columns.target
+    check = check_labels(labels[target], cfg, reference.profile)
+    if check is not None and check.refused:
+        raise SourceError(check.message(target, f"sources.labels ({cfg.describe(src)})"))
+    return labels[known_labels(labels[target], cfg, reference.profile)]
 
 
 @task(**IO)
@@ -162,7 +173,12 @@ def scan_window(
     start = min([window.start, *(s for s, _ in earlier)])
     for chunk in sources.scan_predictions(cfg, start, window.end):
         scan.add(chunk)
-    return scan.finish()
+    result = scan.finish()
+    target = cfg.columns.target
+    check = None if labels is not None else check_labels(result.window.labelled[target], cfg, reference.profile)
+    if check is not None and check.refused:  # the target came with the predictions
+        raise SourceError(check.message(target, f"sources.predictions ({cfg.describe(cfg.sources.predictions)})"))
+    return result
 
 
 def catchup_windows(cfg: ModelConfig, store_url: str, window: Window) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -229,7 +245,7 @@ def score_window(cfg: ModelConfig, store_url: str, window: Window, scan: ScanRes
 
 @task(**PURE)
 def pick_failures(cfg: ModelConfig, scan: ScanResult) -> list[dict[str, Any]]:
-    return [asdict(s) for s in select_failures(scan.validation, scan.window.candidates, cfg)]
+    return [asdict(s) for s in select_failures(scan.validation, scan.window.candidates, cfg, mask_key())]
 
 
 @task(**PURE)
@@ -321,8 +337,10 @@ def load_window_json(cfg: ModelConfig, store_url: str, window_start: datetime) -
         metric_rows["passed"] = metric_rows["passed"].map(lambda v: None if pd.isna(v) else bool(v))
     logged = store.count_failures(engine, cfg.name, window_start)
     tz = cfg.window.timezone
-    since = records.status_since(store.all_versions(engine, cfg.name, window_start), row["status"], tz)
-    return records.window_json(row, metric_rows, logged, [k.metric for k in cfg.kpis], tz, since)
+    versions = store.all_versions(engine, cfg.name, window_start)
+    since = records.status_since(versions, row["status"], tz)
+    failure = records.failed_since_current(versions)
+    return records.window_json(row, metric_rows, logged, [k.metric for k in cfg.kpis], tz, since, failure)
 
 
 @task(**PURE)
@@ -340,6 +358,10 @@ def publish_artifact(cfg: ModelConfig, summary: dict[str, Any]) -> None:
         f"{summary['failures_logged']}.\n\n| KPI | value | target | level |\n|---|---|---|---|\n{kpis}\n\n"
         f"```\n{summary['summary'] or summary.get('error') or ''}\n```\n\nReport: {summary['report']}\n"
     )
+    changed = summary.get("rescored") or []
+    if changed:
+        md += "\n## Earlier windows re-scored as their labels arrived\n\n| window | was | now |\n|---|---|---|\n"
+        md += "".join(f"| {r['window_start']} | {r['previous']} | {r['status']} |\n" for r in changed)
     create_markdown_artifact(markdown=md, key=f"monitor-{_key(cfg.name)}", description="driftwarden run summary")
 
 

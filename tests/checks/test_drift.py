@@ -142,3 +142,16 @@ def test_method_is_chosen_from_both_samples_like_evidently():
     cur = pd.DataFrame({"rate": rng.choice(levels, 2500).astype(np.float32)})  # 0.1 != float32(0.1)
     result = detect_drift(cur, build_profile(ref, ["rate"], []), DriftConfig(), ["rate"])
     assert result.get("rate").method == "wasserstein" and result.get("rate").drifted is False
+
+
+def test_prediction_and_target_drift_are_reported_apart_never_in_the_share():
+    rng = np.random.default_rng(21)
+    ref = frame(5000, 0).assign(p=rng.beta(2, 5, 5000), y=rng.choice(["0", "1"], 5000, p=[0.8, 0.2]))
+    prof = build_profile(ref, [*NUM, "p"], ["colour", "y"])
+    cur = frame(2500, 22).assign(p=rng.beta(5, 2, 2500))  # the scores moved, the inputs did not
+    labels = pd.Series(rng.choice(["0", "1"], 2500, p=[0.4, 0.6]))  # and so did the outcomes
+    result = detect_drift(cur, prof, DriftConfig(), [*NUM, "colour"], prediction="p", target=labels, target_name="y")
+    assert result.get("p").role == "prediction" and result.get("p").drifted is True
+    assert result.get("y").role == "target" and result.get("y").drifted is True
+    assert result.drifted_features == [] and result.share == 0.0 and result.dataset_drifted is False
+    assert [c.column for c in result.features] == [*NUM, "colour"]

@@ -45,4 +45,4 @@ def test_budget_masking_and_exclusion():
     assert len(samples) == 20
     confident = [s.score for s in samples if s.reason == "confident_mistake"]
     assert confident == sorted(confident, reverse=True) and min(confident) >= 0.8
-    assert all(set(s.features) == {"email"} and s.features["email"].startswith("sha256:") for s in samples)
+    assert all(set(s.features) == {"email"} and s.features["email"].startswith("hmac:") for s in samples)
