@@ -23,6 +23,18 @@ OFFLINE_DEFAULTS = {
 }
 
 
+# The embedded default: with no PREFECT_API_URL, Prefect starts an ephemeral API server on a SQLite file for
+# this process alone. Its task-run recorder and event persister write to that file while the next flow run is
+# created, and SQLite refuses one of the writers ("database is locked", PrefectHQ/prefect#18934): the client
+# then waits two seconds and retries, on nearly every flow run (2.1 s instead of 0.15 s for a 20-task flow,
+# measured). Nothing reads their records on the embedded default (no UI, no automations), so they are off
+# there; a real server (`prefect server start`, PREFECT_API_URL) keeps them, as do the user's own values.
+EMBEDDED_SERVER_DEFAULTS = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTWARDEN_", extra="ignore")
 
@@ -67,11 +79,15 @@ def use_store_url(url: str) -> None:
 
 
 def prepare_environment(quiet: bool = False) -> None:
-    """Set offline telemetry defaults before Prefect or GX are imported (a user's own values win).
+    """Set offline telemetry defaults (and, on the embedded default, the ephemeral server's) before Prefect
+    or GX are imported (a user's own values win).
 
     ``quiet`` keeps Prefect's per-task log lines off a terminal where the CLI prints its own table."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if not os.environ.get("PREFECT_API_URL"):
+        for key, value in EMBEDDED_SERVER_DEFAULTS.items():
+            os.environ.setdefault(key, value)
     if quiet:  # the CLI reports failures itself, in one line
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from config.loader import load_model_config
-from config.settings import get_settings
+from config.settings import EMBEDDED_SERVER_DEFAULTS, get_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 REPO = Path(__file__).resolve().parents[2]
@@ -97,6 +97,8 @@ def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, mon
         "DRIFTWARDEN_HOME": str(home),
     }
     env.pop("PREFECT_API_KEY", None)
+    for key in EMBEDDED_SERVER_DEFAULTS:  # a real server runs all its services, as in production
+        env.pop(key, None)
     server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
     server = _start([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path, server_log)
     worker = None
