@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -79,10 +80,36 @@ class ScanResult:
 
 
 @dataclass
+class _Columns:
+    """Rows gathered chunk by chunk as one array list per column; ``frame`` joins them a column at a time,
+    letting each column's pieces go before the next, so that the window's rows are never held twice."""
+
+    names: list[str]
+    pieces: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        for col in self.names:
+            self.pieces.setdefault(col, []).append(frame[col].to_numpy())
+
+    def frame(self) -> pd.DataFrame:
+        columns = {}
+        for col in self.names:
+            pieces = self.pieces.pop(col, [])
+            columns[col] = np.concatenate(pieces) if pieces else np.array([], dtype=object)
+            del pieces
+        return pd.DataFrame(columns, copy=False)
+
+
+@dataclass
 class _Part:
+    columns: list[str]
+    """The KPI columns and the target."""
     rows: int = 0
-    labelled: list[pd.DataFrame] = field(default_factory=list)
+    labelled: _Columns = field(init=False)
     candidates: list[pd.DataFrame] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.labelled = _Columns(self.columns)
 
     def add(self, cfg: ModelConfig, rows: pd.DataFrame, labels: pd.DataFrame | None) -> None:
         """Label the chunk's rows (joined on the KPI columns only) and keep its failure candidates whole."""
@@ -93,10 +120,17 @@ class _Part:
         whole = rows.iloc[picked["_row"].to_numpy()].reset_index(drop=True)
         whole[target] = picked[target].to_numpy()
         self.candidates.append(whole)
-        self.labelled.append(slim.drop(columns="_row"))
+        self.labelled.add(slim)
 
     def finish(self, columns: list[str]) -> WindowPart:
-        return WindowPart(self.rows, _concat(self.labelled, columns), _concat(self.candidates, columns))
+        return WindowPart(self.rows, self.labelled.frame(), _concat(self.candidates, columns))
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The same worker threads for every chunk and window: new threads would each take a malloc arena of
+    their own, and memory freed in one arena is not reused by another (hundreds of MB over a long window)."""
+    return ThreadPoolExecutor(max_workers=SKETCH_THREADS, thread_name_prefix="driftwarden-sketch")
 
 
 def _rows_between(chunk: pd.DataFrame, ts: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -131,14 +165,16 @@ class WindowScan:
         self._cfg, self._profile, self._labels = cfg, profile, labels
         self._start, self._end = start, end
         self._earlier = {s: (s, e) for s, e in earlier}
-        self._parts = {s: _Part() for s in self._earlier}
-        self._window = _Part()
+        slim = list(dict.fromkeys([*kpi_columns(cfg), cfg.columns.target]))
+        self._parts = {s: _Part(slim) for s in self._earlier}
+        self._window = _Part(slim)
         self._validator: BatchValidator | None = None
         self._sketches = {
             name: (role, new_sketch(profile.numeric.get(name) or profile.categorical[name]))
             for name, role in drift_columns(cfg, profile)
         }
-        self._ids: list[pd.DataFrame] = []
+        self._ids = _Columns([cfg.columns.id])
+        """Every row's id, for the window-wide presence and uniqueness checks."""
         self._sample_rows = sample_rows
         self._sample: pd.DataFrame | None = None
         self._rng = np.random.default_rng(seed)
@@ -157,28 +193,26 @@ class WindowScan:
 
     def _add_current(self, rows: pd.DataFrame) -> None:
         """Sketch the columns in worker threads (numpy sorts without the GIL) while GX validates."""
-        cfg, c = self._cfg, self._cfg.columns
+        cfg = self._cfg
         if self._validator is None:
             self._validator = BatchValidator(cfg, self._profile)
-        with ThreadPoolExecutor(max_workers=SKETCH_THREADS) as pool:
-            sketching = [pool.submit(sketch.add, rows[name]) for name, (_, sketch) in self._sketches.items()]
+        sketching = [_pool().submit(sketch.add, rows[name]) for name, (_, sketch) in self._sketches.items()]
+        try:
             self._validator.add(rows)
             self._window.add(cfg, rows, self._labels)
-            self._ids.append(
-                rows[list(dict.fromkeys([c.id, c.prediction, *([c.model_version] if c.model_version else [])]))]
-            )
+            self._ids.add(rows)
             self._keep_sample(rows)
+        finally:
             for job in sketching:
                 job.result()
 
     def _keep_sample(self, rows: pd.DataFrame) -> None:
         """The rows with the smallest seeded random keys: a uniform sample, whatever the chunking."""
         keys = self._rng.random(len(rows))
-        keyed = rows[self._cfg.columns.features]
+        pick = np.arange(len(rows))
         if len(rows) > self._sample_rows:
             pick = np.argpartition(keys, self._sample_rows)[: self._sample_rows]
-            keyed, keys = keyed.iloc[pick], keys[pick]
-        keyed = keyed.assign(_key=keys)
+        keyed = rows.iloc[pick][self._cfg.columns.features].assign(_key=keys[pick])
         both = keyed if self._sample is None else pd.concat([self._sample, keyed], ignore_index=True)
         self._sample = both.nsmallest(self._sample_rows, "_key") if len(both) > self._sample_rows else both
 
@@ -187,7 +221,7 @@ class WindowScan:
         window = self._window.finish(columns)
         validation = None
         if self._validator is not None:
-            validation = self._validator.finish(pd.concat(self._ids, ignore_index=True))
+            validation = self._validator.finish(self._ids.frame())
         sample = pd.DataFrame(columns=self._cfg.columns.features)
         if self._sample is not None:
             sample = self._sample.sort_values("_key").drop(columns="_key").reset_index(drop=True)
