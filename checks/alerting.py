@@ -303,8 +303,9 @@ def silence_evidence(
         quiet = None if last is None else now - last
         if quiet is None or quiet > allowed:
             since = "ever" if last is None else f"since {last:%Y-%m-%d %H:%M} UTC ({_span(quiet)})"
-            hours = (quiet or allowed).total_seconds() / 3600
-            obs.append(Observation("silence", subject, "critical", hours, f"{words} {since}; allowed: {limit}"))
+            # No value: silence grows by the hour, and a value that grows would count as 'worse' every
+            # hour (an alert an hour); it is repeated after the cooldown like any open condition.
+            obs.append(Observation("silence", subject, "critical", None, f"{words} {since}; allowed: {limit}"))
     return Evidence(tuple(obs), frozenset(evaluated))
 
 

@@ -87,7 +87,10 @@ class EmailChannel(_Strict):
     password: str | None = None
     """SMTP password: ``${SMTP_PASSWORD}`` or ``{{ prefect.blocks.secret.<name> }}``."""
     starttls: bool = False
-    """Upgrade the connection with STARTTLS before logging in."""
+    """Upgrade the connection with STARTTLS before logging in (the server's certificate is verified)."""
+    ssl: bool = False
+    """Connect over TLS from the start (SMTPS, usually port 465). A password is only ever sent encrypted,
+    except to a loopback host."""
     timeout_seconds: float = Field(5.0, gt=0, le=60)
     """Timeout of the SMTP connection and each command."""
     attempts: int = Field(2, ge=1, le=5)
@@ -98,6 +101,8 @@ class EmailChannel(_Strict):
         _placeholder(self.password, "password")
         if (self.username is None) != (self.password is None):
             raise ValueError("give both username and password (as ${ENV_VAR}), or neither")
+        if self.ssl and self.starttls:
+            raise ValueError("give ssl (TLS from the start) or starttls (an upgrade), not both")
         return self
 
 

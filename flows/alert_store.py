@@ -182,9 +182,12 @@ def add_mute(engine: Engine, model: str, check: str, subject: str, until: dateti
 
 
 def end_mutes(engine: Engine, model: str, check: str, subject: str | None) -> int:
-    """End the active mutes of a check (of one subject pattern, or all); kept as history, not deleted."""
+    """End the active mutes of a check (``*``: of every check), of one subject pattern or all; kept as
+    history, not deleted."""
     now = now_utc()
-    q = mutes.update().where(mutes.c.model == model, mutes.c.check_name == check, mutes.c.until > now)
+    q = mutes.update().where(mutes.c.model == model, mutes.c.until > now)
+    if check != "*":
+        q = q.where(mutes.c.check_name == check)
     if subject is not None:
         q = q.where(mutes.c.subject == subject)
     with engine.begin() as conn:

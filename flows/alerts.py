@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import logging
 import os
 import re
 import smtplib
+import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +38,7 @@ from checks.alerting import (
     Decision,
     Evidence,
     Message,
+    Observation,
     WindowEvidence,
     compose,
     decide,
@@ -102,6 +107,10 @@ def notify(cfg: ModelConfig, store_url: str, summary: dict[str, Any]) -> NotifyR
     try:
         engine = store.open_store(store_url)
         drain_spool(engine)
+        if _superseded_in_time(cfg, engine, summary):
+            report.decisions["skip/older-window"] = 1
+            report.sent, report.failed, report.dead = deliver(cfg, engine)
+            return report
         evidence = gather_evidence(cfg, engine, summary, now)
         decisions = decide(
             cfg.name,
@@ -133,10 +142,22 @@ def notify(cfg: ModelConfig, store_url: str, summary: dict[str, Any]) -> NotifyR
 
 
 def check_silence(cfg: ModelConfig, store_url: str, now: datetime | None = None) -> NotifyReport:
-    """The dead-man's switch on its own (from the CLI or a schedule): alert on silence, then deliver."""
+    """The dead-man's switch on its own (from the CLI or a schedule): alert on silence, then deliver. A store
+    that cannot be reached is itself said (spooled, and tried directly): silence cannot be ruled out."""
     now = now or store.now_utc()
-    engine = store.open_store(store_url)
-    drain_spool(engine)
+    try:
+        engine = store.open_store(store_url)
+        drain_spool(engine)
+    except Exception as exc:
+        detail = f"the store cannot be reached, so silence cannot be ruled out: {_describe(exc)}"
+        evidence = Evidence((Observation("silence", "store", "critical", None, detail),), frozenset({"silence/store"}))
+        decisions = decide(cfg.name, evidence, {}, [], now, cfg.alerts)
+        queued = _queue(cfg, compose(cfg.name, decisions, cfg.alerts, None))
+        spool(queued)
+        report = NotifyReport(spooled=len(queued), error=_describe(exc))
+        report.sent, report.failed = deliver_spool(cfg)
+        _count(report, decisions)
+        return report
     evidence = _silence(cfg, engine, now)
     prior = alert_store.load_conditions(engine, cfg.name)
     decisions = decide(cfg.name, evidence, prior, alert_store.active_mutes(engine, cfg.name, now), now, cfg.alerts)
@@ -146,6 +167,18 @@ def check_silence(cfg: ModelConfig, store_url: str, now: datetime | None = None)
     _count(report, decisions)
     report.sent, report.failed, report.dead = deliver(cfg, engine)
     return report
+
+
+def _superseded_in_time(cfg: ModelConfig, engine: Any, summary: dict[str, Any]) -> bool:
+    """A run of a window older than the newest monitored one (a re-run by hand) neither opens nor clears the
+    model's conditions: they stand for its newest window, which this run says nothing about."""
+    if not summary.get("window_start"):
+        return False
+    newer = store.latest_runs(engine, cfg.name, start=store.utc(summary["window_start"]) + pd.Timedelta(seconds=1))
+    if newer[newer["status"] != "failed"].empty:
+        return False
+    _log().info("%s: %s is older than the newest monitored window; no alerts", cfg.name, summary["window_start"])
+    return True
 
 
 def gather_evidence(cfg: ModelConfig, engine: Any, summary: dict[str, Any], now: datetime) -> Evidence:
@@ -290,6 +323,8 @@ def _post(channel: WebhookChannel | SlackChannel, url: str, payload: dict[str, A
         # the timeout bounds the connect and every read of the socket
         with urllib.request.urlopen(req, timeout=channel.timeout_seconds) as resp:
             resp.read(65536)
+    except (http.client.InvalidURL, ValueError):  # their messages quote the URL, which holds the secret
+        raise DeliveryError("the channel's URL is not a valid URL", permanent=True) from None
     except urllib.error.HTTPError as exc:
         permanent = 400 <= exc.code < 500 and exc.code != 429  # a bad request is not retried within the run
         raise DeliveryError(f"HTTP {exc.code} {exc.reason}", permanent) from None
@@ -303,16 +338,48 @@ def _send_email(channel: EmailChannel, password: str | None, payload: dict[str, 
     msg["From"] = channel.sender
     msg["To"] = ", ".join(channel.to)
     msg.set_content(payload["text"])
-    with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_seconds) as smtp:
+    encrypted = channel.ssl or channel.starttls
+    if channel.username and password and not encrypted and not _loopback(channel.host):
+        raise DeliveryError(
+            f"refusing to send the SMTP password unencrypted to {channel.host}: set starttls or ssl", permanent=True
+        )
+    context = ssl.create_default_context()  # the server's certificate and host name are verified
+    if channel.ssl:
+        server: smtplib.SMTP = smtplib.SMTP_SSL(
+            channel.host, channel.port, timeout=channel.timeout_seconds, context=context
+        )
+    else:
+        server = smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_seconds)
+    with server as smtp:
         if channel.starttls:
-            smtp.starttls()
+            smtp.starttls(context=context)
         if channel.username and password:
             smtp.login(channel.username, password)
         smtp.send_message(msg)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
+    """The text without the secret, nor any part of it long enough to matter (an error may quote a URL's
+    path and query, where a webhook's token lives, or its user and password)."""
+    if not secret:
+        return text
+    parts = {secret, secret.strip()}
+    try:
+        url = urllib.parse.urlsplit(secret.strip())
+        parts |= {url.netloc, url.path, url.query, f"{url.path}?{url.query}", url.username or "", url.password or ""}
+        parts |= {urllib.parse.unquote(p) for p in list(parts)}
+    except ValueError:
+        pass
+    for part in sorted((p for p in parts if len(p) >= 6), key=len, reverse=True):
+        text = text.replace(part, "***")
+    return text
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,12 +74,16 @@ def _run_window(
 ) -> dict[str, Any]:
     """One monitor-model run; whatever happens, the window's JSON (failed runs included)."""
     import pandas as pd
+    from prefect import tags
 
     from checks import records
     from flows.monitor import MonitorFailed, monitor_model
 
     try:
-        return monitor_model(str(config), window_end=window_end, as_of=as_of, trigger=trigger, send_alerts=send_alerts)
+        with tags("driftwarden", f"model:{_load(config).name}"):  # as the deployments' runs are tagged
+            return monitor_model(
+                str(config), window_end=window_end, as_of=as_of, trigger=trigger, send_alerts=send_alerts
+            )
     except MonitorFailed as exc:
         return exc.summary
     except Exception as exc:  # Prefect itself failed (e.g. its server could not start)
@@ -471,12 +476,19 @@ def mute(
     cfg = _load(config)
     _check_option(check)
     span = _duration_option(duration, "--for")
+    if not timedelta(minutes=1) <= span <= MAX_MUTE:
+        err.print(f"[red]--for: a mute lasts from a minute to {MAX_MUTE.days} days, not {duration}[/red]")
+        raise typer.Exit(2)
     if not reason.strip():
         err.print("[red]--reason: say why the check is muted[/red]")
         raise typer.Exit(2)
     until = store.now_utc() + span
     alert_store.add_mute(_alert_engine(), cfg.name, check, subject, until, reason.strip())
     out.print(f"muted {cfg.name} {check} {subject} until {until:%Y-%m-%d %H:%M} UTC: {escape(reason)}")
+
+
+MAX_MUTE = timedelta(days=90)
+"""A mute longer than this is a decision to stop watching: change the config instead."""
 
 
 @app.command()
@@ -619,6 +631,9 @@ def status(
     from flows.status import model_status
 
     paths = configs or sorted(Path("config").glob("*.yaml"))
+    if not paths:
+        err.print(f"[red]no model configs in {Path('config').resolve()}: give their paths[/red]")
+        raise typer.Exit(2)
     url = get_settings().resolved_store_url()
     now = pd.Timestamp.now(tz="UTC")
     rows = [model_status(_load(p), url, now) for p in paths]
@@ -627,27 +642,35 @@ def status(
             print(json.dumps(r, default=str))
         return
     table = Table(title=f"driftwarden: {len(rows)} models")
-    for col in ("model", "last window", "status", "causes", "labels", "open breaches", "open conditions", "muted",
-                "champion", "last retrain", "next run"):  # fmt: skip
-        table.add_column(col)
+    for col in ("model", "last window", "run at", "status", "causes", "labels", "open breaches"):
+        table.add_column(col, no_wrap=col in ("model", "last window", "run at", "status"))
+    for col in ("open conditions", "muted", "outbox", "champion", "last retrain", "next run"):
+        table.add_column(col, overflow="fold")
     for r in rows:
         st = r["status"]
         style = STATUS_STYLE.get(st, "dim")
         retrain = r["last_retrain"] or {}
+        mature = r.get("labels_mature_through")
+        labels = "—" if r["label_coverage"] is None else f"last {r['label_coverage']:.0%}"
+        labels += f", mature to {mature[:10]}" if mature else ""
         table.add_row(
             r["model"],
             (r["last_window"] or "—")[:16],
+            (r.get("last_run_at") or "—")[:16],
             f"[{style}]{st}[/{style}]",
-            ", ".join(r["causes"]) or "—",
-            "—" if r["label_coverage"] is None else f"{r['label_coverage']:.0%}",
+            escape(r.get("error") or ", ".join(r["causes"]) or "—"),
+            labels,
             str(r["breaches_open"]),
             escape("\n".join(r["open_conditions"])) or "—",
             escape("\n".join(r["muted"])) or "—",
+            ", ".join(f"{n} {k}" for k, n in r["outbox"].items()) or "—",
             r["champion"] or "—",
             f"{retrain.get('outcome')} ({str(retrain.get('as_of'))[:10]})" if retrain else "—",
             r["next_run"][:16],
         )
     out.print(table)
+    if any(r["status"] == "unknown" for r in rows):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -33,7 +33,9 @@ def _run_name() -> str:
     return f"{Path(params['config_path']).stem}-{params.get('window_end') or 'latest'}"
 
 
-@flow(name="monitor-model", flow_run_name=_run_name)
+@flow(
+    name="monitor-model", flow_run_name=_run_name, timeout_seconds=3 * 3600
+)  # a hung read gives up; the lock is let go
 def monitor_model(
     config_path: str,
     window_end: str | None = None,
@@ -54,7 +56,7 @@ def monitor_model(
     if window_end is None:  # a scheduled run: first the windows missed since the last successful one
         _catch_up_missed(config_path, cfg, store_url, window)
     started = store.now_utc()
-    lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts)
+    lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts, send_alerts)
     try:
         if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
             score_window(cfg, window)
@@ -110,13 +112,22 @@ def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window:
 
 
 def _lock_window(
-    cfg: ModelConfig, store_url: str, window: Window, trigger: str, started: Any, as_of: pd.Timestamp
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    trigger: str,
+    started: Any,
+    as_of: pd.Timestamp,
+    send_alerts: bool | None,
 ) -> locks.WindowLock:
     """Take the window's lock. Another run holding it is a refusal that stores nothing (the window's versions
-    belong to that run); a store that cannot be reached fails the run as any other store error does."""
+    belong to that run); a store that cannot be reached fails the run as any other store error does, and
+    says so to the people on call (spooled, and tried directly, since the store cannot hold the outbox)."""
     try:
         ttl = timedelta(seconds=get_settings().run_lock_ttl)
-        return locks.acquire(store.open_store(store_url), cfg.name, store.utc(window.start), window.label, ttl)
+        return locks.acquire(
+            store.open_store(store_url), cfg.name, store.utc(window.start), f"window {window.label}", ttl
+        )
     except locks.WindowBusy as exc:
         get_run_logger().error("%s", exc)
         run = records.failed_run(
@@ -125,7 +136,9 @@ def _lock_window(
         summary = records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
         raise MonitorFailed(summary) from exc
     except Exception as exc:
-        raise MonitorFailed(_record_failure(cfg, store_url, window, trigger, started, as_of, exc)) from exc
+        failed = _record_failure(cfg, store_url, window, trigger, started, as_of, exc)
+        alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
+        raise MonitorFailed(failed) from exc
 
 
 def _record_failure(

@@ -33,7 +33,7 @@ def version_label(number: int) -> str:
     return f"v{number}"
 
 
-@flow(name="score-model", flow_run_name=_run_name)
+@flow(name="score-model", flow_run_name=_run_name, timeout_seconds=2 * 3600)
 def score_model(config_path: str, window_end: str | None = None, force: bool = False) -> dict[str, Any]:
     """Score one window (default: the last complete one) with the champion."""
     cfg = steps.load_config(config_path)

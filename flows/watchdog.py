@@ -19,7 +19,7 @@ def _run_name() -> str:
     return f"{Path(flow_run.parameters['config_path']).stem}-silence"
 
 
-@flow(name="check-silence", flow_run_name=_run_name)
+@flow(name="check-silence", flow_run_name=_run_name, timeout_seconds=600)
 def check_silence(config_path: str) -> dict[str, Any]:
     """Alert on silence (no successful run, no rows, no new labels for longer than ``alerts.silence`` says)."""
     cfg = steps.load_config(config_path)

@@ -339,3 +339,16 @@ def test_bad_routes_and_durations_are_refused():
         AlertsConfig.model_validate({"cooldown": "soon"})
     with pytest.raises(ValueError, match="duration"):
         AlertsConfig.model_validate({"silence": {"no_run": "3 days"}})
+
+
+def test_silence_alerts_once_then_after_the_cooldown_not_every_hour():
+    cfg = SilenceConfig(no_run="36h")
+    last = datetime(2026, 11, 8, 0, 0)
+    first = last + timedelta(hours=37)
+    prior: dict = {}
+    sent_at = []
+    for hour in range(0, 30):  # the hourly check-silence deployment, for 30 hours of a dead scheduler
+        now = first + timedelta(hours=hour)
+        decisions, prior = run(silence_evidence(cfg, now, last, None, None), prior=prior, now=now)
+        sent_at += [hour for d in decisions if d.notify]
+    assert sent_at == [0, 24]  # the first alert and one reminder after the 24h cooldown

@@ -407,3 +407,43 @@ def test_the_scheduled_dead_mans_switch_flow_alerts_on_a_model_that_never_ran(dw
     [line] = (path.parent / "alerts.jsonl").read_text().splitlines()
     assert json.loads(line)["conditions"][0]["key"] == "agrawal/silence/no_run"
     assert check_silence(str(write_config(tmp_path / "b", {})))["watched"] is False
+
+
+def test_a_store_down_at_the_start_of_a_run_still_reaches_the_people_on_call(dw_home, tmp_path, monkeypatch):
+    channels = {"log": {"type": "file", "path": "alerts.jsonl"}}
+    path = write_config(tmp_path, {"channels": channels, "silence": {"no_run": "36h"}})
+    monkeypatch.setenv("DRIFTWARDEN_STORE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    get_settings.cache_clear()
+    result = cli("run", "--config", str(path), "--window-end", "2025-02-10", "--json")
+    assert result.exit_code == 1
+    [sent] = [json.loads(line) for line in (path.parent / "alerts.jsonl").read_text().splitlines()]
+    assert sent["severity"] == "critical" and sent["conditions"][0]["key"] == "agrawal/run_failed/run"
+    silence = cli("alerts", "check-silence", "--config", str(path))
+    assert silence.exit_code == 1
+    said = [json.loads(line) for line in (path.parent / "alerts.jsonl").read_text().splitlines()]
+    assert said[-1]["conditions"][0]["key"] == "agrawal/silence/store" and "cannot be reached" in said[-1]["text"]
+
+
+def test_a_malformed_url_is_never_quoted(dw_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOK_URL", f"http://127.0.0.1:9/hook?token={SECRET} abc")
+    cfg = model(tmp_path, {"ops": {"type": "webhook", "url": "${HOOK_URL}", "attempts": 1}})
+    alerts.notify(cfg, url(dw_home), failed_window())
+    with store.open_store(url(dw_home)).connect() as conn:
+        errors = [r.last_error for r in conn.execute(sa.select(store.outbox))]
+    assert errors and all(SECRET not in (e or "") and "not a valid URL" in (e or "") for e in errors)
+    monkeypatch.setenv("HOOK_URL", f"http://nobody:{SECRET}@127.0.0.1:9/hook")  # refused: a port nobody serves
+    alerts.notify(cfg, url(dw_home), failed_window(12))
+    with store.open_store(url(dw_home)).connect() as conn:
+        assert not any(SECRET in (r.last_error or "") for r in conn.execute(sa.select(store.outbox)))
+
+
+def test_a_re_run_of_an_old_window_leaves_the_models_conditions_alone(dw_home, tmp_path):
+    path = write_config(tmp_path, {"channels": {"log": {"type": "file", "path": "alerts.jsonl"}}})
+    log = path.parent / "alerts.jsonl"
+    cli("run", "--config", str(path), "--window-end", "2030-01-02")  # the feed is dead now: a volume breach
+    assert "agrawal/volume/rows" in log.read_text()
+    before = log.read_text()
+    cli("run", "--config", str(path), "--window-end", "2025-02-10")  # an old, healthy window, re-run by hand
+    assert log.read_text() == before  # no 'resolved' for a feed that is still dead
+    engine = store.open_store(url(dw_home))
+    assert alert_store.load_conditions(engine, "agrawal")["agrawal/volume/rows"].state == "open"
