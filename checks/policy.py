@@ -53,7 +53,11 @@ def decide_retrain(
     counted = set(policy.kpis or kpi_names)
     fresh = [w for w in windows if last_retrain is None or w.end > last_retrain]
     streak: list[WindowState] = []
+    after: datetime | None = None
     for w in reversed(fresh):
+        if after is not None and w.end < after:  # a window with no run between: the streak is broken
+            break
+        after = w.start
         if not w.mature:
             continue
         if counted & set(w.breached):
@@ -74,6 +78,13 @@ def decide_retrain(
                 False,
                 f"{', '.join(kpis)} breached on {len(streak)} mature windows, but only {labelled} labelled rows "
                 f"< min_labelled_rows {policy.min_labelled_rows}",
+            )
+        broken = sorted({c for w in streak for c in w.causes} & {"data_quality", "volume"})
+        if broken:  # a model trained on a broken feed learns the breakage, and is judged on it too
+            return RetrainDecision(
+                False,
+                f"{', '.join(kpis)} breached on {len(streak)} mature windows, but with {' and '.join(broken)} "
+                "problems in them: fix the feed first (retraining on it would learn the breakage)",
             )
         drifted = any("input_drift" in w.causes for w in streak)
         cause: Cause = "input_drift" if drifted else "concept_change"

@@ -95,17 +95,17 @@ def plan_training(
     keep = (before_windows >= train_from).to_numpy()
     train = before[keep]
     train_windows = tuple(sorted(before_windows[keep].unique()))
-    parts = [train]
-    ref_rows = 0
+    ref = pd.DataFrame()
     if use_reference and reference is not None and c.target in reference:
         ref = reference[reference[c.target].notna()]
-        if c.id in ref:  # a promoted champion's reference is an earlier holdout: never the current one
+        if c.id in ref:  # the reference may share rows with the holdout: never train on those
             ref = ref[~ref[c.id].astype(str).isin(held_ids)]
         if c.timestamp in ref:
             ref = ref[pd.to_datetime(ref[c.timestamp], utc=True) < pd.Timestamp(cut).tz_convert("UTC")]
+        else:
+            note += " (the reference's rows have no timestamp: taken to be older than the holdout)"
         ref = ref.assign(**{WEIGHT: 1.0})
-        ref_rows = len(ref)
-        parts.insert(0, ref)
+    extra = pd.DataFrame()
     added = 0
     if failures is not None and len(failures) and rt.training.failure_weight > 0:
         fresh = failures[~failures[c.id].astype(str).isin(held_ids)]
@@ -113,10 +113,16 @@ def plan_training(
         logged = pd.to_datetime(fresh[c.timestamp], utc=True)  # the start of the window each was logged in
         start = pd.Timestamp(train_from if train_from is not None else cut).tz_convert("UTC")
         fresh = fresh[((logged >= start) & (logged < pd.Timestamp(cut).tz_convert("UTC"))).to_numpy()]
-        fresh = fresh[~fresh[c.id].astype(str).isin(train[c.id].astype(str))]
-        added = len(fresh)
-        if added:
-            parts.append(fresh.assign(**{WEIGHT: rt.training.failure_weight}))
+        # A failure sample is usually a labelled row of a training window already: that row weighs more;
+        # the others join as rows of their own.
+        train_ids = train[c.id].astype(str)
+        again = train_ids.isin(set(fresh[c.id].astype(str))).to_numpy()
+        weights = train[WEIGHT].to_numpy(dtype=float).copy()
+        weights[again] = rt.training.failure_weight
+        train = train.assign(**{WEIGHT: weights})
+        extra = fresh[~fresh[c.id].astype(str).isin(set(train_ids))].assign(**{WEIGHT: rt.training.failure_weight})
+        added = int(again.sum()) + len(extra)
+    parts = [p for p in (ref, train, extra) if len(p)] or [train]
     columns = [*c.features, c.target, WEIGHT, c.id]
     combined = pd.concat([p.reindex(columns=columns) for p in parts], ignore_index=True)
     if len(combined) < rt.training.min_rows:
@@ -124,7 +130,7 @@ def plan_training(
             f"{len(combined)} training rows ({note}) < retrain.training.min_rows {rt.training.min_rows}; "
             "the champion stays"
         )
-    return TrainingPlan(combined, holdout, train_windows, tuple(holdout_windows), train_from, added, ref_rows, note)
+    return TrainingPlan(combined, holdout, train_windows, tuple(holdout_windows), train_from, added, len(ref), note)
 
 
 def features_frame(cfg: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:

@@ -41,8 +41,11 @@ class HoldoutConfig(_Strict):
 class PromotionConfig(_Strict):
     metric: str | None = None
     """The KPI the challenger must win on (default: the model's first KPI)."""
-    margin: float = Field(0.0, ge=0)
-    """The challenger's holdout value must beat the champion's by at least this (in the KPI's units)."""
+    margin: float = Field(0.01, ge=0)
+    """The challenger's holdout value must beat the champion's by at least this (in the KPI's units), the
+    gain beyond it shown by the paired test. The holdout is usually a window whose breach started the
+    retrain, where the champion's score is low by selection: with equal models, a reviewer's simulation
+    promoted 24% of challengers at margin 0 and 9% at 0.01 (accuracy, 500 rows), 1.6% at 0.02."""
     p_value: float = Field(0.05, gt=0, lt=1)
     """The paired test (McNemar for accuracy, a paired bootstrap otherwise) must be significant at this level."""
     tolerance: float = Field(0.01, ge=0)

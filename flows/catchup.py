@@ -74,7 +74,7 @@ def _try_lock(engine: Any, cfg: ModelConfig, run: dict[str, Any]) -> locks.Windo
     start = store.utc(run["window_start"])
     ttl = timedelta(seconds=get_settings().run_lock_ttl)
     try:
-        lock = locks.acquire(engine, cfg.name, start, str(start), ttl)
+        lock = locks.acquire(engine, cfg.name, start, f"window {start}", ttl)
     except locks.WindowBusy:
         return None
     current = store.latest_runs(engine, cfg.name, start=start, end=start + timedelta(seconds=1))

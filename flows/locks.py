@@ -39,7 +39,13 @@ def _owner() -> str:
 
 
 def acquire(
-    engine: Engine, model: str, window_start: datetime, label: str, ttl: timedelta, now: datetime | None = None
+    engine: Engine,
+    model: str,
+    window_start: datetime,
+    label: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+    doing: str = "monitored",
 ) -> WindowLock:
     """Take the lock of one window or raise WindowBusy naming the window, the model and since when.
 
@@ -62,11 +68,20 @@ def acquire(
                 holder = conn.execute(sa.select(store.run_locks).where(key)).first()
             if holder is not None:
                 raise WindowBusy(
-                    f"window {label} of model {model} is being monitored by another run since "
+                    f"{label} of model {model} is being {doing} by another run since "
                     f"{holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC ({holder.owner}); its lock expires at "
                     f"{holder.expires_at:%Y-%m-%d %H:%M:%S} UTC"
                 ) from None
-    raise WindowBusy(f"window {label} of model {model}: its lock is contended; try again")
+    raise WindowBusy(f"{label} of model {model}: its lock is contended; try again")
+
+
+RETRAINING = datetime(1970, 1, 1)
+"""The lock row of a model's retraining (no window starts then): one retraining of a model at a time."""
+
+
+def acquire_retraining(engine: Engine, model: str, ttl: timedelta) -> WindowLock:
+    """Two retrainings of one model never overlap (both would register version N, one promote the other's)."""
+    return acquire(engine, model, RETRAINING, "the registry", ttl, doing="retrained")
 
 
 def release(engine: Engine, lock: WindowLock) -> None:

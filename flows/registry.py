@@ -77,6 +77,61 @@ def trusted_types(blob: bytes, where: str) -> list[str]:
     return list(untrusted)
 
 
+def check_tree_structures(model: Any, where: str) -> None:
+    """Refuse a model whose trees point outside themselves. skops rebuilds scikit-learn's tree classes
+    (``sklearn.tree._tree.Tree``, the histogram gradient boosting's ``TreePredictor``) from arrays of node
+    indices that prediction follows in compiled code without bounds checks: a crafted file with a child index
+    or feature index out of range reads outside memory (a crash at best). The allow-list cannot see this; the
+    arrays are checked before the first prediction."""
+    import numpy as np
+
+    seen: set[int] = set()
+
+    def bad(what: str) -> RegistryError:
+        return RegistryError(f"{where}: {what}: the file was tampered with or corrupted, so it is not used")
+
+    def visit(obj: Any, n_features: int | None, depth: int) -> None:
+        if depth > 12 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        n_features = getattr(obj, "n_features_in_", n_features)
+        kind = type(obj).__name__
+        if kind == "TreePredictor" and hasattr(obj, "nodes"):
+            nodes = obj.nodes
+            inner = ~nodes["is_leaf"].astype(bool)
+            size = len(nodes)
+            for field in ("left", "right"):
+                if ((nodes[field][inner] <= 0) | (nodes[field][inner] >= size)).any():
+                    raise bad(f"a boosted tree has a child index outside its {size} nodes")
+            limit = n_features if n_features is not None else 0
+            if inner.any() and ((nodes["feature_idx"][inner] < 0) | (nodes["feature_idx"][inner] >= limit)).any():
+                raise bad(f"a boosted tree splits on a feature outside its {limit} features")
+            return
+        if kind == "Tree" and hasattr(obj, "children_left"):
+            size = int(obj.node_count)
+            left, right, feature = (np.asarray(a) for a in (obj.children_left, obj.children_right, obj.feature))
+            inner = left != -1
+            if ((left[inner] <= 0) | (left[inner] >= size) | (right[inner] <= 0) | (right[inner] >= size)).any():
+                raise bad(f"a tree has a child index outside its {size} nodes")
+            if (right[~inner] != -1).any() or ((feature[inner] < 0) | (feature[inner] >= int(obj.n_features))).any():
+                raise bad("a tree's leaves or split features are out of range")
+            return
+        if isinstance(obj, list | tuple):
+            for item in obj:
+                visit(item, n_features, depth + 1)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                visit(item, n_features, depth + 1)
+        elif type(obj).__module__.startswith("sklearn."):
+            for item in vars(obj).values() if hasattr(obj, "__dict__") else ():
+                visit(item, n_features, depth + 1)
+            for name in ("tree_",):  # cython attributes outside __dict__
+                if hasattr(obj, name) and name not in getattr(obj, "__dict__", {}):
+                    visit(getattr(obj, name), n_features, depth + 1)
+
+    visit(model, None, 0)
+
+
 class RegistryError(DriftwardenError):
     """A registry operation was refused (unknown version, tampered file, untrusted types)."""
 
@@ -156,7 +211,9 @@ class Registry:
                 "the file was changed or corrupted, so it is not loaded"
             )
         untrusted = trusted_types(blob, path)
-        return sio.loads(blob, trusted=untrusted)
+        model = sio.loads(blob, trusted=untrusted)
+        check_tree_structures(model, path)
+        return model
 
     def reference(self, number: int) -> pd.DataFrame | None:
         path = self._path("versions", number, "reference.parquet")
@@ -177,9 +234,10 @@ class Registry:
         return [self._read_json(p) for p in files]
 
     def last_attempt_time(self) -> datetime | None:
-        """When the last retraining that produced a verdict (promoted or kept) happened, in data time (its
-        ``as_of``: a replay of history has its own clock). Crashed or refused attempts do not start a cooldown."""
-        done = [a for a in self.attempts() if a.get("outcome") in ("promoted", "kept")]
+        """When the last retraining that produced a verdict (promoted or kept) or crashed happened, in data time
+        (its ``as_of``: a replay of history has its own clock): a trainer that crashes is not run again every
+        night. A refused attempt (too few rows yet, another retraining running) starts no cooldown."""
+        done = [a for a in self.attempts() if a.get("outcome") in ("promoted", "kept", "failed") and a.get("as_of")]
         if not done:
             return None
         return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in done)
@@ -191,7 +249,9 @@ class Registry:
         import skops.io as sio
 
         blob = sio.dumps(model)
-        trusted_types(blob, f"the model to register for {self.model} ({type(model).__name__})")  # loadable later
+        where = f"the model to register for {self.model} ({type(model).__name__})"
+        trusted_types(blob, where)  # loadable later
+        check_tree_structures(model, where)
         ref_blob = None
         if reference is not None:
             buf = io.BytesIO()
@@ -199,16 +259,18 @@ class Registry:
             ref_blob = buf.getvalue()
         existing = [v.number for v in self.versions()]
         number = (max(existing) if existing else 0) + 1
+        token = uuid.uuid4().hex
         full = {
             "model": self.model,
             "version": number,
+            "registration": token,
             "created_at": _now(),
             "sha256": hashlib.sha256(blob).hexdigest(),
             "estimator": type(model).__name__,
             "reference_sha256": None if ref_blob is None else hashlib.sha256(ref_blob).hexdigest(),
             **meta,
         }
-        tmp = self._path("versions", f".tmp-{uuid.uuid4().hex}")
+        tmp = self._path("versions", f".tmp-{token}")
         self.fs.makedirs(tmp, exist_ok=True)
         self.fs.pipe(f"{tmp}/model.skops", blob)
         if ref_blob is not None:
@@ -219,6 +281,13 @@ class Registry:
             self.fs.rm(tmp, recursive=True)
             raise RegistryError(f"version {number} of {self.model} appeared meanwhile; register again")
         self.fs.mv(tmp, final, recursive=True)
+        if self._read_json(f"{final}/meta.json").get("registration") != token:
+            # Another registration took the number between the check and the move (which then nested this
+            # one inside it): take ours out and refuse, rather than return a version that is someone else's.
+            nested = f"{final}/.tmp-{token}"
+            if self.fs.exists(nested):
+                self.fs.rm(nested, recursive=True)
+            raise RegistryError(f"version {number} of {self.model} appeared meanwhile; register again")
         return Version(number, full)
 
     def set_champion(self, number: int, reason: str, rollback: bool = False) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from prefect import flow, get_run_logger
 
 from checks.training import PlanError
 from config.loader import ConfigError
+from flows import locks, steps
 from flows import retrain_steps as rs
-from flows import steps
 from flows.registry import Registry
 
 
@@ -21,7 +21,7 @@ def _run_name() -> str:
     return f"{Path(flow_run.parameters['config_path']).stem}-retrain"
 
 
-@flow(name="retrain-model", flow_run_name=_run_name)
+@flow(name="retrain-model", flow_run_name=_run_name, timeout_seconds=6 * 3600)
 def retrain_model(
     config_path: str, reason: str | None = None, as_of: str | None = None, trigger: str = "manual"
 ) -> dict[str, Any]:
@@ -35,7 +35,9 @@ def retrain_model(
     store_url = steps.get_settings().resolved_store_url()
     registry = Registry(cfg)
     attempt = rs.new_attempt(cfg, registry, reason, trigger, as_of_ts)
+    lock = None
     try:
+        lock = rs.lock_retraining(cfg, store_url)  # one retraining of a model at a time: WindowBusy
         context = rs.breach_context(cfg, store_url, as_of_ts)
         history = rs.read_labelled_history(cfg, as_of_ts, context)
         failures = rs.failure_rows(cfg, store_url, as_of_ts)
@@ -43,13 +45,16 @@ def retrain_model(
         challenger = rs.train_challenger(cfg, plan)
         comparison = rs.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
         version = rs.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
-        if comparison.promote:
-            rs.promote(cfg, registry, version, comparison, store_url, plan)
+        export_error = rs.promote(cfg, registry, version, comparison, store_url, plan) if comparison.promote else None
         attempt = rs.finish(attempt, context, plan, comparison, version)
-    except PlanError as exc:
+        if export_error:
+            attempt["export_error"] = export_error
+    except (PlanError, locks.WindowBusy) as exc:
         attempt = {**attempt, "outcome": "refused", "reasons": [str(exc)]}
     except Exception as exc:  # a failed or crashed training never touches the champion
         attempt = {**attempt, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        locks.release_quietly(store_url, lock)
     registry.record_attempt(attempt)
     get_run_logger().info("%s retrain: %s; %s", cfg.name, attempt["outcome"], "; ".join(attempt.get("reasons", [])))
     if attempt["outcome"] == "failed":

@@ -7,7 +7,7 @@ import importlib
 import json
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,8 @@ from checks.training import (
 )
 from checks.windows import Window, wall_shift, window_ending_at, windows_between
 from config.model import ModelConfig
-from config.settings import env_secret
-from flows import sources, store
+from config.settings import env_secret, get_settings
+from flows import locks, sources, store
 from flows.errors import DriftwardenError
 from flows.registry import Registry, Version
 
@@ -98,6 +98,12 @@ def new_attempt(
         "champion_before": None if champion is None else champion.number,
         "outcome": "running",
     }
+
+
+@task(**PURE)
+def lock_retraining(cfg: ModelConfig, store_url: str) -> locks.WindowLock:
+    ttl = timedelta(seconds=get_settings().run_lock_ttl)
+    return locks.acquire_retraining(store.open_store(store_url), cfg.name, ttl)
 
 
 @task(**PURE)
@@ -170,7 +176,7 @@ def failure_rows(cfg: ModelConfig, store_url: str, as_of: pd.Timestamp) -> pd.Da
 @task(**PURE)
 def plan(cfg: ModelConfig, history: History, context: RetrainDecision, failures: pd.DataFrame) -> TrainingPlan:
     needs_reference = context.cause != "concept_change" and cfg.retrain.training.include_reference
-    reference = sources.read_reference(cfg) if needs_reference else None
+    reference = sources.read_reference(cfg, keys=True) if needs_reference else None
     since = None if context.since is None else pd.Timestamp(context.since).tz_localize("UTC")
     return plan_training(
         cfg, history.labelled, history.window_of, history.mature, context.cause or "manual", since, reference, failures
@@ -282,18 +288,24 @@ def register_challenger(
 @task(**PURE)
 def promote(
     cfg: ModelConfig, registry: Registry, version: Version, comparison: Comparison, store_url: str, plan: TrainingPlan
-) -> None:
-    """Keep the training samples, then move the alias (the last step that can fail); then export and notify
-    (their failures are logged, the promotion stands)."""
+) -> str | None:
+    """Keep the training samples, then move the alias (the last step that can fail); then export and notify.
+    The promotion stands whatever happens after the alias moved: an export that fails (a missing s3fs, a full
+    disk) is returned as the attempt's ``export_error``, and the webhook is still called."""
     store.mark_used_in_training(store.open_store(store_url), cfg.name, plan.train[cfg.columns.id].astype(str).tolist())
     registry.set_champion(version.number, comparison.reasons[0])
+    export_error = None
     if cfg.retrain.export_path:
         try:
             registry.export(version.number, cfg.retrain.export_path)
-        except OSError as exc:
-            log.error("%s: exporting v%s to %s failed: %s", cfg.name, version.number, cfg.retrain.export_path, exc)
+        except Exception as exc:
+            export_error = (
+                f"exporting v{version.number} to {cfg.retrain.export_path} failed: {type(exc).__name__}: {exc}"
+            )
+            log.error("%s: %s", cfg.name, export_error)
     if cfg.retrain.webhook_url:
         _notify(cfg, version, comparison)
+    return export_error
 
 
 def _notify(cfg: ModelConfig, version: Version, comparison: Comparison) -> None:
@@ -390,11 +402,15 @@ def start_retraining(model: str, config_path: str, decision: RetrainDecision, as
     if deployment.id is not None:
         from prefect.deployments import run_deployment
 
-        run = run_deployment(
-            f"retrain-model/{model}",
-            parameters={"config_path": config_path, "reason": reason, "trigger": "policy"},
-            timeout=0,
-        )
+        try:
+            run = run_deployment(
+                f"retrain-model/{model}",
+                parameters={"config_path": config_path, "reason": reason, "trigger": "policy"},
+                timeout=0,
+            )
+        except Exception as exc:  # the monitoring result is stored; a retrain that cannot start is said, not raised
+            log.error("%s: retrain-model/%s could not be started: %s", model, model, exc)
+            return {"outcome": "failed", "error": f"could not start retrain-model/{model}: {type(exc).__name__}: {exc}"}
         return {"outcome": "started", "flow_run_id": str(getattr(run, "id", ""))}
     from flows.retrain import retrain_model
 
@@ -406,5 +422,6 @@ def start_retraining(model: str, config_path: str, decision: RetrainDecision, as
 
 def attempt_brief(attempt: dict[str, Any]) -> dict[str, Any]:
     """What a window's JSON says of the retraining it started."""
-    keys = ("outcome", "version", "champion_before", "champion_after", "metric", "p_value", "reasons", "error")
+    keys = ("outcome", "flow_run_id", "version", "champion_before", "champion_after", "metric", "p_value")
+    keys += ("reasons", "error")
     return {k: attempt.get(k) for k in keys if k in attempt}

@@ -130,6 +130,12 @@ def test_plan_after_input_drift_adds_the_reference_and_weights_failures():
     assert plan.reference_rows == 400 and plan.failures_added == 10
     assert list(plan.train_windows) == windows[3:5]
     assert (plan.train["__weight__"] == 3.0).sum() == 10
+    # Failure samples are mostly rows of the training windows themselves: those rows weigh more, once.
+    inside = df.iloc[[1600, 1700, 2100]].assign(timestamp=[windows[3], windows[3], windows[4]])
+    again = plan_training(cfg, df, window_of, windows, "input_drift", None, reference, inside)
+    assert again.failures_added == 3 and len(again.train) == len(plan.train) - 10
+    weighted = again.train[again.train["__weight__"] == 3.0]
+    assert sorted(weighted["row"]) == sorted(inside["row"])
 
 
 @functools.cache
@@ -245,7 +251,7 @@ def test_the_paired_test_is_against_the_margin_and_an_unscorable_champion_is_not
     flip = np.flatnonzero(chal.prediction == y)[:60]
     champ_pred[flip] = wrong[flip]
     champ = Scored(champ_pred, None)
-    at_zero = compare_models(cfg, y, chal, champ, base)
+    at_zero = compare_models(_cfg(promotion={"margin": 0.0}), y, chal, champ, base)
     assert at_zero.promote and at_zero.test.startswith("McNemar")
     # The same 3-point gain against a 2.5-point margin is not proven beyond the margin.
     near = _cfg(promotion={"margin": 0.025})
@@ -255,3 +261,44 @@ def test_the_paired_test_is_against_the_margin_and_an_unscorable_champion_is_not
     auc = ModelConfig.model_validate(agrawal_config(kpis=[{"metric": "roc_auc", "target": 0.8}]))
     blind = compare_models(auc, y, score_rows(auc, good, x), Scored(champ_pred, None), baseline_scores(auc, y, len(y)))
     assert not blind.promote and any("cannot run" in r for r in blind.reasons)
+
+
+def test_policy_never_retrains_on_a_broken_feed_nor_across_a_gap():
+    policy = RetrainConfig(consecutive=2, min_labelled_rows=100)
+    now = T0 + 10 * DAY
+    broken = _states((True, True, 900), (True, True, 900))
+    broken[1] = WindowState(broken[1].start, broken[1].end, ("data_quality",), True, ("accuracy",), 900)
+    refused = decide_retrain(broken, policy, ["accuracy"], now, None)
+    assert not refused.retrain and "data_quality" in refused.reason and "fix the feed" in refused.reason
+    apart = _states((True, True, 900), (True, True, 900))
+    apart[0] = WindowState(T0 - 4 * DAY, T0 - 3 * DAY, ("concept_change",), True, ("accuracy",), 900)
+    assert not decide_retrain(apart, policy, ["accuracy"], now, None).retrain  # three days without a run
+
+
+def test_a_margin_never_makes_promotion_easier_and_a_challenger_must_be_scorable_on_every_kpi():
+    from checks.champion import delong_paired
+
+    cfg = _cfg(promotion={"margin": 0.0})
+    y = np.array(["1"] * 150 + ["0"] * 150, dtype=object)
+    champ = y.copy()
+    chal = y.copy()
+    champ[:8] = np.where(champ[:8] == "1", "0", "1")  # the challenger alone is right on 8 rows
+    chal[8:10] = np.where(chal[8:10] == "1", "0", "1")  # the champion alone on 2
+    base = baseline_scores(cfg, y, len(y))
+    exact = compare_models(cfg, y, Scored(chal, None), Scored(champ, None), base)
+    assert not exact.promote and exact.p_value == pytest.approx(0.0547, abs=1e-4)
+    tiny = compare_models(_cfg(promotion={"margin": 0.001}), y, Scored(chal, None), Scored(champ, None), base)
+    assert not tiny.promote and tiny.p_value >= exact.p_value
+    # A challenger without probabilities cannot be judged on AUC: refused, though it wins on accuracy.
+    two = ModelConfig.model_validate(
+        agrawal_config(kpis=[{"metric": "accuracy", "target": 0.8}, {"metric": "roc_auc", "target": 0.8}])
+    )
+    p = np.where(y == "1", 0.9, 0.1)
+    good, flat = Scored(y.copy(), None), Scored(champ, p)
+    refused = compare_models(two, y, good, flat, baseline_scores(two, y, len(y)))
+    assert not refused.promote and any("cannot be scored on roc_auc" in r for r in refused.reasons)
+    # DeLong with a handful of one class would reject too often: no p-value, no promotion on it.
+    few = np.array([True] * 5 + [False] * 495)
+    rng = np.random.default_rng(1)
+    test, p_few, details = delong_paired(few, rng.uniform(size=500), rng.uniform(size=500))
+    assert p_few is None and details["positives"] == 5

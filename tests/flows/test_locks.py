@@ -28,7 +28,7 @@ engine = store.open_store(url)
 while time.time() < go:
     time.sleep(0.01)
 try:
-    lock = locks.acquire(engine, "m", window, sys.argv[2], timedelta(hours=1))
+    lock = locks.acquire(engine, "m", window, f"window {sys.argv[2]}", timedelta(hours=1))
 except locks.WindowBusy as exc:
     print(json.dumps({"busy": str(exc)}))
 else:
@@ -119,3 +119,14 @@ def test_a_run_of_a_window_another_run_holds_is_refused_and_stores_nothing(tmp_p
     assert ok.exit_code == 0 and json.loads(ok.stdout.strip().splitlines()[-1])["status"] != "failed"
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(store.run_locks)).scalar() == 0
+
+
+def test_one_retraining_of_a_model_at_a_time(dw_home):
+    engine = store.open_store(get_settings().resolved_store_url())
+    first = locks.acquire_retraining(engine, "m", timedelta(hours=1))
+    with pytest.raises(locks.WindowBusy, match="the registry of model m is being retrained by another run"):
+        locks.acquire_retraining(engine, "m", timedelta(hours=1))
+    other = locks.acquire_retraining(engine, "n", timedelta(hours=1))  # another model's retraining may run
+    locks.release(engine, first)
+    locks.release(engine, other)
+    locks.release(engine, locks.acquire_retraining(engine, "m", timedelta(hours=1)))

@@ -50,3 +50,37 @@ def test_a_model_file_that_would_run_code_is_refused():
     assert "builtins.eval" in str(refused.value) and "numpy.vectorize" in str(refused.value)
     fitted = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
     assert all(t.startswith(("sklearn.", "numpy.")) for t in trusted_types(sio.dumps(fitted), "ok.skops"))
+
+
+def test_a_tree_that_points_outside_itself_is_refused_before_it_predicts(dw_home):
+    """Tree node arrays are followed in compiled code without bounds checks: a crafted child index would read
+    outside memory (a segfault, seen in review). The allow-list passes the types; the arrays are checked."""
+    import hashlib
+    import json
+
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    cfg = ModelConfig.model_validate(agrawal_config())
+    registry = Registry(cfg)
+    x = np.random.default_rng(0).random((200, 2))
+    y = (x[:, 0] > 0.5).astype(int)
+    for model in (HistGradientBoostingClassifier(max_iter=3).fit(x, y), RandomForestClassifier(3).fit(x, y)):
+        version = registry.register(model, {"reason": "clean"})
+        assert (registry.load(version.number).predict(x[:5]) == model.predict(x[:5])).all()
+    crafted = HistGradientBoostingClassifier(max_iter=2).fit(x, y)
+    nodes = crafted._predictors[0][0].nodes.copy()
+    nodes["left"][0] = 2_000_000_000
+    crafted._predictors[0][0].nodes = nodes
+    with pytest.raises(RegistryError, match="child index outside"):
+        registry.register(crafted, {"reason": "tampered"})
+    # Someone who can write both the file and its recorded hash swaps it in: refused before it predicts.
+    import skops.io as sio
+
+    blob = sio.dumps(crafted)
+    folder = f"{registry.root}/versions/1"
+    meta = json.loads(registry.fs.cat(f"{folder}/meta.json"))
+    registry.fs.pipe(f"{folder}/model.skops", blob)
+    registry.fs.pipe(f"{folder}/meta.json", json.dumps({**meta, "sha256": hashlib.sha256(blob).hexdigest()}).encode())
+    with pytest.raises(RegistryError, match="child index outside"):
+        registry.load(1)
