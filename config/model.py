@@ -40,12 +40,22 @@ class SourceConfig(Strict):
     """Where a table of rows lives: files (``path``) or a database table (``url`` + ``table``)."""
 
     path: str | None = None
-    """A file path or glob (CSV or Parquet); relative paths are resolved against the YAML file's folder."""
+    """A file path or glob (CSV or Parquet); relative paths are resolved against the YAML file's folder.
+    With ``reader: duckdb`` it may also be an object-store URL (``s3://bucket/predictions/*.parquet``)."""
     format: Literal["auto", "csv", "parquet"] = "auto"
     """File format; ``auto`` decides by the file extension."""
+    reader: Literal["arrow", "duckdb"] = "arrow"
+    """How files are read: ``arrow`` (pyarrow, one row group at a time) or ``duckdb`` (DuckDB queries the
+    glob, local or on an object store, with the window's time range and the columns pushed into the query,
+    rows streamed in Arrow batches)."""
+    duckdb_settings: dict[str, str] = Field(default_factory=dict)
+    """``reader: duckdb`` only: DuckDB settings for the connection, e.g. ``s3_endpoint``, ``s3_region``,
+    ``s3_url_style``, ``s3_access_key_id: ${S3_KEY_ID}``, ``s3_secret_access_key: ${S3_SECRET}`` (secrets
+    as ``${VAR}`` placeholders only)."""
     url: str | None = None
-    """SQLAlchemy URL of a database (PostgreSQL, SQLite). Credentials come from the environment as
-    ``${VAR}`` placeholders, e.g. ``postgresql+psycopg://monitor:${PREDICTIONS_DB_PASSWORD}@db/prod``."""
+    """SQLAlchemy URL of a database: PostgreSQL, SQLite or DuckDB (``duckdb:///path/to/file.duckdb``).
+    Credentials come from the environment as ``${VAR}`` placeholders, e.g.
+    ``postgresql+psycopg://monitor:${PREDICTIONS_DB_PASSWORD}@db/prod``."""
     table: str | None = None
     """Table (or view) name, optionally ``schema.table``; quoted, never pasted into SQL."""
 
@@ -61,6 +71,17 @@ class SourceConfig(Strict):
             r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", self.table
         ):
             raise ValueError(f"table {self.table!r} must be a plain name or schema.name")
+        if self.path is not None and "://" in self.path and self.reader != "duckdb":
+            raise ValueError("an object-store path needs reader: duckdb")
+        if self.duckdb_settings and self.reader != "duckdb":
+            raise ValueError("duckdb_settings apply to reader: duckdb only")
+        for key, value in self.duckdb_settings.items():
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+                raise ValueError(f"duckdb_settings: {key!r} is not a DuckDB setting name")
+            if any(w in key for w in ("secret", "password", "token", "key_id")) and not re.fullmatch(
+                r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value.strip()
+            ):
+                raise ValueError(f"duckdb_settings.{key} holds a secret: write it as ${{ENV_VAR}}")
         return self
 
 
@@ -314,6 +335,19 @@ class ModelConfig(Strict):
         parse_duration(value)
         return value
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from datetime import datetime
+
+        from cronsim import CronSim, CronSimError
+
+        try:
+            CronSim(value, datetime(2026, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"not a cron expression: {exc}") from None
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         cols = self.columns
@@ -358,6 +392,8 @@ class ModelConfig(Strict):
             pred = self.sources.predictions
             if self.sources.features is None:
                 raise ValueError("retrain.scoring.enabled needs sources.features (the rows to score)")
+            if pred.path is not None and "://" in pred.path:
+                raise ValueError("retrain.scoring writes local Parquet files: sources.predictions.path must be local")
             if pred.path is not None and not re.search(r"\*[^/]*\.parquet$", pred.path):
                 raise ValueError(
                     "retrain.scoring writes one Parquet file per window: sources.predictions.path must be a "
@@ -377,6 +413,8 @@ class ModelConfig(Strict):
         return f"table {src.table}" if src.table else self.resolve(src.path or "")
 
     def resolve(self, path: str) -> str:
-        """A source path made absolute against the YAML file's folder."""
+        """A source path made absolute against the YAML file's folder (a URL stays as it is)."""
+        if "://" in path:
+            return path
         p = Path(path).expanduser()
         return str(p if p.is_absolute() else (self.base_dir / p))

@@ -21,8 +21,9 @@ import pyarrow.parquet as pq
 
 from config.model import ModelConfig, SourceConfig
 from config.settings import get_settings
+from flows import duckdb_source
 from flows.errors import SourceError
-from flows.sql_source import read_table, table_fingerprint
+from flows.sql_source import read_table, table_columns, table_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ def _chunks(
     if src.url is not None:
         files = [cfg.describe(src)]
         raw = read_table(src, what, columns, time_col, start, end, tz, size)
+    elif src.reader == "duckdb":
+        files = [cfg.resolve(src.path or "")]
+        raw = duckdb_source.read_files(cfg, src, what, columns, time_col, start, end, tz, size)
     else:
         files, fmt = _files(cfg, src, what)
         if fmt == "parquet":
@@ -93,6 +97,7 @@ def _chunks(
         if len(frame) or empty:
             empty = False
             yield frame
+        del frame  # before the next chunk is read: never two chunks at once
 
 
 def _read_parquet(
@@ -119,25 +124,27 @@ def _read_parquet(
             flt = (ds.field(time_col) >= pa.scalar(lo, ftype)) & (ds.field(time_col) < pa.scalar(hi, ftype))
     pending: list[pa.RecordBatch] = []
     rows = 0
+    # One row group at a time (files and row groups whose statistics rule the window out are skipped), its
+    # pages decoded as they are read: Arrow holds about a row group, however far ahead a scanner would read.
+    options = ds.ParquetFragmentScanOptions(pre_buffer=False)
     try:
-        # No pre-buffering of whole files, little read-ahead, small batches: arrow holds about a row group
-        # beyond the chunk being assembled, not a file.
-        scan = dataset.to_batches(
-            columns=columns,
-            filter=flt,
-            batch_size=min(chunk_rows, 100_000),
-            batch_readahead=1,
-            fragment_readahead=1,
-            fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
-        )
-        for batch in scan:
-            pending.append(batch)
-            rows += batch.num_rows
-            if rows >= chunk_rows:
-                frame = _to_pandas(pending, dataset.schema, columns)  # empties ``pending``
-                rows = 0
-                yield frame
-                del frame
+        for fragment in dataset.get_fragments(filter=flt):
+            for group in fragment.split_by_row_group(filter=flt):
+                for batch in group.to_batches(
+                    schema=dataset.schema,
+                    columns=columns,
+                    filter=flt,
+                    batch_size=min(chunk_rows, 100_000),
+                    batch_readahead=0,
+                    fragment_scan_options=options,
+                ):
+                    pending.append(batch)
+                    rows += batch.num_rows
+                    if rows >= chunk_rows:
+                        frame = _to_pandas(pending, dataset.schema, columns)  # empties ``pending``
+                        rows = 0
+                        yield frame
+                        del frame
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"sources.{what}: cannot read {files}: {exc}") from exc
     yield _to_pandas(pending, dataset.schema, columns)
@@ -290,6 +297,7 @@ def scan_predictions(
         cfg, cfg.sources.predictions, "predictions", cols, cfg.columns.timestamp, start, end, chunk_rows
     ):
         yield check_dtypes(chunk, cfg, "predictions", _numeric_columns(cfg))
+        del chunk
 
 
 def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.Timestamp) -> pd.DataFrame:
@@ -317,14 +325,16 @@ def label_sample(cfg: ModelConfig, rows: int = 10_000) -> pd.Series:
         chunks.close()
 
 
-def read_reference(cfg: ModelConfig) -> pd.DataFrame:
-    """The reference rows: features, prediction, probability, and the target when the file has it."""
-    return pd.concat(scan_reference(cfg), ignore_index=True)
+def read_reference(cfg: ModelConfig, keys: bool = False) -> pd.DataFrame:
+    """The reference rows: features, prediction, probability, and the target when the file has it; with
+    ``keys``, its id and timestamp columns too where it has them (retraining keeps holdout rows out by them)."""
+    return pd.concat(scan_reference(cfg, keys), ignore_index=True)
 
 
-def scan_reference(cfg: ModelConfig) -> Iterator[pd.DataFrame]:
-    """The reference rows in chunks (at least one): features, prediction, probability, and the target when
-    the source has it; after a promotion, the champion's holdout from the registry."""
+def scan_reference(cfg: ModelConfig, keys: bool = False) -> Iterator[pd.DataFrame]:
+    """The reference rows in chunks (at least one): features, prediction, probability, and the target (and
+    with ``keys`` the id and timestamp) when the source has them; after a promotion, the champion's holdout
+    from the registry."""
     c = cfg.columns
     numeric = _numeric_columns(cfg)
     promoted = promoted_reference(cfg)
@@ -333,17 +343,27 @@ def scan_reference(cfg: ModelConfig) -> Iterator[pd.DataFrame]:
         yield check_dtypes(registry.reference(number), cfg, "reference", numeric)
         return
     cols = [*c.features, c.prediction, *([c.probability] if c.probability else [])]
-    chunks = _chunks(cfg, cfg.sources.reference, "reference", [*cols, c.target], None, None, None)
-    try:
-        first = next(chunks)
-    except SourceError as exc:
-        if repr(c.target) not in str(exc):
-            raise
-        chunks = _chunks(cfg, cfg.sources.reference, "reference", cols, None, None, None)
-        first = next(chunks)
-    yield check_dtypes(first, cfg, "reference", numeric)
-    for chunk in chunks:
+    optional = [c.target, *([c.id, c.timestamp] if keys else [])]
+    present = _source_columns(cfg, cfg.sources.reference, "reference")
+    cols += [col for col in optional if col in present]
+    for chunk in _chunks(cfg, cfg.sources.reference, "reference", cols, None, None, None):
         yield check_dtypes(chunk, cfg, "reference", numeric)
+        del chunk
+
+
+def _source_columns(cfg: ModelConfig, src: SourceConfig, what: str) -> set[str]:
+    """The columns a source has (its first file's, or its table's)."""
+    if src.url is not None:
+        return set(table_columns(src, what))
+    if src.reader == "duckdb":
+        return set(duckdb_source.columns_of(cfg, src, what))
+    files, fmt = _files(cfg, src, what)
+    try:
+        if fmt == "parquet":
+            return set(pq.read_schema(files[0]).names)
+        return set(pd.read_csv(files[0], nrows=0).columns)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SourceError(f"sources.{what}: cannot read {files[0]}: {exc}") from exc
 
 
 def promoted_reference(cfg: ModelConfig) -> tuple[Any, int] | None:
@@ -367,6 +387,8 @@ def source_fingerprint(cfg: ModelConfig) -> str:
         return f"registry:{cfg.name}:v{number}:{registry.version(number).meta['sha256']}"
     if cfg.sources.reference.url is not None:
         return table_fingerprint(cfg.sources.reference)
+    if cfg.sources.reference.reader == "duckdb":
+        return duckdb_source.fingerprint(cfg, cfg.sources.reference, "reference")
     files, fmt = _files(cfg, cfg.sources.reference, "reference")
     parts = [fmt] + [f"{f}:{Path(f).stat().st_size}:{Path(f).stat().st_mtime_ns}" for f in files]
     return "|".join(parts)

@@ -25,10 +25,34 @@ def _engine(url: str) -> Engine:
 def _table(engine: Engine, src: SourceConfig, what: str) -> sa.Table:
     assert src.table is not None
     schema, _, name = src.table.rpartition(".")
+    if engine.dialect.name == "duckdb":
+        return _duckdb_table(engine, src, what, schema or "main", name)
     try:
         return sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
     except sa.exc.NoSuchTableError as exc:
         raise SourceError(f"sources.{what}: no table {src.table} in the database") from exc
+
+
+def _duckdb_table(engine: Engine, src: SourceConfig, what: str, schema: str, name: str) -> sa.Table:
+    """A DuckDB table from its information_schema (duckdb-engine's reflection asks for PostgreSQL catalog
+    tables DuckDB does not have)."""
+    query = sa.text(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query, {"schema": schema, "name": name}).fetchall()
+    if not rows:
+        raise SourceError(f"sources.{what}: no table {src.table} in the database")
+
+    def kind(data_type: str) -> sa.types.TypeEngine[object]:
+        upper = data_type.upper()
+        if upper.startswith("TIMESTAMP"):
+            return sa.DateTime(timezone="TIME ZONE" in upper)
+        return sa.types.NullType()
+
+    columns = [sa.Column(str(n), kind(str(t))) for n, t in rows]
+    return sa.Table(name, sa.MetaData(), *columns, schema=None if schema == "main" else schema)
 
 
 def read_table(
@@ -68,6 +92,15 @@ def read_table(
             yield chunk
     if empty:
         yield pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def table_columns(src: SourceConfig, what: str) -> list[str]:
+    assert src.url is not None
+    try:
+        engine = _engine(expand_secrets(src.url, f"sources.{what}.url"))
+    except KeyError as exc:
+        raise SourceError(str(exc.args[0])) from None
+    return [c.name for c in _table(engine, src, what).columns]
 
 
 def table_fingerprint(src: SourceConfig) -> str:

@@ -124,6 +124,7 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
         if builder is None:
             builder = ProfileBuilder(*profile_columns(cfg, chunk))
         builder.add(chunk)
+        del chunk  # before the next one is read
     assert builder is not None  # scan_reference yields at least one chunk
     profile = builder.finish()
     added = store.add_reference(
@@ -173,6 +174,7 @@ def scan_window(
     start = min([window.start, *(s for s, _ in earlier)])
     for chunk in sources.scan_predictions(cfg, start, window.end):
         scan.add(chunk)
+        del chunk  # before the next one is read
     result = scan.finish()
     target = cfg.columns.target
     check = None if labels is not None else check_labels(result.window.labelled[target], cfg, reference.profile)
