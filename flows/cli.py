@@ -173,19 +173,64 @@ def _rescored(cfg: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 @app.command()
 def backfill(
-    config: ConfigOpt,
+    config: Annotated[list[Path], typer.Option("--config", "-c", help="A model's YAML file (repeat for several).")],
     start: Annotated[str, typer.Option(help="First window starts at or after this time.")],
     end: Annotated[str, typer.Option(help="Last window ends at or before this time.")],
     as_json: JsonOpt = False,
     labels_now: Annotated[bool, typer.Option(help="Use every label known now, not only those known then.")] = False,
     alerts: Annotated[bool, typer.Option("--alerts", help="Send alerts too (backfills send none by default).")] = False,
+    concurrency: Annotated[int, typer.Option(min=1, help="Models replayed at once (several --config).")] = 1,
 ) -> None:
-    """Replay history: one run per window, labels as they were known at each window's end."""
-    cfg = _load(config)
-    summaries = _backfill(config, start, end, labels_now, send_alerts=True if alerts else None)
+    """Replay history: one run per window, labels as they were known at each window's end.
+
+    A model's windows run in time order (each window's verdict reads the earlier ones: the consecutive-breach
+    rule, the recent volume, label catch-up); several models run side by side, ``--concurrency`` at a time,
+    each in a process of its own."""
+    for path in config:
+        _load(path)  # every config is checked before anything runs
+    if len(config) > 1:
+        failed = _backfill_models(config, start, end, as_json, labels_now, alerts, concurrency)
+        if failed:
+            raise typer.Exit(1)
+        return
+    cfg = _load(config[0])
+    summaries = _backfill(config[0], start, end, labels_now, send_alerts=True if alerts else None)
     _emit(cfg, summaries, as_json)
     if any(s["status"] == "failed" for s in summaries):
         raise typer.Exit(1)
+
+
+def _backfill_models(
+    configs: list[Path], start: str, end: str, as_json: bool, labels_now: bool, alerts: bool, concurrency: int
+) -> bool:
+    """One ``driftwarden backfill`` process per model, ``concurrency`` at a time; their windows printed per
+    model as they finish. True when some run failed."""
+    import subprocess
+    import time
+
+    args = ["--start", start, "--end", end, "--json", *(["--labels-now"] if labels_now else [])]
+    args += ["--alerts"] if alerts else []
+    waiting = list(configs)
+    running: list[tuple[Path, subprocess.Popen[str]]] = []
+    failed = False
+    while waiting or running:
+        while waiting and len(running) < concurrency:
+            path = waiting.pop(0)
+            cmd = [sys.executable, "-m", "flows.cli", "backfill", "--config", str(path), *args]
+            running.append((path, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        for path, proc in list(running):
+            if proc.poll() is None:
+                continue
+            running.remove((path, proc))
+            stdout, stderr = proc.communicate()
+            summaries = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+            failed |= proc.returncode != 0
+            if proc.returncode not in (0, 1) or not summaries:
+                err.print(f"[red]{path}: the backfill failed: {escape(stderr.strip()[-2000:])}[/red]")
+                continue
+            _emit(_load(path), summaries, as_json)
+        time.sleep(0.2)
+    return failed
 
 
 def _emit(cfg: Any, summaries: list[dict[str, Any]], as_json: bool) -> None:
