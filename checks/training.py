@@ -40,12 +40,6 @@ class PlanError(ValueError):
     """Not enough data to train or to judge honestly; the champion stays."""
 
 
-def window_coverage(labelled_per_window: pd.Series, rows_per_window: pd.Series, maturity: float) -> pd.Series:
-    """Per window start: True where the labelled share reaches ``maturity``."""
-    cov = labelled_per_window.reindex(rows_per_window.index, fill_value=0) / rows_per_window.clip(lower=1)
-    return cov >= maturity
-
-
 def plan_training(
     cfg: ModelConfig,
     labelled: pd.DataFrame,
