@@ -137,6 +137,33 @@ def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, mon
         assert [a["reason"] for a in attempts] == ["integration test"]
         assert attempts[0]["outcome"] in ("promoted", "kept") and attempts[0]["cause"] == "input_drift", attempts
         assert attempts[0]["rows"]["holdout"] > 2000  # night 8, held out
+
+        # The policy's turn on a served deployment: nights 19-23 of the concept change replayed, then the
+        # nightly deployment of night 24 finds two breached mature nights and starts retrain-model through
+        # run_deployment, a flow run of its own that the worker picks up.
+        replay = subprocess.run(
+            [str(Path(sys.executable).parent / "driftwarden"), "backfill", "--config", "config/credit_risk.yaml",
+             "--start", "2026-10-19", "--end", "2026-10-24", "--json"],
+            env=env, cwd=project, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stdout[-2000:] + replay.stderr[-2000:]
+        night24 = {"window_end": "2026-10-25T00:00:00+02:00", "as_of": "2026-10-25T00:00:00+02:00"}
+        run = _prefect(
+            ["deployment", "run", "monitor-model/credit_risk", "--params", json.dumps(night24),
+             "--watch", "--watch-timeout", "300"],
+            env, project, timeout=360,
+        )  # fmt: skip
+        assert "Completed" in run, run + worker_log.read_text()[-3000:]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(Registry(cfg).attempts()) < 2:
+            time.sleep(2)
+        auto = Registry(cfg).attempts()[-1]
+        assert auto["trigger"] == "policy" and auto["cause"] == "concept_change", (auto, worker_log.read_text()[-3000:])
+        assert auto["outcome"] == "promoted", auto
+        flow_runs = json.loads(_prefect(["flow-run", "ls", "--flow-name", "retrain-model", "-o", "json"], env, project))
+        retrains = [r for r in flow_runs if r["name"].startswith("credit_risk-retrain")]
+        assert len(retrains) == 2, [r["name"] for r in flow_runs]  # by hand, and started by the policy
+        assert all(r["state"]["type"] == "COMPLETED" for r in retrains), [r["state"] for r in retrains]
     finally:
         if worker is not None:
             _stop(worker)
