@@ -100,9 +100,17 @@ def check_tree_structures(model: Any, where: str) -> None:
             nodes = obj.nodes
             inner = ~nodes["is_leaf"].astype(bool)
             size = len(nodes)
+            at = np.arange(size)[inner]
             for field in ("left", "right"):
-                if ((nodes[field][inner] <= 0) | (nodes[field][inner] >= size)).any():
+                child = nodes[field][inner]
+                if ((child <= 0) | (child >= size)).any():
                     raise bad(f"a boosted tree has a child index outside its {size} nodes")
+                if (child <= at).any():  # children follow their parent: a back edge would loop forever
+                    raise bad("a boosted tree has a child that points back to an earlier node")
+            if "is_categorical" in nodes.dtype.names and nodes["is_categorical"][inner].astype(bool).any():
+                # Categorical splits index bitsets through bitset_idx, unchecked in compiled code too; such
+                # models are not registrable here (their bin mapper needs functions skops would have to run).
+                raise bad("a boosted tree has categorical splits, which this registry does not load")
             limit = n_features if n_features is not None else 0
             if inner.any() and ((nodes["feature_idx"][inner] < 0) | (nodes["feature_idx"][inner] >= limit)).any():
                 raise bad(f"a boosted tree splits on a feature outside its {limit} features")
@@ -113,6 +121,9 @@ def check_tree_structures(model: Any, where: str) -> None:
             inner = left != -1
             if ((left[inner] <= 0) | (left[inner] >= size) | (right[inner] <= 0) | (right[inner] >= size)).any():
                 raise bad(f"a tree has a child index outside its {size} nodes")
+            at = np.arange(len(left))[inner]
+            if ((left[inner] <= at) | (right[inner] <= at)).any():
+                raise bad("a tree has a child that points back to an earlier node")
             if (right[~inner] != -1).any() or ((feature[inner] < 0) | (feature[inner] >= int(obj.n_features))).any():
                 raise bad("a tree's leaves or split features are out of range")
             return

@@ -84,3 +84,21 @@ def test_a_tree_that_points_outside_itself_is_refused_before_it_predicts(dw_home
     registry.fs.pipe(f"{folder}/meta.json", json.dumps({**meta, "sha256": hashlib.sha256(blob).hexdigest()}).encode())
     with pytest.raises(RegistryError, match="child index outside"):
         registry.load(1)
+    # A categorical split on a numeric model points bitset_idx far outside its bitsets (a segfault in review),
+    # and a back edge would make prediction loop forever: both refused.
+    for field, value, message in (("is_categorical", 1, "categorical splits"), ("right", 0, "child index outside")):
+        crafted = HistGradientBoostingClassifier(max_iter=2).fit(x, y)
+        nodes = crafted._predictors[0][0].nodes.copy()
+        nodes[field][0] = value
+        nodes["bitset_idx"][0] = 50_000_000
+        crafted._predictors[0][0].nodes = nodes
+        with pytest.raises(RegistryError, match=message):
+            registry.register(crafted, {"reason": "tampered"})
+    looping = RandomForestClassifier(2, random_state=0).fit(x, (x.sum(axis=1) > 1).astype(int))
+    tree = looping.estimators_[0].tree_
+    state = tree.__getstate__()
+    inner = np.flatnonzero(state["nodes"]["left_child"] != -1)
+    state["nodes"]["left_child"][inner[-1]] = inner[1]  # inside the tree, but back up it
+    tree.__setstate__(state)
+    with pytest.raises(RegistryError, match="points back"):
+        registry.register(looping, {"reason": "tampered"})
