@@ -405,7 +405,12 @@ def start_retraining(model: str, config_path: str, decision: RetrainDecision, as
         try:
             run = run_deployment(
                 f"retrain-model/{model}",
-                parameters={"config_path": config_path, "reason": reason, "trigger": "policy"},
+                parameters={
+                    "config_path": config_path,
+                    "reason": reason,
+                    "as_of": as_of.isoformat(),
+                    "trigger": "policy",
+                },
                 timeout=0,
             )
         except Exception as exc:  # the monitoring result is stored; a retrain that cannot start is said, not raised
@@ -418,6 +423,9 @@ def start_retraining(model: str, config_path: str, decision: RetrainDecision, as
         return retrain_model(config_path, reason=reason, as_of=as_of.isoformat(), trigger="policy")
     except RetrainFailed as exc:
         return exc.attempt
+    except Exception as exc:  # e.g. the registry unreachable before an attempt could be recorded: said, not raised
+        log.error("%s: retrain-model could not run: %s", model, exc)
+        return {"outcome": "failed", "error": f"retrain-model could not run: {type(exc).__name__}: {exc}"}
 
 
 def attempt_brief(attempt: dict[str, Any]) -> dict[str, Any]:

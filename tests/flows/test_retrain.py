@@ -235,3 +235,19 @@ def test_a_crashed_training_never_touches_the_champion_and_the_webhook_hears_of_
         assert "s3cret" not in json.dumps(registry.attempts())
     finally:
         server.shutdown()
+
+
+def test_a_retrain_that_cannot_even_start_is_reported_not_raised(monkeypatch):
+    """The monitoring result is already stored when the policy starts retraining: a registry that cannot be
+    reached (no attempt recorded yet) must come back as a failed attempt, not fail monitor-model."""
+    import flows.retrain
+    from checks.policy import RetrainDecision
+    from flows.retrain_steps import start_retraining
+
+    def unreachable(*args: object, **kwargs: object) -> dict[str, object]:
+        raise OSError("s3://models: connection refused")
+
+    monkeypatch.setattr(flows.retrain, "retrain_model", unreachable)
+    decision = RetrainDecision(retrain=True, reason="two breached mature windows", cause="concept_change")
+    attempt = start_retraining("agrawal", "config/agrawal.yaml", decision, pd.Timestamp("2024-01-10", tz="UTC"))
+    assert attempt["outcome"] == "failed" and "connection refused" in attempt["error"], attempt
