@@ -27,22 +27,17 @@ def _local(ts: datetime | pd.Timestamp | str, tz: str) -> pd.Timestamp:
 
 
 def _floor(t: pd.Timestamp, length: timedelta) -> pd.Timestamp:
-    """The aligned boundary at or before ``t``: local midnights, Mondays, or k-hour marks of the local day."""
-    midnight = pd.Timestamp(datetime.combine(t.date(), datetime.min.time()), tz=t.tz)
+    """The aligned boundary at or before ``t``: local midnights, Mondays, or k-hour marks of the local day.
+
+    Computed on the wall clock and localised once, like ``_next``: a boundary that falls in a DST gap
+    (Santiago's midnight) is shifted forward, and the grid stays the one ``_next`` walks."""
+    naive = t.tz_localize(None)
+    base = naive.normalize()
     if length >= timedelta(days=7):  # Monday 00:00 by the local clock, whatever the DST changes
-        return _at_wall(midnight, -timedelta(days=t.weekday()))
-    if length >= timedelta(days=1):
-        return midnight
-    step = int(length.total_seconds())
-    # Wall-clock hours since local midnight, so windows stay on the local grid across DST changes.
-    wall = t.tz_localize(None) - midnight.tz_localize(None)
-    k = int(wall.total_seconds()) // step
-    return _at_wall(midnight, timedelta(seconds=k * step))
-
-
-def _at_wall(midnight: pd.Timestamp, offset: timedelta) -> pd.Timestamp:
-    naive = midnight.tz_localize(None) + offset
-    return naive.tz_localize(midnight.tz, nonexistent="shift_forward", ambiguous=True)
+        base -= timedelta(days=naive.weekday())
+    elif length < timedelta(days=1):  # wall-clock k-hour marks since local midnight
+        base += ((naive - base) // length) * length
+    return base.tz_localize(t.tz, nonexistent="shift_forward", ambiguous=True)
 
 
 def _next(start: pd.Timestamp, length: timedelta) -> pd.Timestamp:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
+import pytest
 
 from checks.windows import window_ending_at, windows_between
 
@@ -36,6 +37,21 @@ def test_windows_stay_on_the_grid_where_dst_starts_at_midnight():
     ws = windows_between("2026-09-04", "2026-09-09", DAY, "America/Santiago")  # clocks jump 00:00 -> 01:00
     starts = [w.start.strftime("%m-%d %H:%M") for w in ws]
     assert starts == ["09-04 00:00", "09-05 00:00", "09-06 01:00", "09-07 00:00", "09-08 00:00"]
+
+
+@pytest.mark.parametrize("tz", ["America/Santiago", "Europe/Berlin", "Asia/Beirut", "UTC"])
+@pytest.mark.parametrize("hours", [1, 6, 24, 24 * 7])
+def test_a_window_ending_at_any_boundary_is_the_one_a_backfill_walks(tz, hours):
+    """Scheduled and manual runs (window_ending_at) and backfills (windows_between) must name the same
+    windows, also where DST starts at midnight (Santiago, Beirut): else one period is stored twice."""
+    length = timedelta(hours=hours)
+    for start, end in (("2026-08-24", "2026-09-15"), ("2026-03-16", "2026-04-06"), ("2026-10-19", "2026-11-09")):
+        grid = windows_between(start, end, length, tz)
+        assert grid and all(a.end == b.start for a, b in zip(grid, grid[1:], strict=False))
+        for w in grid:
+            assert window_ending_at(w.end, length, tz) == w, (tz, hours, w.label)
+            inside = w.end + length / 4  # a time inside the next window
+            assert window_ending_at(inside, length, tz).end == w.end, (tz, hours, w.label)
 
 
 def test_weeks_start_on_local_monday_midnight():
