@@ -83,7 +83,15 @@ def parse_time(value: str, what: str, tz: str = "UTC") -> pd.Timestamp:
         ) from exc
     if t is pd.NaT:
         raise ValueError(f"{what}: {value!r} is not a time")
-    return t.tz_localize(tz) if t.tzinfo is None else t
+    if t.tzinfo is not None:
+        return t
+    try:
+        return t.tz_localize(tz)
+    except Exception as exc:  # pytz's NonExistentTimeError / AmbiguousTimeError are not ValueErrors
+        kind = "does not exist" if "NonExistent" in type(exc).__name__ else "happens twice"
+        raise ValueError(
+            f"{what}: {value!r} {kind} in {tz} (a DST change): give the offset, e.g. {t.isoformat()}+01:00"
+        ) from exc
 
 
 @task(**PURE)

@@ -130,3 +130,22 @@ def test_forgetting_a_model_removes_its_history_and_nothing_else(dw_home):
     assert store.forget_model(engine, "a") == 1
     assert store.latest_runs(engine, "a").empty and store.failure_log(engine, "a").empty
     assert len(store.latest_runs(engine, "b")) == 1 and len(store.failure_log(engine, "b")) == 1
+
+
+def test_a_time_that_is_not_a_time_or_falls_in_a_dst_change_is_named(tmp_path, dw_home):
+    """02:30 on 2026-03-29 never happens in Berlin and 02:30 on 2026-10-25 happens twice: exit 2 naming the
+    option and the way out (an offset), never a traceback."""
+    path = write_agrawal_sources(tmp_path / "a")
+    raw = yaml.safe_load(path.read_text())
+    raw["window"] = {**raw.get("window", {}), "timezone": "Europe/Berlin"}
+    path.write_text(yaml.safe_dump(raw))
+    for value, words in (
+        ("2026-03-29T02:30", "does not exist in Europe/Berlin"),
+        ("2026-10-25T02:30", "happens twice in Europe/Berlin"),
+        ("last tuesday", "is not a time"),
+    ):
+        result = runner.invoke(app, ["run", "--config", str(path), "--window-end", value])
+        assert result.exit_code == 2, (value, result.output)
+        assert "--window-end" in result.stderr and words in result.stderr, (value, result.stderr)
+        assert "Traceback" not in result.output
+    assert store.latest_runs(store.open_store(get_settings().resolved_store_url()), raw["name"]).empty  # none ran
