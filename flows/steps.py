@@ -94,11 +94,19 @@ def parse_time(value: str, what: str, tz: str = "UTC") -> pd.Timestamp:
         ) from exc
 
 
+def scheduled_time() -> pd.Timestamp:
+    """When this flow run was meant to start: a run a worker picks up late, or a retry, still monitors the
+    window its schedule meant (now, outside a flow run or for a run started by hand)."""
+    from prefect.runtime import flow_run
+
+    return pd.Timestamp(flow_run.scheduled_start_time).tz_convert("UTC")
+
+
 @task(**PURE)
 def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
     tz = cfg.window.timezone
-    if window_end is None:  # a scheduled run: the last window whose data has landed
-        return scheduled_window(pd.Timestamp.now(tz="UTC"), cfg.window_length, tz, cfg.lateness)
+    if window_end is None:  # a scheduled run: the last window whose data had landed by its scheduled time
+        return scheduled_window(scheduled_time(), cfg.window_length, tz, cfg.lateness)
     return window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
 
 

@@ -48,3 +48,24 @@ def test_a_scheduled_run_catches_up_missed_windows_first(tmp_path, dw_home):
     assert "caught up" not in again.stderr
     runs = store.latest_runs(store.open_store(f"sqlite:///{dw_home.resolve() / 'store.db'}"), "agrawal")
     assert sorted(runs.loc[runs["trigger"] == "missed", "window_start"].dt.day) == [22, 23]
+
+
+def test_a_run_picked_up_late_monitors_the_window_its_schedule_meant(tmp_path, dw_home):
+    """A worker that was down starts the run two days after its scheduled time (or a retry starts it
+    again): the window is the one that had landed by the scheduled time, not by the moment it started."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.states import Scheduled
+
+    from flows.monitor import monitor_model
+
+    days = (pd.Timestamp.now(tz="UTC") - pd.Timestamp("2025-02-25T00:00Z")).days
+    config = write_agrawal_sources(tmp_path / "agrawal", config=agrawal_config(data_lateness=f"{days}d"))
+    meant = pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=2)
+    with get_client(sync_client=True) as client:
+        late = client.create_flow_run(
+            monitor_model, parameters={"config_path": str(config)}, state=Scheduled(scheduled_time=meant)
+        )
+    summary = run_flow(monitor_model, flow_run=late, parameters={"config_path": str(config)})
+    assert summary["window_start"][:10] == "2025-02-22", summary  # now's window would be 2025-02-24
+    assert summary["status"] != "failed" and summary["rows"] > 10, summary
