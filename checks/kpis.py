@@ -165,7 +165,10 @@ def _point_and_interval(metric: str, d: _Labelled, task: str) -> tuple[float | N
         if binary and d.proba is not None:
             return (*delong_auc((d.y == d.positive).astype(int), d.proba), "")
     if metric in _MEAN_LOSSES.get(task, {}):
-        return (*_mean_loss_interval(metric, d, task), "")
+        try:
+            return (*_mean_loss_interval(metric, d, task), "")
+        except ValueError as exc:  # rmsle of values at or below -1: not evaluated, said, the run goes on
+            return None, None, None, str(exc)
     point: float | None
     try:
         point = fn(np.arange(n))
@@ -204,7 +207,7 @@ def _mean_loss_interval(metric: str, d: _Labelled, task: str) -> tuple[float, fl
             loss = (yf - pf) ** 2
         else:
             if (yf <= -1).any() or (pf <= -1).any():
-                raise ValueError("rmsle needs values above -1")
+                raise ValueError("rmsle is undefined here: labels or predictions at or below -1 (use mae or rmse)")
             loss = (np.log1p(yf) - np.log1p(pf)) ** 2
     else:
         p = np.clip(d.proba if d.proba is not None else np.zeros(len(d.y)), 1e-15, 1 - 1e-15)
@@ -250,16 +253,16 @@ def _metric_fn(metric: str, d: _Labelled, task: str) -> Callable[[np.ndarray], f
             "log_loss": lambda i: float(skm.log_loss(yb[i], proba[i], labels=[0, 1])),  # type: ignore[index]
         }
         return binary[metric]
-    # Macro averages over the classes present in this window's labels: a class that simply did not occur
-    # must not drag a perfect model's recall to 2/3.
+    # Macro averages over the classes present in this window's labels, and for precision and F1 also the
+    # classes predicted: a class that simply did not occur must not drag a perfect model's recall to 2/3, but
+    # predictions into it are wrong and count (a class with precision 0), as in scikit-learn's default.
     present = sorted(pd.unique(y))
+    seen = sorted(set(present) | set(pd.unique(pred)))
     columns = {c: k for k, c in enumerate(d.classes)}
     multi: dict[str, Callable[[np.ndarray], float]] = {
-        "precision": lambda i: float(
-            skm.precision_score(y[i], pred[i], labels=present, average="macro", zero_division=0)
-        ),
+        "precision": lambda i: float(skm.precision_score(y[i], pred[i], labels=seen, average="macro", zero_division=0)),
         "recall": lambda i: float(skm.recall_score(y[i], pred[i], labels=present, average="macro", zero_division=0)),
-        "f1": lambda i: float(skm.f1_score(y[i], pred[i], labels=present, average="macro", zero_division=0)),
+        "f1": lambda i: float(skm.f1_score(y[i], pred[i], labels=seen, average="macro", zero_division=0)),
         "roc_auc": lambda i: _ovr_auc(y[i], proba[i], present, columns),  # type: ignore[index]
         "log_loss": lambda i: float(skm.log_loss(y[i], proba[i], labels=d.classes)),  # type: ignore[index]
     }

@@ -177,6 +177,41 @@ def test_a_class_absent_from_the_window_does_not_break_a_perfect_model():
         "recall": (1.0, "ok"), "f1": (1.0, "ok"), "roc_auc": (1.0, "ok")}  # fmt: skip
 
 
+def test_predictions_into_a_class_that_did_not_occur_count_against_precision_and_f1():
+    """Class c never occurred tonight but the model predicted it for 100 rows: those are wrong predictions.
+    Macro precision and F1 match scikit-learn's default (labels and predictions); recall keeps to the labels."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    y = np.array(["a", "b"] * 300)
+    pred = y.copy()
+    pred[:100] = "c"
+    probs = np.where(pred[:, None] == np.array(["a", "b", "c"]), 0.9, 0.05)
+    frame = pd.DataFrame({"y": y, "pred": pred, "pa": probs[:, 0], "pb": probs[:, 1], "pc": probs[:, 2]})
+    c = ModelConfig.model_validate({
+        "name": "m", "task": "multiclass",
+        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "columns": {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y",
+                    "probabilities": {"a": "pa", "b": "pb", "c": "pc"}},
+        "kpis": [{"metric": m, "target": 0.9} for m in ("precision", "recall", "f1")],
+    })  # fmt: skip
+    got = {v.metric: v.value for v in evaluate_kpis(frame, c, 600).overall}
+    assert got["precision"] == pytest.approx(precision_score(y, pred, average="macro", zero_division=0))
+    assert got["f1"] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0))
+    assert got["recall"] == pytest.approx(recall_score(y, pred, labels=["a", "b"], average="macro"))
+    assert got["precision"] < 0.7  # 2/3: class c's precision is 0, not left out
+
+
+def test_rmsle_of_values_at_or_below_minus_one_is_not_evaluated_and_the_rest_goes_on():
+    rng = np.random.default_rng(3)
+    y = rng.normal(0, 1, 500)
+    frame = pd.DataFrame({"y": y, "pred": y + rng.normal(0, 0.1, 500), "mv": "r"})
+    c = cfg("regression", kpis=[{"metric": "rmsle", "target": 0.5}, {"metric": "mae", "target": 0.5}])
+    got = {v.metric: v for v in evaluate_kpis(frame, c, 500).overall}
+    assert got["rmsle"].value is None and got["rmsle"].level == "not_evaluated", got["rmsle"]
+    assert "at or below -1" in got["rmsle"].note
+    assert got["mae"].level == "ok"
+
+
 def test_large_windows_get_analytic_intervals_that_match_the_bootstrap():
     rng = np.random.default_rng(9)
     y = rng.normal(0, 1, 30_000)
