@@ -93,12 +93,19 @@ def _sample(
     cols = cfg.columns
     mv = row.get(cols.model_version) if cols.model_version else None
     rid = row[cols.id]
+
+    def field(column: str | None) -> Any:  # a token when masked, nothing when excluded
+        if column is None or column in privacy.exclude:
+            return None
+        return privacy.show(column, row.get(column))
+
+    version = field(cols.model_version)
     return FailureSample(
         reason=reason,
         row_id=(mask_value(rid, privacy.key) or "") if cols.id in privacy.mask else str(_plain(rid)),
-        model_version=None if mv is None or pd.isna(mv) else str(mv),
-        prediction=_plain(row.get(cols.prediction)),
-        label=_plain(row.get(cols.target)),
+        model_version=None if mv is None or pd.isna(mv) or version is None else str(version),
+        prediction=field(cols.prediction),
+        label=field(cols.target),
         score=None if score is None or not np.isfinite(score) else float(score),
         features=_features(row, cfg, privacy),
         detail=detail,
@@ -183,9 +190,15 @@ def select_failures(
                 numeric = isinstance(value, int | float | np.number) and not pd.isna(value)
                 score = float(value) if numeric and not privacy.private(rf.column) else None
                 pool.append((rf.rows, pos, score, f"{rf.column}={privacy.show(rf.column, value)!r}"))
+    c = cfg.columns
     for reason, ranked in _prediction_failures(labelled, cfg).items():
         what = "|residual|" if reason == "large_residual" else "confidence"
-        pools.setdefault(reason, []).extend((labelled, i, s, f"{what} {s:.3f}") for i, s in ranked)
+        # The score is made of private columns' values (the probability, or label and prediction): withheld.
+        behind = {c.target, c.prediction} if reason == "large_residual" else {c.probability, *c.probabilities.values()}
+        if behind & (privacy.mask | privacy.exclude):
+            pools.setdefault(reason, []).extend((labelled, i, None, f"{what} (withheld)") for i, _ in ranked)
+        else:
+            pools.setdefault(reason, []).extend((labelled, i, s, f"{what} {s:.3f}") for i, s in ranked)
     chosen = _share_budget(pools, cfg.failures.max_per_run)
     return [
         _sample(frame.iloc[pos], cfg, reason, score, detail, privacy)

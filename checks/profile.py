@@ -86,6 +86,18 @@ class ReferenceProfile:
                 out[col] = drawn
         return pd.DataFrame(out)
 
+    def without(self, columns: set[str]) -> ReferenceProfile:
+        """The profile less ``columns`` (masked or excluded ones: their values never reach the store)."""
+        return ReferenceProfile(
+            self.rows,
+            {k: v for k, v in self.numeric.items() if k not in columns},
+            {k: v for k, v in self.categorical.items() if k not in columns},
+        )
+
+    def merged(self, other: ReferenceProfile) -> ReferenceProfile:
+        """This profile with ``other``'s columns added (profiles of the same reference rows)."""
+        return ReferenceProfile(self.rows, {**self.numeric, **other.numeric}, {**self.categorical, **other.categorical})
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReferenceProfile:
         return cls(

@@ -377,6 +377,12 @@ class ModelConfig(Strict):
             unknown = set(getattr(self.failures, key)) - read
             if unknown:  # a typo here would leave PII unmasked without a word
                 raise ValueError(f"failures.{key} names columns the model does not read: {sorted(unknown)}")
+            sliced = set(getattr(self.failures, key)) & set(self.segments)
+            if sliced:  # KPI slices are stored and shown under each value of a segment column
+                raise ValueError(
+                    f"failures.{key} names segment columns {sorted(sliced)}: KPIs per segment store each value "
+                    "of the column; slice by a coarser column or leave it out of segments"
+                )
         unknown_cat = set(self.validation.allowed_categories) - set(cols.categorical)
         if unknown_cat:
             raise ValueError(f"validation.allowed_categories names non-categorical columns {sorted(unknown_cat)}")
@@ -407,6 +413,11 @@ class ModelConfig(Strict):
     @property
     def horizon(self) -> timedelta:
         return parse_duration(self.label_horizon)
+
+    @property
+    def private_columns(self) -> set[str]:
+        """Masked or excluded columns (PII): their values never reach the store."""
+        return set(self.failures.mask) | set(self.failures.exclude)
 
     def describe(self, src: SourceConfig) -> str:
         """Where a source's rows come from, for messages (never the URL: it may hold a secret)."""

@@ -132,21 +132,33 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     """The current reference profile: computed once per reference version (read in chunks) and stored."""
     engine = store.open_store(store_url)
     fingerprint = sources.source_fingerprint(cfg) + "|" + cfg.columns.model_dump_json()
+    private = cfg.private_columns
     stored = store.current_reference(engine, cfg.name)
     if stored is not None and stored.fingerprint == fingerprint:
-        return Reference(stored.id, stored.version, ReferenceProfile.from_json(stored.profile))
+        profile = ReferenceProfile.from_json(stored.profile)
+        c = cfg.columns
+        if private & {*c.features, c.prediction, c.target, c.probability}:
+            profile = profile.merged(_profile_reference(cfg, only=private))  # never stored: profiled per run
+        return Reference(stored.id, stored.version, profile)
+    profile = _profile_reference(cfg)
+    kept = profile.without(private).to_json()  # masked and excluded columns stay out of the store
+    added = store.add_reference(engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, kept)
+    return Reference(added.id, added.version, profile)
+
+
+def _profile_reference(cfg: ModelConfig, only: set[str] | None = None) -> ReferenceProfile:
+    """The reference's profile, read in chunks; ``only``: of these columns alone (the same sampled rows)."""
     builder: ProfileBuilder | None = None
     for chunk in sources.scan_reference(cfg):
         if builder is None:
-            builder = ProfileBuilder(*profile_columns(cfg, chunk))
+            numeric, categorical = profile_columns(cfg, chunk)
+            if only is not None:
+                numeric, categorical = [c for c in numeric if c in only], [c for c in categorical if c in only]
+            builder = ProfileBuilder(numeric, categorical)
         builder.add(chunk)
         del chunk  # before the next one is read
     assert builder is not None  # scan_reference yields at least one chunk
-    profile = builder.finish()
-    added = store.add_reference(
-        engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, profile.to_json()
-    )
-    return Reference(added.id, added.version, profile)
+    return builder.finish()
 
 
 @task(**IO)

@@ -46,3 +46,26 @@ def test_budget_masking_and_exclusion():
     confident = [s.score for s in samples if s.reason == "confident_mistake"]
     assert confident == sorted(confident, reverse=True) and min(confident) >= 0.8
     assert all(set(s.features) == {"email"} and s.features["email"].startswith("hmac:") for s in samples)
+
+
+def test_a_private_label_prediction_probability_or_version_never_leaves_in_any_field():
+    """Masking or excluding the target, prediction, probability or model version covers the sample's own
+    fields too, and the score and detail made of their values (a confidence is the probability)."""
+    data = frame().assign(mv="SECRET-V")
+    base = cfg().model_dump()
+    base["columns"]["model_version"] = "mv"
+    base["failures"] = {"mask": ["y", "mv"], "exclude": ["pred", "p"], "max_per_run": 10}
+    c = ModelConfig.model_validate(base)
+    samples = select_failures(None, data, c, b"k")
+    assert {s.row_id for s in samples} == {"a", "b"}
+    for s in samples:
+        assert s.prediction is None and s.score is None and "withheld" in s.detail, s
+        assert str(s.label).startswith("hmac:") and str(s.model_version).startswith("hmac:"), s
+        assert "SECRET" not in repr(s) and "0.86" not in repr(s)
+
+
+def test_a_segment_column_cannot_be_masked():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"failures.mask names segment columns \['email'\]"):
+        ModelConfig.model_validate({**cfg().model_dump(), "segments": ["email"], "failures": {"mask": ["email"]}})

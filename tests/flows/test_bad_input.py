@@ -46,8 +46,17 @@ def test_masked_and_excluded_columns_never_reach_the_store_or_the_report(tmp_pat
     preds.loc[hit, "zipcode"] = "SECRET-ZIP-99"
     preds.loc[hit, "salary"] = 9.9e9
     preds.to_csv(path.parent / "predictions.csv", index=False)
+    ref = pd.read_csv(path.parent / "reference.csv")  # the reference profile would keep values and categories
+    ref.loc[:40, "zipcode"] = "SECRET-REF-ZIP"
+    ref.loc[:40, "salary"] = 123456.789
+    ref.to_csv(path.parent / "reference.csv", index=False)
     result, [d] = cli("run", "--config", str(path), "--window-end", "2025-02-12", "--json")
     assert result.exit_code == 0 and d["failures_logged"] > 0, d
+    again, [d2] = cli("run", "--config", str(path), "--window-end", "2025-02-12", "--json")  # stored reference
+    assert {"zipcode", "salary"} & set(d2["drifted_features"]) == {"zipcode", "salary"} & set(d["drifted_features"])
+    engine = store.open_store(get_settings().resolved_store_url())
+    drift = store.run_metrics(engine, [int(store.latest_runs(engine, "agrawal")["id"].iloc[-1])], "drift")
+    assert {"zipcode", "salary"} <= set(drift["column"]), drift["column"].tolist()  # still monitored
     out = tmp_path / "failures.csv"
     runner.invoke(app, ["failures", "--config", str(path), "--export", str(out)], catch_exceptions=False)
     exported = out.read_text()
@@ -56,6 +65,7 @@ def test_masked_and_excluded_columns_never_reach_the_store_or_the_report(tmp_pat
     assert "salary" not in log.columns and {"out_of_range", "unseen_category"} <= set(log["reason"])
     raw = (dw_home / "store.db").read_bytes()
     assert b"SECRET-ZIP" not in raw and b"9900000000" not in raw
+    assert b"SECRET-REF-ZIP" not in raw and b"123456.789" not in raw
     reports = [p.read_bytes() for p in (dw_home / "reports").rglob("*.html")]
     assert reports and not any(b"SECRET-ZIP" in r for r in reports)
     (tmp_path / "typo.yaml").write_text(
