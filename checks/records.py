@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -100,19 +101,30 @@ def kpi_metric_rows(kpis: KpiResult) -> list[dict[str, Any]]:
     ]
 
 
-def kpi_history(kpi_rows: pd.DataFrame, metric: str) -> list[bool]:
-    """Oldest-first wrong-side flags of a metric over mature windows (rows of the 'all' segment).
+def kpi_history(kpi_rows: pd.DataFrame, metric: str, grid: Sequence[datetime]) -> list[bool]:
+    """Oldest-first wrong-side flags of a metric over the windows just before a window (rows of the 'all'
+    segment), for the k-consecutive rule: ``grid`` holds the starts of those earlier windows, oldest first.
 
-    ``kpi_rows`` holds metric rows with a ``window_start`` column and parsed ``details`` dicts.
+    The walk goes back from the newest and stops at the first window without a mature, evaluated value (none
+    stored, failed, labels not yet mature, too few labels): a gap is not a streak. ``kpi_rows`` holds metric
+    rows with a ``window_start`` column (naive UTC, as stored) and parsed ``details`` dicts.
     """
-    if kpi_rows.empty:
+    if kpi_rows.empty or not grid:
         return []
-    sel = kpi_rows[(kpi_rows["name"] == metric) & (kpi_rows["segment"] == "all")].sort_values("window_start")
+    sel = kpi_rows[(kpi_rows["name"] == metric) & (kpi_rows["segment"] == "all")]
+    by_start = {_utc_ns(ws): details for ws, details in zip(sel["window_start"], sel["details"], strict=True)}
     out: list[bool] = []
-    for details in sel["details"]:
-        if details.get("mature") and details.get("wrong_side") is not None:
-            out.append(bool(details["wrong_side"]))
-    return out
+    for start in reversed(grid):
+        details = by_start.get(_utc_ns(start))
+        if details is None or not details.get("mature") or details.get("wrong_side") is None:
+            break
+        out.append(bool(details["wrong_side"]))
+    return out[::-1]
+
+
+def _utc_ns(ts: Any) -> int:
+    t = pd.Timestamp(ts)
+    return int((t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).value)
 
 
 CONTRACT_KEYS = (

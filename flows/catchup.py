@@ -106,7 +106,7 @@ def _rescore_one(
     grew = len(labelled) > (run["labelled_rows"] or 0)
     if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
         return None
-    history = kpi_history(engine, cfg, store.utc(start))
+    history = kpi_history(engine, cfg, start)
     kpis = evaluate_kpis(labelled, cfg, part.rows, history)
     inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
     target = _target_drift(cfg, labelled, reference)

@@ -252,9 +252,18 @@ def check_inputs(
     return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift))
 
 
-def kpi_history(engine: Any, cfg: ModelConfig, before: datetime) -> dict[str, list[bool]]:
+def kpi_history(engine: Any, cfg: ModelConfig, window_start: pd.Timestamp) -> dict[str, list[bool]]:
+    """For the k-consecutive rule: each KPI's wrong-side flags over the windows right before this one on the
+    window grid (a missing, failed or immature window ends the streak)."""
     longest = max((k.consecutive for k in cfg.kpis), default=1)
-    prior = store.latest_runs(engine, cfg.name, end=before).tail(longest)
+    grid: list[pd.Timestamp] = []
+    start = window_start
+    for _ in range(longest - 1):
+        start = window_ending_at(start, cfg.window_length, cfg.window.timezone).start
+        grid.insert(0, start)
+    if not grid:
+        return {}
+    prior = store.latest_runs(engine, cfg.name, start=store.utc(grid[0]), end=store.utc(window_start))
     if prior.empty:
         return {}
     rows = store.run_metrics(engine, prior["id"].tolist(), kind="kpi")
@@ -262,14 +271,14 @@ def kpi_history(engine: Any, cfg: ModelConfig, before: datetime) -> dict[str, li
         return {}
     rows["details"] = rows["details"].map(json.loads)
     rows = rows.merge(prior[["id", "window_start"]], left_on="run_id", right_on="id", suffixes=("", "_run"))
-    return {k.metric: records.kpi_history(rows, k.metric) for k in cfg.kpis}
+    return {k.metric: records.kpi_history(rows, k.metric, grid) for k in cfg.kpis}
 
 
 @task(**IO)
 def score_window(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult) -> KpiResult:
     """KPIs of a window from the labels known so far (with the consecutive-window history)."""
     engine = store.open_store(store_url)
-    history = kpi_history(engine, cfg, store.utc(window.start))
+    history = kpi_history(engine, cfg, window.start)
     return evaluate_kpis(scan.window.labelled, cfg, scan.window.rows, history)
 
 

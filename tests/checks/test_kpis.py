@@ -73,6 +73,34 @@ def test_consecutive_windows_below_target_breach():
     assert level(evaluate_kpis(data, cfg(), 200, {"accuracy": [True, False]})).level == "warning"
 
 
+def test_the_consecutive_history_walks_the_window_grid_and_a_gap_ends_the_streak():
+    """Wrong side on Feb 1 and 2, nothing stored for Feb 3-9, wrong again on Feb 10: that is one window
+    below target, not three in a row. An immature or failed (no row) window ends a streak the same way."""
+    from checks.records import kpi_history
+
+    def row(day: int, wrong: bool | None, mature: bool = True) -> dict:
+        details = {"mature": mature, "wrong_side": wrong}
+        return {
+            "name": "accuracy",
+            "segment": "all",
+            "window_start": pd.Timestamp(f"2026-02-{day:02d}"),
+            "details": details,
+        }
+
+    rows = pd.DataFrame([row(1, True), row(2, True), row(8, True, mature=False), row(9, True)])
+    days = lambda *d: [pd.Timestamp(f"2026-02-{x:02d}", tz="UTC") for x in d]  # noqa: E731
+    assert kpi_history(rows, "accuracy", days(1, 2)) == [True, True]  # for Feb 3: a real streak
+    assert kpi_history(rows, "accuracy", days(8, 9)) == [True]  # for Feb 10: Feb 8 was not mature
+    assert kpi_history(rows, "accuracy", days(6, 7)) == []  # for Feb 8: nothing stored before it
+    assert kpi_history(rows, "accuracy", days(2, 3)) == []  # for Feb 4: Feb 3 missing ends it at once
+    tz = [pd.Timestamp("2026-02-01", tz="UTC").tz_convert("Europe/Berlin")]  # aware starts match stored UTC
+    assert kpi_history(rows, "accuracy", tz) == [True]
+    data = labelled(200, 0.88, seed=3)
+    assert level(evaluate_kpis(data, cfg(), 200, {"accuracy": kpi_history(rows, "accuracy", days(8, 9))})).level == (
+        "warning"
+    )
+
+
 def test_too_few_labels_or_immature_labels_are_not_alarms():
     few = level(evaluate_kpis(labelled(30, 0.5), cfg(), 30))
     assert few.level == "not_evaluated" and few.value is None and few.passed is None
