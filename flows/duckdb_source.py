@@ -17,7 +17,7 @@ import pandas as pd
 
 from config.model import ModelConfig, SourceConfig
 from config.settings import env_secret
-from flows.errors import SourceError
+from flows.errors import SourceError, SourceUnavailable
 
 
 def _quote(name: str) -> str:
@@ -103,6 +103,18 @@ def _scrubbed(exc: Exception, src: SourceConfig) -> str:
     return text
 
 
+_UNREACHABLE = ("could not establish connection", "timed out", "timeout", "connection reset", "connection refused")
+
+
+def _read_error(exc: Exception, src: SourceConfig, what: str, path: str) -> SourceError:
+    """A DuckDB error as a user reads it: an object store that cannot be reached now is worth a retry."""
+    status = getattr(exc, "status_code", None)
+    text = str(exc).lower()
+    if (isinstance(status, int) and (status >= 500 or status == 429)) or any(t in text for t in _UNREACHABLE):
+        return SourceUnavailable(f"sources.{what}: {path} cannot be reached: {_scrubbed(exc, src)}")
+    return SourceError(f"sources.{what}: cannot read {path}: {_scrubbed(exc, src)}")
+
+
 def columns_of(cfg: ModelConfig, src: SourceConfig, what: str) -> dict[str, str]:
     """Column name -> DuckDB type of the files."""
     import duckdb
@@ -113,7 +125,7 @@ def columns_of(cfg: ModelConfig, src: SourceConfig, what: str) -> dict[str, str]
         try:
             rows = con.execute(f"DESCRIBE SELECT * FROM {_scan(fmt)}", [path]).fetchall()
         except duckdb.Error as exc:
-            raise SourceError(f"sources.{what}: cannot read {path}: {_scrubbed(exc, src)}") from None
+            raise _read_error(exc, src, what, path) from None
     return {str(r[0]): str(r[1]) for r in rows}
 
 
@@ -158,7 +170,7 @@ def read_files(
             if empty:
                 yield reader.schema.empty_table().to_pandas()
         except duckdb.Error as exc:
-            raise SourceError(f"sources.{what}: cannot read {path}: {_scrubbed(exc, src)}") from None
+            raise _read_error(exc, src, what, path) from None
 
 
 def fingerprint(cfg: ModelConfig, src: SourceConfig, what: str) -> str:
@@ -172,5 +184,5 @@ def fingerprint(cfg: ModelConfig, src: SourceConfig, what: str) -> str:
             files = [str(r[0]) for r in con.execute("SELECT file FROM glob(?) ORDER BY file", [path]).fetchall()]
             rows = con.execute(f"SELECT count(*) FROM {_scan(fmt)}", [path]).fetchone()
         except duckdb.Error as exc:
-            raise SourceError(f"sources.{what}: cannot read {path}: {_scrubbed(exc, src)}") from None
+            raise _read_error(exc, src, what, path) from None
     return f"duckdb|{'|'.join(files)}|{rows[0] if rows else 0}"

@@ -7,3 +7,8 @@ class DriftwardenError(Exception):
 
 class SourceError(DriftwardenError):
     """A source cannot be read or lacks what the config says it has."""
+
+
+class SourceUnavailable(SourceError):
+    """A source that cannot be reached now (a database down, an object store timing out): retried with
+    backoff, then the run fails with this message, naming the source."""

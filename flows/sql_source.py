@@ -4,6 +4,7 @@ in the WHERE clause, streamed in chunks. Table and column names are quoted by SQ
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 import pandas as pd
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from config.model import SourceConfig
 from config.settings import expand_secrets
-from flows.errors import SourceError
+from flows.errors import SourceError, SourceUnavailable
 
 CHUNK_ROWS = 200_000
 
@@ -20,6 +21,18 @@ CHUNK_ROWS = 200_000
 @lru_cache(maxsize=16)
 def _engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def _reaching(engine: Engine, src: SourceConfig, what: str) -> Iterator[None]:
+    """A database that cannot be reached (down, refusing, timing out, locked) as a SourceUnavailable naming
+    the source and where it is (never the password): the run's I/O retries it, then fails with this."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+        raise SourceUnavailable(f"sources.{what}: table {src.table} at {where} cannot be reached: {cause}") from None
 
 
 def _table(engine: Engine, src: SourceConfig, what: str) -> sa.Table:
@@ -73,7 +86,8 @@ def read_table(
         engine = _engine(expand_secrets(src.url, f"sources.{what}.url"))
     except KeyError as exc:
         raise SourceError(str(exc.args[0])) from None
-    table = _table(engine, src, what)
+    with _reaching(engine, src, what):
+        table = _table(engine, src, what)
     missing = [c for c in columns if c not in table.c]
     if missing:
         raise SourceError(f"sources.{what}: table {src.table} has no column(s) {missing}")
@@ -86,7 +100,7 @@ def read_table(
         )
         query = query.where(col >= lo.to_pydatetime(), col < hi.to_pydatetime())
     empty = True
-    with engine.connect() as conn:  # a server-side cursor where the driver has one: rows arrive chunk by chunk
+    with _reaching(engine, src, what), engine.connect() as conn:  # a server-side cursor where the driver has one
         for chunk in pd.read_sql(query, conn.execution_options(stream_results=True), chunksize=chunk_rows):
             empty = False
             yield chunk
@@ -100,14 +114,16 @@ def table_columns(src: SourceConfig, what: str) -> list[str]:
         engine = _engine(expand_secrets(src.url, f"sources.{what}.url"))
     except KeyError as exc:
         raise SourceError(str(exc.args[0])) from None
-    return [c.name for c in _table(engine, src, what).columns]
+    with _reaching(engine, src, what):
+        return [c.name for c in _table(engine, src, what).columns]
 
 
 def table_fingerprint(src: SourceConfig) -> str:
     """Identity of a reference table: its name and row count (a reload that changes it makes a new version)."""
     assert src.url is not None
     engine = _engine(expand_secrets(src.url, "sources.reference.url"))
-    table = _table(engine, src, "reference")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+    with _reaching(engine, src, "reference"):
+        table = _table(engine, src, "reference")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
     return f"sql|{src.table}|{rows}"

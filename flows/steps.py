@@ -34,7 +34,7 @@ from config.loader import ConfigError, load_model_config
 from config.model import ModelConfig
 from config.settings import get_settings
 from flows import report_files, sources, store
-from flows.errors import DriftwardenError, SourceError
+from flows.errors import DriftwardenError, SourceError, SourceUnavailable
 from flows.masking import mask_key
 from flows.reports import write_reports
 
@@ -43,6 +43,8 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry I/O that may come back (a locked database, a network blip), never a user's bad input."""
     try:
         state.result()
+    except SourceUnavailable:
+        return True
     except (DriftwardenError, ConfigError, ValueError, KeyError, LookupError):
         return False
     except Exception:

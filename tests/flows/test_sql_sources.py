@@ -77,3 +77,36 @@ def test_a_password_in_the_url_is_refused(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_model_config(tmp_path / "m.yaml")
     assert "${ENV_VAR}" in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_a_database_that_is_down_is_retried_then_named_without_its_password(tmp_path, dw_home, monkeypatch):
+    """Nothing listens on 127.0.0.1:1: the read is retried with backoff (three tries of the task), then the
+    run fails naming the source and where it is; the password from the environment never shows."""
+    from tests.streams import write_agrawal_sources
+
+    monkeypatch.setenv("DW_TEST_PGPASS", "hunter2")
+    path = write_agrawal_sources(tmp_path / "a")
+    cfg = yaml.safe_load(path.read_text())
+    down = "postgresql+psycopg://postgres:${DW_TEST_PGPASS}@127.0.0.1:1/test?connect_timeout=2"
+    cfg["sources"]["predictions"] = {"url": down, "table": "predictions"}
+    path.write_text(yaml.safe_dump(cfg))
+    import flows.sources
+
+    tries: list[str] = []
+    real = flows.sources.read_table
+
+    def counted(src, what, *args, **kwargs):
+        tries.append(what)
+        return real(src, what, *args, **kwargs)
+
+    runner = CliRunner()
+    checked = runner.invoke(app, ["validate", "--config", str(path)])
+    monkeypatch.setattr(flows.sources, "read_table", counted)
+    assert checked.exit_code != 0 and "sources.predictions: table predictions at" in checked.output, checked.output
+    assert "cannot be reached" in checked.output and "Traceback" not in checked.output
+    result = runner.invoke(app, ["run", "--config", str(path), "--window-end", "2025-02-20", "--json"])
+    assert result.exit_code == 1, result.output
+    error = json.loads(result.stdout.splitlines()[-1])["error"]
+    assert "sources.predictions: table predictions at postgresql+psycopg://postgres:***@127.0.0.1:1/test" in error
+    assert "cannot be reached" in error and "hunter2" not in result.output + checked.output
+    assert tries.count("predictions") == 3, tries  # the first try and two retries, 1 s and 5 s apart
