@@ -219,7 +219,10 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
                 score, threshold = _f(r.get("value")), _f(r.get("threshold"))
                 detail = f"{r.get('column')}: {r.get('name')} {_g(score, '.3f')} (threshold {_g(threshold, 'g')})"
                 sev: Severity = "critical" if drifted else "warning"
-                obs.append(Observation("feature_drift", str(r.get("column")), sev, score, detail))
+                # A distance grows with the drift; a p-value shrinks with the rows as much as with the drift,
+                # so it is no size to call 'worse' by (such conditions are reminded after the cooldown only).
+                size = None if r.get("name") in ("ks", "chisquare") else score
+                obs.append(Observation("feature_drift", str(r.get("column")), sev, size, detail))
     kpis: dict[str, Observation | None] = {}
     for r in rows:
         details = r.get("details") or {}

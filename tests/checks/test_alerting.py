@@ -177,6 +177,23 @@ def test_a_condition_alerts_once_then_after_cooldown_or_when_worse_and_resolves(
     assert (d.action, d.reason) == ("alert", "new")
 
 
+def test_a_smaller_p_value_is_no_worse_drift_but_a_larger_distance_is():
+    def evidence(method: str, value: float):
+        rows = drift_rows(0.11, {"age": value})
+        rows[0].update(name=method, passed=False, threshold=0.05 if method == "ks" else 0.1)
+        inputs = window_evidence(window("warning"), rows).inputs
+        assert inputs is not None
+        return Evidence(inputs.observations, frozenset(inputs.evaluated))
+
+    _, state = run(evidence("ks", 0.01))
+    [d], _ = run(evidence("ks", 1e-9), state, T0 + timedelta(hours=1))  # more rows, a tinier p: same drift
+    assert (d.action, d.reason) == ("suppress", "cooldown")
+    assert d.observation.value is None and "age: ks" in d.observation.detail
+    _, state = run(evidence("wasserstein", 0.2))
+    [d], _ = run(evidence("wasserstein", 0.3), state, T0 + timedelta(hours=1))
+    assert (d.action, d.reason) == ("alert", "worse")
+
+
 def test_a_rise_in_severity_alerts_at_once():
     warn = Evidence((Observation("feature_drift", "age", "warning", 0.2, "age"),), frozenset({"feature_drift"}))
     crit = Evidence((Observation("feature_drift", "age", "critical", 0.2, "age"),), frozenset({"feature_drift"}))
