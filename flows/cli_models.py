@@ -168,11 +168,23 @@ def promote(
     from flows.registry import RegistryError
 
     registry = _registry(config)
+    why = reason or "promoted by hand"
     try:
-        registry.set_champion(version, reason or "promoted by hand")
+        registry.set_champion(version, why)
     except RegistryError as exc:
         _refuse(exc, 2)
     _ui().out.print(f"champion: v{version}")
+    _follow(config, registry, version, why)
+
+
+def _follow(config: Path, registry: Any, number: int, why: str) -> None:
+    """After the alias moved by hand: the export and the webhook, as after a promotion."""
+    from flows.retrain_steps import champion_moved
+
+    error = champion_moved(_ui()._load(config), registry, number, [why])
+    if error:
+        _ui().err.print(f"[red]{escape(error)}[/red]: the alias moved; export it again with `driftwarden promote`")
+        raise typer.Exit(1)
 
 
 def rollback(config: ConfigOpt, reason: ReasonOpt = None) -> None:
@@ -186,6 +198,7 @@ def rollback(config: ConfigOpt, reason: ReasonOpt = None) -> None:
         _refuse(exc)
         return
     _ui().out.print(f"champion: v{number} (rolled back)")
+    _follow(config, registry, number, reason or "rolled back by hand")
 
 
 def install(app: typer.Typer) -> None:

@@ -276,7 +276,7 @@ def register_challenger(
         "promotion_metric": comparison.metric,
         "test": comparison.test,
         "p_value": comparison.p_value,
-        "promoted": comparison.promote,
+        "comparison_passed": comparison.promote,  # whether it became champion: the alias history says
         "decision": list(comparison.reasons),
         "has_reference": True,
         "as_of": attempt["as_of"],
@@ -294,31 +294,31 @@ def promote(
     disk) is returned as the attempt's ``export_error``, and the webhook is still called."""
     store.mark_used_in_training(store.open_store(store_url), cfg.name, plan.train[cfg.columns.id].astype(str).tolist())
     registry.set_champion(version.number, comparison.reasons[0])
+    return champion_moved(cfg, registry, version.number, list(comparison.reasons), comparison.scores)
+
+
+def champion_moved(
+    cfg: ModelConfig, registry: Registry, number: int, reasons: list[str], scores: dict[str, Any] | None = None
+) -> str | None:
+    """What follows every move of the alias (a promotion, or ``promote`` and ``rollback`` by hand), so that a
+    model served elsewhere follows it: the export to ``retrain.export_path`` and the webhook. Returns the
+    export's error, if any (the alias has moved whatever happens here)."""
     export_error = None
     if cfg.retrain.export_path:
         try:
-            registry.export(version.number, cfg.retrain.export_path)
+            registry.export(number, cfg.retrain.export_path)
         except Exception as exc:
-            export_error = (
-                f"exporting v{version.number} to {cfg.retrain.export_path} failed: {type(exc).__name__}: {exc}"
-            )
+            export_error = f"exporting v{number} to {cfg.retrain.export_path} failed: {type(exc).__name__}: {exc}"
             log.error("%s: %s", cfg.name, export_error)
     if cfg.retrain.webhook_url:
-        _notify(cfg, version, comparison)
+        _notify(cfg, number, reasons, scores or {})
     return export_error
 
 
-def _notify(cfg: ModelConfig, version: Version, comparison: Comparison) -> None:
+def _notify(cfg: ModelConfig, number: int, reasons: list[str], scores: dict[str, Any]) -> None:
     import urllib.request
 
-    body = json.dumps(
-        {
-            "model": cfg.name,
-            "champion": version.number,
-            "reasons": list(comparison.reasons),
-            "scores": comparison.scores,
-        }
-    ).encode()
+    body = json.dumps({"model": cfg.name, "champion": number, "reasons": reasons, "scores": scores}).encode()
     try:
         url = env_secret(cfg.retrain.webhook_url or "", "retrain.webhook_url")
         req = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")

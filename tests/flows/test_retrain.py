@@ -233,6 +233,15 @@ def test_a_crashed_training_never_touches_the_champion_and_the_webhook_hears_of_
         ).read_bytes()
         assert [r["champion"] for r in received] == [2]
         assert "s3cret" not in json.dumps(registry.attempts())
+        # A rollback by hand reaches the serving side too: v1 exported back, and announced; so does a promote.
+        back = runner.invoke(app, ["rollback", "--config", str(path), "--reason", "v2 misbehaves"])
+        assert back.exit_code == 0, back.output
+        v1 = tmp_path / "agrawal" / "registry" / "agrawal" / "versions" / "1" / "model.skops"
+        assert (tmp_path / "serving" / "model.skops").read_bytes() == v1.read_bytes()
+        again = runner.invoke(app, ["promote", "--config", str(path), "--version", "2"])
+        assert again.exit_code == 0, again.output
+        assert [r["champion"] for r in received] == [2, 1, 2]
+        assert received[1]["reasons"] == ["v2 misbehaves"]
     finally:
         server.shutdown()
 
