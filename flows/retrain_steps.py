@@ -258,6 +258,9 @@ def register_challenger(
     c = cfg.columns
     reference_cols = [col for col in [c.id, c.timestamp, *c.features, c.target, *cfg.segments] if col in plan.holdout]
     reference = scored_frame(cfg, challenger, plan.holdout[list(dict.fromkeys(reference_cols))])
+    # A holdout smaller than drift.min_rows would make every later drift check 'not evaluated', silently:
+    # then the reference in force stays (the parent's, or the configured source).
+    big_enough = len(reference) >= cfg.drift.min_rows
     meta = {
         "parent": attempt["champion_before"],
         "reason": attempt["reason"],
@@ -278,10 +281,13 @@ def register_challenger(
         "p_value": comparison.p_value,
         "comparison_passed": comparison.promote,  # whether it became champion: the alias history says
         "decision": list(comparison.reasons),
-        "has_reference": True,
+        "has_reference": big_enough,
+        "reference_note": None
+        if big_enough
+        else f"holdout of {len(reference)} rows < drift.min_rows {cfg.drift.min_rows}: the reference in force stays",
         "as_of": attempt["as_of"],
     }
-    version = registry.register(challenger, meta, reference)
+    version = registry.register(challenger, meta, reference if big_enough else None)
     return version
 
 

@@ -372,10 +372,13 @@ def promoted_reference(cfg: ModelConfig) -> tuple[Any, int] | None:
     from flows.registry import Registry
 
     registry = Registry(cfg)
-    champion = registry.champion()
-    if champion is None or not champion.meta.get("has_reference"):
-        return None
-    return registry, champion.number
+    version = registry.champion()
+    seen: set[int] = set()
+    while version is not None and not version.meta.get("has_reference") and version.number not in seen:
+        seen.add(version.number)  # a champion whose holdout was too small: its parent's reference stays
+        parent = version.meta.get("parent")
+        version = registry.version(int(parent)) if parent is not None else None
+    return None if version is None or not version.meta.get("has_reference") else (registry, version.number)
 
 
 def source_fingerprint(cfg: ModelConfig) -> str:

@@ -102,3 +102,25 @@ def test_a_tree_that_points_outside_itself_is_refused_before_it_predicts(dw_home
     tree.__setstate__(state)
     with pytest.raises(RegistryError, match="points back"):
         registry.register(looping, {"reason": "tampered"})
+
+
+def test_a_champion_whose_holdout_was_too_small_keeps_the_reference_in_force(dw_home):
+    """v2 brought its holdout as the reference; v3's holdout was under drift.min_rows, so it brought none:
+    drift keeps being measured against v2's reference, not silently 'not evaluated', not the stale source."""
+    import pandas as pd
+
+    from flows.sources import promoted_reference
+
+    cfg = ModelConfig.model_validate(agrawal_config(retrain={"registry": "memory://registry-small-holdout"}))
+    registry = Registry(cfg)
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    registry.register(model, {"parent": None, "has_reference": False})
+    registry.set_champion(1, "first")
+    assert promoted_reference(cfg) is None  # the configured source
+    holdout = pd.DataFrame({"x": range(1500)})
+    registry.register(model, {"parent": 1, "has_reference": True}, holdout)
+    registry.set_champion(2, "better")
+    assert promoted_reference(cfg)[1] == 2
+    registry.register(model, {"parent": 2, "has_reference": False, "reference_note": "holdout of 300 rows"})
+    registry.set_champion(3, "better again")
+    assert promoted_reference(cfg)[1] == 2
