@@ -78,6 +78,20 @@ def use_store_url(url: str) -> None:
     get_settings.cache_clear()
 
 
+def prefect_server_env(home: Path, port: int) -> dict[str, str]:
+    """The environment of the Prefect server ``driftwarden serve`` starts when no PREFECT_API_URL is set: its
+    database under ``home``, on loopback at ``port``, with the services an in-process ephemeral API turns off
+    back on (a real server has its own process; its UI shows task runs)."""
+    env = {k: v for k, v in os.environ.items() if EMBEDDED_SERVER_DEFAULTS.get(k) != v and k != "PREFECT_API_URL"}
+    env.update(
+        PREFECT_HOME=str(home.resolve()),
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_SERVER_API_PORT=str(port),
+        PREFECT_SERVER_LOGGING_LEVEL=env.get("PREFECT_SERVER_LOGGING_LEVEL", "WARNING"),
+    )
+    return env
+
+
 def prepare_environment(quiet: bool = False) -> None:
     """Set offline telemetry defaults (and, on the embedded default, the ephemeral server's) before Prefect
     or GX are imported (a user's own values win).

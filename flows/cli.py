@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -721,13 +723,18 @@ def status(
 @app.command()
 def serve(
     configs: Annotated[list[Path] | None, typer.Argument(help="Model configs (default: config/*.yaml).")] = None,
+    port: Annotated[int, typer.Option(help="Port of the Prefect server started when PREFECT_API_URL is unset.")] = 4200,
 ) -> None:
     """Serve every model's deployments from this process with their schedules live (Prefect's serve); stop
-    with Ctrl-C. Needs a Prefect API (PREFECT_API_URL, or `prefect server start`)."""
+    with Ctrl-C. With PREFECT_API_URL set, against that server; else a Prefect server of its own is started
+    on 127.0.0.1 (its database under DRIFTWARDEN_HOME/prefect), since an in-process API has no scheduler."""
     from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from config.loader import ConfigError
+    from config.settings import get_settings
     from flows.deployments import runner_deployments
+    from flows.embedded import ServerError, prefect_server
 
     paths = configs or sorted(Path("config").glob("*.yaml"))
     try:
@@ -735,7 +742,26 @@ def serve(
     except (ConfigError, ValueError) as exc:
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
-    prefect_serve(*deps)
+    names = ", ".join(f"{d.flow_name}/{d.name}" for d in deps)
+    if PREFECT_API_URL.value():
+        err.print(f"serving {names} against {PREFECT_API_URL.value()}")
+        prefect_serve(*deps, print_starting_message=False)
+        return
+    home = get_settings().home / "prefect"
+
+    def stop(*_: object) -> None:  # SIGTERM (a service manager) stops the server too, as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    warnings.filterwarnings("ignore", message="coroutine 'Runner.astop' was never awaited")  # Prefect's, at exit
+    try:
+        with prefect_server(home, port) as url, temporary_settings(updates={PREFECT_API_URL: url}):
+            err.print(f"Prefect server for the schedules at {url[: -len('/api')]} (UI; log and database in {home})")
+            err.print(f"serving {names}; stop with Ctrl-C")
+            prefect_serve(*deps, print_starting_message=False)
+    except ServerError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
 
 
 # --- data paths: the store's schema, retention, erasure (issue 3) -----------------------------------------

@@ -1,9 +1,25 @@
-"""Prefect in this process: runs on the embedded default need no flow-run heartbeats."""
+"""Prefect on the embedded default: runs in this process need no flow-run heartbeats, and ``driftwarden
+serve`` starts a Prefect server of its own (an in-process ephemeral API has no scheduler)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from config.settings import prefect_server_env
+from flows.errors import DriftwardenError
+
+
+class ServerError(DriftwardenError):
+    """The Prefect server ``driftwarden serve`` needs could not be started."""
 
 
 @contextmanager
@@ -19,3 +35,56 @@ def embedded_runs() -> Iterator[None]:
         return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+@contextmanager
+def prefect_server(home: Path, port: int, timeout: float = 120) -> Iterator[str]:
+    """``prefect server start`` on 127.0.0.1:``port`` with its database under ``home``, for as long as the
+    block runs; yields the API URL. Its log goes to ``home/server.log``; it is stopped by process group."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise ServerError(
+                f"port {port} on 127.0.0.1 is taken: pass --port, or set PREFECT_API_URL to the Prefect server there"
+            )
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server.log"
+    args = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            args, env=prefect_server_env(home, port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_healthy(url, proc, log_path, timeout)
+        yield url
+    finally:
+        _stop(proc)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(f"the Prefect server exited ({proc.returncode}); its log, {log}: {_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310 (loopback)
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise ServerError(f"the Prefect server was not up after {timeout:.0f} s; its log, {log}: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-1500:].strip() or "(empty)"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
