@@ -53,6 +53,9 @@ def score_window(cfg: ModelConfig, window: Window, force: bool = False) -> dict[
             f"'driftwarden models register --config ... --file model.skops'"
         )
     rows = sources.read_features(cfg, window.start, window.end)
+    if rows.empty:  # nothing to score: no file, so the monitor sees a dead feed (a volume breach), not a bad file
+        get_run_logger().warning("%s: no feature rows in %s: nothing scored", cfg.name, window.label)
+        return {**out, "scored": 0, "skipped": "no feature rows in this window"}
     scored = predict(cfg, registry, champion.number, rows)
     where = write_predictions(cfg, window, scored)
     get_run_logger().info("%s: scored %d rows of %s with v%d", cfg.name, len(scored), window.label, champion.number)

@@ -260,3 +260,18 @@ def test_a_retrain_that_cannot_even_start_is_reported_not_raised(monkeypatch):
     decision = RetrainDecision(retrain=True, reason="two breached mature windows", cause="concept_change")
     attempt = start_retraining("agrawal", "config/agrawal.yaml", decision, pd.Timestamp("2024-01-10", tz="UTC"))
     assert attempt["outcome"] == "failed" and "connection refused" in attempt["error"], attempt
+
+
+def test_scoring_a_night_without_features_writes_nothing_and_later_nights_still_run(tmp_path, dw_home):
+    """A night with no input rows (the feed was down) scores nothing and writes no file: an empty predictions
+    file without the prediction columns made every later run of the model fail (found on a fresh clone)."""
+    path, _ = _setup(tmp_path / "agrawal")
+    _register(path)
+    result = CliRunner().invoke(app, ["score", "--config", str(path), "--window-end", "2024-03-01"])
+    assert result.exit_code == 0, result.output
+    assert '"scored": 0' in result.stdout and "no feature rows" in result.stdout
+    assert not list((path.parent / "predictions").glob("*20240229*"))
+    night = _night(path, 2)  # a night with features: scored and monitored as before
+    assert night["status"] != "failed" and night["rows"] > 1000, night
+    empty = monitor_model(str(path), window_end="2024-03-01", as_of="2024-03-02")
+    assert empty["status"] == "breach" and empty["causes"] == ["volume"], empty
