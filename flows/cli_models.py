@@ -36,16 +36,24 @@ def _refuse(exc: Exception, code: int = 1) -> None:
     raise typer.Exit(code) from None
 
 
-def retrain(config: ConfigOpt, reason: ReasonOpt = None, as_json: JsonOpt = False) -> None:
+def retrain(
+    config: ConfigOpt,
+    reason: ReasonOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Retrain with what was known at this time (default: now), e.g. on a replay.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Retrain now (the retrain-model flow): train a challenger, judge it on fresh held-out windows, and promote
     it only if it beats the champion. Exit 1 when training failed."""
     from flows.retrain import retrain_model
     from flows.retrain_steps import RetrainFailed
 
     ui = _ui()
-    ui._load(config)
+    cfg = ui._load(config)
+    when = ui._time_option(as_of, "--as-of", cfg.window.timezone)
     try:
-        attempt = retrain_model(str(config), reason=reason or "retrain requested by hand", trigger="manual")
+        attempt = retrain_model(str(config), reason=reason or "retrain requested by hand", as_of=when, trigger="manual")
     except RetrainFailed as exc:
         attempt = exc.attempt
     if as_json:
@@ -84,6 +92,7 @@ def score(
     config: ConfigOpt,
     window_end: Annotated[str | None, typer.Option(help="End of the window (default: last complete).")] = None,
     force: Annotated[bool, typer.Option(help="Re-score a window that already has predictions.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Batch scoring (the score-model flow): score a window's features with the champion and write predictions."""
     from flows.registry import RegistryError
@@ -96,7 +105,15 @@ def score(
         result = score_model(str(config), window_end=end, force=force)
     except RegistryError as exc:
         _refuse(exc)
-    ui.out.print(json.dumps(result, default=str))
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    span = f"{cfg.name} {result['window_start']} .. {result['window_end']}"
+    if result.get("skipped"):
+        ui.out.print(f"{span}: nothing scored: {result['skipped']}")
+    else:
+        where = escape(str(result["written_to"]))
+        ui.out.print(f"{span}: scored {result['scored']} rows with {result['version']} -> {where}")
 
 
 @models_app.callback()

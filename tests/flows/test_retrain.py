@@ -136,10 +136,16 @@ def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home
     assert nights[2]["retrain"]["reason"].startswith("accuracy breached on 2 consecutive mature windows")
     assert Registry(_load(path)).aliases()["champion"] == 1
     runner = CliRunner()
-    result = runner.invoke(app, ["retrain", "--config", str(path), "--reason", "on-call saw the breach", "--json"])
+    as_of = (START + pd.Timedelta(days=8)).isoformat()  # what was known two days after the breaches
+    bad = runner.invoke(app, ["retrain", "--config", str(path), "--as-of", "yesterday"])
+    assert bad.exit_code == 2 and "--as-of" in bad.output
+    result = runner.invoke(
+        app, ["retrain", "--config", str(path), "--reason", "on-call saw the breach", "--as-of", as_of, "--json"]
+    )
     assert result.exit_code == 0, result.output
     attempt = json.loads(result.output.strip().splitlines()[-1])
     assert attempt["outcome"] == "promoted" and attempt["cause"] == "concept_change", attempt
+    assert attempt["as_of"].startswith("2024-01-09"), attempt["as_of"]
     assert attempt["reason"] == "on-call saw the breach" and attempt["trigger"] == "manual"
     status = runner.invoke(app, ["status", str(path), "--json"])
     assert status.exit_code == 0, status.output
@@ -267,9 +273,9 @@ def test_scoring_a_night_without_features_writes_nothing_and_later_nights_still_
     file without the prediction columns made every later run of the model fail (found on a fresh clone)."""
     path, _ = _setup(tmp_path / "agrawal")
     _register(path)
-    result = CliRunner().invoke(app, ["score", "--config", str(path), "--window-end", "2024-03-01"])
+    result = CliRunner().invoke(app, ["score", "--config", str(path), "--window-end", "2024-03-01", "--json"])
     assert result.exit_code == 0, result.output
-    assert '"scored": 0' in result.stdout and "no feature rows" in result.stdout
+    assert json.loads(result.stdout)["scored"] == 0 and "no feature rows" in result.stdout
     assert not list((path.parent / "predictions").glob("*20240229*"))
     night = _night(path, 2)  # a night with features: scored and monitored as before
     assert night["status"] != "failed" and night["rows"] > 1000, night
