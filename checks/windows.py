@@ -97,8 +97,8 @@ class CatchUp:
     left: tuple[Window, ...] = ()
     """Older missed windows beyond the limit: not monitored by this run (a backfill can)."""
 
-    @property
-    def note(self) -> str:
+    def note(self, config_path: str) -> str:
+        """What a scheduled run says of them, with the command that monitors the ones left."""
         if not self.windows:
             return ""
         first, last = self.windows[0].start, self.windows[-1].end
@@ -107,7 +107,7 @@ class CatchUp:
             start, end = self.left[0].start.isoformat(), self.left[-1].end.isoformat()
             text += (
                 f"; {len(self.left)} older missed window(s) were left (max_missed_windows): "
-                f"run `driftwarden backfill --start {start} --end {end}`"
+                f"run `driftwarden backfill --config {config_path} --start {start} --end {end}`"
             )
         return text
 

@@ -155,7 +155,9 @@ def run(
             _print_summary(s)
         _print_summary(summary)
     if missed is not None and missed.windows:
-        err.print(f"{cfg.name}: {escape(missed.note)}", soft_wrap=True)
+        failed = sum(s["status"] == "failed" for s in caught_up)
+        note = missed.note(str(config)) + (f" ({failed} of them failed: see above)" if failed else "")
+        err.print(f"{cfg.name}: {escape(note)}", soft_wrap=True)
     if any(s["status"] == "failed" for s in [*caught_up, summary]):
         raise typer.Exit(1)
 

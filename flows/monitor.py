@@ -108,7 +108,7 @@ def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window:
         except MonitorFailed:
             pass
     if plan.windows:
-        get_run_logger().warning("%s: %s", cfg.name, plan.note)
+        get_run_logger().warning("%s: %s", cfg.name, plan.note(config_path))
 
 
 def _lock_window(

@@ -56,7 +56,7 @@ def test_missed_windows_across_a_dst_change_oldest_first_without_the_done_ones()
     ]
     assert plan.windows[-1].end == target.start and plan.left == ()
     assert plan.windows[-1].end - plan.windows[-1].start == timedelta(hours=23)
-    assert plan.note.startswith("caught up 3 missed window(s) from 2026-03-26T00:00:00+01:00")
+    assert plan.note("config/m.yaml").startswith("caught up 3 missed window(s) from 2026-03-26T00:00:00+01:00")
 
 
 def test_missed_windows_beyond_the_limit_are_left_and_said():
@@ -64,8 +64,11 @@ def test_missed_windows_beyond_the_limit_are_left_and_said():
     plan = missed_windows(t("2026-03-01T00:00+01:00"), set(), target, DAY, BERLIN, limit=2)
     assert [w.start.day for w in plan.windows] == [8, 9] and plan.windows[-1].end == target.start
     assert [w.start.day for w in plan.left] == [1, 2, 3, 4, 5, 6, 7]
-    assert "7 older missed window(s) were left (max_missed_windows): run `driftwarden backfill --start " in plan.note
-    assert plan.note.endswith("--start 2026-03-01T00:00:00+01:00 --end 2026-03-08T00:00:00+01:00`")
+    assert (
+        "7 older missed window(s) were left (max_missed_windows): "
+        "run `driftwarden backfill --config config/m.yaml --start " in plan.note("config/m.yaml")
+    )
+    assert plan.note("config/m.yaml").endswith("--start 2026-03-01T00:00:00+01:00 --end 2026-03-08T00:00:00+01:00`")
 
 
 def test_nothing_is_missed_without_an_earlier_run_or_with_the_catch_up_off():
@@ -73,4 +76,4 @@ def test_nothing_is_missed_without_an_earlier_run_or_with_the_catch_up_off():
     assert missed_windows(None, set(), target, DAY, BERLIN, limit=7).windows == ()
     assert missed_windows(t("2026-03-01T00:00+01:00"), set(), target, DAY, BERLIN, limit=0).windows == ()
     assert missed_windows(target.start, set(), target, DAY, BERLIN, limit=7).windows == ()
-    assert missed_windows(target.start, set(), target, DAY, BERLIN, limit=7).note == ""
+    assert missed_windows(target.start, set(), target, DAY, BERLIN, limit=7).note("c.yaml") == ""

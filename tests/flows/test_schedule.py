@@ -39,9 +39,8 @@ def test_a_scheduled_run_catches_up_missed_windows_first(tmp_path, dw_home):
     assert [d["trigger"] for d in lines] == ["missed", "missed", "run"]
     assert all(d["status"] != "failed" and d["rows"] > 10 for d in lines), lines
     assert "caught up 2 missed window(s) from 2025-02-22T00:00:00+00:00 to 2025-02-24T00:00:00+00:00" in result.stderr
-    assert "1 older missed window(s) were left (max_missed_windows): run `driftwarden backfill --start " in (
-        result.stderr
-    )
+    left = f"1 older missed window(s) were left (max_missed_windows): run `driftwarden backfill --config {config} "
+    assert left in result.stderr, result.stderr
 
     again = runner.invoke(app, ["run", "--config", str(config), "--json"], catch_exceptions=False)
     assert len([line for line in again.stdout.splitlines() if line.startswith("{")]) == 1  # nothing missed now
