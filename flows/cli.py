@@ -32,10 +32,30 @@ def main() -> None:
     prepare_environment(quiet=quiet)
     if quiet:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import sqlalchemy as sa
+
     from flows.embedded import embedded_runs
 
-    with embedded_runs():
-        app()
+    try:
+        with embedded_runs():
+            app()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:  # the store (sources say their own name)
+        err.print(f"[red]{escape(store_unreachable(exc))}[/red]")
+        sys.exit(1)
+
+
+def store_unreachable(exc: Exception) -> str:
+    """One line for a store that cannot be reached, naming where it is (never its password)."""
+    import sqlalchemy as sa
+
+    from config.settings import get_settings
+
+    cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    try:
+        where = sa.engine.make_url(get_settings().resolved_store_url()).render_as_string(hide_password=True)
+    except Exception:
+        where = "DRIFTWARDEN_STORE_URL"
+    return f"the store at {where} cannot be reached: {cause} (set DRIFTWARDEN_STORE_URL, or --store-url)"
 
 
 @app.callback()
@@ -780,15 +800,17 @@ def _store_engine(store_url: str | None) -> Any:
     """The store's engine, without migrating it (``db`` commands say what they do)."""
     import sqlalchemy as sa
 
-    from config.settings import expand_secrets, get_settings
+    from config.settings import get_settings, use_store_url
 
     try:
-        url = expand_secrets(store_url, "--store-url") if store_url else get_settings().resolved_store_url()
-        engine = sa.create_engine(url)
+        if store_url:
+            use_store_url(store_url)  # this process's store: an error naming it names this one
+        engine = sa.create_engine(get_settings().resolved_store_url())
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     except (KeyError, ValueError, sa.exc.ArgumentError) as exc:
-        err.print(f"[red]--store-url: {escape(str(exc))}[/red]")
+        text = str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)
+        err.print(f"[red]{escape(text if text.startswith('--store-url') else '--store-url: ' + text)}[/red]")
         raise typer.Exit(2) from None
     return engine
 

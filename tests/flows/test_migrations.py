@@ -158,3 +158,22 @@ def test_two_processes_opening_an_empty_store_at_once_both_succeed(store_url):
     engine = sa.create_engine(store_url)
     assert _diff(engine) == []
     engine.dispose()
+
+
+def test_a_store_that_cannot_be_reached_is_one_line_naming_it_not_a_traceback(tmp_path):
+    """Any command against a store that is down: exit 1 and one line naming where it is, never the password."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "driftwarden")
+    down = "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/x"
+    env = {**os.environ, "DRIFTWARDEN_STORE_URL": down, "DRIFTWARDEN_HOME": str(tmp_path)}
+    config = str(Path(__file__).resolve().parents[2] / "config" / "credit_risk.yaml")
+    for args in (["history", "--config", config], ["db", "current", "--store-url", down]):
+        done = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "the store at postgresql+psycopg://nobody:***@127.0.0.1:1/x cannot be reached" in done.stderr
+        assert "Traceback" not in done.stderr and "hunter2" not in done.stderr + done.stdout
+        assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
