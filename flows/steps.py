@@ -4,6 +4,7 @@ the statistics live in ``checks/``."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -75,9 +76,14 @@ def load_config(config_path: str) -> ModelConfig:
     return load_model_config(config_path)
 
 
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
+
+
 def parse_time(value: str, what: str, tz: str = "UTC") -> pd.Timestamp:
     """A time given by a user: ISO text, read in ``tz`` when it has no offset; the error names ``what``."""
     try:
+        if not _ISO.match(str(value).strip()):  # 15/10/2026 or 10/11/2026: day or month first is a guess
+            raise ValueError(value)
         t = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(

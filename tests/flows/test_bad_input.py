@@ -153,6 +153,7 @@ def test_a_time_that_is_not_a_time_or_falls_in_a_dst_change_is_named(tmp_path, d
         ("2026-03-29T02:30", "does not exist in Europe/Berlin"),
         ("2026-10-25T02:30", "happens twice in Europe/Berlin"),
         ("last tuesday", "is not a time"),
+        ("15/10/2026", "is not a time (use ISO 8601"),  # day first or month first would be a guess
     ):
         result = runner.invoke(app, ["run", "--config", str(path), "--window-end", value])
         assert result.exit_code == 2, (value, result.output)
