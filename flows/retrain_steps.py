@@ -17,6 +17,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from checks.champion import Comparison, compare_models
+from checks.failures import mask_value
 from checks.policy import RetrainDecision, WindowState, decide_retrain
 from checks.scan import attach_labels
 from checks.training import (
@@ -35,6 +36,7 @@ from config.model import ModelConfig
 from config.settings import env_secret, get_settings
 from flows import locks, sources, store
 from flows.errors import DriftwardenError
+from flows.masking import mask_key
 from flows.registry import Registry, Version
 
 log = logging.getLogger(__name__)
@@ -292,13 +294,23 @@ def register_challenger(
 
 
 @task(**PURE)
+def keep_training_samples(cfg: ModelConfig, store_url: str, plan: TrainingPlan) -> int:
+    """Flag the failure samples a registered version (promoted or not) was trained on, by id and, where the id
+    column is masked, by its token (the failure log keeps only tokens then)."""
+    ids = plan.train[cfg.columns.id].astype(str).tolist()
+    if cfg.columns.id in cfg.failures.mask:
+        key = mask_key()
+        ids = [str(mask_value(i, key)) for i in ids]
+    return store.mark_used_in_training(store.open_store(store_url), cfg.name, ids)
+
+
+@task(**PURE)
 def promote(
     cfg: ModelConfig, registry: Registry, version: Version, comparison: Comparison, store_url: str, plan: TrainingPlan
 ) -> str | None:
-    """Keep the training samples, then move the alias (the last step that can fail); then export and notify.
-    The promotion stands whatever happens after the alias moved: an export that fails (a missing s3fs, a full
-    disk) is returned as the attempt's ``export_error``, and the webhook is still called."""
-    store.mark_used_in_training(store.open_store(store_url), cfg.name, plan.train[cfg.columns.id].astype(str).tolist())
+    """Move the alias (the last step that can fail); then export and notify. The promotion stands whatever
+    happens after the alias moved: an export that fails (a missing s3fs, a full disk) is returned as the
+    attempt's ``export_error``, and the webhook is still called."""
     registry.set_champion(version.number, comparison.reasons[0])
     return champion_moved(cfg, registry, version.number, list(comparison.reasons), comparison.scores)
 

@@ -128,6 +128,8 @@ def _load(path: Path):
 @pytest.mark.slow
 def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home):
     path, _ = _setup(tmp_path / "agrawal", auto=False)
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "failures": {"mask": ["row"]}}))  # the failure log keeps id tokens
     _register(path)
     nights = [_night(path, day) for day in range(4, 7)]  # the day before the change, and two after it
     assert [n["status"] for n in nights] == ["ok", "breach", "breach"]
@@ -146,6 +148,16 @@ def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home
     attempt = json.loads(result.output.strip().splitlines()[-1])
     assert attempt["outcome"] == "promoted" and attempt["cause"] == "concept_change", attempt
     assert attempt["as_of"].startswith("2024-01-09"), attempt["as_of"]
+    # The failure samples v2 was trained on are kept by retention, found by their tokens.
+    import sqlalchemy as sa
+
+    from flows import store
+    from flows.store import failure_samples as fs
+
+    with store.open_store(f"sqlite:///{dw_home.resolve() / 'store.db'}").connect() as conn:
+        kept = conn.execute(sa.select(sa.func.count()).where(fs.c.used_in_training.is_(True))).scalar()
+        tokens = conn.execute(sa.select(fs.c.row_id).where(fs.c.used_in_training.is_(True)).limit(1)).scalar()
+    assert kept > 0 and str(tokens).startswith("hmac:"), (kept, tokens)
     assert attempt["reason"] == "on-call saw the breach" and attempt["trigger"] == "manual"
     status = runner.invoke(app, ["status", str(path), "--json"])
     assert status.exit_code == 0, status.output
