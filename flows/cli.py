@@ -899,6 +899,10 @@ def demo(
     from flows.demo_sql import load_sql_sources
 
     cfg = _load(config)
+    refused = demo_data.not_a_demo_config(cfg, config)
+    if refused:
+        err.print(f"[red]{escape(refused)}[/red]")
+        raise typer.Exit(2)
     if store_url:
         try:
             use_store_url(store_url)

@@ -123,6 +123,19 @@ def night_batch(night: int, rng: np.random.Generator, tz: str) -> tuple[pd.DataF
     return preds, labels
 
 
+def not_a_demo_config(cfg: ModelConfig, path: Path) -> str | None:
+    """Why ``cfg`` must not be given to the demo (which deletes and rewrites its sources' files, its registry
+    and its stored runs), or None for a config of the demo's model (its URLs and folders may differ)."""
+    c = cfg.columns
+    if set(c.numerical) == set(NUMERICAL) and set(c.categorical) == set(CATEGORICAL):
+        return None
+    return (
+        f"{path}: not a config of the demo's credit-risk model (its features differ); the demo deletes and "
+        "rewrites its sources' files, its registry and its stored runs, so it runs only on a copy of "
+        "config/credit_risk.yaml"
+    )
+
+
 def demo_paths(cfg: ModelConfig, home: Path | None = None) -> DemoPaths:
     """Where the demo writes its files: the config's file sources, or, for a source in a database, a folder
     under the driftwarden ``home`` (the files are then loaded into the table: flows/demo_sql.py)."""

@@ -55,3 +55,15 @@ def test_demo_flags_each_injected_night_with_its_cause(tmp_path, dw_home):
     evaluated = [n["kpis"]["accuracy"]["value"] for n in after if n["kpis"]["accuracy"]["value"] is not None]
     assert evaluated and min(evaluated) > 0.8
     assert all(Path(n["report"]).exists() for n in nights)
+
+
+def test_the_demo_refuses_a_config_that_is_not_its_model_and_touches_nothing(tmp_path, dw_home):
+    """`demo --config` deletes and rewrites its sources' files: pointed at a user's own model by mistake,
+    it refuses before deleting anything."""
+    from tests.streams import write_agrawal_sources
+
+    path = write_agrawal_sources(tmp_path / "mine")
+    before = sorted(p.name for p in path.parent.iterdir())
+    result = CliRunner().invoke(app, ["demo", "--config", str(path)])
+    assert result.exit_code == 2 and "not a config of the demo's credit-risk model" in result.output, result.output
+    assert sorted(p.name for p in path.parent.iterdir()) == before
