@@ -17,13 +17,20 @@ def check_sources(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     notes: list[str] = []
     profile = None
+    promoted = sources.promoted_reference(cfg)
+    if promoted is not None:  # the configured source is still checked: a rollback would need it
+        try:
+            sources._source_columns(cfg, cfg.sources.reference, "reference")
+        except SourceError as exc:
+            problems.append(str(exc))
     try:
         ref = sources.read_reference(cfg)
         missing = [c for c in cfg.columns.features if c not in ref.columns]
         if missing:
             problems.append(f"sources.reference lacks {missing}")
         else:
-            notes.append(f"sources.reference: {len(ref)} rows")
+            where = "" if promoted is None else f" (in force: v{promoted[1]}'s holdout, from the registry)"
+            notes.append(f"sources.reference: {len(ref)} rows{where}")
             profile = build_profile(ref, *profile_columns(cfg, ref))
     except SourceError as exc:
         problems.append(str(exc))

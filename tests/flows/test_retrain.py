@@ -158,6 +158,14 @@ def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home
         kept = conn.execute(sa.select(sa.func.count()).where(fs.c.used_in_training.is_(True))).scalar()
         tokens = conn.execute(sa.select(fs.c.row_id).where(fs.c.used_in_training.is_(True)).limit(1)).scalar()
     assert kept > 0 and str(tokens).startswith("hmac:"), (kept, tokens)
+    # validate says which reference is in force, and still checks the configured one (a rollback needs it).
+    checked = runner.invoke(app, ["validate", "--config", str(path)])
+    assert checked.exit_code == 0 and "in force: v2's holdout, from the registry" in checked.output, checked.output
+    raw = yaml.safe_load(path.read_text())
+    raw["sources"]["reference"]["path"] = "referense.csv"
+    (path.parent / "typo.yaml").write_text(yaml.safe_dump(raw))
+    typo = runner.invoke(app, ["validate", "--config", str(path.parent / "typo.yaml")])
+    assert typo.exit_code != 0 and "referense.csv" in typo.output, typo.output
     assert attempt["reason"] == "on-call saw the breach" and attempt["trigger"] == "manual"
     status = runner.invoke(app, ["status", str(path), "--json"])
     assert status.exit_code == 0, status.output
