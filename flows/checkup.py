@@ -20,7 +20,7 @@ def check_sources(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     promoted = sources.promoted_reference(cfg)
     if promoted is not None:  # the configured source is still checked: a rollback would need it
         try:
-            sources._source_columns(cfg, cfg.sources.reference, "reference")
+            sources.source_columns(cfg, cfg.sources.reference, "reference")
         except SourceError as exc:
             problems.append(str(exc))
     try:

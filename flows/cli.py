@@ -49,8 +49,9 @@ def store_unreachable(exc: Exception) -> str:
     import sqlalchemy as sa
 
     from config.settings import get_settings
+    from flows.errors import first_line
 
-    cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    cause = first_line(exc)
     try:
         where = sa.engine.make_url(get_settings().resolved_store_url()).render_as_string(hide_password=True)
     except Exception:

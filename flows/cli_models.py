@@ -182,23 +182,24 @@ def promote(
     reason: ReasonOpt = None,
 ) -> None:
     """Move the champion alias to a version by hand."""
-    from flows.registry import RegistryError
+    from flows.registry import Registry, RegistryError
 
-    registry = _registry(config)
+    cfg = _ui()._load(config)
+    registry = Registry(cfg)
     why = reason or "promoted by hand"
     try:
         registry.set_champion(version, why)
     except RegistryError as exc:
         _refuse(exc, 2)
     _ui().out.print(f"champion: v{version}")
-    _follow(config, registry, version, why)
+    _follow(cfg, registry, version, why)
 
 
-def _follow(config: Path, registry: Any, number: int, why: str) -> None:
+def _follow(cfg: Any, registry: Any, number: int, why: str) -> None:
     """After the alias moved by hand: the export and the webhook, as after a promotion."""
     from flows.retrain_steps import champion_moved
 
-    error = champion_moved(_ui()._load(config), registry, number, [why])
+    error = champion_moved(cfg, registry, number, [why])
     if error:
         _ui().err.print(f"[red]{escape(error)}[/red]: the alias moved; export it again with `driftwarden promote`")
         raise typer.Exit(1)
@@ -206,16 +207,18 @@ def _follow(config: Path, registry: Any, number: int, why: str) -> None:
 
 def rollback(config: ConfigOpt, reason: ReasonOpt = None) -> None:
     """Give the champion alias back to the previous champion."""
-    from flows.registry import RegistryError
+    from flows.registry import Registry, RegistryError
 
-    registry = _registry(config)
+    cfg = _ui()._load(config)
+    registry = Registry(cfg)
+    why = reason or "rolled back by hand"
     try:
-        number = registry.rollback(reason or "rolled back by hand")
+        number = registry.rollback(why)
     except RegistryError as exc:
         _refuse(exc)
         return
     _ui().out.print(f"champion: v{number} (rolled back)")
-    _follow(config, registry, number, reason or "rolled back by hand")
+    _follow(cfg, registry, number, why)
 
 
 def install(app: typer.Typer) -> None:

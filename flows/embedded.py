@@ -55,13 +55,15 @@ def prefect_server(home: Path, port: int, timeout: float = 120) -> Iterator[str]
         )
     url = f"http://127.0.0.1:{port}/api"
     try:
-        _wait_healthy(url, proc, log_path, timeout)
+        wait_healthy(url, proc, log_path, timeout)
         yield url
     finally:
-        _stop(proc)
+        stop_process_group(proc)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Until the Prefect API at ``url`` answers its health check; a server that exits or stays down past
+    ``timeout`` is a ServerError quoting the end of its log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -79,7 +81,8 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-1500:].strip() or "(empty)"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's group (started with ``start_new_session``), SIGKILL after 20 s."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)

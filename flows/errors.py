@@ -12,3 +12,9 @@ class SourceError(DriftwardenError):
 class SourceUnavailable(SourceError):
     """A source that cannot be reached now (a database down, an object store timing out): retried with
     backoff, then the run fails with this message, naming the source."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an error, for a one-line message: the driver's own where SQLAlchemy wraps one."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

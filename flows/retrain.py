@@ -46,7 +46,7 @@ def retrain_model(
         comparison = rs.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
         version = rs.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
         rs.keep_training_samples(cfg, store_url, plan)  # retention keeps them while a model trained on them exists
-        export_error = rs.promote(cfg, registry, version, comparison, store_url, plan) if comparison.promote else None
+        export_error = rs.promote(cfg, registry, version, comparison) if comparison.promote else None
         attempt = rs.finish(attempt, context, plan, comparison, version)
         if export_error:
             attempt["export_error"] = export_error

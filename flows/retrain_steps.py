@@ -295,8 +295,8 @@ def register_challenger(
 
 @task(**PURE)
 def keep_training_samples(cfg: ModelConfig, store_url: str, plan: TrainingPlan) -> int:
-    """Flag the failure samples a registered version (promoted or not) was trained on, by id and, where the id
-    column is masked, by its token (the failure log keeps only tokens then)."""
+    """Flag the failure samples a registered version (promoted or not) was trained on: by id, or by the id's
+    token where the id column is masked (the failure log keeps only tokens then)."""
     ids = plan.train[cfg.columns.id].astype(str).tolist()
     if cfg.columns.id in cfg.failures.mask:
         key = mask_key()
@@ -305,9 +305,7 @@ def keep_training_samples(cfg: ModelConfig, store_url: str, plan: TrainingPlan) 
 
 
 @task(**PURE)
-def promote(
-    cfg: ModelConfig, registry: Registry, version: Version, comparison: Comparison, store_url: str, plan: TrainingPlan
-) -> str | None:
+def promote(cfg: ModelConfig, registry: Registry, version: Version, comparison: Comparison) -> str | None:
     """Move the alias (the last step that can fail); then export and notify. The promotion stands whatever
     happens after the alias moved: an export that fails (a missing s3fs, a full disk) is returned as the
     attempt's ``export_error``, and the webhook is still called."""

@@ -344,14 +344,14 @@ def scan_reference(cfg: ModelConfig, keys: bool = False) -> Iterator[pd.DataFram
         return
     cols = [*c.features, c.prediction, *([c.probability] if c.probability else [])]
     optional = [c.target, *([c.id, c.timestamp] if keys else [])]
-    present = _source_columns(cfg, cfg.sources.reference, "reference")
+    present = source_columns(cfg, cfg.sources.reference, "reference")
     cols += [col for col in optional if col in present]
     for chunk in _chunks(cfg, cfg.sources.reference, "reference", cols, None, None, None):
         yield check_dtypes(chunk, cfg, "reference", numeric)
         del chunk
 
 
-def _source_columns(cfg: ModelConfig, src: SourceConfig, what: str) -> set[str]:
+def source_columns(cfg: ModelConfig, src: SourceConfig, what: str) -> set[str]:
     """The columns a source has (its first file's, or its table's)."""
     if src.url is not None:
         return set(table_columns(src, what))

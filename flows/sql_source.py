@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from config.model import SourceConfig
 from config.settings import expand_secrets
-from flows.errors import SourceError, SourceUnavailable
+from flows.errors import SourceError, SourceUnavailable, first_line
 
 CHUNK_ROWS = 200_000
 
@@ -31,8 +31,18 @@ def _reaching(engine: Engine, src: SourceConfig, what: str) -> Iterator[None]:
         yield
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         where = engine.url.render_as_string(hide_password=True)
-        cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
-        raise SourceUnavailable(f"sources.{what}: table {src.table} at {where} cannot be reached: {cause}") from None
+        raise SourceUnavailable(
+            f"sources.{what}: table {src.table} at {where} cannot be reached: {first_line(exc)}"
+        ) from None
+
+
+def _source_engine(src: SourceConfig, what: str) -> Engine:
+    """The engine of a table source, its URL's ``${VAR}`` filled from the environment (named if unset)."""
+    assert src.url is not None
+    try:
+        return _engine(expand_secrets(src.url, f"sources.{what}.url"))
+    except KeyError as exc:
+        raise SourceError(str(exc.args[0])) from None
 
 
 def _table(engine: Engine, src: SourceConfig, what: str) -> sa.Table:
@@ -81,11 +91,7 @@ def read_table(
     """Rows of ``columns`` whose ``time_col`` lies in [start, end), in chunks of ``chunk_rows`` (at least
     one, maybe empty). Naive timestamp columns hold local times of ``tz``; time-zone-aware ones are
     compared in UTC."""
-    assert src.url is not None
-    try:
-        engine = _engine(expand_secrets(src.url, f"sources.{what}.url"))
-    except KeyError as exc:
-        raise SourceError(str(exc.args[0])) from None
+    engine = _source_engine(src, what)
     with _reaching(engine, src, what):
         table = _table(engine, src, what)
     missing = [c for c in columns if c not in table.c]
@@ -109,19 +115,14 @@ def read_table(
 
 
 def table_columns(src: SourceConfig, what: str) -> list[str]:
-    assert src.url is not None
-    try:
-        engine = _engine(expand_secrets(src.url, f"sources.{what}.url"))
-    except KeyError as exc:
-        raise SourceError(str(exc.args[0])) from None
+    engine = _source_engine(src, what)
     with _reaching(engine, src, what):
         return [c.name for c in _table(engine, src, what).columns]
 
 
 def table_fingerprint(src: SourceConfig) -> str:
     """Identity of a reference table: its name and row count (a reload that changes it makes a new version)."""
-    assert src.url is not None
-    engine = _engine(expand_secrets(src.url, "sources.reference.url"))
+    engine = _source_engine(src, "reference")
     with _reaching(engine, src, "reference"):
         table = _table(engine, src, "reference")
         with engine.connect() as conn:

@@ -7,18 +7,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from config.loader import load_model_config
 from config.settings import EMBEDDED_SERVER_DEFAULTS, get_settings
+from flows.embedded import stop_process_group, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 REPO = Path(__file__).resolve().parents[2]
@@ -35,30 +34,6 @@ def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subpro
     return subprocess.Popen(
         args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"prefect server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    pytest.fail(f"prefect server not healthy after {timeout} s: {log.read_text()[-2000:]}")
 
 
 def _prefect(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> str:
@@ -103,7 +78,7 @@ def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, mon
     server = _start([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path, server_log)
     worker = None
     try:
-        _wait_healthy(api, server, server_log)
+        wait_healthy(api, server, server_log, timeout=90)
         _prefect(["work-pool", "create", "driftwarden", "--type", "process"], env, project)
         _prefect(["--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml", "--all"], env, project)
         worker = _start([PREFECT, "worker", "start", "--pool", "driftwarden"], env, project, worker_log)
@@ -166,6 +141,6 @@ def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, mon
         assert all(r["state"]["type"] == "COMPLETED" for r in retrains), [r["state"] for r in retrains]
     finally:
         if worker is not None:
-            _stop(worker)
-        _stop(server)
+            stop_process_group(worker)
+        stop_process_group(server)
         get_settings.cache_clear()
