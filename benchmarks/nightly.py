@@ -118,7 +118,7 @@ def peak_rss_mb() -> float:
 
 def _prefect_up(config: Path) -> None:
     """This process's Prefect API (the ephemeral server) started (its home comes from ``run_child``)."""
-    from config.settings import prepare_environment
+    from driftwarden.config.settings import prepare_environment
 
     prepare_environment(quiet=True)
     from prefect import flow
@@ -128,8 +128,8 @@ def _prefect_up(config: Path) -> None:
 
 def path_setup(config: Path) -> dict:
     _prefect_up(config)
-    from flows.embedded import embedded_runs
-    from flows.monitor import monitor_model
+    from driftwarden.flows.deploy.embedded import embedded_runs
+    from driftwarden.flows.monitor.flow import monitor_model
 
     t0 = time.perf_counter()
     with embedded_runs():
@@ -150,10 +150,10 @@ def path_project(config: Path) -> dict:
     started = time.perf_counter()
     _import_dependencies()
     t0 = time.perf_counter()
-    from config.settings import get_settings
-    from flows import store
-    from flows.embedded import embedded_runs
-    from flows.monitor import monitor_model
+    from driftwarden.config.settings import get_settings
+    from driftwarden.flows import store
+    from driftwarden.flows.deploy.embedded import embedded_runs
+    from driftwarden.flows.monitor.flow import monitor_model
 
     with embedded_runs():
         summary = monitor_model(str(config), window_end="2026-01-11", as_of="2026-01-12")
@@ -185,7 +185,7 @@ def path_full(config: Path) -> dict:
     """scipy's exact Wasserstein distance between the whole reference and the whole window, per column."""
     from scipy import stats
 
-    from config.loader import load_model_config
+    from driftwarden.config.loader import load_model_config
 
     cfg = load_model_config(config)
     verdicts = {}

@@ -13,8 +13,8 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from sklearn import metrics as skm
 
-from checks.training import Scored
-from config.model import HIGHER_IS_BETTER, ModelConfig
+from driftwarden.checks.training import Scored
+from driftwarden.config.model import HIGHER_IS_BETTER, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _f(v: float | None, spec: str = ".4f") -> str:
 
 
 def _positive(cfg: ModelConfig) -> str:
-    from checks.profile import category_text
+    from driftwarden.checks.profile import category_text
 
     return category_text(cfg.columns.positive_label)
 

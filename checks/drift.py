@@ -17,9 +17,9 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile
-from checks.sketch import CategoricalSketch, NumericSketch, Sketch, sketch_frame
-from config.model import DriftConfig
+from driftwarden.checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from driftwarden.checks.sketch import CategoricalSketch, NumericSketch, Sketch, sketch_frame
+from driftwarden.config.model import DriftConfig
 
 Role = Literal["feature", "prediction", "target"]
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checks.profile import as_category_text, category_text
-from checks.validation import ValidationResult
-from config.model import ModelConfig
+from driftwarden.checks.profile import as_category_text, category_text
+from driftwarden.checks.validation import ValidationResult
+from driftwarden.config.model import ModelConfig
 
 CONFIDENT = 0.8
 FAILURE_REASONS = (

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from checks.profile import as_category_text, category_text
-from config.model import KpiConfig, ModelConfig
+from driftwarden.checks.profile import as_category_text, category_text
+from driftwarden.config.model import KpiConfig, ModelConfig
 
 Level = Literal["ok", "warning", "breach", "not_evaluated", "pending"]
 BOOTSTRAP = 200

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from checks.profile import ReferenceProfile, as_category_text, category_text
-from config.model import ModelConfig
+from driftwarden.checks.profile import ReferenceProfile, as_category_text, category_text
+from driftwarden.config.model import ModelConfig
 
 MAX_UNKNOWN_SHARE = 0.01
 """Above this share of unknown labels a window's labels are refused; below it those rows are left out."""

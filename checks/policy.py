@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from config.retrain import RetrainConfig
+from driftwarden.config.retrain import RetrainConfig
 
 Cause = Literal["concept_change", "input_drift", "manual"]
 
@@ -110,6 +110,6 @@ def decide_retrain(
 
 
 def _duration(text: str) -> timedelta:
-    from config.model import parse_duration
+    from driftwarden.config.model import parse_duration
 
     return parse_duration(text)

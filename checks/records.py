@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from checks.drift import DriftResult
-from checks.kpis import KpiResult
-from checks.validation import ValidationResult
-from checks.volume import VolumeResult
+from driftwarden.checks.drift import DriftResult
+from driftwarden.checks.kpis import KpiResult
+from driftwarden.checks.validation import ValidationResult
+from driftwarden.checks.volume import VolumeResult
 
 
 def input_metric_rows(

@@ -16,12 +16,12 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from checks.drift import Role
-from checks.failures import failure_candidates
-from checks.profile import ReferenceProfile
-from checks.sketch import Sketch, new_sketch
-from checks.validation import BatchValidator, ValidationResult
-from config.model import ModelConfig
+from driftwarden.checks.drift import Role
+from driftwarden.checks.failures import failure_candidates
+from driftwarden.checks.profile import ReferenceProfile
+from driftwarden.checks.sketch import Sketch, new_sketch
+from driftwarden.checks.validation import BatchValidator, ValidationResult
+from driftwarden.config.model import ModelConfig
 
 SKETCH_THREADS = 2
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile, as_category_text
+from driftwarden.checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile, as_category_text
 
 RAW_LIMIT = 10_000
 """Raw values of a column are kept while the window has at most this many; scipy's KS is exact up to it."""

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checks.profile import as_category_text
-from config.model import ModelConfig
+from driftwarden.checks.profile import as_category_text
+from driftwarden.config.model import ModelConfig
 
 WEIGHT = "__weight__"
 

@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from checks.profile import ReferenceProfile, as_category_text
-from config.model import ModelConfig
+from driftwarden.checks.profile import ReferenceProfile, as_category_text
+from driftwarden.config.model import ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from checks.drift import DriftResult
-from checks.kpis import KpiResult, KpiValue
-from checks.validation import ValidationResult
-from checks.volume import VolumeResult
+from driftwarden.checks.drift import DriftResult
+from driftwarden.checks.kpis import KpiResult, KpiValue
+from driftwarden.checks.validation import ValidationResult
+from driftwarden.checks.volume import VolumeResult
 
 Cause = Literal["volume", "data_quality", "input_drift", "concept_change"]
 Status = Literal["ok", "warning", "breach", "failed"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
-from config.model import VolumeConfig
+from driftwarden.config.model import VolumeConfig
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from config.settings import PLACEHOLDER_ONLY
+from driftwarden.config.settings import PLACEHOLDER_ONLY
 
 Severity = Literal["warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
@@ -23,7 +23,7 @@ class _Strict(BaseModel):
 
 
 def _duration(value: str | None) -> str | None:
-    from config.model import parse_duration
+    from driftwarden.config.model import parse_duration
 
     if value is not None:
         parse_duration(value)

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from config.model import ModelConfig
+from driftwarden.config.model import ModelConfig
 
 
 class ConfigError(ValueError):

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from config.alerts import AlertsConfig
-from config.retrain import RetrainConfig
+from driftwarden.config.alerts import AlertsConfig
+from driftwarden.config.retrain import RetrainConfig
 
 Task = Literal["binary", "multiclass", "regression"]
 Direction = Literal["higher_is_better", "lower_is_better"]

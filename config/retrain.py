@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from config.settings import PLACEHOLDER_ONLY
+from driftwarden.config.settings import PLACEHOLDER_ONLY
 
 
 class _Strict(BaseModel):
@@ -116,7 +116,7 @@ class RetrainConfig(_Strict):
     @field_validator("cooldown")
     @classmethod
     def _cooldown(cls, value: str) -> str:
-        from config.model import parse_duration
+        from driftwarden.config.model import parse_duration
 
         parse_duration(value)
         return value

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from config.settings import get_settings
+from driftwarden.config.settings import get_settings
 
 
 def mask_key() -> bytes:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import get_settings, prepare_environment
+from driftwarden.config.settings import get_settings, prepare_environment
 
 prepare_environment()
 

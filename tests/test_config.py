@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.loader import ConfigError, load_model_config
+from driftwarden.config.loader import ConfigError, load_model_config
 from tests.streams import agrawal_config
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from config.loader import ConfigError, load_model_config
+from driftwarden.config.loader import ConfigError, load_model_config
 from tests.streams import agrawal_config
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.alerting import (
+from driftwarden.checks.alerting import (
     ConditionState,
     Decision,
     Evidence,
@@ -20,7 +20,7 @@ from checks.alerting import (
     slack_payload,
     window_evidence,
 )
-from config.alerts import AlertsConfig, SilenceConfig
+from driftwarden.config.alerts import AlertsConfig, SilenceConfig
 
 T0 = datetime(2026, 10, 20, 1, 0)
 CFG = AlertsConfig(cooldown="24h", worsen_step=0.05, runbook_url="https://wiki.example/runbooks/credit-risk")
@@ -337,7 +337,7 @@ def test_literal_secrets_and_bad_channels_are_refused(channel, words):
 
 
 def test_a_literal_secret_in_a_yaml_file_is_named_but_never_echoed(tmp_path):
-    from config.loader import ConfigError, load_model_config
+    from driftwarden.config.loader import ConfigError, load_model_config
 
     text = (Path(__file__).parents[2] / "config" / "credit_risk.yaml").read_text()
     text += "alerts:\n  channels:\n    oncall: {type: slack, url: 'https://hooks.example/T0/B0/s3cr3t'}\n"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.drift import detect_drift, jensenshannon_counts, wasserstein_norm
-from checks.profile import build_profile
-from config.model import DriftConfig
+from driftwarden.checks.drift import detect_drift, jensenshannon_counts, wasserstein_norm
+from driftwarden.checks.profile import build_profile
+from driftwarden.config.model import DriftConfig
 from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, agrawal
 
 NUM = [f"x{i}" for i in range(6)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from checks.failures import select_failures
-from config.model import ModelConfig
+from driftwarden.checks.failures import select_failures
+from driftwarden.config.model import ModelConfig
 
 
 def cfg(**failures) -> ModelConfig:

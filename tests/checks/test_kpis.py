@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from checks.kpis import delong_auc, evaluate_kpis, wilson
-from config.model import ModelConfig
+from driftwarden.checks.kpis import delong_auc, evaluate_kpis, wilson
+from driftwarden.config.model import ModelConfig
 
 
 def cfg(task="binary", kpis=None, **extra) -> ModelConfig:
@@ -76,7 +76,7 @@ def test_consecutive_windows_below_target_breach():
 def test_the_consecutive_history_walks_the_window_grid_and_a_gap_ends_the_streak():
     """Wrong side on Feb 1 and 2, nothing stored for Feb 3-9, wrong again on Feb 10: that is one window
     below target, not three in a row. An immature or failed (no row) window ends a streak the same way."""
-    from checks.records import kpi_history
+    from driftwarden.checks.records import kpi_history
 
     def row(day: int, wrong: bool | None, mature: bool = True) -> dict:
         details = {"mature": mature, "wrong_side": wrong}

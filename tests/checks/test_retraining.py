@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from checks.champion import compare_models
-from checks.policy import WindowState, decide_retrain
-from checks.training import PlanError, Scored, baseline_scores, plan_training, score_rows
-from config.model import ModelConfig
-from config.retrain import RetrainConfig
+from driftwarden.checks.champion import compare_models
+from driftwarden.checks.policy import WindowState, decide_retrain
+from driftwarden.checks.training import PlanError, Scored, baseline_scores, plan_training, score_rows
+from driftwarden.config.model import ModelConfig
+from driftwarden.config.retrain import RetrainConfig
 from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, agrawal, agrawal_config
 
 DAY = timedelta(days=1)
@@ -276,7 +276,7 @@ def test_policy_never_retrains_on_a_broken_feed_nor_across_a_gap():
 
 
 def test_a_margin_never_makes_promotion_easier_and_a_challenger_must_be_scorable_on_every_kpi():
-    from checks.champion import delong_paired
+    from driftwarden.checks.champion import delong_paired
 
     cfg = _cfg(promotion={"margin": 0.0})
     y = np.array(["1"] * 150 + ["0"] * 150, dtype=object)

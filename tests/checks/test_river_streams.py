@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from checks.drift import detect_drift
-from checks.kpis import evaluate_kpis
-from checks.profile import build_profile
-from checks.verdict import decide_verdict, input_findings, kpi_findings
-from checks.volume import check_volume
-from config.model import ModelConfig
+from driftwarden.checks.drift import detect_drift
+from driftwarden.checks.kpis import evaluate_kpis
+from driftwarden.checks.profile import build_profile
+from driftwarden.checks.verdict import decide_verdict, input_findings, kpi_findings
+from driftwarden.checks.volume import check_volume
+from driftwarden.config.model import ModelConfig
 from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, FRIEDMAN_X, agrawal, agrawal_config, friedman
 
 

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from checks.drift import decide_drift
-from checks.failures import select_failures
-from checks.kpis import evaluate_kpis
-from checks.profile import ProfileBuilder, build_profile
-from checks.scan import WindowScan
-from checks.sketch import NumericSketch
-from config.model import ModelConfig
+from driftwarden.checks.drift import decide_drift
+from driftwarden.checks.failures import select_failures
+from driftwarden.checks.kpis import evaluate_kpis
+from driftwarden.checks.profile import ProfileBuilder, build_profile
+from driftwarden.checks.scan import WindowScan
+from driftwarden.checks.sketch import NumericSketch
+from driftwarden.config.model import ModelConfig
 
 DAY = pd.Timestamp("2026-03-02", tz="UTC")
 NUM = ["income", "age", "score"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from checks.windows import missed_windows, scheduled_window, window_ending_at
+from driftwarden.checks.windows import missed_windows, scheduled_window, window_ending_at
 
 DAY = timedelta(days=1)
 BERLIN = "Europe/Berlin"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.profile import build_profile
-from checks.validation import validate_batch
-from config.model import ModelConfig
+from driftwarden.checks.profile import build_profile
+from driftwarden.checks.validation import validate_batch
+from driftwarden.config.model import ModelConfig
 
 NUM = ["income", "age", "score"]
 
@@ -117,14 +117,14 @@ def test_messages_say_what_share_broke_the_rule(profile):
 
 
 def test_ranges_of_never_negative_columns_stay_non_negative(profile):
-    from checks.validation import inferred_range
+    from driftwarden.checks.validation import inferred_range
 
     assert inferred_range(profile, "income", 1.5)[0] == 0.0  # lognormal: q0.001 - 1.5 IQR would be < 0
     assert inferred_range(profile, "score", 1.5)[0] < -3  # a standard normal keeps its robust lower bound
 
 
 def test_tolerances_respect_sampling_noise():
-    from checks.validation import null_allowance, unseen_allowance
+    from driftwarden.checks.validation import null_allowance, unseen_allowance
 
     assert null_allowance(0.0, 2500, 5000, 0.02) == pytest.approx(0.02)  # nothing to be noisy about
     wide = null_allowance(0.30, 1000, 5000, 0.02)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.verdict import Finding, decide_verdict
+from driftwarden.checks.verdict import Finding, decide_verdict
 
 VOLUME = Finding("volume", "breach", "12 rows, below the floor of 500")
 DQ = Finding("validation", "breach", "failed: income non-null")

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from checks.windows import window_ending_at, windows_between
+from driftwarden.checks.windows import window_ending_at, windows_between
 
 DAY, HOUR6 = timedelta(days=1), timedelta(hours=6)
 
@@ -60,7 +60,7 @@ def test_weeks_start_on_local_monday_midnight():
 
 
 def test_wall_shift_counts_calendar_days_across_dst():
-    from checks.windows import wall_shift
+    from driftwarden.checks.windows import wall_shift
 
     end = pd.Timestamp("2026-10-27", tz="Europe/Berlin")
     assert wall_shift(end, -timedelta(days=5)).isoformat() == "2026-10-22T00:00:00+02:00"  # 121 hours back

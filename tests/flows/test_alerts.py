@@ -18,10 +18,12 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from config.model import ModelConfig
-from config.settings import get_settings
-from flows import alert_store, alerts, store
-from flows.cli import app
+from driftwarden.config.model import ModelConfig
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
+from driftwarden.flows.notify import delivery as alerts
+from driftwarden.flows.store import alerts as alert_store
 from tests.streams import agrawal_config, write_agrawal_sources
 
 SECRET = "tok-5EcR3t-0042"
@@ -397,7 +399,7 @@ def test_a_url_from_a_prefect_secret_block(dw_home, tmp_path, receivers, monkeyp
 
 
 def test_the_scheduled_dead_mans_switch_flow_alerts_on_a_model_that_never_ran(dw_home, tmp_path):
-    from flows.watchdog import check_silence
+    from driftwarden.flows.monitor.watchdog import check_silence
 
     path = write_config(
         tmp_path, {"channels": {"log": {"type": "file", "path": "alerts.jsonl"}}, "silence": {"no_run": "36h"}}

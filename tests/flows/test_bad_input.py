@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from config.settings import get_settings
-from flows import store
-from flows.cli import app
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
 from tests.streams import agrawal_config, write_agrawal_sources
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from driftwarden.flows.cli.app import app
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from flows import demo as demo_data
-from flows import store
-from flows.cli import app
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
+from driftwarden.flows.demo import data as demo_data
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
-from config.loader import load_model_config
+from driftwarden.config.loader import load_model_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_every_deployment_loads_its_flow_and_config(monkeypatch):
 def test_the_committed_file_is_what_the_configs_generate(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from driftwarden.flows.cli.app import app
 
     monkeypatch.chdir(REPO)
     runner = CliRunner()
@@ -45,7 +45,7 @@ def test_the_committed_file_is_what_the_configs_generate(monkeypatch, tmp_path):
 
 
 def test_serve_builds_the_same_deployments_with_live_schedules(monkeypatch):
-    from flows.deployments import runner_deployments
+    from driftwarden.flows.deploy.deployments import runner_deployments
 
     monkeypatch.chdir(REPO)
     spec = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from flows.cli import app
+from driftwarden.flows.cli.app import app
 from tests.streams import agrawal, agrawal_config
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,7 @@ def arrow_verdicts(tmp_path_factory):
         "labels": {"path": "l/*.parquet", "arrived_at": "labelled_at"},
         "reference": {"path": "reference.parquet"},
     }
-    from config.settings import get_settings
+    from driftwarden.config.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:  # a home of its own (the tests' dw_home is per test)
         mp.setenv("DRIFTWARDEN_HOME", str(folder / "home"))

@@ -10,10 +10,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from config.loader import load_model_config
-from config.settings import get_settings
-from flows import lifecycle, store
-from flows.cli import app
+from driftwarden.config.loader import load_model_config
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
+from driftwarden.flows.store import retention as lifecycle
 from tests.streams import agrawal_config, write_agrawal_sources
 
 pytestmark = pytest.mark.slow

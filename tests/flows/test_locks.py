@@ -13,16 +13,18 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from config.settings import get_settings
-from flows import locks, store
-from flows.cli import app
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
+from driftwarden.flows.store import locks
 from tests.streams import write_agrawal_sources
 
 # A separate process that takes the lock of one window at a given moment, holds it, and says what happened.
 WORKER = """
 import json, sys, time
 from datetime import datetime, timedelta
-from flows import locks, store
+from driftwarden.flows.store import locks
+from driftwarden.flows import store
 url, window, go, hold = sys.argv[1], datetime.fromisoformat(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 engine = store.open_store(url)
 while time.time() < go:

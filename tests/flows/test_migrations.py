@@ -16,8 +16,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from typer.testing import CliRunner
 
-from flows import store, store_schema
-from flows.cli import app
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
+from driftwarden.flows.store import schema as store_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -135,7 +136,8 @@ def _assert_run_kept(engine: sa.Engine) -> None:
 
 UPGRADER = """
 import sys, time
-from flows import store, store_schema
+from driftwarden.flows import store
+from driftwarden.flows.store import schema as store_schema
 go = float(sys.argv[2])
 while time.time() < go:
     time.sleep(0.01)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from checks.records import CONTRACT_KEYS
-from config.settings import get_settings
-from flows import store
-from flows.cli import app
+from driftwarden.checks.records import CONTRACT_KEYS
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
 from tests.streams import write_agrawal_sources
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from config.settings import get_settings
-from flows import store
-from flows.cli import app
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
 from tests.streams import write_agrawal_sources
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from config.loader import load_model_config
-from config.settings import EMBEDDED_SERVER_DEFAULTS, get_settings
-from flows.embedded import stop_process_group, wait_healthy
+from driftwarden.config.loader import load_model_config
+from driftwarden.config.settings import EMBEDDED_SERVER_DEFAULTS, get_settings
+from driftwarden.flows.deploy.embedded import stop_process_group, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 REPO = Path(__file__).resolve().parents[2]
@@ -43,17 +43,17 @@ def _prefect(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 3
 
 
 def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, monkeypatch):
-    # A project folder of its own: the demo's config (its data lands beside it), the flows the entrypoints name.
+    # A project folder of its own, outside the checkout: the demo's config (its data lands beside it). The
+    # entrypoints are module paths of the installed package, so the worker needs no source tree.
     project = tmp_path / "project"
     (project / "config").mkdir(parents=True)
     shutil.copy(REPO / "config" / "credit_risk.yaml", project / "config" / "credit_risk.yaml")
-    (project / "flows").symlink_to(REPO / "flows")
     home = project / ".driftwarden"
     monkeypatch.setenv("DRIFTWARDEN_HOME", str(home))
     monkeypatch.delenv("DRIFTWARDEN_STORE_URL", raising=False)
     get_settings.cache_clear()
-    from flows import demo
-    from flows.deployments import render
+    from driftwarden.flows.demo import data as demo
+    from driftwarden.flows.deploy.deployments import render
 
     cfg = load_model_config(project / "config" / "credit_risk.yaml")
     demo.generate(cfg)  # applicants, labels, reference, and champion v1 in the registry
@@ -90,7 +90,7 @@ def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, mon
         )  # fmt: skip
         assert "Completed" in run, run + worker_log.read_text()[-3000:]
 
-        from flows import store
+        from driftwarden.flows import store
 
         runs = store.latest_runs(store.open_store(get_settings().resolved_store_url()), "credit_risk")
         assert len(runs) == 1, worker_log.read_text()[-3000:]
@@ -106,7 +106,7 @@ def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, mon
             env, project, timeout=360,
         )  # fmt: skip
         assert "Completed" in retrain, retrain + worker_log.read_text()[-3000:]
-        from flows.registry import Registry
+        from driftwarden.flows.registry.versions import Registry
 
         attempts = Registry(cfg).attempts()
         assert [a["reason"] for a in attempts] == ["integration test"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from config.model import ModelConfig
-from flows.registry import Registry, RegistryError, trusted_types
+from driftwarden.config.model import ModelConfig
+from driftwarden.flows.registry.versions import Registry, RegistryError, trusted_types
 from tests.streams import agrawal_config
 
 
@@ -109,7 +109,7 @@ def test_a_champion_whose_holdout_was_too_small_keeps_the_reference_in_force(dw_
     drift keeps being measured against v2's reference, not silently 'not evaluated', not the stale source."""
     import pandas as pd
 
-    from flows.sources import promoted_reference
+    from driftwarden.flows.sources import promoted_reference
 
     cfg = ModelConfig.model_validate(agrawal_config(retrain={"registry": "memory://registry-small-holdout"}))
     registry = Registry(cfg)

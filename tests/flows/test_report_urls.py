@@ -10,10 +10,12 @@ import fsspec
 import pytest
 from typer.testing import CliRunner
 
-from config.loader import load_model_config
-from config.settings import get_settings
-from flows import lifecycle, report_files, store
-from flows.cli import app
+from driftwarden.config.loader import load_model_config
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
+from driftwarden.flows.reports import files as report_files
+from driftwarden.flows.store import retention as lifecycle
 from tests.streams import agrawal_config, write_agrawal_sources
 
 runner = CliRunner()

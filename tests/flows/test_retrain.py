@@ -14,9 +14,9 @@ import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.monitor import monitor_model
-from flows.registry import Registry, RegistryError
+from driftwarden.flows.cli.app import app
+from driftwarden.flows.monitor.flow import monitor_model
+from driftwarden.flows.registry.versions import Registry, RegistryError
 from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, agrawal, agrawal_config
 
 ROWS_PER_DAY = 2000
@@ -109,8 +109,8 @@ def test_concept_change_retrains_promotes_and_recovers(tmp_path, dw_home):
     assert set(written["model_version"]) == {"v1", "v2"}
     assert (written[written["timestamp"] >= START + pd.Timedelta(days=7)]["model_version"] == "v2").all()
     # After the promotion the drift reference is the holdout scored by the new champion: a new version.
-    from flows import store
-    from flows.steps import get_settings
+    from driftwarden.flows import store
+    from driftwarden.flows.monitor.tasks import get_settings
 
     refs = pd.read_sql(
         'select version, source from "references"', store.open_store(get_settings().resolved_store_url())
@@ -120,7 +120,7 @@ def test_concept_change_retrains_promotes_and_recovers(tmp_path, dw_home):
 
 
 def _load(path: Path):
-    from config.loader import load_model_config
+    from driftwarden.config.loader import load_model_config
 
     return load_model_config(path)
 
@@ -151,8 +151,8 @@ def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home
     # The failure samples v2 was trained on are kept by retention, found by their tokens.
     import sqlalchemy as sa
 
-    from flows import store
-    from flows.store import failure_samples as fs
+    from driftwarden.flows import store
+    from driftwarden.flows.store import failure_samples as fs
 
     with store.open_store(f"sqlite:///{dw_home.resolve() / 'store.db'}").connect() as conn:
         kept = conn.execute(sa.select(sa.func.count()).where(fs.c.used_in_training.is_(True))).scalar()
@@ -275,14 +275,14 @@ def test_a_crashed_training_never_touches_the_champion_and_the_webhook_hears_of_
 def test_a_retrain_that_cannot_even_start_is_reported_not_raised(monkeypatch):
     """The monitoring result is already stored when the policy starts retraining: a registry that cannot be
     reached (no attempt recorded yet) must come back as a failed attempt, not fail monitor-model."""
-    import flows.retrain
-    from checks.policy import RetrainDecision
-    from flows.retrain_steps import start_retraining
+    from driftwarden.checks.policy import RetrainDecision
+    from driftwarden.flows.retrain import flow as retrain_flow
+    from driftwarden.flows.retrain.tasks import start_retraining
 
     def unreachable(*args: object, **kwargs: object) -> dict[str, object]:
         raise OSError("s3://models: connection refused")
 
-    monkeypatch.setattr(flows.retrain, "retrain_model", unreachable)
+    monkeypatch.setattr(retrain_flow, "retrain_model", unreachable)
     decision = RetrainDecision(retrain=True, reason="two breached mature windows", cause="concept_change")
     attempt = start_retraining("agrawal", "config/agrawal.yaml", decision, pd.Timestamp("2024-01-10", tz="UTC"))
     assert attempt["outcome"] == "failed" and "connection refused" in attempt["error"], attempt

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from checks.windows import scheduled_window
-from config.loader import load_model_config
-from flows import store
-from flows.cli import app
+from driftwarden.checks.windows import scheduled_window
+from driftwarden.config.loader import load_model_config
+from driftwarden.flows import store
+from driftwarden.flows.cli.app import app
 from tests.streams import agrawal_config, write_agrawal_sources
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def test_a_run_picked_up_late_monitors_the_window_its_schedule_meant(tmp_path, d
     from prefect.flow_engine import run_flow
     from prefect.states import Scheduled
 
-    from flows.monitor import monitor_model
+    from driftwarden.flows.monitor.flow import monitor_model
 
     days = (pd.Timestamp.now(tz="UTC") - pd.Timestamp("2025-02-25T00:00Z")).days
     config = write_agrawal_sources(tmp_path / "agrawal", config=agrawal_config(data_lateness=f"{days}d"))

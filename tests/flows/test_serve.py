@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from flows import store
+from driftwarden.flows import store
 from tests.flows.test_prefect_server import _free_port
 from tests.streams import agrawal_config, write_agrawal_sources
 

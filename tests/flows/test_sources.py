@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from config.model import ModelConfig
-from flows.errors import SourceError
-from flows.sources import read_predictions
+from driftwarden.config.model import ModelConfig
+from driftwarden.flows.errors import SourceError
+from driftwarden.flows.sources import read_predictions
 
 
 def config(folder, tz="Europe/Berlin") -> ModelConfig:

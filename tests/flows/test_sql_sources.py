@@ -10,7 +10,8 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from flows.cli import app
+from driftwarden.flows import sources
+from driftwarden.flows.cli.app import app
 from tests.streams import agrawal, agrawal_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -69,7 +70,7 @@ def test_database_errors_are_named(tmp_path, dw_home, tables, monkeypatch):
 
 
 def test_a_password_in_the_url_is_refused(tmp_path):
-    from config.loader import ConfigError, load_model_config
+    from driftwarden.config.loader import ConfigError, load_model_config
 
     cfg = agrawal_config(sources={"predictions": {"url": "postgresql://u:hunter2@db/x", "table": "p"},
                                   "reference": {"path": "r.csv"}})  # fmt: skip
@@ -90,10 +91,8 @@ def test_a_database_that_is_down_is_retried_then_named_without_its_password(tmp_
     down = "postgresql+psycopg://postgres:${DW_TEST_PGPASS}@127.0.0.1:1/test?connect_timeout=2"
     cfg["sources"]["predictions"] = {"url": down, "table": "predictions"}
     path.write_text(yaml.safe_dump(cfg))
-    import flows.sources
-
     tries: list[str] = []
-    real = flows.sources.read_table
+    real = sources.read_table
 
     def counted(src, what, *args, **kwargs):
         tries.append(what)
@@ -101,7 +100,7 @@ def test_a_database_that_is_down_is_retried_then_named_without_its_password(tmp_
 
     runner = CliRunner()
     checked = runner.invoke(app, ["validate", "--config", str(path)])
-    monkeypatch.setattr(flows.sources, "read_table", counted)
+    monkeypatch.setattr(sources, "read_table", counted)
     assert checked.exit_code != 0 and "sources.predictions: table predictions at" in checked.output, checked.output
     assert "cannot be reached" in checked.output and "Traceback" not in checked.output
     result = runner.invoke(app, ["run", "--config", str(path), "--window-end", "2025-02-20", "--json"])

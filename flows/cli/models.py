@@ -1,0 +1,229 @@
+"""CLI commands of the model lifecycle: retrain, score, models (list, register), promote, rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The model's YAML file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="The result as one JSON object on stdout.")]
+ReasonOpt = Annotated[str | None, typer.Option(help="Why, in words kept with the record.")]
+
+models_app = typer.Typer(
+    add_completion=False, invoke_without_command=True, help="The model registry: list (default), register."
+)
+
+
+def _ui() -> Any:
+    from driftwarden.flows.cli import app as cli
+
+    return cli
+
+
+def _registry(config: Path) -> Any:
+    from driftwarden.flows.registry.versions import Registry
+
+    return Registry(_ui()._load(config))
+
+
+def _refuse(exc: Exception, code: int = 1) -> None:
+    _ui().err.print(f"[red]{escape(str(exc))}[/red]")
+    raise typer.Exit(code) from None
+
+
+def retrain(
+    config: ConfigOpt,
+    reason: ReasonOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Retrain with what was known at this time (default: now), e.g. on a replay.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain now (the retrain-model flow): train a challenger, judge it on fresh held-out windows, and promote
+    it only if it beats the champion. Exit 1 when training failed."""
+    from driftwarden.flows.retrain.flow import retrain_model
+    from driftwarden.flows.retrain.tasks import RetrainFailed
+
+    ui = _ui()
+    cfg = ui._load(config)
+    when = ui._time_option(as_of, "--as-of", cfg.window.timezone)
+    try:
+        attempt = retrain_model(str(config), reason=reason or "retrain requested by hand", as_of=when, trigger="manual")
+    except RetrainFailed as exc:
+        attempt = exc.attempt
+    if as_json:
+        print(json.dumps(attempt, default=str))
+    else:
+        _print_attempt(attempt)
+    if attempt["outcome"] == "failed":
+        raise typer.Exit(1)
+
+
+def _print_attempt(a: dict[str, Any]) -> None:
+    out = _ui().out
+    colour = {"promoted": "green", "kept": "yellow", "refused": "yellow", "failed": "red"}.get(a["outcome"], "white")
+    out.print(f"[{colour}]{a['outcome'].upper()}[/{colour}] {a.get('model', '')}: {escape(a.get('reason') or '')}")
+    if a.get("error"):
+        out.print(f"  error: {escape(a['error'])}")
+    if a.get("training_rule"):
+        rows = a.get("rows", {})
+        out.print(
+            f"  trained on {rows.get('train')} rows ({escape(a['training_rule'])}; {rows.get('failure_samples')} "
+            f"failure samples); held out {rows.get('holdout')} rows it never saw"
+        )
+    scores = a.get("holdout_scores") or {}
+    if scores:
+        table = Table("holdout", *next(iter(scores.values())).keys())
+        for name, vals in scores.items():
+            table.add_row(name, *("—" if v is None else f"{v:.4f}" for v in vals.values()))
+        out.print(table)
+    for line in a.get("reasons", []):
+        out.print(f"  {escape(line)}")
+    if a.get("version") is not None:
+        out.print(f"  registered as v{a['version']}; champion: v{a.get('champion_after')}")
+
+
+def score(
+    config: ConfigOpt,
+    window_end: Annotated[str | None, typer.Option(help="End of the window (default: last complete).")] = None,
+    force: Annotated[bool, typer.Option(help="Re-score a window that already has predictions.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Batch scoring (the score-model flow): score a window's features with the champion and write predictions."""
+    from driftwarden.flows.registry.versions import RegistryError
+    from driftwarden.flows.scoring.flow import score_model
+
+    ui = _ui()
+    cfg = ui._load(config)
+    end = ui._time_option(window_end, "--window-end", cfg.window.timezone)
+    try:
+        result = score_model(str(config), window_end=end, force=force)
+    except RegistryError as exc:
+        _refuse(exc)
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    span = f"{cfg.name} {result['window_start']} .. {result['window_end']}"
+    if result.get("skipped"):
+        ui.out.print(f"{span}: nothing scored: {result['skipped']}")
+    else:
+        where = escape(str(result["written_to"]))
+        ui.out.print(f"{span}: scored {result['scored']} rows with {result['version']} -> {where}")
+
+
+@models_app.callback()
+def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--config", "-c")] = None) -> None:
+    """List the registered versions of a model, the champion marked."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None:
+        _refuse(ValueError("--config is required (the model's YAML file)"), 2)
+        return
+    registry = _registry(config)
+    champion = registry.aliases().get("champion")
+    table = Table("version", "created", "parent", "promotion KPI (challenger / champion)", "p", "decision")
+    for v in registry.versions():
+        m = v.meta
+        scores = m.get("holdout_scores") or {}
+        metric = m.get("promotion_metric")
+        pair = " / ".join(_f(scores.get(k, {}).get(metric)) for k in ("challenger", "champion") if k in scores)
+        table.add_row(
+            f"v{v.number}" + (" (champion)" if v.number == champion else ""),
+            str(m.get("created_at", ""))[:19],
+            "" if m.get("parent") is None else f"v{m['parent']}",
+            f"{metric}: {pair}" if metric else "registered by hand",
+            _f(m.get("p_value"), ".2g"),
+            escape((m.get("decision") or [m.get("reason", "")])[0]),
+        )
+    _ui().out.print(table)
+
+
+def _f(v: Any, spec: str = ".4f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+@models_app.command("register")
+def register(
+    config: ConfigOpt,
+    file: Annotated[Path, typer.Option(help="A fitted scikit-learn model saved with skops (.skops).")],
+    champion: Annotated[bool, typer.Option(help="Make it the champion (default: when there is none).")] = False,
+    reason: ReasonOpt = None,
+) -> None:
+    """Register a model trained outside driftwarden (the first champion, usually)."""
+    import skops.io as sio
+
+    from driftwarden.flows.registry.versions import RegistryError, trusted_types
+
+    registry = _registry(config)
+    try:
+        blob = file.read_bytes()
+        untrusted = trusted_types(blob, f"--file {file}")
+    except (OSError, RegistryError) as exc:
+        _refuse(exc, 2)
+        return
+    model = sio.loads(blob, trusted=untrusted)
+    why = reason or f"registered by hand from {file.name}"
+    version = registry.register(
+        model, {"parent": None, "reason": why, "source_file": str(file), "has_reference": False}
+    )
+    if champion or registry.aliases().get("champion") is None:
+        registry.set_champion(version.number, why)
+    _ui().out.print(f"registered {file} as v{version.number}; champion: v{registry.aliases()['champion']}")
+
+
+def promote(
+    config: ConfigOpt,
+    version: Annotated[int, typer.Option(help="The version to make the champion.")],
+    reason: ReasonOpt = None,
+) -> None:
+    """Move the champion alias to a version by hand."""
+    from driftwarden.flows.registry.versions import Registry, RegistryError
+
+    cfg = _ui()._load(config)
+    registry = Registry(cfg)
+    why = reason or "promoted by hand"
+    try:
+        registry.set_champion(version, why)
+    except RegistryError as exc:
+        _refuse(exc, 2)
+    _ui().out.print(f"champion: v{version}")
+    _follow(cfg, registry, version, why)
+
+
+def _follow(cfg: Any, registry: Any, number: int, why: str) -> None:
+    """After the alias moved by hand: the export and the webhook, as after a promotion."""
+    from driftwarden.flows.retrain.tasks import champion_moved
+
+    error = champion_moved(cfg, registry, number, [why])
+    if error:
+        _ui().err.print(f"[red]{escape(error)}[/red]: the alias moved; export it again with `driftwarden promote`")
+        raise typer.Exit(1)
+
+
+def rollback(config: ConfigOpt, reason: ReasonOpt = None) -> None:
+    """Give the champion alias back to the previous champion."""
+    from driftwarden.flows.registry.versions import Registry, RegistryError
+
+    cfg = _ui()._load(config)
+    registry = Registry(cfg)
+    why = reason or "rolled back by hand"
+    try:
+        number = registry.rollback(why)
+    except RegistryError as exc:
+        _refuse(exc)
+        return
+    _ui().out.print(f"champion: v{number} (rolled back)")
+    _follow(cfg, registry, number, why)
+
+
+def install(app: typer.Typer) -> None:
+    app.command()(retrain)
+    app.command()(score)
+    app.command()(promote)
+    app.command()(rollback)
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,93 @@
+"""Prefect on the embedded default: runs in this process need no flow-run heartbeats, and ``driftwarden
+serve`` starts a Prefect server of its own (an in-process ephemeral API has no scheduler)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from driftwarden.config.settings import prefect_server_env
+from driftwarden.flows.errors import DriftwardenError
+
+
+class ServerError(DriftwardenError):
+    """The Prefect server ``driftwarden serve`` needs could not be started."""
+
+
+@contextmanager
+def embedded_runs() -> Iterator[None]:
+    """Flow runs started here with no Prefect server configured (no ``PREFECT_API_URL``: an ephemeral API in
+    this process) emit no heartbeats. Nothing watches them for zombies, and Prefect 3.8 waits up to a second
+    at the end of every flow run for its heartbeat thread to wake (it sleeps in whole seconds): half a second
+    a run, two a demo night with its scoring subflow. Runs on a worker or under ``serve`` keep them."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+@contextmanager
+def prefect_server(home: Path, port: int, timeout: float = 120) -> Iterator[str]:
+    """``prefect server start`` on 127.0.0.1:``port`` with its database under ``home``, for as long as the
+    block runs; yields the API URL. Its log goes to ``home/server.log``; it is stopped by process group."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise ServerError(
+                f"port {port} on 127.0.0.1 is taken: pass --port, or set PREFECT_API_URL to the Prefect server there"
+            )
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server.log"
+    args = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            args, env=prefect_server_env(home, port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_healthy(url, proc, log_path, timeout)
+        yield url
+    finally:
+        stop_process_group(proc)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Until the Prefect API at ``url`` answers its health check; a server that exits or stays down past
+    ``timeout`` is a ServerError quoting the end of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(f"the Prefect server exited ({proc.returncode}); its log, {log}: {_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310 (loopback)
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise ServerError(f"the Prefect server was not up after {timeout:.0f} s; its log, {log}: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-1500:].strip() or "(empty)"
+
+
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's group (started with ``start_new_session``), SIGKILL after 20 s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -1,0 +1,188 @@
+"""The nightly monitoring run of one model and one window: a recipe of named steps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger
+
+from driftwarden.checks import records
+from driftwarden.checks.windows import Window
+from driftwarden.config.loader import ConfigError
+from driftwarden.config.model import ModelConfig
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.monitor import label_catchup as catchup
+from driftwarden.flows.monitor import missed_windows as schedule
+from driftwarden.flows.monitor import tasks as steps
+from driftwarden.flows.notify import delivery as alerts
+from driftwarden.flows.retrain import tasks as retrain_steps
+from driftwarden.flows.scoring.flow import score_window
+from driftwarden.flows.store import locks
+from driftwarden.flows.store import retention as lifecycle
+
+
+class MonitorFailed(RuntimeError):
+    """The run could not be completed; ``summary`` is the failed run in the JSON contract."""
+
+    def __init__(self, summary: dict[str, Any]):
+        super().__init__(summary.get("error") or "monitoring run failed")
+        self.summary = summary
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    return f"{Path(params['config_path']).stem}-{params.get('window_end') or 'latest'}"
+
+
+@flow(
+    name="monitor-model", flow_run_name=_run_name, timeout_seconds=3 * 3600
+)  # a hung read gives up; the lock is let go
+def monitor_model(
+    config_path: str,
+    window_end: str | None = None,
+    as_of: str | None = None,
+    trigger: str = "run",
+    send_alerts: bool | None = None,
+) -> dict[str, Any]:
+    """Monitor one window of one model. ``window_end`` defaults to the end of the last complete window;
+    ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history).
+    ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it."""
+    try:
+        cfg = steps.load_config(config_path)
+        window = steps.resolve_window(cfg, window_end)
+        as_of_ts = steps.resolve_as_of(as_of)
+    except (ConfigError, ValueError) as exc:
+        raise MonitorFailed(_unstored_failure(config_path, exc)) from exc
+    store_url = get_settings().resolved_store_url()
+    if window_end is None:  # a scheduled run: first the windows missed since the last successful one
+        _catch_up_missed(config_path, cfg, store_url, window)
+    started = store.now_utc()
+    lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts, send_alerts)
+    try:
+        if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
+            score_window(cfg, window)
+        reference = steps.ensure_reference(cfg, store_url)
+        as_of_ts = steps.known_as_of(cfg, store_url, window, as_of_ts)
+        labels = steps.read_known_labels(cfg, window, as_of_ts, reference)
+        scan = steps.scan_window(cfg, store_url, window, reference, labels)
+        rescored = catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of_ts, reference)
+        kpis = steps.score_window(cfg, store_url, window, scan)
+        recent = steps.recent_volumes(cfg, store_url, window)
+        inputs = steps.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
+        failures = steps.pick_failures(cfg, scan)
+        verdict = steps.decide(inputs, kpis)
+        retrain = retrain_steps.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of_ts)
+        metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
+        metric_rows += records.kpi_metric_rows(kpis) + retrain_steps.retrain_rows(retrain, cfg.retrain.auto)
+        report = steps.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started)
+        run = steps.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
+        steps.store_run(store_url, run, metric_rows, failures)
+    except Exception as exc:
+        failed = _record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)
+        alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
+        raise MonitorFailed(failed) from exc
+    finally:
+        locks.release_quietly(store_url, lock)
+    summary = steps.window_summary(cfg, store_url, store.utc(window.start))
+    summary["rescored"] = [r for r in rescored if r["status"] != r["previous"]]  # e.g. a concept change caught
+    steps.publish_artifact(cfg, summary)
+    alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
+    lifecycle.prune_after_run(cfg, store_url)
+    if retrain.retrain and cfg.retrain.auto:
+        attempt = retrain_steps.start_retraining(cfg.name, config_path, retrain, as_of_ts)
+        summary["retrain"] = {**(summary["retrain"] or {}), "attempt": retrain_steps.attempt_brief(attempt)}
+    get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
+    return summary
+
+
+def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window: Window) -> None:
+    """Monitor the missed windows, oldest first, each as a run of its own (a failure is stored by that run
+    and retried by the next scheduled one); say so in the log."""
+    try:
+        plan = schedule.find_missed_windows(cfg, store_url, window)
+    except Exception as exc:  # the scheduled window's own run reports a store that is down
+        get_run_logger().warning("%s: could not look for missed windows: %s", cfg.name, exc)
+        return
+    for missed in plan.windows:
+        try:
+            monitor_model(config_path, window_end=missed.end.isoformat(), trigger="missed")
+        except MonitorFailed:
+            pass
+    if plan.windows:
+        get_run_logger().warning("%s: %s", cfg.name, plan.note(config_path))
+
+
+def _lock_window(
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    trigger: str,
+    started: Any,
+    as_of: pd.Timestamp,
+    send_alerts: bool | None,
+) -> locks.WindowLock:
+    """Take the window's lock. Another run holding it is a refusal that stores nothing (the window's versions
+    belong to that run); a store that cannot be reached fails the run as any other store error does, and
+    says so to the people on call (spooled, and tried directly, since the store cannot hold the outbox)."""
+    try:
+        ttl = timedelta(seconds=get_settings().run_lock_ttl)
+        return locks.acquire(
+            store.open_store(store_url), cfg.name, store.utc(window.start), f"window {window.label}", ttl
+        )
+    except locks.WindowBusy as exc:
+        get_run_logger().error("%s", exc)
+        run = records.failed_run(
+            cfg.name, store.utc(window.start), store.utc(window.end), str(exc), trigger=trigger, as_of=store.utc(as_of)
+        )
+        summary = records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
+        raise MonitorFailed(summary) from exc
+    except Exception as exc:
+        failed = _record_failure(cfg, store_url, window, trigger, started, as_of, exc)
+        alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
+        raise MonitorFailed(failed) from exc
+
+
+def _record_failure(
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    trigger: str,
+    started: Any,
+    as_of: pd.Timestamp,
+    exc: Exception,
+) -> dict[str, Any]:
+    """Store the failed run as a new version (an earlier good result stays current) and return its JSON.
+    If the store itself is down, say so in the error instead of raising a second exception."""
+    error = f"{type(exc).__name__}: {exc}"
+    get_run_logger().error("%s %s failed: %s", cfg.name, window.label, error)
+    run = records.failed_run(
+        cfg.name, store.utc(window.start), store.utc(window.end), error, trigger=trigger, as_of=store.utc(as_of)
+    )
+    try:
+        record = store.RunRecord(
+            model=cfg.name,
+            window_start=run["window_start"],
+            window_end=run["window_end"],
+            trigger=trigger,
+            status="failed",
+            started_at=started,
+            as_of=run["as_of"],
+            error=error,
+            summary=run["summary"],
+        )
+        _, run["run_version"], _ = store.write_run(store.open_store(store_url), record, [])
+    except Exception as store_exc:
+        run["error"] = f"{error}; the failure could not be stored either: {type(store_exc).__name__}: {store_exc}"
+    return records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
+
+
+def _unstored_failure(config_path: str, exc: Exception) -> dict[str, Any]:
+    """A run that failed before a model and window were known (a bad config or a bad time)."""
+    run = records.failed_run(None, None, None, str(exc))
+    return {**records.window_json(run, pd.DataFrame(), 0, []), "config": config_path}

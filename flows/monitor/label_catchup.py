@@ -1,0 +1,185 @@
+"""Label catch-up: as labels arrive, earlier windows within the label horizon are re-scored as new run
+versions (KPIs, target drift, failure samples, verdict, a fresh page), and a window whose labels are still
+immature once its horizon has passed gets a warning."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+from prefect import task
+
+from driftwarden.checks import records
+from driftwarden.checks.drift import DriftResult, detect_drift
+from driftwarden.checks.failures import select_failures
+from driftwarden.checks.kpis import evaluate_kpis
+from driftwarden.checks.scan import WindowPart
+from driftwarden.checks.verdict import Finding, Verdict, decide_verdict, kpi_findings, output_drift_findings
+from driftwarden.checks.windows import Window, wall_shift
+from driftwarden.config.model import ModelConfig
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import store
+from driftwarden.flows.masking import mask_key
+from driftwarden.flows.monitor.tasks import IO, Reference, kpi_history, local_time
+from driftwarden.flows.reports import files as report_files
+from driftwarden.flows.reports.pages import write_page
+from driftwarden.flows.store import locks
+
+
+def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.DataFrame:
+    """The current runs of the earlier windows within the horizon that did not fail (``steps.catchup_windows``
+    names the same windows to the scan)."""
+    earlier = store.latest_runs(
+        engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
+    )
+    return earlier[earlier["status"] != "failed"]
+
+
+def _target_drift(cfg: ModelConfig, labelled: pd.DataFrame, reference: Reference) -> DriftResult:
+    """Drift of the labels themselves (e.g. the positive rate), once enough of them have arrived."""
+    c = cfg.columns
+    target = labelled[c.target] if c.target in labelled else None
+    return detect_drift(labelled, reference.profile, cfg.drift, [], target=target, target_name=c.target)
+
+
+@task(**IO)
+def rescore_earlier_windows(
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    earlier: dict[pd.Timestamp, WindowPart],
+    as_of: pd.Timestamp,
+    reference: Reference,
+) -> list[dict[str, Any]]:
+    """Label catch-up: re-score earlier windows within the horizon whose labels grew, as new run versions."""
+    engine = store.open_store(store_url)
+    done: list[dict[str, Any]] = []
+    for run in _windows_to_rescore(engine, cfg, window).to_dict("records"):
+        lock = _try_lock(engine, cfg, run)
+        if lock is None:  # that window is being monitored right now: its own run uses the labels known now
+            continue
+        try:
+            rescored = _rescore_one(cfg, engine, run, earlier, as_of, reference)
+        finally:
+            locks.release(engine, lock)
+        if rescored is not None:
+            done.append(rescored)
+    return done
+
+
+def _try_lock(engine: Any, cfg: ModelConfig, run: dict[str, Any]) -> locks.WindowLock | None:
+    """The earlier window's lock, or None when a run of that window holds it or superseded ``run`` meanwhile
+    (that run used the labels known then; the next catch-up sees it)."""
+    start = store.utc(run["window_start"])
+    ttl = timedelta(seconds=get_settings().run_lock_ttl)
+    try:
+        lock = locks.acquire(engine, cfg.name, start, f"window {start}", ttl)
+    except locks.WindowBusy:
+        return None
+    current = store.latest_runs(engine, cfg.name, start=start, end=start + timedelta(seconds=1))
+    if current.empty or int(current["id"].iloc[0]) != int(run["id"]):
+        locks.release(engine, lock)
+        return None
+    return lock
+
+
+def _rescore_one(
+    cfg: ModelConfig,
+    engine: Any,
+    run: dict[str, Any],
+    earlier: dict[pd.Timestamp, WindowPart],
+    as_of: pd.Timestamp,
+    reference: Reference,
+) -> dict[str, Any] | None:
+    """Re-score one earlier window if its labels grew (or became overdue); None when nothing changed."""
+    start, end = (
+        local_time(run["window_start"], cfg.window.timezone),
+        local_time(run["window_end"], cfg.window.timezone),
+    )
+    part = earlier.get(start)
+    if part is None:  # its run was stored after this run's scan began: the next run re-scores it
+        return None
+    labelled = part.labelled
+    stored = [Finding(**f) for f in json.loads(run["findings"])]
+    overdue = _overdue(cfg, end, as_of, len(labelled), part.rows)
+    grew = len(labelled) > (run["labelled_rows"] or 0)
+    if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
+        return None
+    history = kpi_history(engine, cfg, start)
+    kpis = evaluate_kpis(labelled, cfg, part.rows, history)
+    inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
+    target = _target_drift(cfg, labelled, reference)
+    verdict = decide_verdict(
+        [*inputs, *kpi_findings(kpis), *output_drift_findings(target), *([overdue] if overdue else [])]
+    )
+    kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
+    page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
+    failures = [asdict(s) for s in select_failures(None, part.candidates, cfg, mask_key())]
+    record = store.RunRecord(
+        model=cfg.name,
+        window_start=run["window_start"],
+        window_end=run["window_end"],
+        trigger="rescore",
+        status=verdict.status,
+        started_at=store.now_utc(),
+        causes=verdict.causes,
+        rows=part.rows,
+        labelled_rows=len(labelled),
+        label_coverage=kpis.coverage,
+        as_of=store.utc(as_of),
+        reference_id=run["reference_id"],
+        summary=verdict.summary,
+        findings=[f.to_json() for f in verdict.findings],
+        report_uri=page,
+    )
+    run_id, version, _ = store.write_run(
+        engine,
+        record,
+        [store.MetricRow(**m) for m in kpi_rows],
+        failures,
+        copy_metrics_from=int(run["id"]),
+    )
+    return {"window_start": str(start), "status": verdict.status, "previous": run["status"], "run_version": version}
+
+
+def _rescore_page(
+    cfg: ModelConfig,
+    engine: Any,
+    run: dict[str, Any],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    verdict: Verdict,
+    kpi_rows: list[dict[str, Any]],
+) -> str | None:
+    """A fresh page for a re-scored window: its new verdict, the new KPIs and the unchanged input checks."""
+    if not run["report_uri"]:
+        return None
+    old = store.run_metrics(engine, [int(run["id"])])
+    old = old[old["kind"] != "kpi"].assign(details=lambda f: f["details"].map(json.loads))
+    rows = [*kpi_rows, *old.astype(object).where(old.notna(), None).to_dict("records")]
+    original = str(run["report_uri"])
+    evidently = report_files.stem(original) + "-evidently.html"
+    first = report_files.name(original)
+    note = f'<p>Re-scored as labels arrived. Input checks as first run: <a href="{first}">first page</a>'
+    if report_files.exists(report_files.sibling(original, evidently)):
+        note += f', <a href="{evidently}">Evidently drift report</a>'
+    stem = f"{start.strftime('%Y%m%dT%H%M')}-{store.now_utc().strftime('%Y%m%dT%H%M%S%f')}"
+    return write_page(
+        report_files.sibling(original, f"{stem}.html"), cfg, f"{start} .. {end}", verdict.summary, rows, note + ".</p>"
+    )
+
+
+def _overdue(cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int) -> Finding | None:
+    """Labels still immature once the horizon has passed: silence is a failure too."""
+    if not cfg.kpis or rows == 0 or as_of < wall_shift(end, cfg.horizon):
+        return None
+    if labelled / rows >= cfg.label_maturity:
+        return None
+    return Finding(
+        "labels",
+        "warning",
+        f"only {labelled} of {rows} rows labelled ({labelled / rows:.0%}) after the {cfg.label_horizon} horizon",
+    )

@@ -1,0 +1,421 @@
+"""The named steps of a monitoring run, as Prefect tasks. Each takes values and paths, never a connection;
+the statistics live in ``checks/``."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from driftwarden.checks import records
+from driftwarden.checks.drift import DriftResult, decide_drift
+from driftwarden.checks.failures import select_failures
+from driftwarden.checks.kpis import KpiResult, evaluate_kpis
+from driftwarden.checks.labels import check_labels, known_labels
+from driftwarden.checks.profile import ProfileBuilder, ReferenceProfile
+from driftwarden.checks.scan import ScanResult, WindowScan
+from driftwarden.checks.sketch import sketch_frame
+from driftwarden.checks.validation import ValidationResult
+from driftwarden.checks.verdict import (
+    Verdict,
+    decide_verdict,
+    input_findings,
+    kpi_findings,
+)
+from driftwarden.checks.volume import VolumeResult, check_volume
+from driftwarden.checks.windows import Window, scheduled_window, wall_shift, window_ending_at
+from driftwarden.config.loader import ConfigError, load_model_config
+from driftwarden.config.model import ModelConfig
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import sources, store
+from driftwarden.flows.errors import DriftwardenError, SourceError, SourceUnavailable
+from driftwarden.flows.masking import mask_key
+from driftwarden.flows.reports import files as report_files
+from driftwarden.flows.reports.pages import write_reports
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O that may come back (a locked database, a network blip), never a user's bad input."""
+    try:
+        state.result()
+    except SourceUnavailable:
+        return True
+    except (DriftwardenError, ConfigError, ValueError, KeyError, LookupError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+IO = {"retries": 2, "retry_delay_seconds": [1, 5], "retry_condition_fn": _transient, "cache_policy": NO_CACHE}
+PURE = {"cache_policy": NO_CACHE}
+
+
+@dataclass(frozen=True)
+class Reference:
+    id: int
+    version: int
+    profile: ReferenceProfile
+
+
+@dataclass(frozen=True)
+class InputChecks:
+    volume: VolumeResult
+    validation: ValidationResult | None
+    drift: DriftResult | None
+
+
+@task(**PURE)
+def load_config(config_path: str) -> ModelConfig:
+    return load_model_config(config_path)
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
+
+
+def parse_time(value: str, what: str, tz: str = "UTC") -> pd.Timestamp:
+    """A time given by a user: ISO text, read in ``tz`` when it has no offset; the error names ``what``."""
+    try:
+        if not _ISO.match(str(value).strip()):  # 15/10/2026 or 10/11/2026: day or month first is a guess
+            raise ValueError(value)
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{what}: {value!r} is not a time (use ISO 8601, e.g. 2026-10-15 or 2026-10-15T06:00)"
+        ) from exc
+    if t is pd.NaT:
+        raise ValueError(f"{what}: {value!r} is not a time")
+    if t.tzinfo is not None:
+        return t
+    try:
+        return t.tz_localize(tz)
+    except Exception as exc:  # pytz's NonExistentTimeError / AmbiguousTimeError are not ValueErrors
+        kind = "does not exist" if "NonExistent" in type(exc).__name__ else "happens twice"
+        raise ValueError(
+            f"{what}: {value!r} {kind} in {tz} (a DST change): give the offset, e.g. {t.isoformat()}+01:00"
+        ) from exc
+
+
+def scheduled_time() -> pd.Timestamp:
+    """When this flow run was meant to start: a run a worker picks up late, or a retry, still monitors the
+    window its schedule meant (now, outside a flow run or for a run started by hand)."""
+    from prefect.runtime import flow_run
+
+    return pd.Timestamp(flow_run.scheduled_start_time).tz_convert("UTC")
+
+
+@task(**PURE)
+def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
+    tz = cfg.window.timezone
+    if window_end is None:  # a scheduled run: the last window whose data had landed by its scheduled time
+        return scheduled_window(scheduled_time(), cfg.window_length, tz, cfg.lateness)
+    return window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
+
+
+@task(**PURE)
+def resolve_as_of(as_of: str | None) -> pd.Timestamp:
+    return parse_time(as_of, "as_of") if as_of else pd.Timestamp.now(tz="UTC")
+
+
+def profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    c = cfg.columns
+    numeric, categorical = list(c.numerical), list(c.categorical)
+    if cfg.task == "regression":
+        numeric += [c.prediction] + ([c.target] if c.target in frame else [])
+    else:
+        categorical += [c.prediction] + ([c.target] if c.target in frame else [])
+        if c.probability:
+            numeric.append(c.probability)
+    return numeric, categorical
+
+
+@task(**IO)
+def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
+    """The current reference profile: computed once per reference version (read in chunks) and stored."""
+    engine = store.open_store(store_url)
+    fingerprint = sources.source_fingerprint(cfg) + "|" + cfg.columns.model_dump_json()
+    private = cfg.private_columns
+    stored = store.current_reference(engine, cfg.name)
+    if stored is not None and stored.fingerprint == fingerprint:
+        profile = ReferenceProfile.from_json(stored.profile)
+        c = cfg.columns
+        if private & {*c.features, c.prediction, c.target, c.probability}:
+            profile = profile.merged(_profile_reference(cfg, only=private))  # never stored: profiled per run
+        return Reference(stored.id, stored.version, profile)
+    profile = _profile_reference(cfg)
+    kept = profile.without(private).to_json()  # masked and excluded columns stay out of the store
+    added = store.add_reference(engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, kept)
+    return Reference(added.id, added.version, profile)
+
+
+def _profile_reference(cfg: ModelConfig, only: set[str] | None = None) -> ReferenceProfile:
+    """The reference's profile, read in chunks; ``only``: of these columns alone (the same sampled rows)."""
+    builder: ProfileBuilder | None = None
+    for chunk in sources.scan_reference(cfg):
+        if builder is None:
+            numeric, categorical = profile_columns(cfg, chunk)
+            if only is not None:
+                numeric, categorical = [c for c in numeric if c in only], [c for c in categorical if c in only]
+            builder = ProfileBuilder(numeric, categorical)
+        builder.add(chunk)
+        del chunk  # before the next one is read
+    assert builder is not None  # scan_reference yields at least one chunk
+    return builder.finish()
+
+
+@task(**IO)
+def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Timestamp) -> pd.Timestamp:
+    """A re-run never knows fewer labels than the version it supersedes (a short backfill over windows
+    already re-scored with later labels must not turn their breach back into 'ok')."""
+    engine = store.open_store(store_url)
+    start = store.utc(window.start)
+    current = store.latest_runs(engine, cfg.name, start=start, end=start + pd.Timedelta(seconds=1))
+    stored = current["as_of"].dropna()
+    return as_of if stored.empty else max(as_of, pd.Timestamp(stored.iloc[0]).tz_localize("UTC"))
+
+
+@task(**IO)
+def read_known_labels(
+    cfg: ModelConfig, window: Window, as_of: pd.Timestamp, reference: Reference
+) -> pd.DataFrame | None:
+    """(id, target) of every label known as of the run, from the start of the label horizon; None when the
+    target comes with the predictions. Labels the model cannot have predicted (another encoding) fail the run
+    above MAX_UNKNOWN_SHARE and are left out below it."""
+    src = cfg.sources.labels
+    if src is None:
+        return None
+    labels = sources.read_labels(cfg, wall_shift(window.start, -cfg.horizon), as_of)
+    target = cfg.columns.target
+    check = check_labels(labels[target], cfg, reference.profile)
+    if check is not None and check.refused:
+        raise SourceError(check.message(target, f"sources.labels ({cfg.describe(src)})"))
+    return labels[known_labels(labels[target], cfg, reference.profile)]
+
+
+@task(**IO)
+def scan_window(
+    cfg: ModelConfig, store_url: str, window: Window, reference: Reference, labels: pd.DataFrame | None
+) -> ScanResult:
+    """One pass over the window's predictions in chunks (and over the earlier windows that label catch-up
+    may re-score, when there are any): validation, drift sketches, KPI rows, failure candidates, a sample."""
+    earlier = catchup_windows(cfg, store_url, window)
+    sample_rows = get_settings().report_sample_rows
+    scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows)
+    start = min([window.start, *(s for s, _ in earlier)])
+    for chunk in sources.scan_predictions(cfg, start, window.end):
+        scan.add(chunk)
+        del chunk  # before the next one is read
+    result = scan.finish()
+    target = cfg.columns.target
+    check = None if labels is not None else check_labels(result.window.labelled[target], cfg, reference.profile)
+    if check is not None and check.refused:  # the target came with the predictions
+        raise SourceError(check.message(target, f"sources.predictions ({cfg.describe(cfg.sources.predictions)})"))
+    return result
+
+
+def catchup_windows(cfg: ModelConfig, store_url: str, window: Window) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(start, end) of the earlier windows within the label horizon with a stored run that did not fail."""
+    engine = store.open_store(store_url)
+    runs = store.latest_runs(
+        engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
+    )
+    tz = cfg.window.timezone
+    return [
+        (local_time(r["window_start"], tz), local_time(r["window_end"], tz))
+        for r in runs[runs["status"] != "failed"].to_dict("records")
+    ]
+
+
+def local_time(stored: Any, tz: str) -> pd.Timestamp:
+    """A time as the store keeps it (naive UTC) in the model's zone."""
+    return pd.Timestamp(stored).tz_localize("UTC").tz_convert(tz)
+
+
+@task(**IO)
+def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int]:
+    engine = store.open_store(store_url)
+    prior = store.latest_runs(engine, cfg.name, end=store.utc(window.start))
+    prior = prior[prior["status"] != "failed"].tail(cfg.volume.recent_windows)
+    return [int(r) for r in prior["rows"].dropna()]
+
+
+@task(**PURE)
+def check_inputs(
+    cfg: ModelConfig, scan: ScanResult, labelled: pd.DataFrame, reference: Reference, recent: list[int]
+) -> InputChecks:
+    """Volume, validation and drift of the window's rows (target drift from the labels known so far)."""
+    volume = check_volume(scan.window.rows, recent, cfg.volume)
+    if scan.validation is None:
+        return InputChecks(volume, None, None)
+    jobs = [(name, role, sketch) for name, (role, sketch) in scan.sketches.items()]
+    target = cfg.columns.target
+    if target in labelled and (target in reference.profile.numeric or target in reference.profile.categorical):
+        jobs.append((target, "target", sketch_frame(labelled, reference.profile, [target])[target]))
+    return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift))
+
+
+def kpi_history(engine: Any, cfg: ModelConfig, window_start: pd.Timestamp) -> dict[str, list[bool]]:
+    """For the k-consecutive rule: each KPI's wrong-side flags over the windows right before this one on the
+    window grid (a missing, failed or immature window ends the streak)."""
+    longest = max((k.consecutive for k in cfg.kpis), default=1)
+    grid: list[pd.Timestamp] = []
+    start = window_start
+    for _ in range(longest - 1):
+        start = window_ending_at(start, cfg.window_length, cfg.window.timezone).start
+        grid.insert(0, start)
+    if not grid:
+        return {}
+    prior = store.latest_runs(engine, cfg.name, start=store.utc(grid[0]), end=store.utc(window_start))
+    if prior.empty:
+        return {}
+    rows = store.run_metrics(engine, prior["id"].tolist(), kind="kpi")
+    if rows.empty:
+        return {}
+    rows["details"] = rows["details"].map(json.loads)
+    rows = rows.merge(prior[["id", "window_start"]], left_on="run_id", right_on="id", suffixes=("", "_run"))
+    return {k.metric: records.kpi_history(rows, k.metric, grid) for k in cfg.kpis}
+
+
+@task(**IO)
+def score_window(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult) -> KpiResult:
+    """KPIs of a window from the labels known so far (with the consecutive-window history)."""
+    engine = store.open_store(store_url)
+    history = kpi_history(engine, cfg, window.start)
+    return evaluate_kpis(scan.window.labelled, cfg, scan.window.rows, history)
+
+
+@task(**PURE)
+def pick_failures(cfg: ModelConfig, scan: ScanResult) -> list[dict[str, Any]]:
+    return [asdict(s) for s in select_failures(scan.validation, scan.window.candidates, cfg, mask_key())]
+
+
+@task(**PURE)
+def decide(inputs: InputChecks, kpis: KpiResult) -> Verdict:
+    return decide_verdict([*input_findings(inputs.volume, inputs.validation, inputs.drift), *kpi_findings(kpis)])
+
+
+@task(**PURE)
+def run_record(
+    cfg: ModelConfig,
+    window: Window,
+    trigger: str,
+    started: datetime,
+    as_of: pd.Timestamp,
+    reference: Reference,
+    kpis: KpiResult,
+    verdict: Verdict,
+    report: str | None,
+) -> store.RunRecord:
+    return store.RunRecord(
+        model=cfg.name,
+        window_start=store.utc(window.start),
+        window_end=store.utc(window.end),
+        trigger=trigger,
+        status=verdict.status,
+        started_at=started,
+        causes=verdict.causes,
+        rows=kpis.rows,
+        labelled_rows=kpis.labelled,
+        label_coverage=kpis.coverage,
+        as_of=store.utc(as_of),
+        reference_id=reference.id,
+        summary=verdict.summary,
+        findings=[f.to_json() for f in verdict.findings],
+        report_uri=report,
+    )
+
+
+@task(**IO)
+def write_evidence(
+    cfg: ModelConfig,
+    window: Window,
+    scan: ScanResult,
+    reference: Reference,
+    verdict: Verdict,
+    metric_rows: list[dict[str, Any]],
+    started: datetime,
+) -> str | None:
+    settings = get_settings()
+    if scan.window.rows == 0:
+        return None
+    stem = f"{window.start.strftime('%Y%m%dT%H%M')}-{started.strftime('%Y%m%dT%H%M%S%f')}"
+    return write_reports(
+        cfg,
+        scan.sample,
+        scan.window.rows,
+        reference.profile,
+        report_files.join(settings.resolved_reports_dir(), cfg.name),
+        stem,
+        window.label,
+        verdict.summary,
+        metric_rows,
+    )
+
+
+@task(**IO)
+def store_run(
+    store_url: str, run: store.RunRecord, metric_rows: list[dict[str, Any]], failures: list[dict[str, Any]]
+) -> tuple[int, int, int]:
+    return store.write_run(store.open_store(store_url), run, [store.MetricRow(**m) for m in metric_rows], failures)
+
+
+@task(**IO)
+def window_summary(cfg: ModelConfig, store_url: str, window_start: datetime) -> dict[str, Any]:
+    return load_window_json(cfg, store_url, window_start)
+
+
+def load_window_json(cfg: ModelConfig, store_url: str, window_start: datetime) -> dict[str, Any]:
+    """The current state of one window as the JSON contract, read back from the store."""
+    engine = store.open_store(store_url)
+    run = store.latest_runs(engine, cfg.name, start=window_start, end=window_start + pd.Timedelta(seconds=1))
+    if run.empty:
+        raise LookupError(f"no run stored for {cfg.name} at {window_start}")
+    row = run.iloc[0].to_dict()
+    row["causes"] = json.loads(row["causes"])
+    metric_rows = store.run_metrics(engine, [int(row["id"])])
+    if not metric_rows.empty:
+        metric_rows["details"] = metric_rows["details"].map(json.loads)
+        metric_rows["passed"] = metric_rows["passed"].map(lambda v: None if pd.isna(v) else bool(v))
+    logged = store.count_failures(engine, cfg.name, window_start)
+    tz = cfg.window.timezone
+    versions = store.all_versions(engine, cfg.name, window_start)
+    since = records.status_since(versions, row["status"], tz)
+    failure = records.failed_since_current(versions)
+    return records.window_json(row, metric_rows, logged, [k.metric for k in cfg.kpis], tz, since, failure)
+
+
+@task(**PURE)
+def publish_artifact(cfg: ModelConfig, summary: dict[str, Any]) -> None:
+    kpis = "\n".join(
+        f"| {name} | {_f(v.get('value'))} | {_f(v.get('target'))} | {v.get('level')} |"
+        for name, v in summary["kpis"].items()
+    )
+    md = (
+        f"# {cfg.name}: {summary['status'].upper()}\n\n"
+        f"Window {summary['window_start']} .. {summary['window_end']}, {summary['rows']} rows, "
+        f"{summary['labelled_rows']} labelled.\n\n"
+        f"Causes: {', '.join(summary['causes']) or 'none'}; drifted features: "
+        f"{', '.join(summary['drifted_features']) or 'none'}; failure samples logged: "
+        f"{summary['failures_logged']}.\n\n| KPI | value | target | level |\n|---|---|---|---|\n{kpis}\n\n"
+        f"```\n{summary['summary'] or summary.get('error') or ''}\n```\n\nReport: {summary['report']}\n"
+    )
+    changed = summary.get("rescored") or []
+    if changed:
+        md += "\n## Earlier windows re-scored as their labels arrived\n\n| window | was | now |\n|---|---|---|\n"
+        md += "".join(f"| {r['window_start']} | {r['previous']} | {r['status']} |\n" for r in changed)
+    create_markdown_artifact(markdown=md, key=f"monitor-{_key(cfg.name)}", description="driftwarden run summary")
+
+
+def _f(v: Any) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def _key(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower())

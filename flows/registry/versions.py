@@ -1,0 +1,342 @@
+"""The model registry: versioned models on disk (or any fsspec URL) with their metadata, and a ``champion`` alias.
+
+Layout under ``<registry>/<model>/``::
+
+    versions/<N>/model.skops      the model (skops: loading never runs arbitrary code)
+    versions/<N>/meta.json        version, parent, training windows, fingerprint, rows, holdout scores, p-value,
+                                  reason, time, sha256 of model.skops
+    versions/<N>/reference.parquet  the out-of-sample holdout scored by this model (the drift reference it brings)
+    aliases.json                  {"champion": N, "history": [...]}: moved atomically (write, then rename)
+    attempts/<time>.json          every retraining attempt, promoted or not, with its figures
+
+A version folder is written under a temporary name and renamed into place, so a crash never leaves half a
+version; the alias file is replaced in one rename, so a crash mid-promotion leaves the old champion in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import pandas as pd
+
+from driftwarden.config.model import ModelConfig
+from driftwarden.config.settings import get_settings
+from driftwarden.flows.errors import DriftwardenError
+
+
+def _allowed(name: str) -> bool:
+    """Whether skops may rebuild a type it does not trust by itself: scikit-learn classes, numpy dtypes, scalar
+    and array types, scipy sparse matrices. Never a function, a builtin, or a class that wraps a callable
+    (``numpy.vectorize``): those would let a crafted file run code."""
+    import importlib
+    import inspect
+
+    import numpy as np
+
+    module, _, attr = name.rpartition(".")
+    if not (module == "numpy" or module.startswith(("numpy.", "sklearn.", "scipy.sparse"))):
+        return False
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return False
+    if not inspect.isclass(obj):
+        return False
+    if module.startswith("numpy"):
+        return issubclass(obj, np.dtype | np.generic | np.ndarray)
+    if module.startswith("scipy"):
+        from scipy import sparse
+
+        return issubclass(obj, sparse.spmatrix | sparse.sparray)
+    from sklearn.preprocessing import FunctionTransformer
+
+    return not issubclass(obj, FunctionTransformer)
+
+
+def trusted_types(blob: bytes, where: str) -> list[str]:
+    """The types to pass to skops for this file, after refusing it if any is outside the allow-list."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except Exception as exc:
+        raise RegistryError(f"{where}: not a readable skops file ({type(exc).__name__}: {exc})") from exc
+    refused = [t for t in untrusted if not _allowed(t)]
+    if refused:
+        raise RegistryError(
+            f"{where}: refuses to load {refused}: only scikit-learn classes, numpy dtypes/arrays and scipy sparse "
+            "matrices are rebuilt (functions and builtins could run code)"
+        )
+    return list(untrusted)
+
+
+def check_tree_structures(model: Any, where: str) -> None:
+    """Refuse a model whose trees point outside themselves. skops rebuilds scikit-learn's tree classes
+    (``sklearn.tree._tree.Tree``, the histogram gradient boosting's ``TreePredictor``) from arrays of node
+    indices that prediction follows in compiled code without bounds checks: a crafted file with a child index
+    or feature index out of range reads outside memory (a crash at best). The allow-list cannot see this; the
+    arrays are checked before the first prediction."""
+    import numpy as np
+
+    seen: set[int] = set()
+
+    def bad(what: str) -> RegistryError:
+        return RegistryError(f"{where}: {what}: the file was tampered with or corrupted, so it is not used")
+
+    def visit(obj: Any, n_features: int | None, depth: int) -> None:
+        if depth > 12 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        n_features = getattr(obj, "n_features_in_", n_features)
+        kind = type(obj).__name__
+        if kind == "TreePredictor" and hasattr(obj, "nodes"):
+            nodes = obj.nodes
+            inner = ~nodes["is_leaf"].astype(bool)
+            size = len(nodes)
+            at = np.arange(size)[inner]
+            for field in ("left", "right"):
+                child = nodes[field][inner]
+                if ((child <= 0) | (child >= size)).any():
+                    raise bad(f"a boosted tree has a child index outside its {size} nodes")
+                if (child <= at).any():  # children follow their parent: a back edge would loop forever
+                    raise bad("a boosted tree has a child that points back to an earlier node")
+            if "is_categorical" in nodes.dtype.names and nodes["is_categorical"][inner].astype(bool).any():
+                # Categorical splits index bitsets through bitset_idx, unchecked in compiled code too; such
+                # models are not registrable here (their bin mapper needs functions skops would have to run).
+                raise bad("a boosted tree has categorical splits, which this registry does not load")
+            limit = n_features if n_features is not None else 0
+            if inner.any() and ((nodes["feature_idx"][inner] < 0) | (nodes["feature_idx"][inner] >= limit)).any():
+                raise bad(f"a boosted tree splits on a feature outside its {limit} features")
+            return
+        if kind == "Tree" and hasattr(obj, "children_left"):
+            size = int(obj.node_count)
+            left, right, feature = (np.asarray(a) for a in (obj.children_left, obj.children_right, obj.feature))
+            inner = left != -1
+            if ((left[inner] <= 0) | (left[inner] >= size) | (right[inner] <= 0) | (right[inner] >= size)).any():
+                raise bad(f"a tree has a child index outside its {size} nodes")
+            at = np.arange(len(left))[inner]
+            if ((left[inner] <= at) | (right[inner] <= at)).any():
+                raise bad("a tree has a child that points back to an earlier node")
+            if (right[~inner] != -1).any() or ((feature[inner] < 0) | (feature[inner] >= int(obj.n_features))).any():
+                raise bad("a tree's leaves or split features are out of range")
+            return
+        if isinstance(obj, list | tuple):
+            for item in obj:
+                visit(item, n_features, depth + 1)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                visit(item, n_features, depth + 1)
+        elif type(obj).__module__.startswith("sklearn."):
+            for item in vars(obj).values() if hasattr(obj, "__dict__") else ():
+                visit(item, n_features, depth + 1)
+            for name in ("tree_",):  # cython attributes outside __dict__
+                if hasattr(obj, name) and name not in getattr(obj, "__dict__", {}):
+                    visit(getattr(obj, name), n_features, depth + 1)
+
+    visit(model, None, 0)
+
+
+class RegistryError(DriftwardenError):
+    """A registry operation was refused (unknown version, tampered file, untrusted types)."""
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    meta: dict[str, Any]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Registry:
+    """One model's registry. Holds a URL, never an open handle; every call opens what it needs."""
+
+    def __init__(self, cfg: ModelConfig):
+        root = cfg.retrain.registry
+        if root is None:
+            base = str((get_settings().home / "registry").resolve())
+        elif "://" in root:
+            base = root
+        else:
+            base = cfg.resolve(root)
+        self.fs, path = fsspec.core.url_to_fs(base)
+        self.root = f"{path.rstrip('/')}/{cfg.name}"
+        self.model = cfg.name
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def _path(self, *parts: object) -> str:
+        return "/".join([self.root, *map(str, parts)])
+
+    def _read_json(self, path: str) -> Any:
+        with self.fs.open(path, "r") as fh:
+            return json.load(fh)
+
+    def versions(self) -> list[Version]:
+        folder = self._path("versions")
+        if not self.fs.exists(folder):
+            return []
+        out = []
+        for entry in self.fs.ls(folder, detail=False):
+            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+            if name.isdigit() and self.fs.exists(self._path("versions", name, "meta.json")):
+                out.append(Version(int(name), self._read_json(self._path("versions", name, "meta.json"))))
+        return sorted(out, key=lambda v: v.number)
+
+    def version(self, number: int) -> Version:
+        path = self._path("versions", number, "meta.json")
+        if not self.fs.exists(path):
+            known = [v.number for v in self.versions()]
+            raise RegistryError(f"model {self.model} has no version {number} in the registry (known: {known})")
+        return Version(number, self._read_json(path))
+
+    def aliases(self) -> dict[str, Any]:
+        path = self._path("aliases.json")
+        return self._read_json(path) if self.fs.exists(path) else {"champion": None, "history": []}
+
+    def champion(self) -> Version | None:
+        number = self.aliases().get("champion")
+        return None if number is None else self.version(int(number))
+
+    def load(self, number: int) -> Any:
+        """The fitted model of a version, after checking its hash and that skops rebuilds only trusted types."""
+        import skops.io as sio
+
+        meta = self.version(number).meta
+        path = self._path("versions", number, "model.skops")
+        with self.fs.open(path, "rb") as fh:
+            blob = fh.read()
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != meta.get("sha256"):
+            raise RegistryError(
+                f"{path}: sha256 {digest[:12]}… does not match the registered {str(meta.get('sha256'))[:12]}…; "
+                "the file was changed or corrupted, so it is not loaded"
+            )
+        untrusted = trusted_types(blob, path)
+        model = sio.loads(blob, trusted=untrusted)
+        check_tree_structures(model, path)
+        return model
+
+    def reference(self, number: int) -> pd.DataFrame | None:
+        path = self._path("versions", number, "reference.parquet")
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as fh:
+            blob = fh.read()
+        recorded = self.version(number).meta.get("reference_sha256")
+        if hashlib.sha256(blob).hexdigest() != recorded:
+            raise RegistryError(f"{path}: sha256 does not match the registered one; the reference is not used")
+        return pd.read_parquet(io.BytesIO(blob))
+
+    def attempts(self) -> list[dict[str, Any]]:
+        folder = self._path("attempts")
+        if not self.fs.exists(folder):
+            return []
+        files = sorted(str(p) for p in self.fs.ls(folder, detail=False) if str(p).endswith(".json"))
+        return [self._read_json(p) for p in files]
+
+    def last_attempt_time(self) -> datetime | None:
+        """When the last retraining that produced a verdict (promoted or kept) or crashed happened, in data time
+        (its ``as_of``: a replay of history has its own clock): a trainer that crashes is not run again every
+        night. A refused attempt (too few rows yet, another retraining running) starts no cooldown."""
+        done = [a for a in self.attempts() if a.get("outcome") in ("promoted", "kept", "failed") and a.get("as_of")]
+        if not done:
+            return None
+        return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in done)
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def register(self, model: Any, meta: dict[str, Any], reference: pd.DataFrame | None = None) -> Version:
+        """Add a new version (never the champion by itself). Written under a temporary name, then renamed."""
+        import skops.io as sio
+
+        blob = sio.dumps(model)
+        where = f"the model to register for {self.model} ({type(model).__name__})"
+        trusted_types(blob, where)  # loadable later
+        check_tree_structures(model, where)
+        ref_blob = None
+        if reference is not None:
+            buf = io.BytesIO()
+            reference.to_parquet(buf, index=False)
+            ref_blob = buf.getvalue()
+        existing = [v.number for v in self.versions()]
+        number = (max(existing) if existing else 0) + 1
+        token = uuid.uuid4().hex
+        full = {
+            "model": self.model,
+            "version": number,
+            "registration": token,
+            "created_at": _now(),
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "estimator": type(model).__name__,
+            "reference_sha256": None if ref_blob is None else hashlib.sha256(ref_blob).hexdigest(),
+            **meta,
+        }
+        tmp = self._path("versions", f".tmp-{token}")
+        self.fs.makedirs(tmp, exist_ok=True)
+        self.fs.pipe(f"{tmp}/model.skops", blob)
+        if ref_blob is not None:
+            self.fs.pipe(f"{tmp}/reference.parquet", ref_blob)
+        self.fs.pipe(f"{tmp}/meta.json", json.dumps(full, indent=2, default=str).encode())
+        final = self._path("versions", number)
+        if self.fs.exists(final):
+            self.fs.rm(tmp, recursive=True)
+            raise RegistryError(f"version {number} of {self.model} appeared meanwhile; register again")
+        self.fs.mv(tmp, final, recursive=True)
+        if self._read_json(f"{final}/meta.json").get("registration") != token:
+            # Another registration took the number between the check and the move (which then nested this
+            # one inside it): take ours out and refuse, rather than return a version that is someone else's.
+            nested = f"{final}/.tmp-{token}"
+            if self.fs.exists(nested):
+                self.fs.rm(nested, recursive=True)
+            raise RegistryError(f"version {number} of {self.model} appeared meanwhile; register again")
+        return Version(number, full)
+
+    def set_champion(self, number: int, reason: str, rollback: bool = False) -> dict[str, Any]:
+        """Move the ``champion`` alias (atomically: the new alias file replaces the old in one rename)."""
+        self.version(number)  # refuses an unknown version
+        aliases = self.aliases()
+        entry = {"champion": number, "previous": aliases.get("champion"), "at": _now(), "reason": reason}
+        if rollback:
+            entry["rollback"] = True
+        new = {"champion": number, "history": [*aliases.get("history", []), entry]}
+        tmp = self._path(f".aliases-{uuid.uuid4().hex}.json")
+        self.fs.makedirs(self.root, exist_ok=True)
+        self.fs.pipe(tmp, json.dumps(new, indent=2).encode())
+        self.fs.mv(tmp, self._path("aliases.json"))
+        return new
+
+    def rollback(self, reason: str) -> int:
+        """Give the alias back to the champion before the current one (a second rollback goes one further)."""
+        stack: list[int] = []
+        for entry in self.aliases().get("history", []):
+            if entry.get("rollback"):
+                stack.pop()
+            else:
+                stack.append(int(entry["champion"]))
+        if len(stack) < 2:
+            raise RegistryError(f"model {self.model}: no earlier champion to roll back to")
+        self.set_champion(stack[-2], reason, rollback=True)
+        return stack[-2]
+
+    def record_attempt(self, attempt: dict[str, Any]) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        self.fs.makedirs(self._path("attempts"), exist_ok=True)
+        self.fs.pipe(self._path("attempts", f"{stamp}.json"), json.dumps(attempt, indent=2, default=str).encode())
+
+    def export(self, number: int, target: str) -> str:
+        """Copy a version's model file to ``target`` (a path or fsspec URL), e.g. where a server picks it up."""
+        with self.fs.open(self._path("versions", number, "model.skops"), "rb") as fh:
+            blob = fh.read()
+        with fsspec.open(target, "wb") as out:
+            out.write(blob)
+        return target

@@ -1,0 +1,64 @@
+"""The retraining flow: train a challenger on data chosen by the cause, judge it honestly against the champion on
+fresh held-out windows it never trained on, and promote it only if it is proven better."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from driftwarden.checks.training import PlanError
+from driftwarden.config.loader import ConfigError
+from driftwarden.flows.monitor import tasks as steps
+from driftwarden.flows.registry.versions import Registry
+from driftwarden.flows.retrain import tasks as rs
+from driftwarden.flows.store import locks
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"{Path(flow_run.parameters['config_path']).stem}-retrain"
+
+
+@flow(name="retrain-model", flow_run_name=_run_name, timeout_seconds=6 * 3600)
+def retrain_model(
+    config_path: str, reason: str | None = None, as_of: str | None = None, trigger: str = "manual"
+) -> dict[str, Any]:
+    """Retrain one model. ``as_of`` (default: now) is the moment whose data is used: a replay of history
+    retrains with what was known then. Returns the attempt record (also kept in the registry)."""
+    try:
+        cfg = steps.load_config(config_path)
+        as_of_ts = steps.resolve_as_of(as_of)
+    except (ConfigError, ValueError) as exc:
+        raise rs.RetrainFailed({"config": config_path, "outcome": "failed", "error": str(exc)}) from exc
+    store_url = steps.get_settings().resolved_store_url()
+    registry = Registry(cfg)
+    attempt = rs.new_attempt(cfg, registry, reason, trigger, as_of_ts)
+    lock = None
+    try:
+        lock = rs.lock_retraining(cfg, store_url)  # one retraining of a model at a time: WindowBusy
+        context = rs.breach_context(cfg, store_url, as_of_ts)
+        history = rs.read_labelled_history(cfg, as_of_ts, context)
+        failures = rs.failure_rows(cfg, store_url, as_of_ts)
+        plan = rs.plan(cfg, history, context, failures)
+        challenger = rs.train_challenger(cfg, plan)
+        comparison = rs.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
+        version = rs.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
+        rs.keep_training_samples(cfg, store_url, plan)  # retention keeps them while a model trained on them exists
+        export_error = rs.promote(cfg, registry, version, comparison) if comparison.promote else None
+        attempt = rs.finish(attempt, context, plan, comparison, version)
+        if export_error:
+            attempt["export_error"] = export_error
+    except (PlanError, locks.WindowBusy) as exc:
+        attempt = {**attempt, "outcome": "refused", "reasons": [str(exc)]}
+    except Exception as exc:  # a failed or crashed training never touches the champion
+        attempt = {**attempt, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        locks.release_quietly(store_url, lock)
+    registry.record_attempt(attempt)
+    get_run_logger().info("%s retrain: %s; %s", cfg.name, attempt["outcome"], "; ".join(attempt.get("reasons", [])))
+    if attempt["outcome"] == "failed":
+        raise rs.RetrainFailed(attempt)
+    return attempt

@@ -1,0 +1,188 @@
+"""Files read through DuckDB (``reader: duckdb``): a glob of Parquet or CSV files, local or on an object store
+(``s3://``, ``gs://``, ``https://``, with DuckDB's httpfs extension), queried with the configured columns and
+the window's time range in the query, so that DuckDB skips what the window does not need (row groups by
+their statistics, columns by projection); rows arrive in Arrow batches, never as one frame.
+
+Paths and time bounds are bound parameters; column names are quoted as identifiers; settings (``SET``) are
+checked names with quoted values, their secrets taken from the environment at connection time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from typing import Any
+
+import pandas as pd
+
+from driftwarden.config.model import ModelConfig, SourceConfig
+from driftwarden.config.settings import env_secret
+from driftwarden.flows.errors import SourceError, SourceUnavailable
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _format(src: SourceConfig, path: str, what: str) -> str:
+    if src.format != "auto":
+        return src.format
+    name = path.lower().rstrip("/")
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    raise SourceError(f"sources.{what}: cannot tell the format of {path}; set format: csv|parquet")
+
+
+def _scan(fmt: str) -> str:
+    return "read_parquet(?)" if fmt == "parquet" else "read_csv_auto(?)"
+
+
+def connect(src: SourceConfig, what: str, path: str) -> Any:
+    """An in-memory DuckDB connection with the source's settings (and httpfs for a remote path)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        if _remote(path):
+            _load_httpfs(con, what)
+        for key, value in src.duckdb_settings.items():
+            where = f"sources.{what}.duckdb_settings.{key}"
+            text = env_secret(value, where) if value.strip().startswith("${") else value
+            con.execute(f"SET {key} = {_literal(text)}")
+    except KeyError as exc:
+        con.close()
+        raise SourceError(str(exc.args[0])) from None
+    except duckdb.Error as exc:
+        con.close()
+        raise SourceError(f"sources.{what}: DuckDB refused a setting: {_scrubbed(exc, src)}") from None
+    return con
+
+
+def _load_httpfs(con: Any, what: str) -> None:
+    """DuckDB's httpfs extension: from the duckdb-ext-httpfs package when installed (its wheel carries the
+    binary under ``duckdb_ext/extensions/<version>/<platform>/``: no download at run time), else from DuckDB's
+    own extension folder."""
+    import importlib.util
+    from pathlib import Path
+
+    import duckdb
+
+    spec = importlib.util.find_spec("duckdb_ext")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    packaged = [Path(f) / "extensions" for f in folders if (Path(f) / "extensions").is_dir()]
+    if packaged:
+        con.execute(f"SET extension_directory = {_literal(str(packaged[0]))}")
+    con.execute("SET autoinstall_known_extensions = false")
+    try:
+        con.execute("LOAD httpfs")
+    except duckdb.Error as exc:
+        raise SourceError(
+            f"sources.{what}: an object-store path needs DuckDB's httpfs extension, which is not installed "
+            f"({exc}); install the duckdb-ext-httpfs package, or run INSTALL httpfs once with internet access"
+        ) from None
+
+
+def _scrubbed(exc: Exception, src: SourceConfig) -> str:
+    text = str(exc)
+    for value in src.duckdb_settings.values():
+        if value.strip().startswith("${"):
+            try:
+                text = text.replace(env_secret(value, "duckdb_settings"), "***")
+            except KeyError:
+                pass
+    return text
+
+
+_UNREACHABLE = ("could not establish connection", "timed out", "timeout", "connection reset", "connection refused")
+
+
+def _read_error(exc: Exception, src: SourceConfig, what: str, path: str) -> SourceError:
+    """A DuckDB error as a user reads it: an object store that cannot be reached now is worth a retry."""
+    status = getattr(exc, "status_code", None)
+    text = str(exc).lower()
+    if (isinstance(status, int) and (status >= 500 or status == 429)) or any(t in text for t in _UNREACHABLE):
+        return SourceUnavailable(f"sources.{what}: {path} cannot be reached: {_scrubbed(exc, src)}")
+    return SourceError(f"sources.{what}: cannot read {path}: {_scrubbed(exc, src)}")
+
+
+def columns_of(cfg: ModelConfig, src: SourceConfig, what: str) -> dict[str, str]:
+    """Column name -> DuckDB type of the files."""
+    import duckdb
+
+    path = cfg.resolve(src.path or "")
+    fmt = _format(src, path, what)
+    with closing(connect(src, what, path)) as con:
+        try:
+            rows = con.execute(f"DESCRIBE SELECT * FROM {_scan(fmt)}", [path]).fetchall()
+        except duckdb.Error as exc:
+            raise _read_error(exc, src, what, path) from None
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def read_files(
+    cfg: ModelConfig,
+    src: SourceConfig,
+    what: str,
+    columns: list[str],
+    time_col: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    tz: str,
+    chunk_rows: int,
+) -> Iterator[pd.DataFrame]:
+    """Rows of ``columns`` whose ``time_col`` lies in [start, end), in chunks of ``chunk_rows`` (at least one,
+    maybe empty). A naive timestamp column holds local times of ``tz``; a zoned one is compared in UTC."""
+    import duckdb
+
+    path = cfg.resolve(src.path or "")
+    fmt = _format(src, path, what)
+    types = columns_of(cfg, src, what)
+    missing = [c for c in columns if c not in types]
+    if missing:
+        raise SourceError(f"sources.{what}: {path} has no column(s) {missing}")
+    query = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_scan(fmt)}"
+    params: list[Any] = [path]
+    if time_col and start is not None and end is not None and "TIMESTAMP" in types[time_col].upper():
+        zoned = "TIME ZONE" in types[time_col].upper()
+        lo, hi = (
+            (start, end) if zoned else (start.tz_convert(tz).tz_localize(None), end.tz_convert(tz).tz_localize(None))
+        )
+        query += f" WHERE {_quote(time_col)} >= ? AND {_quote(time_col)} < ?"
+        params += [lo.to_pydatetime(), hi.to_pydatetime()]
+    with closing(connect(src, what, path)) as con:
+        try:
+            reader = con.execute(query, params).fetch_record_batch(chunk_rows)
+            empty = True
+            for batch in reader:
+                if batch.num_rows or empty:
+                    empty = False
+                    yield batch.to_pandas()
+            if empty:
+                yield reader.schema.empty_table().to_pandas()
+        except duckdb.Error as exc:
+            raise _read_error(exc, src, what, path) from None
+
+
+def fingerprint(cfg: ModelConfig, src: SourceConfig, what: str) -> str:
+    """Identity of a reference read through DuckDB: its files' names and its row count."""
+    import duckdb
+
+    path = cfg.resolve(src.path or "")
+    fmt = _format(src, path, what)
+    with closing(connect(src, what, path)) as con:
+        try:
+            files = [str(r[0]) for r in con.execute("SELECT file FROM glob(?) ORDER BY file", [path]).fetchall()]
+            rows = con.execute(f"SELECT count(*) FROM {_scan(fmt)}", [path]).fetchone()
+        except duckdb.Error as exc:
+            raise _read_error(exc, src, what, path) from None
+    return f"duckdb|{'|'.join(files)}|{rows[0] if rows else 0}"

@@ -1,0 +1,130 @@
+"""Read a window from a database table: only the configured columns, the time range bound as parameters
+in the WHERE clause, streamed in chunks. Table and column names are quoted by SQLAlchemy, never pasted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from driftwarden.config.model import SourceConfig
+from driftwarden.config.settings import expand_secrets
+from driftwarden.flows.errors import SourceError, SourceUnavailable, first_line
+
+CHUNK_ROWS = 200_000
+
+
+@lru_cache(maxsize=16)
+def _engine(url: str) -> Engine:
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def _reaching(engine: Engine, src: SourceConfig, what: str) -> Iterator[None]:
+    """A database that cannot be reached (down, refusing, timing out, locked) as a SourceUnavailable naming
+    the source and where it is (never the password): the run's I/O retries it, then fails with this."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise SourceUnavailable(
+            f"sources.{what}: table {src.table} at {where} cannot be reached: {first_line(exc)}"
+        ) from None
+
+
+def _source_engine(src: SourceConfig, what: str) -> Engine:
+    """The engine of a table source, its URL's ``${VAR}`` filled from the environment (named if unset)."""
+    assert src.url is not None
+    try:
+        return _engine(expand_secrets(src.url, f"sources.{what}.url"))
+    except KeyError as exc:
+        raise SourceError(str(exc.args[0])) from None
+
+
+def _table(engine: Engine, src: SourceConfig, what: str) -> sa.Table:
+    assert src.table is not None
+    schema, _, name = src.table.rpartition(".")
+    if engine.dialect.name == "duckdb":
+        return _duckdb_table(engine, src, what, schema or "main", name)
+    try:
+        return sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
+    except sa.exc.NoSuchTableError as exc:
+        raise SourceError(f"sources.{what}: no table {src.table} in the database") from exc
+
+
+def _duckdb_table(engine: Engine, src: SourceConfig, what: str, schema: str, name: str) -> sa.Table:
+    """A DuckDB table from its information_schema (duckdb-engine's reflection asks for PostgreSQL catalog
+    tables DuckDB does not have)."""
+    query = sa.text(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query, {"schema": schema, "name": name}).fetchall()
+    if not rows:
+        raise SourceError(f"sources.{what}: no table {src.table} in the database")
+
+    def kind(data_type: str) -> sa.types.TypeEngine[object]:
+        upper = data_type.upper()
+        if upper.startswith("TIMESTAMP"):
+            return sa.DateTime(timezone="TIME ZONE" in upper)
+        return sa.types.NullType()
+
+    columns = [sa.Column(str(n), kind(str(t))) for n, t in rows]
+    return sa.Table(name, sa.MetaData(), *columns, schema=None if schema == "main" else schema)
+
+
+def read_table(
+    src: SourceConfig,
+    what: str,
+    columns: list[str],
+    time_col: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    tz: str,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """Rows of ``columns`` whose ``time_col`` lies in [start, end), in chunks of ``chunk_rows`` (at least
+    one, maybe empty). Naive timestamp columns hold local times of ``tz``; time-zone-aware ones are
+    compared in UTC."""
+    engine = _source_engine(src, what)
+    with _reaching(engine, src, what):
+        table = _table(engine, src, what)
+    missing = [c for c in columns if c not in table.c]
+    if missing:
+        raise SourceError(f"sources.{what}: table {src.table} has no column(s) {missing}")
+    query = sa.select(*[table.c[c] for c in columns])
+    if time_col and start is not None and end is not None:
+        col = table.c[time_col]
+        aware = isinstance(col.type, sa.DateTime) and bool(col.type.timezone)
+        lo, hi = (
+            (start, end) if aware else (start.tz_convert(tz).tz_localize(None), end.tz_convert(tz).tz_localize(None))
+        )
+        query = query.where(col >= lo.to_pydatetime(), col < hi.to_pydatetime())
+    empty = True
+    with _reaching(engine, src, what), engine.connect() as conn:  # a server-side cursor where the driver has one
+        for chunk in pd.read_sql(query, conn.execution_options(stream_results=True), chunksize=chunk_rows):
+            empty = False
+            yield chunk
+    if empty:
+        yield pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def table_columns(src: SourceConfig, what: str) -> list[str]:
+    engine = _source_engine(src, what)
+    with _reaching(engine, src, what):
+        return [c.name for c in _table(engine, src, what).columns]
+
+
+def table_fingerprint(src: SourceConfig) -> str:
+    """Identity of a reference table: its name and row count (a reload that changes it makes a new version)."""
+    engine = _source_engine(src, "reference")
+    with _reaching(engine, src, "reference"):
+        table = _table(engine, src, "reference")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+    return f"sql|{src.table}|{rows}"

@@ -1,0 +1,480 @@
+"""The store: SQLAlchemy tables and the few functions that read and write them.
+
+A run's results are written in one transaction. Re-running (or re-scoring) a window adds a new run
+version and marks the earlier one superseded; nothing is deleted. Times are stored as naive UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+references = sa.Table(
+    "references",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("profile", sa.Text, nullable=False),
+    sa.UniqueConstraint("model", "version"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("window_start", sa.DateTime, nullable=False),
+    sa.Column("window_end", sa.DateTime, nullable=False),
+    sa.Column("run_version", sa.Integer, nullable=False),
+    sa.Column("superseded", sa.Boolean, nullable=False, default=False),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("causes", sa.Text, nullable=False, default="[]"),
+    sa.Column("rows", sa.Integer),
+    sa.Column("labelled_rows", sa.Integer),
+    sa.Column("label_coverage", sa.Float),
+    sa.Column("as_of", sa.DateTime),
+    sa.Column("reference_id", sa.Integer, sa.ForeignKey("references.id")),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("summary", sa.Text),
+    sa.Column("findings", sa.Text, nullable=False, default="[]"),
+    sa.Column("report_uri", sa.Text),
+    sa.UniqueConstraint("model", "window_start", "run_version"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("column", sa.Text),
+    sa.Column("segment", sa.Text, nullable=False, default="all"),
+    sa.Column("value", sa.Float),
+    sa.Column("lower", sa.Float),
+    sa.Column("upper", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("direction", sa.Text),
+    sa.Column("passed", sa.Boolean),
+    sa.Column("details", sa.Text, nullable=False, default="{}"),
+)
+
+failure_samples = sa.Table(
+    "failure_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("window_start", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("row_id", sa.Text, nullable=False),
+    sa.Column("model_version", sa.Text),
+    sa.Column("prediction", sa.Text),
+    sa.Column("label", sa.Text),
+    sa.Column("score", sa.Float),
+    sa.Column("features", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("used_in_training", sa.Boolean, nullable=False, default=False),
+)
+
+# --- alerts (flows/alert_store.py reads and writes these) ---------------------------------------------
+
+conditions = sa.Table(
+    "conditions",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # model/check/subject
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("check_name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # open | resolved
+    sa.Column("severity", sa.Text, nullable=False),  # warning | critical
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("last_sent", sa.DateTime),
+    sa.Column("sent_value", sa.Float),
+    sa.Column("last_value", sa.Float),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("acknowledged", sa.Boolean, nullable=False, default=False),
+    sa.Column("acknowledged_at", sa.DateTime),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("channel", sa.Text, nullable=False),  # the channel's name in the config, never its URL
+    sa.Column("payload", sa.Text, nullable=False),  # the message as JSON (no secrets)
+    sa.Column("status", sa.Text, nullable=False, index=True),  # pending | sent | dead
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_attempt", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+)
+
+mutes = sa.Table(
+    "mutes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("check_name", sa.Text, nullable=False),  # a check name or *
+    sa.Column("subject", sa.Text, nullable=False, default="*"),  # a subject or a glob
+    sa.Column("until", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+
+# One row per (model, window) a run is monitoring right now: two runs of one window never interleave
+# (flows/locks.py). Added by migration 0002.
+run_locks = sa.Table(
+    "run_locks",
+    metadata,
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("window_start", sa.DateTime, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+
+def utc(ts: Any) -> datetime:
+    """Naive UTC datetime of a timestamp (aware ones are converted, naive ones taken as UTC)."""
+    t = pd.Timestamp(ts)
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return t.to_pydatetime()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@lru_cache(maxsize=8)
+def open_store(url: str) -> Engine:
+    """The store's engine for a URL (one per URL and process), its schema upgraded to the migrations' head.
+
+    Tasks are handed the URL, never an open connection, and open connections from this pool inside."""
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        if engine.url.database not in (None, "", ":memory:"):
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # Wait for another process's write first: switching to WAL itself needs the lock, and without a
+            # busy timeout a second process opening the store mid-migration fails at once ("database is locked").
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    from driftwarden.flows.store.schema import upgrade  # the migrations import this module's metadata
+
+    upgrade(engine)
+    return engine
+
+
+# --- references ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredReference:
+    id: int
+    version: int
+    fingerprint: str
+    profile: dict[str, Any]
+
+
+def current_reference(engine: Engine, model: str) -> StoredReference | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(references).where(references.c.model == model).order_by(references.c.version.desc())
+        ).first()
+    if row is None:
+        return None
+    return StoredReference(row.id, row.version, row.fingerprint, json.loads(row.profile))
+
+
+def add_reference(
+    engine: Engine, model: str, source: str, fingerprint: str, rows: int, profile: dict[str, Any]
+) -> StoredReference:
+    with engine.begin() as conn:
+        latest = conn.execute(sa.select(sa.func.max(references.c.version)).where(references.c.model == model)).scalar()
+        version = (latest or 0) + 1
+        rid = conn.execute(
+            references.insert().values(
+                model=model,
+                version=version,
+                created_at=now_utc(),
+                source=source,
+                fingerprint=fingerprint,
+                rows=rows,
+                profile=json.dumps(profile),
+            )
+        ).inserted_primary_key[0]
+    return StoredReference(int(rid), version, fingerprint, profile)
+
+
+# --- runs ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MetricRow:
+    kind: str
+    name: str
+    column: str | None = None
+    segment: str = "all"
+    value: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    threshold: float | None = None
+    direction: str | None = None
+    passed: bool | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    model: str
+    window_start: datetime
+    window_end: datetime
+    trigger: str
+    status: str
+    started_at: datetime
+    causes: Sequence[str] = ()
+    rows: int | None = None
+    labelled_rows: int | None = None
+    label_coverage: float | None = None
+    as_of: datetime | None = None
+    reference_id: int | None = None
+    error: str | None = None
+    summary: str | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    report_uri: str | None = None
+
+
+def _clean(v: Any) -> Any:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return None if f != f else f
+
+
+def write_run(
+    engine: Engine,
+    run: RunRecord,
+    metric_rows: Iterable[MetricRow],
+    failures: Iterable[dict[str, Any]] = (),
+    copy_metrics_from: int | None = None,
+    copy_kinds_except: Sequence[str] = ("kpi", "target_drift"),
+) -> tuple[int, int, int]:
+    """Write a run version with its metrics and failure samples in one transaction.
+
+    Returns (run id, run version, failure samples written). Failure samples already logged for the same
+    (model, row id, reason) are not logged twice.
+    """
+    with engine.begin() as conn:
+        version = _next_version(conn, run.model, run.window_start)
+        same_window = (runs.c.model == run.model) & (runs.c.window_start == run.window_start)
+        # A failed attempt never hides a good result: it is kept as a superseded version beside it.
+        keep_current = (
+            run.status == "failed"
+            and conn.execute(
+                sa.select(runs.c.id).where(same_window, runs.c.superseded.is_(False), runs.c.status != "failed")
+            ).first()
+            is not None
+        )
+        if not keep_current:
+            conn.execute(runs.update().where(same_window).values(superseded=True))
+        values = {k: getattr(run, k) for k in RunRecord.__dataclass_fields__}
+        values.update(
+            causes=json.dumps(list(run.causes)),
+            findings=json.dumps(run.findings),
+            run_version=version,
+            superseded=keep_current,
+            finished_at=now_utc(),
+        )
+        run_id = int(conn.execute(runs.insert().values(**values)).inserted_primary_key[0])
+        rows = [
+            {
+                "run_id": run_id,
+                "kind": m.kind,
+                "name": m.name,
+                "column": m.column,
+                "segment": m.segment,
+                "value": _clean(m.value),
+                "lower": _clean(m.lower),
+                "upper": _clean(m.upper),
+                "threshold": _clean(m.threshold),
+                "direction": m.direction,
+                "passed": m.passed,
+                "details": json.dumps(m.details, default=str),
+            }
+            for m in metric_rows
+        ]
+        if copy_metrics_from is not None:
+            cols = [c for c in metrics.c if c.name not in ("id", "run_id")]
+            old = conn.execute(
+                sa.select(*cols).where(
+                    metrics.c.run_id == copy_metrics_from, metrics.c.kind.not_in(list(copy_kinds_except))
+                )
+            ).mappings()
+            rows += [{**dict(r), "run_id": run_id} for r in old]
+        if rows:
+            conn.execute(metrics.insert(), rows)
+        written = _insert_failures(conn, run, run_id, list(failures))
+    return run_id, version, written
+
+
+def _next_version(conn: Connection, model: str, window_start: datetime) -> int:
+    latest = conn.execute(
+        sa.select(sa.func.max(runs.c.run_version)).where(runs.c.model == model, runs.c.window_start == window_start)
+    ).scalar()
+    return (latest or 0) + 1
+
+
+def _insert_failures(conn: Connection, run: RunRecord, run_id: int, samples: list[dict[str, Any]]) -> int:
+    if not samples:
+        return 0
+    ids = sorted({str(s["row_id"]) for s in samples})
+    seen: set[tuple[str, str]] = set()
+    for i in range(0, len(ids), 500):  # bounded IN lists
+        seen.update(
+            (str(r[0]), str(r[1]))
+            for r in conn.execute(
+                sa.select(failure_samples.c.row_id, failure_samples.c.reason).where(
+                    failure_samples.c.model == run.model, failure_samples.c.row_id.in_(ids[i : i + 500])
+                )
+            )
+        )
+    fresh = []
+    for sample in samples:
+        key = (str(sample["row_id"]), sample["reason"])
+        if key not in seen:
+            seen.add(key)
+            fresh.append(sample)
+    if fresh:
+        now = now_utc()
+        conn.execute(
+            failure_samples.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "model": run.model,
+                    "window_start": run.window_start,
+                    "reason": s["reason"],
+                    "row_id": str(s["row_id"]),
+                    "model_version": s["model_version"],
+                    "prediction": json.dumps(s["prediction"], default=str),
+                    "label": json.dumps(s["label"], default=str),
+                    "score": _clean(s["score"]),
+                    "features": json.dumps(s["features"], default=str),
+                    "detail": s["detail"],
+                    "created_at": now,
+                    "used_in_training": False,
+                }
+                for s in fresh
+            ],
+        )
+    return len(fresh)
+
+
+def latest_runs(engine: Engine, model: str, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+    """The current (not superseded) run of each window with window_start in [start, end), oldest first."""
+    q = sa.select(runs).where(runs.c.model == model, runs.c.superseded.is_(False))
+    if start is not None:
+        q = q.where(runs.c.window_start >= start)
+    if end is not None:
+        q = q.where(runs.c.window_start < end)
+    with engine.connect() as conn:
+        return pd.read_sql(q.order_by(runs.c.window_start), conn)
+
+
+def run_metrics(engine: Engine, run_ids: Sequence[int], kind: str | None = None) -> pd.DataFrame:
+    q = sa.select(metrics).where(metrics.c.run_id.in_([int(i) for i in run_ids]))
+    if kind:
+        q = q.where(metrics.c.kind == kind)
+    with engine.connect() as conn:
+        return pd.read_sql(q, conn)
+
+
+def all_versions(engine: Engine, model: str, window_start: datetime) -> pd.DataFrame:
+    q = sa.select(runs).where(runs.c.model == model, runs.c.window_start == window_start)
+    with engine.connect() as conn:
+        return pd.read_sql(q.order_by(runs.c.run_version), conn)
+
+
+def failure_log(engine: Engine, model: str, since: datetime | None = None, reason: str | None = None) -> pd.DataFrame:
+    q = sa.select(failure_samples).where(failure_samples.c.model == model)
+    if since is not None:
+        q = q.where(failure_samples.c.window_start >= since)
+    if reason:
+        q = q.where(failure_samples.c.reason == reason)
+    with engine.connect() as conn:
+        return pd.read_sql(q.order_by(failure_samples.c.window_start, failure_samples.c.id), conn)
+
+
+def count_failures(engine: Engine, model: str, window_start: datetime) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(failure_samples)
+                .where(failure_samples.c.model == model, failure_samples.c.window_start == window_start)
+            ).scalar()
+            or 0
+        )
+
+
+def mark_used_in_training(engine: Engine, model: str, row_ids: Sequence[str]) -> int:
+    """Flag failure samples a registered model was trained on (retention keeps them while it exists)."""
+    ids = sorted(set(row_ids))
+    done = 0
+    with engine.begin() as conn:
+        for i in range(0, len(ids), 500):
+            done += conn.execute(
+                failure_samples.update()
+                .where(failure_samples.c.model == model, failure_samples.c.row_id.in_(ids[i : i + 500]))
+                .values(used_in_training=True)
+            ).rowcount
+    return done
+
+
+def forget_model(engine: Engine, model: str) -> int:
+    """Delete everything stored about one model (runs, metrics, failure samples, references, alert state,
+    locks), in one transaction; the number of runs removed. Only the demo does this, before it replays its
+    month from the start: monitoring itself never deletes (a re-run supersedes)."""
+    with engine.begin() as conn:
+        run_ids = sa.select(runs.c.id).where(runs.c.model == model).scalar_subquery()
+        conn.execute(metrics.delete().where(metrics.c.run_id.in_(run_ids)))
+        for table in (failure_samples, conditions, outbox, mutes, run_locks):
+            conn.execute(table.delete().where(table.c.model == model))
+        removed = int(conn.execute(runs.delete().where(runs.c.model == model)).rowcount or 0)
+        conn.execute(references.delete().where(references.c.model == model))
+        return removed

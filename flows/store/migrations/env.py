@@ -1,0 +1,12 @@
+"""Alembic's environment: runs the migrations on the connection handed over by ``flows.store_schema``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from driftwarden.flows.store import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()
