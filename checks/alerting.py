@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from driftwarden.config.alerts import SEVERITIES, AlertsConfig, Severity, SilenceConfig
-from driftwarden.config.model import parse_duration
+from driftwarden.config.common import parse_duration
 
 Check = Literal["run_failed", "volume", "data_quality", "input_drift", "feature_drift", "kpi", "silence"]
 Action = Literal["alert", "suppress", "resolve"]

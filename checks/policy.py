@@ -110,6 +110,6 @@ def decide_retrain(
 
 
 def _duration(text: str) -> timedelta:
-    from driftwarden.config.model import parse_duration
+    from driftwarden.config.common import parse_duration
 
     return parse_duration(text)

@@ -10,21 +10,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from driftwarden.config.common import Strict, parse_duration
 from driftwarden.config.settings import PLACEHOLDER_ONLY
 
 Severity = Literal["warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
 def _duration(value: str | None) -> str | None:
-    from driftwarden.config.model import parse_duration
-
     if value is not None:
         parse_duration(value)
     return value
@@ -44,7 +39,7 @@ def _placeholder(value: str | None, what: str) -> None:
         )
 
 
-class _Http(_Strict):
+class _Http(Strict):
     url: str
     """The endpoint (it may hold a token): ``${ALERTS_WEBHOOK_URL}`` or ``{{ prefect.blocks.secret.<name> }}``."""
     timeout_seconds: float = Field(5.0, gt=0, le=60)
@@ -71,7 +66,7 @@ class SlackChannel(_Http):
     type: Literal["slack"]
 
 
-class EmailChannel(_Strict):
+class EmailChannel(Strict):
     """Email over SMTP (plain text)."""
 
     type: Literal["email"]
@@ -106,7 +101,7 @@ class EmailChannel(_Strict):
         return self
 
 
-class FileChannel(_Strict):
+class FileChannel(Strict):
     """JSON lines appended to a local file: alerts without a network (the demo, a log shipper)."""
 
     type: Literal["file"]
@@ -117,7 +112,7 @@ class FileChannel(_Strict):
 Channel = Annotated[WebhookChannel | SlackChannel | EmailChannel | FileChannel, Field(discriminator="type")]
 
 
-class SilenceConfig(_Strict):
+class SilenceConfig(Strict):
     """The dead-man's switch: silence is a failure too. Each threshold is a duration (``36h``, ``2d``) or
     null (not checked)."""
 
@@ -134,7 +129,7 @@ class SilenceConfig(_Strict):
         return _duration(value)
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     """Alerts people receive. With no channels nothing is sent, but conditions are still tracked."""
 
     channels: dict[str, Channel] = Field(default_factory=dict)

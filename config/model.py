@@ -12,28 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from driftwarden.config.alerts import AlertsConfig
+from driftwarden.config.common import Strict, parse_duration
 from driftwarden.config.retrain import RetrainConfig
 
 Task = Literal["binary", "multiclass", "regression"]
 Direction = Literal["higher_is_better", "lower_is_better"]
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``30m``, ``6h``, ``1d`` or ``2w`` into a timedelta."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"expected a duration like '6h', '1d' or '2w', got {text!r}")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class SourceConfig(Strict):
@@ -291,7 +277,7 @@ class ModelConfig(Strict):
     """How long labels may take to arrive; earlier windows within it are re-scored as labels grow."""
     label_maturity: float = Field(0.9, gt=0, le=1)
     """KPI alarms are raised only on windows whose label coverage reaches this share."""
-    # --- data paths (issue 3): late data, missed windows, retention -----------------------------------------
+    # late data, missed windows, retention
     data_lateness: str = "0h"
     """How long after a window closes its data has fully landed: a scheduled run (no window end given)
     monitors the last window that ended at least this long before now, e.g. ``2h``."""
@@ -311,7 +297,6 @@ class ModelConfig(Strict):
     def lateness(self) -> timedelta:
         return parse_duration(self.data_lateness)
 
-    # --- end of data paths ----------------------------------------------------------------------------------
     segments: list[str] = Field(default_factory=list)
     """Columns to slice KPIs and drift by."""
     volume: VolumeConfig = VolumeConfig()

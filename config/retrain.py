@@ -6,16 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from driftwarden.config.common import Strict, parse_duration
 from driftwarden.config.settings import PLACEHOLDER_ONLY
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-class TrainingDataConfig(_Strict):
+class TrainingDataConfig(Strict):
     after_concept_change: Literal["since_change", "last_windows"] = "since_change"
     """After a ``concept_change``: train on labelled rows since the first window of the current breach streak
     (``since_change``; old-concept rows teach the old rule) or on the last ``windows`` labelled windows."""
@@ -31,14 +28,14 @@ class TrainingDataConfig(_Strict):
     """A training set smaller than this is refused (the champion stays)."""
 
 
-class HoldoutConfig(_Strict):
+class HoldoutConfig(Strict):
     windows: int = Field(1, ge=1)
     """The most recent labelled, mature windows held out (split by time, never trained on)."""
     min_rows: int = Field(300, ge=10)
     """A holdout smaller than this is refused: more windows are taken, up to what is available."""
 
 
-class PromotionConfig(_Strict):
+class PromotionConfig(Strict):
     metric: str | None = None
     """The KPI the challenger must win on (default: the model's first KPI)."""
     margin: float = Field(0.01, ge=0)
@@ -54,7 +51,7 @@ class PromotionConfig(_Strict):
     """Paired bootstrap resamples."""
 
 
-class EstimatorConfig(_Strict):
+class EstimatorConfig(Strict):
     """The default trainer: a scikit-learn pipeline described here (ordinal-encoded categoricals)."""
 
     kind: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "linear"] = "hist_gradient_boosting"
@@ -62,7 +59,7 @@ class EstimatorConfig(_Strict):
     """Keyword arguments of the estimator, e.g. ``{max_iter: 200}``."""
 
 
-class ScoringConfig(_Strict):
+class ScoringConfig(Strict):
     enabled: bool = False
     """Batch scoring: the ``score-model`` flow reads a window's features (``sources.features``), scores them with
     the champion and writes predictions with its version to the predictions source. A monitoring run scores its
@@ -71,7 +68,7 @@ class ScoringConfig(_Strict):
     """Binary tasks: the probability from which the positive class is predicted."""
 
 
-class RetrainConfig(_Strict):
+class RetrainConfig(Strict):
     auto: bool = False
     """Whether a monitoring run may start ``retrain-model`` when this policy says so (manual runs always may)."""
     kpis: list[str] = Field(default_factory=list)
@@ -116,7 +113,5 @@ class RetrainConfig(_Strict):
     @field_validator("cooldown")
     @classmethod
     def _cooldown(cls, value: str) -> str:
-        from driftwarden.config.model import parse_duration
-
         parse_duration(value)
         return value

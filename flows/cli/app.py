@@ -501,7 +501,7 @@ def deployments(
 
 
 def _duration_option(value: str, option: str) -> Any:
-    from driftwarden.config.model import parse_duration
+    from driftwarden.config.common import parse_duration
 
     try:
         return parse_duration(value)

@@ -1,4 +1,4 @@
-"""The nightly monitoring run of one model and one window: a recipe of named steps."""
+"""The nightly monitoring run of one model and one window: a recipe of named monitor_tasks."""
 
 from __future__ import annotations
 
@@ -15,14 +15,12 @@ from driftwarden.config.loader import ConfigError
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import store
-from driftwarden.flows.monitor import label_catchup as catchup
-from driftwarden.flows.monitor import missed_windows as schedule
-from driftwarden.flows.monitor import tasks as steps
+from driftwarden.flows.monitor import label_catchup, missed_windows
+from driftwarden.flows.monitor import tasks as monitor_tasks
 from driftwarden.flows.notify import delivery as alerts
-from driftwarden.flows.retrain import tasks as retrain_steps
-from driftwarden.flows.scoring.flow import score_window
-from driftwarden.flows.store import locks
-from driftwarden.flows.store import retention as lifecycle
+from driftwarden.flows.retrain import trigger as retrain_trigger
+from driftwarden.flows.scoring.flow import predict_window
+from driftwarden.flows.store import locks, retention
 
 
 class MonitorFailed(RuntimeError):
@@ -54,9 +52,9 @@ def monitor_model(
     ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history).
     ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it."""
     try:
-        cfg = steps.load_config(config_path)
-        window = steps.resolve_window(cfg, window_end)
-        as_of_ts = steps.resolve_as_of(as_of)
+        cfg = monitor_tasks.load_config(config_path)
+        window = monitor_tasks.resolve_window(cfg, window_end)
+        as_of_ts = monitor_tasks.resolve_as_of(as_of)
     except (ConfigError, ValueError) as exc:
         raise MonitorFailed(_unstored_failure(config_path, exc)) from exc
     store_url = get_settings().resolved_store_url()
@@ -66,37 +64,37 @@ def monitor_model(
     lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts, send_alerts)
     try:
         if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
-            score_window(cfg, window)
-        reference = steps.ensure_reference(cfg, store_url)
-        as_of_ts = steps.known_as_of(cfg, store_url, window, as_of_ts)
-        labels = steps.read_known_labels(cfg, window, as_of_ts, reference)
-        scan = steps.scan_window(cfg, store_url, window, reference, labels)
-        rescored = catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of_ts, reference)
-        kpis = steps.score_window(cfg, store_url, window, scan)
-        recent = steps.recent_volumes(cfg, store_url, window)
-        inputs = steps.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
-        failures = steps.pick_failures(cfg, scan)
-        verdict = steps.decide(inputs, kpis)
-        retrain = retrain_steps.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of_ts)
+            predict_window(cfg, window)
+        reference = monitor_tasks.ensure_reference(cfg, store_url)
+        as_of_ts = monitor_tasks.known_as_of(cfg, store_url, window, as_of_ts)
+        labels = monitor_tasks.read_known_labels(cfg, window, as_of_ts, reference)
+        scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels)
+        rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of_ts, reference)
+        kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan)
+        recent = monitor_tasks.recent_volumes(cfg, store_url, window)
+        inputs = monitor_tasks.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
+        failures = monitor_tasks.pick_failures(cfg, scan)
+        verdict = monitor_tasks.decide(inputs, kpis)
+        retrain = retrain_trigger.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of_ts)
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
-        metric_rows += records.kpi_metric_rows(kpis) + retrain_steps.retrain_rows(retrain, cfg.retrain.auto)
-        report = steps.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started)
-        run = steps.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
-        steps.store_run(store_url, run, metric_rows, failures)
+        metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)
+        report = monitor_tasks.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started)
+        run = monitor_tasks.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
+        monitor_tasks.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
         failed = _record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)
         alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
         raise MonitorFailed(failed) from exc
     finally:
         locks.release_quietly(store_url, lock)
-    summary = steps.window_summary(cfg, store_url, store.utc(window.start))
+    summary = monitor_tasks.window_summary(cfg, store_url, store.utc(window.start))
     summary["rescored"] = [r for r in rescored if r["status"] != r["previous"]]  # e.g. a concept change caught
-    steps.publish_artifact(cfg, summary)
+    monitor_tasks.publish_artifact(cfg, summary)
     alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
-    lifecycle.prune_after_run(cfg, store_url)
+    retention.prune_after_run(cfg, store_url)
     if retrain.retrain and cfg.retrain.auto:
-        attempt = retrain_steps.start_retraining(cfg.name, config_path, retrain, as_of_ts)
-        summary["retrain"] = {**(summary["retrain"] or {}), "attempt": retrain_steps.attempt_brief(attempt)}
+        attempt = retrain_trigger.start_retraining(cfg.name, config_path, retrain, as_of_ts)
+        summary["retrain"] = {**(summary["retrain"] or {}), "attempt": retrain_trigger.attempt_brief(attempt)}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
 
@@ -105,7 +103,7 @@ def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window:
     """Monitor the missed windows, oldest first, each as a run of its own (a failure is stored by that run
     and retried by the next scheduled one); say so in the log."""
     try:
-        plan = schedule.find_missed_windows(cfg, store_url, window)
+        plan = missed_windows.find_missed_windows(cfg, store_url, window)
     except Exception as exc:  # the scheduled window's own run reports a store that is down
         get_run_logger().warning("%s: could not look for missed windows: %s", cfg.name, exc)
         return

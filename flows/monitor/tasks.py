@@ -284,7 +284,7 @@ def kpi_history(engine: Any, cfg: ModelConfig, window_start: pd.Timestamp) -> di
 
 
 @task(**IO)
-def score_window(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult) -> KpiResult:
+def window_kpis(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult) -> KpiResult:
     """KPIs of a window from the labels known so far (with the consecutive-window history)."""
     engine = store.open_store(store_url)
     history = kpi_history(engine, cfg, window.start)

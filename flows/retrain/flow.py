@@ -10,9 +10,9 @@ from prefect import flow, get_run_logger
 
 from driftwarden.checks.training import PlanError
 from driftwarden.config.loader import ConfigError
-from driftwarden.flows.monitor import tasks as steps
+from driftwarden.flows.monitor import tasks as monitor_tasks
 from driftwarden.flows.registry.versions import Registry
-from driftwarden.flows.retrain import tasks as rs
+from driftwarden.flows.retrain import tasks as retrain_tasks
 from driftwarden.flows.store import locks
 
 
@@ -29,26 +29,28 @@ def retrain_model(
     """Retrain one model. ``as_of`` (default: now) is the moment whose data is used: a replay of history
     retrains with what was known then. Returns the attempt record (also kept in the registry)."""
     try:
-        cfg = steps.load_config(config_path)
-        as_of_ts = steps.resolve_as_of(as_of)
+        cfg = monitor_tasks.load_config(config_path)
+        as_of_ts = monitor_tasks.resolve_as_of(as_of)
     except (ConfigError, ValueError) as exc:
-        raise rs.RetrainFailed({"config": config_path, "outcome": "failed", "error": str(exc)}) from exc
-    store_url = steps.get_settings().resolved_store_url()
+        raise retrain_tasks.RetrainFailed({"config": config_path, "outcome": "failed", "error": str(exc)}) from exc
+    store_url = monitor_tasks.get_settings().resolved_store_url()
     registry = Registry(cfg)
-    attempt = rs.new_attempt(cfg, registry, reason, trigger, as_of_ts)
+    attempt = retrain_tasks.new_attempt(cfg, registry, reason, trigger, as_of_ts)
     lock = None
     try:
-        lock = rs.lock_retraining(cfg, store_url)  # one retraining of a model at a time: WindowBusy
-        context = rs.breach_context(cfg, store_url, as_of_ts)
-        history = rs.read_labelled_history(cfg, as_of_ts, context)
-        failures = rs.failure_rows(cfg, store_url, as_of_ts)
-        plan = rs.plan(cfg, history, context, failures)
-        challenger = rs.train_challenger(cfg, plan)
-        comparison = rs.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
-        version = rs.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
-        rs.keep_training_samples(cfg, store_url, plan)  # retention keeps them while a model trained on them exists
-        export_error = rs.promote(cfg, registry, version, comparison) if comparison.promote else None
-        attempt = rs.finish(attempt, context, plan, comparison, version)
+        lock = retrain_tasks.lock_retraining(cfg, store_url)  # one retraining of a model at a time: WindowBusy
+        context = retrain_tasks.breach_context(cfg, store_url, as_of_ts)
+        history = retrain_tasks.read_labelled_history(cfg, as_of_ts, context)
+        failures = retrain_tasks.failure_rows(cfg, store_url, as_of_ts)
+        plan = retrain_tasks.plan(cfg, history, context, failures)
+        challenger = retrain_tasks.train_challenger(cfg, plan)
+        comparison = retrain_tasks.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
+        version = retrain_tasks.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
+        retrain_tasks.keep_training_samples(
+            cfg, store_url, plan
+        )  # retention keeps them while a model trained on them exists
+        export_error = retrain_tasks.promote(cfg, registry, version, comparison) if comparison.promote else None
+        attempt = retrain_tasks.finish(attempt, context, plan, comparison, version)
         if export_error:
             attempt["export_error"] = export_error
     except (PlanError, locks.WindowBusy) as exc:
@@ -60,5 +62,5 @@ def retrain_model(
     registry.record_attempt(attempt)
     get_run_logger().info("%s retrain: %s; %s", cfg.name, attempt["outcome"], "; ".join(attempt.get("reasons", [])))
     if attempt["outcome"] == "failed":
-        raise rs.RetrainFailed(attempt)
+        raise retrain_tasks.RetrainFailed(attempt)
     return attempt

@@ -18,7 +18,7 @@ from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import expand_secrets
 from driftwarden.flows import sources
 from driftwarden.flows.errors import SourceError
-from driftwarden.flows.monitor import tasks as steps
+from driftwarden.flows.monitor import tasks as monitor_tasks
 from driftwarden.flows.registry.versions import Registry, RegistryError
 from driftwarden.flows.retrain.tasks import scored_frame
 
@@ -37,12 +37,12 @@ def version_label(number: int) -> str:
 @flow(name="score-model", flow_run_name=_run_name, timeout_seconds=2 * 3600)
 def score_model(config_path: str, window_end: str | None = None, force: bool = False) -> dict[str, Any]:
     """Score one window (default: the last complete one) with the champion."""
-    cfg = steps.load_config(config_path)
-    window = steps.resolve_window(cfg, window_end)
-    return score_window(cfg, window, force)
+    cfg = monitor_tasks.load_config(config_path)
+    window = monitor_tasks.resolve_window(cfg, window_end)
+    return predict_window(cfg, window, force)
 
 
-def score_window(cfg: ModelConfig, window: Window, force: bool = False) -> dict[str, Any]:
+def predict_window(cfg: ModelConfig, window: Window, force: bool = False) -> dict[str, Any]:
     out = {"model": cfg.name, "window_start": window.start.isoformat(), "window_end": window.end.isoformat()}
     if not force and already_scored(cfg, window):
         return {**out, "scored": 0, "skipped": "predictions for this window exist (use --force to re-score)"}

@@ -97,7 +97,7 @@ failure_samples = sa.Table(
     sa.Column("used_in_training", sa.Boolean, nullable=False, default=False),
 )
 
-# --- alerts (flows/alert_store.py reads and writes these) ---------------------------------------------
+# --- alerts (flows/store/alerts.py reads and writes these) ---------------------------------------------
 
 conditions = sa.Table(
     "conditions",

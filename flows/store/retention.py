@@ -14,7 +14,8 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from driftwarden.checks.failures import mask_value
-from driftwarden.config.model import ModelConfig, parse_duration
+from driftwarden.config.common import parse_duration
+from driftwarden.config.model import ModelConfig
 from driftwarden.flows import store
 from driftwarden.flows.masking import mask_key
 from driftwarden.flows.reports import files as report_files

@@ -14,7 +14,7 @@ from driftwarden.config.loader import load_model_config
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import store
 from driftwarden.flows.cli.app import app
-from driftwarden.flows.store import retention as lifecycle
+from driftwarden.flows.store import retention
 from tests.streams import agrawal_config, write_agrawal_sources
 
 pytestmark = pytest.mark.slow
@@ -52,15 +52,15 @@ def test_prune_deletes_old_reports_and_samples_but_keeps_training_samples_and_ru
     pages = store.latest_runs(engine, "agrawal")[["window_start", "report_uri"]]
     assert len(pages) == 4 and all(Path(p).exists() for p in pages["report_uri"])
 
-    young = lifecycle.prune(engine, cfg, now=datetime(2025, 2, 21, 12))  # 2025-02-20 ended only 12h before
+    young = retention.prune(engine, cfg, now=datetime(2025, 2, 21, 12))  # 2025-02-20 ended only 12h before
     assert young.samples == 0 and young.reports >= 1  # 2025-02-19's pages (a page per run version)
     assert _samples_by_window(engine) == before
 
     now = datetime(2025, 2, 23)  # windows that ended on or before 2025-02-22 are past the 1d retention
-    dry = lifecycle.prune(engine, cfg, now=now, dry_run=True)
+    dry = retention.prune(engine, cfg, now=now, dry_run=True)
     assert (dry.samples, dry.kept_for_training) == (total - trained, trained)
     assert _samples_by_window(engine) == before  # a dry run deletes nothing
-    done = lifecycle.prune(engine, cfg, now=now)
+    done = retention.prune(engine, cfg, now=now)
     assert (done.samples, done.kept_for_training) == (dry.samples, dry.kept_for_training)
     assert done.reports >= 2 and done.files >= done.reports
     assert _samples_by_window(engine) == {20: (trained, trained)}

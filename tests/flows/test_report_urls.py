@@ -15,7 +15,6 @@ from driftwarden.config.settings import get_settings
 from driftwarden.flows import store
 from driftwarden.flows.cli.app import app
 from driftwarden.flows.reports import files as report_files
-from driftwarden.flows.store import retention as lifecycle
 from tests.streams import agrawal_config, write_agrawal_sources
 
 runner = CliRunner()
@@ -50,7 +49,7 @@ def test_runs_write_rescore_and_prune_reports_at_a_memory_url(tmp_path, dw_home,
     assert any(p.endswith("-evidently.html") for p in fs.find(f"{base}/agrawal"))
 
     engine = store.open_store(get_settings().resolved_store_url())
-    pruned = lifecycle.prune(engine, load_model_config(config), now=datetime(2030, 1, 1))
+    pruned = retention.prune(engine, load_model_config(config), now=datetime(2030, 1, 1))
     assert pruned.files > pruned.reports > 0
     assert fs.find(f"{base}/agrawal") == []
 

@@ -276,13 +276,13 @@ def test_a_retrain_that_cannot_even_start_is_reported_not_raised(monkeypatch):
     """The monitoring result is already stored when the policy starts retraining: a registry that cannot be
     reached (no attempt recorded yet) must come back as a failed attempt, not fail monitor-model."""
     from driftwarden.checks.policy import RetrainDecision
-    from driftwarden.flows.retrain import flow as retrain_flow
-    from driftwarden.flows.retrain.tasks import start_retraining
+    from driftwarden.flows.retrain import trigger as retrain_trigger
+    from driftwarden.flows.retrain.trigger import start_retraining
 
     def unreachable(*args: object, **kwargs: object) -> dict[str, object]:
         raise OSError("s3://models: connection refused")
 
-    monkeypatch.setattr(retrain_flow, "retrain_model", unreachable)
+    monkeypatch.setattr(retrain_trigger, "retrain_model", unreachable)
     decision = RetrainDecision(retrain=True, reason="two breached mature windows", cause="concept_change")
     attempt = start_retraining("agrawal", "config/agrawal.yaml", decision, pd.Timestamp("2024-01-10", tz="UTC"))
     assert attempt["outcome"] == "failed" and "connection refused" in attempt["error"], attempt

@@ -1,0 +1,105 @@
+"""What the monitoring run calls of retraining: the retrain policy's decision after a window, its record as a
+metric row, and starting ``retrain-model`` (through its deployment, or as a subflow on the embedded default)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import pandas as pd
+from prefect import task
+
+from driftwarden.checks.policy import RetrainDecision, WindowState, decide_retrain
+from driftwarden.checks.windows import Window
+from driftwarden.config.model import ModelConfig
+from driftwarden.flows import store
+from driftwarden.flows.registry.versions import Registry
+from driftwarden.flows.retrain.flow import retrain_model
+from driftwarden.flows.retrain.tasks import PURE, RetrainFailed, window_states
+
+log = logging.getLogger(__name__)
+
+
+def decision_json(decision: RetrainDecision) -> dict[str, Any]:
+    out = asdict(decision)
+    out["since"] = None if decision.since is None else str(decision.since)
+    out["windows"] = [str(w) for w in decision.windows]
+    return out
+
+
+@task(**PURE)
+def retrain_decision(
+    cfg: ModelConfig, store_url: str, window: Window, kpis: Any, causes: list[str], as_of: pd.Timestamp
+) -> RetrainDecision:
+    """The policy's verdict after this window: the stored earlier windows plus this one (not yet stored).
+    A re-run of a window older than the newest stored one never starts a retrain."""
+    newer = store.latest_runs(store.open_store(store_url), cfg.name, start=store.utc(window.end))
+    if not newer.empty:
+        return RetrainDecision(False, "a re-run of an earlier window does not retrain (newer windows are stored)")
+    states = window_states(cfg, store_url, store.utc(window.start))
+    states.append(
+        WindowState(
+            start=store.utc(window.start),
+            end=store.utc(window.end),
+            causes=tuple(causes),
+            mature=bool(kpis.mature),
+            breached=tuple(v.metric for v in kpis.breached),
+            labelled=int(kpis.labelled),
+        )
+    )
+    last = Registry(cfg).last_attempt_time()
+    return decide_retrain(states, cfg.retrain, [k.metric for k in cfg.kpis], store.utc(as_of), last)
+
+
+def retrain_rows(decision: RetrainDecision, auto: bool) -> list[dict[str, Any]]:
+    """The decision as a metric row of the run, so that the run record says why (or why not)."""
+    return [
+        {
+            "kind": "retrain",
+            "name": "decision",
+            "value": 1.0 if decision.retrain and auto else 0.0,
+            "passed": None,
+            "details": {**decision_json(decision), "auto": auto},
+        }
+    ]
+
+
+def start_retraining(model: str, config_path: str, decision: RetrainDecision, as_of: pd.Timestamp) -> dict[str, Any]:
+    """Run ``retrain-model``: through its deployment when this run came from one (a worker picks it up), else as
+    a subflow of this run (the embedded default)."""
+    from prefect.runtime import deployment
+
+    reason = f"automatic: {decision.reason}"
+    if deployment.id is not None:
+        from prefect.deployments import run_deployment
+
+        try:
+            run = run_deployment(
+                f"retrain-model/{model}",
+                parameters={
+                    "config_path": config_path,
+                    "reason": reason,
+                    "as_of": as_of.isoformat(),
+                    "trigger": "policy",
+                },
+                timeout=0,
+            )
+        except Exception as exc:  # the monitoring result is stored; a retrain that cannot start is said, not raised
+            log.error("%s: retrain-model/%s could not be started: %s", model, model, exc)
+            return {"outcome": "failed", "error": f"could not start retrain-model/{model}: {type(exc).__name__}: {exc}"}
+        return {"outcome": "started", "flow_run_id": str(getattr(run, "id", ""))}
+    try:
+        return retrain_model(config_path, reason=reason, as_of=as_of.isoformat(), trigger="policy")
+    except RetrainFailed as exc:
+        return exc.attempt
+    except Exception as exc:  # e.g. the registry unreachable before an attempt could be recorded: said, not raised
+        log.error("%s: retrain-model could not run: %s", model, exc)
+        return {"outcome": "failed", "error": f"retrain-model could not run: {type(exc).__name__}: {exc}"}
+
+
+def attempt_brief(attempt: dict[str, Any]) -> dict[str, Any]:
+    """What a window's JSON says of the retraining it started."""
+    keys = ("outcome", "flow_run_id", "version", "champion_before", "champion_after", "metric", "p_value")
+    keys += ("reasons", "error")
+    return {k: attempt.get(k) for k in keys if k in attempt}
