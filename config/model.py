@@ -22,6 +22,11 @@ Task = Literal["binary", "multiclass", "regression"]
 Direction = Literal["higher_is_better", "lower_is_better"]
 
 
+SourceKind = Literal["arrow", "duckdb", "sql"]
+"""The kinds of source, each read by the reader registered under its name: files through pyarrow or DuckDB
+(``reader:``), or a database table (``url:`` + ``table:``)."""
+
+
 class SourceConfig(Strict):
     """Where a table of rows lives: files (``path``) or a database table (``url`` + ``table``)."""
 
@@ -44,6 +49,11 @@ class SourceConfig(Strict):
     ``postgresql+psycopg://monitor:${PREDICTIONS_DB_PASSWORD}@db/prod``."""
     table: str | None = None
     """Table (or view) name, optionally ``schema.table``; quoted, never pasted into SQL."""
+
+    @property
+    def kind(self) -> SourceKind:
+        """The registry key of the reader of this source (``driftwarden.flows.sources.base.READERS``)."""
+        return "sql" if self.url is not None else self.reader
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceConfig:

@@ -1,211 +1,71 @@
-"""Read a window of predictions, the labels known so far, and the reference, from CSV or Parquet files.
+"""Read a window of predictions, the labels known so far, and the reference, from any registered kind of
+source (``base.READERS``: CSV or Parquet files, DuckDB over globs and object stores, database tables).
 
-Paths may be globs. Only the configured columns are read (projection); Parquet applies the time filter
-inside the reader (pushdown). Predictions stream in chunks (``scan_predictions``), so that a window never
-has to fit in memory whole. Labels are read by their arrival-time range, never by lists of ids.
+Only the configured columns are read (projection); readers that can push the window's time range into the
+scan do. Predictions stream in chunks (``scan_predictions``), so that a window never has to fit in memory
+whole. Labels are read by their arrival-time range, never by lists of ids. What is the same for every kind
+lives here: timestamps as local times of the model's zone, the exact [start, end) filter, numeric checks.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows.errors import SourceError
-from driftwarden.flows.sources import duckdb_files as duckdb_source
-from driftwarden.flows.sources.sql_table import read_table, table_columns, table_fingerprint
+from driftwarden.flows.registry.versions import Registry
+
+# The reader modules register themselves on import: every kind is known once this package is.
+from driftwarden.flows.sources import arrow_files, duckdb_files, sql_table  # noqa: F401
+from driftwarden.flows.sources.base import ReadRequest, reader_for
 
 log = logging.getLogger(__name__)
 
 
-def _files(cfg: ModelConfig, src: SourceConfig, what: str) -> tuple[list[str], str]:
-    pattern = cfg.resolve(src.path or "")
-    files = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
-    files = [f for f in files if Path(f).is_file()]
-    if not files:
-        raise SourceError(f"sources.{what}: no file matches {pattern}")
-    fmt = src.format
-    if fmt == "auto":
-        suffixes = {Path(f).suffixes[-1].lower() if Path(f).suffixes else "" for f in files}
-        if suffixes <= {".parquet", ".pq"}:
-            fmt = "parquet"
-        elif suffixes <= {".csv"} or all(f.endswith((".csv.gz", ".csv")) for f in files):
-            fmt = "csv"
-        else:
-            raise SourceError(f"sources.{what}: cannot tell the format of {pattern}; set format: csv|parquet")
-    return files, fmt
-
-
-def _read(
+def _request(
     cfg: ModelConfig,
-    src: SourceConfig,
     what: str,
     columns: list[str],
-    time_col: str | None,
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-) -> pd.DataFrame:
-    """Rows of ``columns`` whose ``time_col`` lies in [start, end) (both tz-aware), all in one frame."""
-    chunks = list(_chunks(cfg, src, what, columns, time_col, start, end))
+    time_col: str | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    chunk_rows: int | None = None,
+) -> ReadRequest:
+    return ReadRequest(
+        what, list(dict.fromkeys(columns)), time_col, start, end, cfg.window.timezone,
+        chunk_rows or get_settings().chunk_rows,
+    )  # fmt: skip
+
+
+def _read(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> pd.DataFrame:
+    """The rows of the request, all in one frame."""
+    chunks = list(_chunks(cfg, src, req))
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
-def _chunks(
-    cfg: ModelConfig,
-    src: SourceConfig,
-    what: str,
-    columns: list[str],
-    time_col: str | None,
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-    chunk_rows: int | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Rows of ``columns`` whose ``time_col`` lies in [start, end), from every file or from a database
-    table, in chunks of at most ``chunk_rows`` rows (the setting by default); at least one, maybe empty."""
-    columns = list(dict.fromkeys(columns))
-    tz = cfg.window.timezone
-    size = chunk_rows or get_settings().chunk_rows
-    if src.url is not None:
-        files = [cfg.describe(src)]
-        raw = read_table(src, what, columns, time_col, start, end, tz, size)
-    elif src.reader == "duckdb":
-        files = [cfg.resolve(src.path or "")]
-        raw = duckdb_source.read_files(cfg, src, what, columns, time_col, start, end, tz, size)
-    else:
-        files, fmt = _files(cfg, src, what)
-        if fmt == "parquet":
-            raw = _read_parquet(files, what, columns, time_col, start, end, tz, size)
-        else:
-            raw = _read_csv(files, what, columns, size)
+def _chunks(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterator[pd.DataFrame]:
+    """The rows of the request from the source's reader, in chunks of at most ``req.chunk_rows`` rows; at
+    least one, maybe empty."""
+    reader = reader_for(src)
+    where: str | None = None
     empty = True
-    for frame in raw:
-        if time_col is not None:
-            frame[time_col] = _as_local_time(frame[time_col], tz, what, time_col, files)
-            if start is not None and end is not None:
-                inside = ((frame[time_col] >= start) & (frame[time_col] < end)).to_numpy()
+    for frame in reader.chunks(cfg, src, req):
+        if req.time_col is not None:
+            where = where or reader.location(cfg, src, req.what)
+            frame[req.time_col] = _as_local_time(frame[req.time_col], req.tz, req.what, req.time_col, where)
+            if req.start is not None and req.end is not None:
+                inside = ((frame[req.time_col] >= req.start) & (frame[req.time_col] < req.end)).to_numpy()
                 frame = frame if inside.all() else frame[inside].reset_index(drop=True)
         if len(frame) or empty:
             empty = False
             yield frame
         del frame  # before the next chunk is read: never two chunks at once
-
-
-def _read_parquet(
-    files: list[str],
-    what: str,
-    columns: list[str],
-    time_col: str | None,
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-    tz: str,
-    chunk_rows: int,
-) -> Iterator[pd.DataFrame]:
-    schema = _common_schema(files, what, columns)
-    try:
-        dataset = ds.dataset(files, format="parquet", schema=schema)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"sources.{what}: cannot read {files[0]}: {exc}") from exc
-    flt = None
-    if time_col and start is not None and end is not None:
-        ftype = dataset.schema.field(time_col).type
-        if pa.types.is_timestamp(ftype):
-            # Naive stored times are local times: compare them with the local wall-clock bounds.
-            lo, hi = (start, end) if ftype.tz else (_wall(start, tz), _wall(end, tz))
-            flt = (ds.field(time_col) >= pa.scalar(lo, ftype)) & (ds.field(time_col) < pa.scalar(hi, ftype))
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    # One row group at a time (files and row groups whose statistics rule the window out are skipped), its
-    # pages decoded as they are read: Arrow holds about a row group, however far ahead a scanner would read.
-    options = ds.ParquetFragmentScanOptions(pre_buffer=False)
-    try:
-        for fragment in dataset.get_fragments(filter=flt):
-            for group in fragment.split_by_row_group(filter=flt):
-                for batch in group.to_batches(
-                    schema=dataset.schema,
-                    columns=columns,
-                    filter=flt,
-                    batch_size=min(chunk_rows, 100_000),
-                    batch_readahead=0,
-                    fragment_scan_options=options,
-                ):
-                    pending.append(batch)
-                    rows += batch.num_rows
-                    if rows >= chunk_rows:
-                        frame = _to_pandas(pending, dataset.schema, columns)  # empties ``pending``
-                        rows = 0
-                        yield frame
-                        del frame
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"sources.{what}: cannot read {files}: {exc}") from exc
-    yield _to_pandas(pending, dataset.schema, columns)
-
-
-def _common_schema(files: list[str], what: str, columns: list[str]) -> pa.Schema:
-    """The configured columns' schema, the same in every file: a file without a column (it would read as
-    nulls) or with another type for it (text where numbers were) is named with the column."""
-    first: pa.Schema | None = None
-    for f in files:
-        try:
-            schema = pq.read_schema(f)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(f"sources.{what}: cannot read {f}: {exc}") from exc
-        missing = [c for c in columns if c not in schema.names]
-        if missing:
-            raise SourceError(f"sources.{what}: {f} has no column(s) {missing}")
-        if first is None:
-            first = schema
-            continue
-        for col in columns:
-            a, b = first.field(col).type, schema.field(col).type
-            if a == b:
-                continue
-            if not (_numeric(a) and _numeric(b)):
-                raise SourceError(f"sources.{what}: column {col!r} is {b} in {f} but {a} in {files[0]}")
-            first = first.set(first.get_field_index(col), pa.field(col, pa.float64()))  # ints and floats: floats
-    assert first is not None
-    return first
-
-
-def _numeric(t: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
-
-
-def _to_pandas(batches: list[pa.RecordBatch], schema: pa.Schema, columns: list[str]) -> pd.DataFrame:
-    """One frame of the batches, which are let go as they are converted (the list is emptied)."""
-    if not batches:
-        return schema.empty_table().select(columns).to_pandas()
-    table = pa.Table.from_batches(batches)
-    batches.clear()
-    return table.to_pandas(split_blocks=True, self_destruct=True)
-
-
-def _wall(t: pd.Timestamp, tz: str) -> pd.Timestamp:
-    return t.tz_convert(tz).tz_localize(None)
-
-
-def _read_csv(files: list[str], what: str, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    for f in files:
-        try:
-            head = pd.read_csv(f, nrows=0).columns
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise SourceError(f"sources.{what}: cannot read {f}: {exc}") from exc
-        missing = [c for c in columns if c not in head]
-        if missing:
-            raise SourceError(f"sources.{what}: {f} has no column(s) {missing}")
-        try:
-            yield from pd.read_csv(f, usecols=columns, chunksize=chunk_rows)
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-            raise SourceError(f"sources.{what}: cannot read {f}: {exc}") from exc
 
 
 def _parse_times(values: pd.Series, utc: bool = False) -> pd.Series:
@@ -219,10 +79,10 @@ def _parse_times(values: pd.Series, utc: bool = False) -> pd.Series:
         return pd.to_datetime(values, utc=utc)
 
 
-def _as_local_time(values: pd.Series, tz: str, what: str, col: str, files: list[str]) -> pd.Series:
+def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: str) -> pd.Series:
     """Timestamps in the model's zone. Naive ones are local times; ones with offsets may mix offsets
     (a file spanning a DST change). The repeated hour when clocks go back is told apart by row order."""
-    where = f"sources.{what}: column {col!r} in {files[0]}"
+    where = f"sources.{what}: column {col!r} in {location}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -293,9 +153,8 @@ def scan_predictions(
     """Predictions with timestamp in [start, end), only the configured columns, in time-ordered chunks of
     at most ``chunk_rows`` rows (``DRIFTWARDEN_CHUNK_ROWS``); a window never has to fit in memory whole."""
     cols = prediction_columns(cfg)
-    for chunk in _chunks(
-        cfg, cfg.sources.predictions, "predictions", cols, cfg.columns.timestamp, start, end, chunk_rows
-    ):
+    req = _request(cfg, "predictions", cols, cfg.columns.timestamp, start, end, chunk_rows)
+    for chunk in _chunks(cfg, cfg.sources.predictions, req):
         yield check_dtypes(chunk, cfg, "predictions", _numeric_columns(cfg))
         del chunk
 
@@ -306,7 +165,8 @@ def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.
     c = cfg.columns
     if src is None:
         return pd.DataFrame(columns=[c.id, c.target])
-    frame = _read(cfg, src, "labels", [c.id, c.target, src.arrived_at], src.arrived_at, arrived_from, arrived_until)
+    req = _request(cfg, "labels", [c.id, c.target, src.arrived_at], src.arrived_at, arrived_from, arrived_until)
+    frame = _read(cfg, src, req)
     if cfg.task == "regression":
         frame = check_dtypes(frame, cfg, "labels", [c.target])
     frame = frame.sort_values(src.arrived_at).drop_duplicates(c.id, keep="last")
@@ -318,7 +178,7 @@ def label_sample(cfg: ModelConfig, rows: int = 10_000) -> pd.Series:
     src = cfg.sources.labels
     if src is None:
         raise SourceError("sources.labels is not configured")
-    chunks = _chunks(cfg, src, "labels", [cfg.columns.target], None, None, None, rows)
+    chunks = _chunks(cfg, src, _request(cfg, "labels", [cfg.columns.target], chunk_rows=rows))
     try:
         return next(chunks)[cfg.columns.target]
     finally:
@@ -346,31 +206,19 @@ def scan_reference(cfg: ModelConfig, keys: bool = False) -> Iterator[pd.DataFram
     optional = [c.target, *([c.id, c.timestamp] if keys else [])]
     present = source_columns(cfg, cfg.sources.reference, "reference")
     cols += [col for col in optional if col in present]
-    for chunk in _chunks(cfg, cfg.sources.reference, "reference", cols, None, None, None):
+    for chunk in _chunks(cfg, cfg.sources.reference, _request(cfg, "reference", cols)):
         yield check_dtypes(chunk, cfg, "reference", numeric)
         del chunk
 
 
 def source_columns(cfg: ModelConfig, src: SourceConfig, what: str) -> set[str]:
     """The columns a source has (its first file's, or its table's)."""
-    if src.url is not None:
-        return set(table_columns(src, what))
-    if src.reader == "duckdb":
-        return set(duckdb_source.columns_of(cfg, src, what))
-    files, fmt = _files(cfg, src, what)
-    try:
-        if fmt == "parquet":
-            return set(pq.read_schema(files[0]).names)
-        return set(pd.read_csv(files[0], nrows=0).columns)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise SourceError(f"sources.{what}: cannot read {files[0]}: {exc}") from exc
+    return reader_for(src).columns(cfg, src, what)
 
 
 def promoted_reference(cfg: ModelConfig) -> tuple[Any, int] | None:
     """After a promotion the reference is the champion's out-of-sample holdout, kept in the registry:
     (the registry, the champion's version); None while the configured reference source is in force."""
-    from driftwarden.flows.registry.versions import Registry
-
     registry = Registry(cfg)
     version = registry.champion()
     seen: set[int] = set()
@@ -388,13 +236,7 @@ def source_fingerprint(cfg: ModelConfig) -> str:
     if promoted is not None:
         registry, number = promoted
         return f"registry:{cfg.name}:v{number}:{registry.version(number).meta['sha256']}"
-    if cfg.sources.reference.url is not None:
-        return table_fingerprint(cfg.sources.reference)
-    if cfg.sources.reference.reader == "duckdb":
-        return duckdb_source.fingerprint(cfg, cfg.sources.reference, "reference")
-    files, fmt = _files(cfg, cfg.sources.reference, "reference")
-    parts = [fmt] + [f"{f}:{Path(f).stat().st_size}:{Path(f).stat().st_mtime_ns}" for f in files]
-    return "|".join(parts)
+    return reader_for(cfg.sources.reference).fingerprint(cfg, cfg.sources.reference, "reference")
 
 
 def read_features(cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -404,5 +246,5 @@ def read_features(cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp) -> p
         raise SourceError("sources.features is not configured: batch scoring has nothing to read")
     c = cfg.columns
     cols = list(dict.fromkeys([c.timestamp, c.id, *c.features, *cfg.segments]))
-    frame = _read(cfg, src, "features", cols, c.timestamp, start, end)
+    frame = _read(cfg, src, _request(cfg, "features", cols, c.timestamp, start, end))
     return check_dtypes(frame, cfg, "features", list(c.numerical))

@@ -18,6 +18,7 @@ import pandas as pd
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import env_secret
 from driftwarden.flows.errors import SourceError, SourceUnavailable
+from driftwarden.flows.sources.base import ReadRequest, register_reader
 
 
 def _quote(name: str) -> str:
@@ -129,21 +130,12 @@ def columns_of(cfg: ModelConfig, src: SourceConfig, what: str) -> dict[str, str]
     return {str(r[0]): str(r[1]) for r in rows}
 
 
-def read_files(
-    cfg: ModelConfig,
-    src: SourceConfig,
-    what: str,
-    columns: list[str],
-    time_col: str | None,
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-    tz: str,
-    chunk_rows: int,
-) -> Iterator[pd.DataFrame]:
-    """Rows of ``columns`` whose ``time_col`` lies in [start, end), in chunks of ``chunk_rows`` (at least one,
-    maybe empty). A naive timestamp column holds local times of ``tz``; a zoned one is compared in UTC."""
+def read_files(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterator[pd.DataFrame]:
+    """The request's rows, in chunks of ``req.chunk_rows`` (at least one, maybe empty). A naive timestamp
+    column holds local times of ``req.tz``; a zoned one is compared in UTC."""
     import duckdb
 
+    what, columns, time_col = req.what, req.columns, req.time_col
     path = cfg.resolve(src.path or "")
     fmt = _format(src, path, what)
     types = columns_of(cfg, src, what)
@@ -152,16 +144,13 @@ def read_files(
         raise SourceError(f"sources.{what}: {path} has no column(s) {missing}")
     query = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_scan(fmt)}"
     params: list[Any] = [path]
-    if time_col and start is not None and end is not None and "TIMESTAMP" in types[time_col].upper():
-        zoned = "TIME ZONE" in types[time_col].upper()
-        lo, hi = (
-            (start, end) if zoned else (start.tz_convert(tz).tz_localize(None), end.tz_convert(tz).tz_localize(None))
-        )
+    if req.filtered and time_col and "TIMESTAMP" in types[time_col].upper():
+        lo, hi = req.bounds(zoned="TIME ZONE" in types[time_col].upper())
         query += f" WHERE {_quote(time_col)} >= ? AND {_quote(time_col)} < ?"
         params += [lo.to_pydatetime(), hi.to_pydatetime()]
     with closing(connect(src, what, path)) as con:
         try:
-            reader = con.execute(query, params).fetch_record_batch(chunk_rows)
+            reader = con.execute(query, params).fetch_record_batch(req.chunk_rows)
             empty = True
             for batch in reader:
                 if batch.num_rows or empty:
@@ -186,3 +175,18 @@ def fingerprint(cfg: ModelConfig, src: SourceConfig, what: str) -> str:
         except duckdb.Error as exc:
             raise _read_error(exc, src, what, path) from None
     return f"duckdb|{'|'.join(files)}|{rows[0] if rows else 0}"
+
+
+@register_reader("duckdb")
+class DuckdbFiles:
+    def chunks(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterator[pd.DataFrame]:
+        return read_files(cfg, src, req)
+
+    def columns(self, cfg: ModelConfig, src: SourceConfig, what: str) -> set[str]:
+        return set(columns_of(cfg, src, what))
+
+    def fingerprint(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str:
+        return fingerprint(cfg, src, what)
+
+    def location(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str:
+        return cfg.resolve(src.path or "")

@@ -11,11 +11,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from driftwarden.config.model import SourceConfig
+from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import expand_secrets
 from driftwarden.flows.errors import SourceError, SourceUnavailable, first_line
-
-CHUNK_ROWS = 200_000
+from driftwarden.flows.sources.base import ReadRequest, register_reader
 
 
 @lru_cache(maxsize=16)
@@ -78,19 +77,10 @@ def _duckdb_table(engine: Engine, src: SourceConfig, what: str, schema: str, nam
     return sa.Table(name, sa.MetaData(), *columns, schema=None if schema == "main" else schema)
 
 
-def read_table(
-    src: SourceConfig,
-    what: str,
-    columns: list[str],
-    time_col: str | None,
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-    tz: str,
-    chunk_rows: int = CHUNK_ROWS,
-) -> Iterator[pd.DataFrame]:
-    """Rows of ``columns`` whose ``time_col`` lies in [start, end), in chunks of ``chunk_rows`` (at least
-    one, maybe empty). Naive timestamp columns hold local times of ``tz``; time-zone-aware ones are
-    compared in UTC."""
+def read_table(src: SourceConfig, what: str, req: ReadRequest) -> Iterator[pd.DataFrame]:
+    """The request's rows, in chunks of ``req.chunk_rows`` (at least one, maybe empty). Naive timestamp
+    columns hold local times of ``req.tz``; time-zone-aware ones are compared in UTC."""
+    columns, time_col = req.columns, req.time_col
     engine = _source_engine(src, what)
     with _reaching(engine, src, what):
         table = _table(engine, src, what)
@@ -98,16 +88,13 @@ def read_table(
     if missing:
         raise SourceError(f"sources.{what}: table {src.table} has no column(s) {missing}")
     query = sa.select(*[table.c[c] for c in columns])
-    if time_col and start is not None and end is not None:
+    if req.filtered and time_col:
         col = table.c[time_col]
-        aware = isinstance(col.type, sa.DateTime) and bool(col.type.timezone)
-        lo, hi = (
-            (start, end) if aware else (start.tz_convert(tz).tz_localize(None), end.tz_convert(tz).tz_localize(None))
-        )
+        lo, hi = req.bounds(zoned=isinstance(col.type, sa.DateTime) and bool(col.type.timezone))
         query = query.where(col >= lo.to_pydatetime(), col < hi.to_pydatetime())
     empty = True
     with _reaching(engine, src, what), engine.connect() as conn:  # a server-side cursor where the driver has one
-        for chunk in pd.read_sql(query, conn.execution_options(stream_results=True), chunksize=chunk_rows):
+        for chunk in pd.read_sql(query, conn.execution_options(stream_results=True), chunksize=req.chunk_rows):
             empty = False
             yield chunk
     if empty:
@@ -128,3 +115,19 @@ def table_fingerprint(src: SourceConfig) -> str:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
     return f"sql|{src.table}|{rows}"
+
+
+@register_reader("sql")
+class SqlTable:
+    # read_table is looked up at call time, so that a test can count the tries of the run's retries
+    def chunks(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterator[pd.DataFrame]:
+        return read_table(src, req.what, req)
+
+    def columns(self, cfg: ModelConfig, src: SourceConfig, what: str) -> set[str]:
+        return set(table_columns(src, what))
+
+    def fingerprint(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str:
+        return table_fingerprint(src)
+
+    def location(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str:
+        return cfg.describe(src)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from driftwarden.flows import sources
 from driftwarden.flows.cli.app import app
+from driftwarden.flows.sources import sql_table
 from tests.streams import agrawal, agrawal_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -92,7 +92,7 @@ def test_a_database_that_is_down_is_retried_then_named_without_its_password(tmp_
     cfg["sources"]["predictions"] = {"url": down, "table": "predictions"}
     path.write_text(yaml.safe_dump(cfg))
     tries: list[str] = []
-    real = sources.read_table
+    real = sql_table.read_table
 
     def counted(src, what, *args, **kwargs):
         tries.append(what)
@@ -100,7 +100,7 @@ def test_a_database_that_is_down_is_retried_then_named_without_its_password(tmp_
 
     runner = CliRunner()
     checked = runner.invoke(app, ["validate", "--config", str(path)])
-    monkeypatch.setattr(sources, "read_table", counted)
+    monkeypatch.setattr(sql_table, "read_table", counted)
     assert checked.exit_code != 0 and "sources.predictions: table predictions at" in checked.output, checked.output
     assert "cannot be reached" in checked.output and "Traceback" not in checked.output
     result = runner.invoke(app, ["run", "--config", str(path), "--window-end", "2025-02-20", "--json"])

@@ -1,0 +1,86 @@
+"""What every kind of source is: a ``Reader`` registered under its kind, the key ``SourceConfig.kind`` gives
+(``arrow`` and ``duckdb`` files, ``sql`` tables). The facade (``driftwarden.flows.sources``) asks the
+registry for a source's reader and does what is the same for every kind: local times, the window's time
+filter, one chunk at a time, numeric checks.
+
+A new kind is one module with a class and its registration, plus its name in ``config.model.SourceKind``::
+
+    @register_reader("mykind")
+    class MyReader:
+        def chunks(self, cfg, src, req): ...      # frames of req.columns, req.chunk_rows at most, at least one
+        def columns(self, cfg, src, what): ...    # the column names the source has
+        def fingerprint(self, cfg, src, what): ...  # identity of a reference (a new one makes a new profile)
+        def location(self, cfg, src, what): ...   # where it is, for messages (never a password)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import pandas as pd
+
+from driftwarden.config.model import ModelConfig, SourceConfig
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What to read: ``columns`` of the rows whose ``time_col`` lies in [start, end) (both tz-aware; no
+    filter without them), in chunks of at most ``chunk_rows``. ``what`` names the source in every message
+    (``sources.<what>``); naive stored times are wall-clock times of ``tz``."""
+
+    what: str
+    columns: list[str]
+    time_col: str | None
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    tz: str
+    chunk_rows: int
+
+    @property
+    def filtered(self) -> bool:
+        return self.time_col is not None and self.start is not None and self.end is not None
+
+    def bounds(self, zoned: bool) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """[start, end) as the stored column compares: as they are for a zoned column, as naive wall-clock
+        times of ``tz`` for a naive one."""
+        assert self.start is not None and self.end is not None
+        if zoned:
+            return self.start, self.end
+        return self.start.tz_convert(self.tz).tz_localize(None), self.end.tz_convert(self.tz).tz_localize(None)
+
+
+class Reader(Protocol):
+    def chunks(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterator[pd.DataFrame]: ...
+
+    def columns(self, cfg: ModelConfig, src: SourceConfig, what: str) -> set[str]: ...
+
+    def fingerprint(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str: ...
+
+    def location(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str: ...
+
+
+READERS: dict[str, Reader] = {}
+"""Kind -> its reader; ``tests/flows/test_sources_registry.py`` keeps it in step with ``SourceKind``."""
+
+R = TypeVar("R")
+
+
+def register_reader(kind: str) -> Callable[[type[R]], type[R]]:
+    """Class decorator: one instance of the class reads every source of ``kind``."""
+
+    def add(cls: type[R]) -> type[R]:
+        if kind in READERS:
+            raise ValueError(f"a reader for source kind {kind!r} is registered already")
+        READERS[kind] = cls()  # type: ignore[assignment]
+        return cls
+
+    return add
+
+
+def reader_for(src: SourceConfig) -> Reader:
+    try:
+        return READERS[src.kind]
+    except KeyError:
+        raise ValueError(f"no reader for source kind {src.kind!r}; registered: {sorted(READERS)}") from None
