@@ -1,4 +1,4 @@
-"""Reads and writes of the alert tables (conditions, outbox, mutes) defined in flows/store.py.
+"""Reads and writes of the alert tables (conditions, outbox, mutes) defined in flows/store/tables.py.
 
 Condition states and the messages they cause are written in one transaction, so a message is queued if
 and only if its condition's new state is stored. Times are naive UTC, as in the rest of the store.
@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from driftwarden.checks.alerting import ConditionState, Decision, Mute
-from driftwarden.flows.store import conditions, metrics, mutes, now_utc, outbox, runs
+from driftwarden.flows.store import now_utc
+from driftwarden.flows.store.tables import conditions, metrics, mutes, outbox, runs
 
 
 @dataclass(frozen=True)

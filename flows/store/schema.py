@@ -1,6 +1,6 @@
 """The store's schema, managed by Alembic: upgrade to head, say the current revision.
 
-Alembic is configured in code (the migrations live in ``flows/migrations``), so no ``alembic.ini`` is
+Alembic is configured in code (the migrations live in ``flows/store/migrations``), so no ``alembic.ini`` is
 needed and an installed driftwarden finds its own migrations. A store made before migrations existed
 (tables made by ``create_all``, no ``alembic_version``) is stamped at the first revision, then upgraded.
 """
