@@ -10,9 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from driftwarden.checks.drift import auto_method
 from driftwarden.checks.profile import ReferenceProfile
 from driftwarden.config.model import ModelConfig
-from driftwarden.flows.reports import files as report_files
+from driftwarden.flows import files as report_files
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,14 @@ def _evidently_html(cfg: ModelConfig, columns: list[str], cur: pd.DataFrame, ref
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     cur_ds = Dataset.from_pandas(cur[columns].reset_index(drop=True), data_definition=definition)
     ref_ds = Dataset.from_pandas(ref[columns].reset_index(drop=True), data_definition=definition)
+    # Evidently's stat tests are those ``auto`` picks for large windows, at the configured thresholds.
+    num, cat = auto_method("numeric", large=True), auto_method("categorical", large=True)
     preset = DriftTable(
         columns=columns,
         drift_share=cfg.drift.dataset_share,
-        num_method="wasserstein",
-        cat_method="jensenshannon",
-        num_threshold=cfg.drift.wasserstein_threshold,
-        cat_threshold=cfg.drift.jensenshannon_threshold,
+        num_method=num.evidently_name,
+        cat_method=cat.evidently_name,
+        num_threshold=num.threshold(cfg.drift),
+        cat_threshold=cat.threshold(cfg.drift),
     )
     Report([preset]).run(cur_ds, ref_ds).save_html(str(path))

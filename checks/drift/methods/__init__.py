@@ -1,0 +1,34 @@
+"""The drift methods, one module each, registered under the key ``drift.methods`` names them by.
+
+One more method is one more module here that ends with its class under ``@register_method("<key>")``
+(``base.py`` says what the class declares), its import below, and its key in ``DriftMethod`` of
+``driftwarden.config.model``, which cannot import this package (tests/checks/test_drift_registry.py
+keeps the two equal).
+"""
+
+from driftwarden.checks.drift.methods import chisquare, jensenshannon, ks, wasserstein  # each registers itself
+from driftwarden.checks.drift.methods.base import (
+    ColumnKind,
+    Measurement,
+    Method,
+    Yields,
+    get_method,
+    method_keys,
+    register_method,
+    registered_methods,
+)
+
+__all__ = [
+    "ColumnKind",
+    "Measurement",
+    "Method",
+    "Yields",
+    "chisquare",
+    "get_method",
+    "jensenshannon",
+    "ks",
+    "method_keys",
+    "register_method",
+    "registered_methods",
+    "wasserstein",
+]

@@ -1,0 +1,162 @@
+"""What drift decides beyond any one method's measurement, the same for every method of a kind.
+
+- ``auto`` picks the method by column type and size: from ``large_sample`` rows on (in the window and the
+  reference) effect sizes decide, since at a million rows any p-value is tiny; below it, p-value tests.
+  A numeric column with at most 5 distinct values (both samples together) counts as categorical, as in
+  Evidently.
+- A column below ``min_rows`` (window or reference) is "not evaluated", never "drifted".
+- A distance is held to its configured threshold, raised to the method's noise floor when that is higher.
+- p-values are Holm-corrected across the columns of one role so tested.
+- The dataset drifted when the (weighted) share of drifted features reaches ``dataset_share``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from driftwarden.checks.drift.methods import ColumnKind, Method, get_method
+from driftwarden.checks.drift.results import ColumnDrift, DriftResult, Role
+from driftwarden.checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from driftwarden.checks.sketch import CategoricalSketch, NumericSketch, Sketch, sketch_frame
+from driftwarden.config.model import DriftConfig
+
+AUTO_LARGE: dict[ColumnKind, str] = {"numeric": "wasserstein", "categorical": "jensenshannon"}
+"""What ``auto`` picks from ``large_sample`` rows on: effect sizes."""
+AUTO_SMALL: dict[ColumnKind, str] = {"numeric": "ks", "categorical": "chisquare"}
+"""What ``auto`` picks below ``large_sample`` rows: Holm-corrected tests."""
+
+
+def auto_method(kind: ColumnKind, large: bool) -> Method:
+    """The method ``auto`` picks for a column of ``kind`` (a numeric one with few values counts as categorical)."""
+    return get_method((AUTO_LARGE if large else AUTO_SMALL)[kind])
+
+
+def _pick_method(configured: str, is_numeric: bool, n_unique: int, n_ref: int, n_cur: int, large: int) -> Method:
+    if configured != "auto":
+        return get_method(configured)
+    return auto_method("numeric" if is_numeric and n_unique > 5 else "categorical", min(n_ref, n_cur) >= large)
+
+
+@dataclass(frozen=True)
+class _Measure:
+    method: Method | None
+    """None: not evaluated."""
+    value: float | None
+    rows: int
+    note: str = ""
+    floor: float = 0.0
+    """The distance sampling noise alone reaches (99th percentile): the threshold never sits below it."""
+
+
+def _column_drift(name: str, sketch: Sketch, ref: NumericProfile | CategoricalProfile, cfg: DriftConfig) -> _Measure:
+    """How far one column moved; value None when not evaluated. Infinite values are dropped, as Evidently does."""
+    n_cur, n_ref = sketch.finite, ref.count
+    if n_cur < cfg.min_rows or n_ref < cfg.min_rows:
+        return _Measure(None, None, n_cur, f"not evaluated: {min(n_cur, n_ref)} rows < min_rows {cfg.min_rows}")
+    configured = cfg.methods.get(name, "auto")
+    if isinstance(ref, NumericProfile):
+        if not isinstance(sketch, NumericSketch):
+            raise TypeError(f"column {name!r} is numeric in the reference")
+        n_ref_distinct = len(np.unique(ref.values()))
+        distinct = sketch.union_distinct() if n_ref_distinct <= 5 else n_ref_distinct  # as Evidently counts them
+        method = _pick_method(configured, True, distinct, n_ref, n_cur, cfg.large_sample)
+        if "numeric" not in method.applies_to:
+            raise ValueError(f"drift.methods: {method.key} does not apply to numeric column {name!r}")
+        m = method.numeric(ref, sketch)
+    else:
+        if not isinstance(sketch, CategoricalSketch):
+            raise TypeError(f"column {name!r} is categorical in the reference")
+        method = _pick_method(configured, False, len(ref.counts), n_ref, n_cur, cfg.large_sample)
+        if "categorical" not in method.applies_to:
+            raise ValueError(f"drift.methods: {method.key} does not apply to categorical column {name!r}")
+        m = method.categorical(ref, sketch)
+    return _Measure(method, m.value, n_cur, m.note, m.floor)
+
+
+def _holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, float]]:
+    """Holm step-down: column -> (rejected, the level its p-value was held to)."""
+    order = sorted(p_values, key=lambda k: p_values[k])
+    m = len(order)
+    out: dict[str, tuple[bool, float]] = {}
+    still = True
+    for i, key in enumerate(order):
+        level = alpha / (m - i)
+        still = still and p_values[key] <= level
+        out[key] = (still, level)
+    return out
+
+
+def detect_drift(
+    current: pd.DataFrame,
+    profile: ReferenceProfile,
+    cfg: DriftConfig,
+    features: list[str],
+    prediction: str | None = None,
+    target: pd.Series | None = None,
+    target_name: str | None = None,
+) -> DriftResult:
+    """Drift of one in-memory frame (one chunk): each feature, and apart, the prediction and the target."""
+    jobs: list[tuple[str, Role, Sketch]] = [
+        (f, "feature", s) for f, s in sketch_frame(current, profile, features).items()
+    ]
+    known = {**profile.numeric, **profile.categorical}
+    if prediction is not None and prediction in known:
+        jobs.append((prediction, "prediction", sketch_frame(current, profile, [prediction])[prediction]))
+    if target is not None and target_name and target_name in known:
+        labels = pd.DataFrame({target_name: target})
+        jobs.append((target_name, "target", sketch_frame(labels, profile, [target_name])[target_name]))
+    return decide_drift(jobs, profile, cfg)
+
+
+def decide_drift(jobs: list[tuple[str, Role, Sketch]], profile: ReferenceProfile, cfg: DriftConfig) -> DriftResult:
+    """Drift of each (column, role, sketch) against the profile, and the dataset rule over the features."""
+    measured: dict[str, tuple[Role, _Measure]] = {}
+    for name, role, sketch in jobs:
+        ref = profile.numeric.get(name) or profile.categorical.get(name)
+        if ref is None:
+            raise ValueError(f"the reference profile has no column {name!r}")
+        measured[name] = (role, _column_drift(name, sketch, ref, cfg))
+
+    # Holm across the p-value tests of each role separately (features never share a family with targets).
+    holm: dict[str, tuple[bool, float]] = {}
+    for family in ("feature", "prediction", "target"):
+        pvals = {
+            k: m.value
+            for k, (role, m) in measured.items()
+            if role == family and m.method is not None and m.method.yields == "p_value" and m.value is not None
+        }
+        holm.update(_holm(pvals, cfg.p_value))
+
+    columns: list[ColumnDrift] = []
+    for name, (role, m) in measured.items():
+        if m.value is None or m.method is None:
+            columns.append(ColumnDrift(name, role, "none", None, None, None, m.rows, m.note))
+        elif m.method.yields == "p_value":
+            rejected, level = holm[name]
+            columns.append(ColumnDrift(name, role, m.method.key, m.value, level, rejected, m.rows, m.note))
+        else:
+            configured = m.method.threshold(cfg)
+            thr = max(configured, m.floor)
+            note = f"threshold raised to the noise floor {m.floor:.3f}" if m.floor > configured else m.note
+            drifted = bool(m.value >= thr) if not np.isnan(m.value) else None
+            columns.append(ColumnDrift(name, role, m.method.key, m.value, thr, drifted, m.rows, note))
+
+    evaluated = [c for c in columns if c.role == "feature" and c.drifted is not None]
+    if not evaluated:
+        share = None
+        dataset: bool | None = None
+        note = "not evaluated: too few rows for drift"
+    else:
+        total = sum(cfg.weights.get(c.column, 1.0) for c in evaluated)
+        hit = sum(cfg.weights.get(c.column, 1.0) for c in evaluated if c.drifted)
+        share = hit / total if total > 0 else 0.0
+        dataset = share >= cfg.dataset_share
+        names = [c.column for c in evaluated if c.drifted]
+        note = (
+            f"{len(names)} of {len(evaluated)} features drifted (share {share:.2f}, rule >= "
+            f"{cfg.dataset_share:.2f})" + (f": {', '.join(names)}" if names else "")
+        )
+    return DriftResult(tuple(columns), share, cfg.dataset_share, dataset, note)
