@@ -59,5 +59,6 @@ def _label_classes(cfg: ModelConfig, profile: ReferenceProfile) -> list[str]:
         return []
     check = check_labels(values, cfg, profile)
     if check is not None and check.unknown:
-        return [check.message(cfg.columns.target, f"sources.labels ({cfg.describe(cfg.sources.labels)})")]
+        where = cfg.describe(cfg.sources.labels) if cfg.sources.labels is not None else "not configured"
+        return [check.message(cfg.columns.target, f"sources.labels ({where})")]
     return []

@@ -1,4 +1,4 @@
-"""The nightly monitoring run of one model and one window: a recipe of named monitor_tasks."""
+"""The nightly monitoring run of one model and one window: a recipe of named steps (tasks.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from driftwarden.checks.windows import Window
 from driftwarden.config.loader import ConfigError
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
-from driftwarden.flows import store
+from driftwarden.flows import runtime, store
 from driftwarden.flows.monitor import label_catchup, missed_windows
 from driftwarden.flows.monitor import tasks as monitor_tasks
 from driftwarden.flows.notify import delivery as alerts
@@ -52,9 +52,9 @@ def monitor_model(
     ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history).
     ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it."""
     try:
-        cfg = monitor_tasks.load_config(config_path)
-        window = monitor_tasks.resolve_window(cfg, window_end)
-        as_of_ts = monitor_tasks.resolve_as_of(as_of)
+        cfg = runtime.load_config(config_path)
+        window = runtime.resolve_window(cfg, window_end)
+        as_of_ts: pd.Timestamp = runtime.resolve_as_of(as_of)
     except (ConfigError, ValueError) as exc:
         raise MonitorFailed(_unstored_failure(config_path, exc)) from exc
     store_url = get_settings().resolved_store_url()

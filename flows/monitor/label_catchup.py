@@ -21,11 +21,12 @@ from driftwarden.checks.verdict import Finding, Verdict, decide_verdict, kpi_fin
 from driftwarden.checks.windows import Window, wall_shift
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
+from driftwarden.flows import files as report_files
 from driftwarden.flows import store
 from driftwarden.flows.masking import mask_key
-from driftwarden.flows.monitor.tasks import IO, Reference, kpi_history, local_time
-from driftwarden.flows.reports import files as report_files
+from driftwarden.flows.monitor.tasks import Reference, kpi_history, local_time
 from driftwarden.flows.reports.pages import write_page
+from driftwarden.flows.runtime import IO
 from driftwarden.flows.store import locks
 
 

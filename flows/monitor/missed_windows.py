@@ -8,7 +8,7 @@ from prefect import task
 from driftwarden.checks.windows import CatchUp, Window, missed_windows
 from driftwarden.config.model import ModelConfig
 from driftwarden.flows import store
-from driftwarden.flows.monitor.tasks import IO
+from driftwarden.flows.runtime import IO
 
 
 def plan_catch_up(cfg: ModelConfig, store_url: str, window: Window) -> CatchUp:

@@ -4,7 +4,6 @@ the statistics live in ``checks/``."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from driftwarden.checks import records
 from driftwarden.checks.drift import DriftResult, decide_drift
@@ -30,32 +28,15 @@ from driftwarden.checks.verdict import (
     kpi_findings,
 )
 from driftwarden.checks.volume import VolumeResult, check_volume
-from driftwarden.checks.windows import Window, scheduled_window, wall_shift, window_ending_at
-from driftwarden.config.loader import ConfigError, load_model_config
+from driftwarden.checks.windows import Window, wall_shift, window_ending_at
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
+from driftwarden.flows import files as report_files
 from driftwarden.flows import sources, store
-from driftwarden.flows.errors import DriftwardenError, SourceError, SourceUnavailable
+from driftwarden.flows.errors import SourceError
 from driftwarden.flows.masking import mask_key
-from driftwarden.flows.reports import files as report_files
 from driftwarden.flows.reports.pages import write_reports
-
-
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O that may come back (a locked database, a network blip), never a user's bad input."""
-    try:
-        state.result()
-    except SourceUnavailable:
-        return True
-    except (DriftwardenError, ConfigError, ValueError, KeyError, LookupError):
-        return False
-    except Exception:
-        return True
-    return False
-
-
-IO = {"retries": 2, "retry_delay_seconds": [1, 5], "retry_condition_fn": _transient, "cache_policy": NO_CACHE}
-PURE = {"cache_policy": NO_CACHE}
+from driftwarden.flows.runtime import IO, PURE, parse_time  # noqa: F401 (parse_time: the CLI's times)
 
 
 @dataclass(frozen=True)
@@ -70,58 +51,6 @@ class InputChecks:
     volume: VolumeResult
     validation: ValidationResult | None
     drift: DriftResult | None
-
-
-@task(**PURE)
-def load_config(config_path: str) -> ModelConfig:
-    return load_model_config(config_path)
-
-
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
-
-
-def parse_time(value: str, what: str, tz: str = "UTC") -> pd.Timestamp:
-    """A time given by a user: ISO text, read in ``tz`` when it has no offset; the error names ``what``."""
-    try:
-        if not _ISO.match(str(value).strip()):  # 15/10/2026 or 10/11/2026: day or month first is a guess
-            raise ValueError(value)
-        t = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"{what}: {value!r} is not a time (use ISO 8601, e.g. 2026-10-15 or 2026-10-15T06:00)"
-        ) from exc
-    if t is pd.NaT:
-        raise ValueError(f"{what}: {value!r} is not a time")
-    if t.tzinfo is not None:
-        return t
-    try:
-        return t.tz_localize(tz)
-    except Exception as exc:  # pytz's NonExistentTimeError / AmbiguousTimeError are not ValueErrors
-        kind = "does not exist" if "NonExistent" in type(exc).__name__ else "happens twice"
-        raise ValueError(
-            f"{what}: {value!r} {kind} in {tz} (a DST change): give the offset, e.g. {t.isoformat()}+01:00"
-        ) from exc
-
-
-def scheduled_time() -> pd.Timestamp:
-    """When this flow run was meant to start: a run a worker picks up late, or a retry, still monitors the
-    window its schedule meant (now, outside a flow run or for a run started by hand)."""
-    from prefect.runtime import flow_run
-
-    return pd.Timestamp(flow_run.scheduled_start_time).tz_convert("UTC")
-
-
-@task(**PURE)
-def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
-    tz = cfg.window.timezone
-    if window_end is None:  # a scheduled run: the last window whose data had landed by its scheduled time
-        return scheduled_window(scheduled_time(), cfg.window_length, tz, cfg.lateness)
-    return window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
-
-
-@task(**PURE)
-def resolve_as_of(as_of: str | None) -> pd.Timestamp:
-    return parse_time(as_of, "as_of") if as_of else pd.Timestamp.now(tz="UTC")
 
 
 def profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from driftwarden.config.settings import get_settings
-from driftwarden.flows.monitor import tasks as monitor_tasks
+from driftwarden.flows import runtime
 from driftwarden.flows.notify import delivery as alerts
 
 
@@ -23,7 +23,7 @@ def _run_name() -> str:
 @flow(name="check-silence", flow_run_name=_run_name, timeout_seconds=600)
 def check_silence(config_path: str) -> dict[str, Any]:
     """Alert on silence (no successful run, no rows, no new labels for longer than ``alerts.silence`` says)."""
-    cfg = monitor_tasks.load_config(config_path)
+    cfg = runtime.load_config(config_path)
     s = cfg.alerts.silence
     if s.no_run is None and s.no_rows is None and s.no_labels is None:
         get_run_logger().info("%s: alerts.silence sets no threshold; nothing to watch", cfg.name)

@@ -10,7 +10,8 @@ from prefect import flow, get_run_logger
 
 from driftwarden.checks.training import PlanError
 from driftwarden.config.loader import ConfigError
-from driftwarden.flows.monitor import tasks as monitor_tasks
+from driftwarden.config.settings import get_settings
+from driftwarden.flows import runtime
 from driftwarden.flows.registry.versions import Registry
 from driftwarden.flows.retrain import tasks as retrain_tasks
 from driftwarden.flows.store import locks
@@ -29,11 +30,11 @@ def retrain_model(
     """Retrain one model. ``as_of`` (default: now) is the moment whose data is used: a replay of history
     retrains with what was known then. Returns the attempt record (also kept in the registry)."""
     try:
-        cfg = monitor_tasks.load_config(config_path)
-        as_of_ts = monitor_tasks.resolve_as_of(as_of)
+        cfg = runtime.load_config(config_path)
+        as_of_ts = runtime.resolve_as_of(as_of)
     except (ConfigError, ValueError) as exc:
         raise retrain_tasks.RetrainFailed({"config": config_path, "outcome": "failed", "error": str(exc)}) from exc
-    store_url = monitor_tasks.get_settings().resolved_store_url()
+    store_url = get_settings().resolved_store_url()
     registry = Registry(cfg)
     attempt = retrain_tasks.new_attempt(cfg, registry, reason, trigger, as_of_ts)
     lock = None

@@ -4,6 +4,7 @@ metric row, and starting ``retrain-model`` (through its deployment, or as a subf
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -16,7 +17,8 @@ from driftwarden.config.model import ModelConfig
 from driftwarden.flows import store
 from driftwarden.flows.registry.versions import Registry
 from driftwarden.flows.retrain.flow import retrain_model
-from driftwarden.flows.retrain.tasks import PURE, RetrainFailed, window_states
+from driftwarden.flows.retrain.tasks import RetrainFailed, window_states
+from driftwarden.flows.runtime import PURE
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ def decision_json(decision: RetrainDecision) -> dict[str, Any]:
 
 @task(**PURE)
 def retrain_decision(
-    cfg: ModelConfig, store_url: str, window: Window, kpis: Any, causes: list[str], as_of: pd.Timestamp
+    cfg: ModelConfig, store_url: str, window: Window, kpis: Any, causes: Sequence[str], as_of: pd.Timestamp
 ) -> RetrainDecision:
     """The policy's verdict after this window: the stored earlier windows plus this one (not yet stored).
     A re-run of a window older than the newest stored one never starts a retrain."""
@@ -100,6 +102,8 @@ def start_retraining(model: str, config_path: str, decision: RetrainDecision, as
 
 def attempt_brief(attempt: dict[str, Any]) -> dict[str, Any]:
     """What a window's JSON says of the retraining it started."""
-    keys = ("outcome", "flow_run_id", "version", "champion_before", "champion_after", "metric", "p_value")
-    keys += ("reasons", "error")
+    keys = (
+        "outcome", "flow_run_id", "version", "champion_before", "champion_after", "metric", "p_value", "reasons",
+        "error",
+    )  # fmt: skip
     return {k: attempt.get(k) for k in keys if k in attempt}

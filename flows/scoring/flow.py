@@ -16,10 +16,10 @@ from prefect.cache_policies import NO_CACHE
 from driftwarden.checks.windows import Window
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import expand_secrets
-from driftwarden.flows import sources
+from driftwarden.flows import runtime, sources
 from driftwarden.flows.errors import SourceError
-from driftwarden.flows.monitor import tasks as monitor_tasks
-from driftwarden.flows.registry.versions import Registry, RegistryError
+from driftwarden.flows.registry.trust import RegistryError
+from driftwarden.flows.registry.versions import Registry
 from driftwarden.flows.retrain.tasks import scored_frame
 
 
@@ -37,8 +37,8 @@ def version_label(number: int) -> str:
 @flow(name="score-model", flow_run_name=_run_name, timeout_seconds=2 * 3600)
 def score_model(config_path: str, window_end: str | None = None, force: bool = False) -> dict[str, Any]:
     """Score one window (default: the last complete one) with the champion."""
-    cfg = monitor_tasks.load_config(config_path)
-    window = monitor_tasks.resolve_window(cfg, window_end)
+    cfg = runtime.load_config(config_path)
+    window = runtime.resolve_window(cfg, window_end)
     return predict_window(cfg, window, force)
 
 
@@ -57,7 +57,7 @@ def predict_window(cfg: ModelConfig, window: Window, force: bool = False) -> dic
     if rows.empty:  # nothing to score: no file, so the monitor sees a dead feed (a volume breach), not a bad file
         get_run_logger().warning("%s: no feature rows in %s: nothing scored", cfg.name, window.label)
         return {**out, "scored": 0, "skipped": "no feature rows in this window"}
-    scored = predict(cfg, registry, champion.number, rows)
+    scored: pd.DataFrame = predict(cfg, registry, champion.number, rows)
     where = write_predictions(cfg, window, scored)
     get_run_logger().info("%s: scored %d rows of %s with v%d", cfg.name, len(scored), window.label, champion.number)
     return {**out, "scored": len(scored), "version": version_label(champion.number), "written_to": where}

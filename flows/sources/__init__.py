@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pandas as pd
@@ -49,7 +49,7 @@ def _read(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> pd.DataFrame
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
-def _chunks(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterator[pd.DataFrame]:
+def _chunks(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Generator[pd.DataFrame, None, None]:
     """The rows of the request from the source's reader, in chunks of at most ``req.chunk_rows`` rows; at
     least one, maybe empty."""
     reader = reader_for(src)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -67,7 +68,7 @@ def _duckdb_table(engine: Engine, src: SourceConfig, what: str, schema: str, nam
     if not rows:
         raise SourceError(f"sources.{what}: no table {src.table} in the database")
 
-    def kind(data_type: str) -> sa.types.TypeEngine[object]:
+    def kind(data_type: str) -> sa.types.TypeEngine[Any]:
         upper = data_type.upper()
         if upper.startswith("TIMESTAMP"):
             return sa.DateTime(timezone="TIME ZONE" in upper)

@@ -40,6 +40,13 @@ def utc(ts: Any) -> datetime:
     return t.to_pydatetime()
 
 
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an insert just wrote."""
+    key = result.inserted_primary_key
+    assert key is not None, "not the result of a single-row insert"
+    return int(key[0])
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -95,18 +102,20 @@ def add_reference(
     with engine.begin() as conn:
         latest = conn.execute(sa.select(sa.func.max(references.c.version)).where(references.c.model == model)).scalar()
         version = (latest or 0) + 1
-        rid = conn.execute(
-            references.insert().values(
-                model=model,
-                version=version,
-                created_at=now_utc(),
-                source=source,
-                fingerprint=fingerprint,
-                rows=rows,
-                profile=json.dumps(profile),
+        rid = inserted_id(
+            conn.execute(
+                references.insert().values(
+                    model=model,
+                    version=version,
+                    created_at=now_utc(),
+                    source=source,
+                    fingerprint=fingerprint,
+                    rows=rows,
+                    profile=json.dumps(profile),
+                )
             )
-        ).inserted_primary_key[0]
-    return StoredReference(int(rid), version, fingerprint, profile)
+        )
+    return StoredReference(rid, version, fingerprint, profile)
 
 
 # --- runs ---------------------------------------------------------------------------------------------
@@ -191,7 +200,7 @@ def write_run(
             superseded=keep_current,
             finished_at=now_utc(),
         )
-        run_id = int(conn.execute(runs.insert().values(**values)).inserted_primary_key[0])
+        run_id = inserted_id(conn.execute(runs.insert().values(**values)))
         rows = [
             {
                 "run_id": run_id,

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from driftwarden.checks.alerting import ConditionState, Decision, Mute
-from driftwarden.flows.store import now_utc
+from driftwarden.flows.store import inserted_id, now_utc
 from driftwarden.flows.store.tables import conditions, metrics, mutes, outbox, runs
 
 
@@ -173,12 +173,12 @@ def mute_rows(engine: Engine, model: str, now: datetime) -> pd.DataFrame:
 
 def add_mute(engine: Engine, model: str, check: str, subject: str, until: datetime, reason: str) -> int:
     with engine.begin() as conn:
-        return int(
+        return inserted_id(
             conn.execute(
                 mutes.insert().values(
                     model=model, check_name=check, subject=subject, until=until, reason=reason, created_at=now_utc()
                 )
-            ).inserted_primary_key[0]
+            )
         )
 
 

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from driftwarden.checks.failures import mask_value
 from driftwarden.config.common import parse_duration
 from driftwarden.config.model import ModelConfig
+from driftwarden.flows import files as report_files
 from driftwarden.flows import store
 from driftwarden.flows.masking import mask_key
-from driftwarden.flows.reports import files as report_files
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from driftwarden.config.model import ModelConfig
-from driftwarden.flows.registry.versions import Registry, RegistryError, trusted_types
+from driftwarden.flows.registry.trust import RegistryError, trusted_types
+from driftwarden.flows.registry.versions import Registry
 from tests.streams import agrawal_config
 
 

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from driftwarden.config.loader import load_model_config
 from driftwarden.config.settings import get_settings
+from driftwarden.flows import files as report_files
 from driftwarden.flows import store
 from driftwarden.flows.cli.app import app
-from driftwarden.flows.reports import files as report_files
+from driftwarden.flows.store import retention
 from tests.streams import agrawal_config, write_agrawal_sources
 
 runner = CliRunner()
@@ -33,8 +34,8 @@ def test_runs_write_rescore_and_prune_reports_at_a_memory_url(tmp_path, dw_home,
     base = f"memory://dw-reports-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("DRIFTWARDEN_REPORTS_DIR", base + "/")
     get_settings.cache_clear()
-    retention = {"reports": "1d"}
-    config = write_agrawal_sources(tmp_path / "agrawal", config=agrawal_config(retention=retention))
+    keep = {"reports": "1d"}
+    config = write_agrawal_sources(tmp_path / "agrawal", config=agrawal_config(retention=keep))
     args = ["backfill", "--config", str(config), "--start", "2025-02-19", "--end", "2025-02-23", "--json"]
     result = runner.invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output

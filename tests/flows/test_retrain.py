@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from driftwarden.flows.cli.app import app
 from driftwarden.flows.monitor.flow import monitor_model
-from driftwarden.flows.registry.versions import Registry, RegistryError
+from driftwarden.flows.registry.trust import RegistryError
+from driftwarden.flows.registry.versions import Registry
 from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, agrawal, agrawal_config
 
 ROWS_PER_DAY = 2000
