@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,18 @@ from driftwarden.flows.notify import delivery as alerts
 from driftwarden.flows.retrain import trigger as retrain_trigger
 from driftwarden.flows.scoring.flow import predict_window
 from driftwarden.flows.store import locks, retention
+
+
+@dataclass
+class _Attempt:
+    """The run in progress, as its failure record needs it (``as_of`` moves once the known labels are read)."""
+
+    cfg: ModelConfig
+    store_url: str
+    window: Window
+    trigger: str
+    started: datetime
+    as_of: pd.Timestamp
 
 
 class MonitorFailed(RuntimeError):
@@ -61,12 +74,13 @@ def monitor_model(
     if window_end is None:  # a scheduled run: first the windows missed since the last successful one
         _catch_up_missed(config_path, cfg, store_url, window)
     started = store.now_utc()
-    lock = _lock_window(cfg, store_url, window, trigger, started, as_of_ts, send_alerts)
+    attempt = _Attempt(cfg, store_url, window, trigger, started, as_of_ts)
+    lock = _lock_window(attempt, send_alerts)
     try:
         if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
             predict_window(cfg, window)
         reference = monitor_tasks.ensure_reference(cfg, store_url)
-        as_of_ts = monitor_tasks.known_as_of(cfg, store_url, window, as_of_ts)
+        as_of_ts = attempt.as_of = monitor_tasks.known_as_of(cfg, store_url, window, as_of_ts)
         labels = monitor_tasks.read_known_labels(cfg, window, as_of_ts, reference)
         scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels)
         rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of_ts, reference)
@@ -82,7 +96,7 @@ def monitor_model(
         run = monitor_tasks.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
         monitor_tasks.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
-        failed = _record_failure(cfg, store_url, window, trigger, started, as_of_ts, exc)
+        failed = _record_failure(attempt, exc)
         alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
         raise MonitorFailed(failed) from exc
     finally:
@@ -93,8 +107,9 @@ def monitor_model(
     alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
     retention.prune_after_run(cfg, store_url)
     if retrain.retrain and cfg.retrain.auto:
-        attempt = retrain_trigger.start_retraining(cfg.name, config_path, retrain, as_of_ts)
-        summary["retrain"] = {**(summary["retrain"] or {}), "attempt": retrain_trigger.attempt_brief(attempt)}
+        started_retrain = retrain_trigger.start_retraining(cfg.name, config_path, retrain, as_of_ts)
+        brief = retrain_trigger.attempt_brief(started_retrain)
+        summary["retrain"] = {**(summary["retrain"] or {}), "attempt": brief}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
 
@@ -116,18 +131,11 @@ def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window:
         get_run_logger().warning("%s: %s", cfg.name, plan.note(config_path))
 
 
-def _lock_window(
-    cfg: ModelConfig,
-    store_url: str,
-    window: Window,
-    trigger: str,
-    started: Any,
-    as_of: pd.Timestamp,
-    send_alerts: bool | None,
-) -> locks.WindowLock:
+def _lock_window(attempt: _Attempt, send_alerts: bool | None) -> locks.WindowLock:
     """Take the window's lock. Another run holding it is a refusal that stores nothing (the window's versions
     belong to that run); a store that cannot be reached fails the run as any other store error does, and
     says so to the people on call (spooled, and tried directly, since the store cannot hold the outbox)."""
+    cfg, store_url, window, trigger = attempt.cfg, attempt.store_url, attempt.window, attempt.trigger
     try:
         ttl = timedelta(seconds=get_settings().run_lock_ttl)
         return locks.acquire(
@@ -136,31 +144,25 @@ def _lock_window(
     except locks.WindowBusy as exc:
         get_run_logger().error("%s", exc)
         run = records.failed_run(
-            cfg.name, store.utc(window.start), store.utc(window.end), str(exc), trigger=trigger, as_of=store.utc(as_of)
-        )
+            cfg.name, store.utc(window.start), store.utc(window.end), str(exc), trigger=trigger,
+            as_of=store.utc(attempt.as_of),
+        )  # fmt: skip
         summary = records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
         raise MonitorFailed(summary) from exc
     except Exception as exc:
-        failed = _record_failure(cfg, store_url, window, trigger, started, as_of, exc)
+        failed = _record_failure(attempt, exc)
         alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
         raise MonitorFailed(failed) from exc
 
 
-def _record_failure(
-    cfg: ModelConfig,
-    store_url: str,
-    window: Window,
-    trigger: str,
-    started: Any,
-    as_of: pd.Timestamp,
-    exc: Exception,
-) -> dict[str, Any]:
+def _record_failure(attempt: _Attempt, exc: Exception) -> dict[str, Any]:
     """Store the failed run as a new version (an earlier good result stays current) and return its JSON.
     If the store itself is down, say so in the error instead of raising a second exception."""
+    cfg, window, trigger = attempt.cfg, attempt.window, attempt.trigger
     error = f"{type(exc).__name__}: {exc}"
     get_run_logger().error("%s %s failed: %s", cfg.name, window.label, error)
     run = records.failed_run(
-        cfg.name, store.utc(window.start), store.utc(window.end), error, trigger=trigger, as_of=store.utc(as_of)
+        cfg.name, store.utc(window.start), store.utc(window.end), error, trigger=trigger, as_of=store.utc(attempt.as_of)
     )
     try:
         record = store.RunRecord(
@@ -169,12 +171,12 @@ def _record_failure(
             window_end=run["window_end"],
             trigger=trigger,
             status="failed",
-            started_at=started,
+            started_at=attempt.started,
             as_of=run["as_of"],
             error=error,
             summary=run["summary"],
         )
-        _, run["run_version"], _ = store.write_run(store.open_store(store_url), record, [])
+        _, run["run_version"], _ = store.write_run(store.open_store(attempt.store_url), record, [])
     except Exception as store_exc:
         run["error"] = f"{error}; the failure could not be stored either: {type(store_exc).__name__}: {store_exc}"
     return records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
