@@ -49,6 +49,18 @@ def test_the_config_literal_names_exactly_the_registered_methods():
     assert method_keys() == ["chisquare", "jensenshannon", "ks", "wasserstein"]
 
 
+def test_the_registration_lines_declare_what_the_methods_always_were():
+    declared = {
+        m.key: (m.yields, sorted(m.applies_to), m.threshold_field, m.evidently_name) for m in registered_methods()
+    }
+    assert declared == {
+        "chisquare": ("p_value", ["categorical", "numeric"], None, "chisquare"),
+        "jensenshannon": ("distance", ["categorical", "numeric"], "jensenshannon_threshold", "jensenshannon"),
+        "ks": ("p_value", ["numeric"], None, "ks"),
+        "wasserstein": ("distance", ["numeric"], "wasserstein_threshold", "wasserstein"),
+    }
+
+
 def test_each_distance_method_names_a_drift_config_threshold():
     defaults = DriftConfig()
     for method in registered_methods():
@@ -97,39 +109,32 @@ def test_an_unknown_key_lists_the_valid_ones():
     assert "'psi'" in msg and "wasserstein" in msg
 
 
-def test_registering_a_key_twice_or_a_bad_declaration_is_refused(scratch_registry):
-    with pytest.raises(ValueError, match="registered twice"):
-
-        @register_method("wasserstein")
-        class Again(Method):
-            yields = "distance"
-            applies_to = frozenset({"numeric"})
-            threshold_field = "wasserstein_threshold"
-            evidently_name = "wasserstein"
-
-    with pytest.raises(ValueError, match="no DriftConfig field"):
-
-        @register_method("nothreshold")
-        class NoThreshold(Method):
-            yields = "distance"
-            applies_to = frozenset({"numeric"})
-            threshold_field = "toy_threshold"
-            evidently_name = "toy"
-
-    assert get_method("wasserstein").__class__.__name__ == "Wasserstein" and "nothreshold" not in method_keys()
+@pytest.mark.parametrize(
+    ("key", "declared", "refusal"),
+    [
+        ("wasserstein", {}, "registered twice"),
+        ("none", {}, "reserved"),
+        ("toy", {"yields": "score"}, "yields must be"),
+        ("toy", {"applies_to": ()}, "applies_to must name"),
+        ("toy", {"applies_to": ("text",)}, "applies_to must name"),
+        ("toy", {"yields": "distance"}, "threshold_field 'toy_threshold' is no DriftConfig field"),
+        ("toy", {"yields": "distance", "threshold_field": "toy_cut"}, "threshold_field 'toy_cut' is no DriftConfig"),
+        ("toy", {"evidently_name": ""}, "evidently_name is missing"),
+    ],
+)
+def test_registering_a_key_twice_or_a_bad_declaration_is_refused(scratch_registry, key, declared, refusal):
+    toy = type("Toy", (Method,), {})
+    with pytest.raises(ValueError, match=refusal):
+        register_method(key, **{"yields": "p_value", "applies_to": ("numeric",), **declared})(toy)
+    assert get_method("wasserstein").__class__.__name__ == "Wasserstein" and "toy" not in method_keys()
 
 
 def test_a_new_method_is_one_module_and_its_registration(scratch_registry):
     """A toy method registered here is used wherever ``drift.methods`` names it, under the same rules."""
 
-    @register_method("meanshift")
+    @register_method("meanshift", yields="distance", applies_to=("numeric",), threshold_field="wasserstein_threshold")
     class MeanShift(Method):
         """|mean(window) - mean(reference)| in reference standard deviations."""
-
-        yields = "distance"
-        applies_to = frozenset({"numeric"})
-        threshold_field = "wasserstein_threshold"
-        evidently_name = "wasserstein"
 
         def numeric(self, ref: NumericProfile, cur: NumericSketch) -> Measurement:
             values = cur.values()

@@ -1,9 +1,10 @@
-"""The drift methods, one module each, registered under the key ``drift.methods`` names them by.
+"""The drift methods, one module each, registered under the key ``drift.methods`` names them by
+(``drift: {methods: {income: ks}}`` in ``config/<model>.yaml``; ``auto`` picks one by ``rules.py``).
 
-One more method is one more module here that ends with its class under ``@register_method("<key>")``
-(``base.py`` says what the class declares), its import below, and its key in ``DriftMethod`` of
-``driftwarden.config.model``, which cannot import this package (tests/checks/test_drift_registry.py
-keeps the two equal).
+One more method is one more module here with its class under its registration line, e.g.
+``@register_method("psi", yields="distance", applies_to=("numeric",))`` (``base.py`` says what each keyword
+declares), its import below, and its key in ``DriftMethod`` of ``driftwarden.config.model``, which cannot
+import this package (tests/checks/test_drift_registry.py keeps the two equal).
 """
 
 from driftwarden.checks.drift.methods import chisquare, jensenshannon, ks, wasserstein  # each registers itself

@@ -1,10 +1,17 @@
-"""A numeric column read as counts of its values: how chi-square and Jensen-Shannon see a column with few values."""
+"""Counts as chi-square and Jensen-Shannon compare them: two samples' counts side by side, and a numeric column
+read as counts of its values."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from driftwarden.checks.sketch import NumericSketch
+
+
+def aligned_counts(ref_counts: dict[str, int], cur_counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The two samples' counts of each category either has, in sorted order (0 where one lacks it)."""
+    keys = sorted(set(ref_counts) | set(cur_counts))
+    return np.array([ref_counts.get(k, 0) for k in keys]), np.array([cur_counts.get(k, 0) for k in keys])
 
 
 def value_counts(values: np.ndarray) -> dict[str, int]:

@@ -1,21 +1,7 @@
-"""Jensen-Shannon distance.
-
-Name: ``jensenshannon`` (Evidently 0.7: ``jensenshannon``, "Jensen-Shannon distance")
-
-Measures: the Jensen-Shannon distance (natural log) between the reference's and the window's shares of each
-category; a numeric column is read as counts of its values when the reference has at most 20 of them, else
-binned as Evidently does (Sturges over both samples). A distance, held to ``drift.jensenshannon_threshold``,
-raised to what sampling noise alone reaches when there are few categories (``js_noise_floor``).
-
-``auto`` picks it: categorical columns, and numeric ones with at most 5 distinct values, from
-``drift.large_sample`` rows on.
-
-Example (``config/<model>.yaml``)::
-
-    drift:
-      methods:
-        region: jensenshannon
-"""
+"""Jensen-Shannon distance (natural log) between the category shares of the reference and the window; on a
+numeric column, between its value shares when the reference has at most 20 values, else between its Sturges
+bins over both samples, as Evidently bins it. With few categories sampling noise alone reaches a visible
+distance: ``js_noise_floor`` measures it, and the threshold is raised to it."""
 
 from __future__ import annotations
 
@@ -23,15 +9,13 @@ import numpy as np
 from scipy.spatial import distance
 
 from driftwarden.checks.drift.methods.base import Measurement, Method, register_method
-from driftwarden.checks.drift.methods.counts import counts_from_bins, value_counts
+from driftwarden.checks.drift.methods.counts import aligned_counts, counts_from_bins, value_counts
 from driftwarden.checks.profile import CategoricalProfile, NumericProfile
 from driftwarden.checks.sketch import CategoricalSketch, NumericSketch
 
 
 def jensenshannon_counts(ref_counts: dict[str, int], cur_counts: dict[str, int]) -> float:
-    keys = sorted(set(ref_counts) | set(cur_counts))
-    p = np.array([ref_counts.get(k, 0) for k in keys], dtype=float)
-    q = np.array([cur_counts.get(k, 0) for k in keys], dtype=float)
+    p, q = (counts.astype(float) for counts in aligned_counts(ref_counts, cur_counts))
     if p.sum() == 0 or q.sum() == 0:
         return float("nan")
     return float(distance.jensenshannon(p / p.sum(), q / q.sum()))
@@ -75,13 +59,8 @@ def _sturges_edges(lo: float, hi: float, size: int) -> np.ndarray:
     return np.linspace(lo, hi, int(np.ceil((hi - lo) / width)) + 1)
 
 
-@register_method("jensenshannon")
+@register_method("jensenshannon", yields="distance", applies_to=("numeric", "categorical"))
 class JensenShannon(Method):
-    yields = "distance"
-    applies_to = frozenset({"numeric", "categorical"})
-    threshold_field = "jensenshannon_threshold"
-    evidently_name = "jensenshannon"
-
     def numeric(self, ref: NumericProfile, cur: NumericSketch) -> Measurement:
         """On the raw values when the window kept them; else on its counts (few values) or Sturges bins."""
         ref_values = ref.values()

@@ -1,20 +1,6 @@
-"""Two-sample Kolmogorov-Smirnov test.
-
-Name: ``ks`` (Evidently 0.7: ``ks``, "K-S p_value")
-
-Measures: the p-value of the largest gap between the reference's and the window's CDFs. A test: its p-value
-is Holm-corrected across the columns so tested and held to ``drift.p_value``. Numeric columns only. On the
-window's raw values when it kept them (scipy, exact up to 10,000 rows), else asymptotic in the statistic,
-which the bins give exactly.
-
-``auto`` picks it: numeric columns with more than 5 distinct values, below ``drift.large_sample`` rows.
-
-Example (``config/<model>.yaml``)::
-
-    drift:
-      methods:
-        income: ks
-"""
+"""Two-sample Kolmogorov-Smirnov test on the largest gap between the two CDFs: scipy's own on the window's raw
+values when it kept them (exact up to 10,000 rows), else its asymptotic p-value of the statistic, which the
+window's bins give exactly."""
 
 from __future__ import annotations
 
@@ -26,12 +12,8 @@ from driftwarden.checks.profile import NumericProfile
 from driftwarden.checks.sketch import NumericSketch
 
 
-@register_method("ks")
+@register_method("ks", yields="p_value", applies_to=("numeric",))
 class KolmogorovSmirnov(Method):
-    yields = "p_value"
-    applies_to = frozenset({"numeric"})
-    evidently_name = "ks"
-
     def numeric(self, ref: NumericProfile, cur: NumericSketch) -> Measurement:
         ref_values = ref.values()
         raw = cur.values()

@@ -1,20 +1,6 @@
-"""Normed Wasserstein distance.
-
-Name: ``wasserstein`` (Evidently 0.7: ``wasserstein``, "Wasserstein distance (normed)")
-
-Measures: W1(reference, window) / max(std(reference), 0.001), the reference's population std: how far the
-window's values moved, in reference standard deviations. A distance, held to ``drift.wasserstein_threshold``.
-Numeric columns only (categories have no axis to move along). On the window's raw values when it kept them,
-else on its bins (exact unless the two CDFs cross inside a bin; the error bound is noted).
-
-``auto`` picks it: numeric columns with more than 5 distinct values, from ``drift.large_sample`` rows on.
-
-Example (``config/<model>.yaml``)::
-
-    drift:
-      methods:
-        income: wasserstein
-"""
+"""Normed Wasserstein distance: how far the window's values moved, in standard deviations of the reference
+(its population std, floored at 0.001). Categories have no axis to move along. From the window's bins when it
+kept no raw values, exact unless the two CDFs cross inside a bin; the error bound is noted then."""
 
 from __future__ import annotations
 
@@ -38,13 +24,8 @@ def wasserstein_norm(ref_sorted: np.ndarray, cur: np.ndarray, ref_std: float) ->
     return float(np.sum(np.abs(f_ref - f_cur) * deltas) / max(ref_std, 0.001))
 
 
-@register_method("wasserstein")
+@register_method("wasserstein", yields="distance", applies_to=("numeric",))
 class Wasserstein(Method):
-    yields = "distance"
-    applies_to = frozenset({"numeric"})
-    threshold_field = "wasserstein_threshold"
-    evidently_name = "wasserstein"
-
     def numeric(self, ref: NumericProfile, cur: NumericSketch) -> Measurement:
         raw = cur.values()
         if raw is not None:
