@@ -7,26 +7,17 @@
 - Delivery never fails a monitoring run: every problem is logged (by channel name) and recorded.
 - Secrets (webhook URLs, SMTP passwords) are read from the environment at delivery time only; the outbox
   keeps the channel's name, and errors are scrubbed of the secret before they are logged or stored.
+- Each channel type is one class in flows/notify/channels, found by the ``type`` of its config.
 """
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
 import json
 import logging
 import os
-import re
-import smtplib
-import ssl
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +35,15 @@ from driftwarden.checks.alerting import (
     decide,
     model_evidence,
     silence_evidence,
-    slack_payload,
     window_evidence,
 )
-from driftwarden.config.alerts import SECRET_BLOCK, Channel, EmailChannel, FileChannel, SlackChannel, WebhookChannel
+from driftwarden.config.alerts import Channel
 from driftwarden.config.model import ModelConfig
-from driftwarden.config.settings import env_secret, get_settings
+from driftwarden.config.settings import get_settings
 from driftwarden.flows import store
+from driftwarden.flows.notify.channels import DeliveryError, notifier_for
+from driftwarden.flows.notify.secrets import describe
 from driftwarden.flows.store import alerts as alert_store
-
-USER_AGENT = "driftwarden-alerts/1"
 
 
 def _log() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -96,8 +86,8 @@ def notify_window(
     try:
         return notify(cfg, store_url, summary)
     except Exception as exc:  # alerting must never fail the monitoring run
-        _log().error("%s: alerting failed: %s", cfg.name, _describe(exc))
-        return NotifyReport(error=_describe(exc))
+        _log().error("%s: alerting failed: %s", cfg.name, describe(exc))
+        return NotifyReport(error=describe(exc))
 
 
 def notify(cfg: ModelConfig, store_url: str, summary: dict[str, Any]) -> NotifyReport:
@@ -124,13 +114,13 @@ def notify(cfg: ModelConfig, store_url: str, summary: dict[str, Any]) -> NotifyR
         queued = _queue(cfg, compose(cfg.name, decisions, cfg.alerts, summary))
         alert_store.record(engine, decisions, queued)
     except Exception as exc:  # the store is down: spool what can be said without it, and try it directly
-        _log().warning("%s: the store is unavailable for alerting (%s); spooling", cfg.name, _describe(exc))
+        _log().warning("%s: the store is unavailable for alerting (%s); spooling", cfg.name, describe(exc))
         evidence = model_evidence([window_evidence(summary, [])])
         decisions = decide(cfg.name, evidence, {}, [], now, cfg.alerts)
         queued = _queue(cfg, compose(cfg.name, decisions, cfg.alerts, summary))
         spool(queued)
         report.spooled = len(queued)
-        report.error = _describe(exc)
+        report.error = describe(exc)
         report.sent, report.failed = deliver_spool(cfg)
         _count(report, decisions)
         return report
@@ -150,12 +140,12 @@ def check_silence(cfg: ModelConfig, store_url: str, now: datetime | None = None)
         engine = store.open_store(store_url)
         drain_spool(engine)
     except Exception as exc:
-        detail = f"the store cannot be reached, so silence cannot be ruled out: {_describe(exc)}"
+        detail = f"the store cannot be reached, so silence cannot be ruled out: {describe(exc)}"
         evidence = Evidence((Observation("silence", "store", "critical", None, detail),), frozenset({"silence/store"}))
         decisions = decide(cfg.name, evidence, {}, [], now, cfg.alerts)
         queued = _queue(cfg, compose(cfg.name, decisions, cfg.alerts, None))
         spool(queued)
-        report = NotifyReport(spooled=len(queued), error=_describe(exc))
+        report = NotifyReport(spooled=len(queued), error=describe(exc))
         report.sent, report.failed = deliver_spool(cfg)
         _count(report, decisions)
         return report
@@ -230,14 +220,6 @@ def _queue(cfg: ModelConfig, messages: Sequence[Message]) -> list[alert_store.Qu
 # --- delivery -----------------------------------------------------------------------------------------
 
 
-class DeliveryError(Exception):
-    """A delivery attempt failed; ``permanent`` ones are not retried within the run."""
-
-    def __init__(self, text: str, permanent: bool = False):
-        super().__init__(text)
-        self.permanent = permanent
-
-
 def deliver(cfg: ModelConfig, engine: Any) -> tuple[int, int, int]:
     """Send the model's pending outbox messages, oldest first. A channel that fails is not tried again in
     this pass (so a hanging receiver costs one bounded timeout per run, not one per message).
@@ -253,7 +235,7 @@ def deliver(cfg: ModelConfig, engine: Any) -> tuple[int, int, int]:
                 raise DeliveryError(f"channel {row.channel!r} is not in alerts.channels of {cfg.name}", True)
             send(cfg, row.channel, channel, row.payload)
         except Exception as exc:
-            error = str(exc) if isinstance(exc, DeliveryError) else _describe(exc)
+            error = str(exc) if isinstance(exc, DeliveryError) else describe(exc)
             give_up = row.attempts + 1 >= cfg.alerts.max_attempts
             alert_store.mark_failed(engine, row.id, error, give_up)
             _log().warning("%s: alert %d to channel %s failed: %s", cfg.name, row.id, row.channel, error)
@@ -268,123 +250,7 @@ def deliver(cfg: ModelConfig, engine: Any) -> tuple[int, int, int]:
 
 def send(cfg: ModelConfig, name: str, channel: Channel, payload: dict[str, Any]) -> None:
     """One message to one channel, with the channel's bounded attempts. Raises DeliveryError."""
-    if isinstance(channel, FileChannel):
-        path = Path(cfg.resolve(channel.path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({**payload, "channel": name}, default=str) + "\n")
-        return
-    where = f"alerts.channels.{name}"
-    secret: str | None = None
-    if isinstance(channel, EmailChannel):
-        if channel.password:
-            secret = resolve_secret(channel.password, f"{where}.password")
-    else:
-        secret = resolve_secret(channel.url, f"{where}.url")
-    for attempt in range(channel.attempts):
-        try:
-            if isinstance(channel, EmailChannel):
-                _send_email(channel, secret, payload)
-            else:
-                _post(channel, secret or "", payload)
-            return
-        except DeliveryError as exc:
-            error = DeliveryError(_scrub(str(exc), secret), exc.permanent)
-        except Exception as exc:
-            error = DeliveryError(_scrub(f"{type(exc).__name__}: {exc}", secret))
-        if error.permanent or attempt + 1 == channel.attempts:
-            raise error
-        time.sleep(1.0)
-
-
-def resolve_secret(reference: str, where: str) -> str:
-    """The value behind ``${VAR}`` (the environment) or ``{{ prefect.blocks.secret.name }}`` (a Prefect
-    Secret block). A secret: never log, store or render it."""
-    block = re.fullmatch(SECRET_BLOCK, reference.strip())
-    if block is None:
-        return env_secret(reference, where)
-    from prefect.blocks.system import Secret
-
-    try:
-        value = Secret.load(block.group(1)).get()
-    except ValueError as exc:
-        raise KeyError(f"{where}: Prefect Secret block {block.group(1)!r} cannot be loaded: {exc}") from None
-    return str(value)
-
-
-def _post(channel: WebhookChannel | SlackChannel, url: str, payload: dict[str, Any]) -> None:
-    body = slack_payload(payload) if isinstance(channel, SlackChannel) else payload
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body, default=str).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-        method="POST",
-    )
-    try:
-        # the timeout bounds the connect and every read of the socket
-        with urllib.request.urlopen(req, timeout=channel.timeout_seconds) as resp:
-            resp.read(65536)
-    except (http.client.InvalidURL, ValueError):  # their messages quote the URL, which holds the secret
-        raise DeliveryError("the channel's URL is not a valid URL", permanent=True) from None
-    except urllib.error.HTTPError as exc:
-        permanent = 400 <= exc.code < 500 and exc.code != 429  # a bad request is not retried within the run
-        raise DeliveryError(f"HTTP {exc.code} {exc.reason}", permanent) from None
-    except urllib.error.URLError as exc:
-        raise DeliveryError(f"cannot reach the endpoint: {exc.reason}") from None
-
-
-def _send_email(channel: EmailChannel, password: str | None, payload: dict[str, Any]) -> None:
-    msg = EmailMessage()
-    msg["Subject"] = payload["title"]
-    msg["From"] = channel.sender
-    msg["To"] = ", ".join(channel.to)
-    msg.set_content(payload["text"])
-    encrypted = channel.ssl or channel.starttls
-    if channel.username and password and not encrypted and not _loopback(channel.host):
-        raise DeliveryError(
-            f"refusing to send the SMTP password unencrypted to {channel.host}: set starttls or ssl", permanent=True
-        )
-    context = ssl.create_default_context()  # the server's certificate and host name are verified
-    if channel.ssl:
-        server: smtplib.SMTP = smtplib.SMTP_SSL(
-            channel.host, channel.port, timeout=channel.timeout_seconds, context=context
-        )
-    else:
-        server = smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_seconds)
-    with server as smtp:
-        if channel.starttls:
-            smtp.starttls(context=context)
-        if channel.username and password:
-            smtp.login(channel.username, password)
-        smtp.send_message(msg)
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _scrub(text: str, secret: str | None) -> str:
-    """The text without the secret, nor any part of it long enough to matter (an error may quote a URL's
-    path and query, where a webhook's token lives, or its user and password)."""
-    if not secret:
-        return text
-    parts = {secret, secret.strip()}
-    try:
-        url = urllib.parse.urlsplit(secret.strip())
-        parts |= {url.netloc, url.path, url.query, f"{url.path}?{url.query}", url.username or "", url.password or ""}
-        parts |= {urllib.parse.unquote(p) for p in list(parts)}
-    except ValueError:
-        pass
-    for part in sorted((p for p in parts if len(p) >= 6), key=len, reverse=True):
-        text = text.replace(part, "***")
-    return text
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    notifier_for(name, channel, cfg).send(payload)
 
 
 # --- the spool (when the store is down) ---------------------------------------------------------------
@@ -428,7 +294,7 @@ def deliver_spool(cfg: ModelConfig) -> tuple[int, int]:
             send(cfg, q.channel, channel, q.payload)
             sent += 1
         except Exception as exc:
-            _log().warning("%s: spooled alert to channel %s failed: %s", cfg.name, q.channel, _describe(exc))
+            _log().warning("%s: spooled alert to channel %s failed: %s", cfg.name, q.channel, describe(exc))
             broken.add(q.channel)
             keep.append(q)
             failed += 1

@@ -32,11 +32,15 @@ from driftwarden.checks.training import (
     target_values,
 )
 from driftwarden.checks.windows import Window, wall_shift, window_ending_at, windows_between
+from driftwarden.config.alerts import WebhookChannel
 from driftwarden.config.model import ModelConfig
-from driftwarden.config.settings import env_secret, get_settings
+from driftwarden.config.settings import get_settings
 from driftwarden.flows import sources, store
 from driftwarden.flows.errors import DriftwardenError
 from driftwarden.flows.masking import mask_key
+from driftwarden.flows.notify.channels import DeliveryError
+from driftwarden.flows.notify.channels.webhook import WebhookNotifier
+from driftwarden.flows.notify.secrets import describe
 from driftwarden.flows.registry.versions import Registry, Version
 from driftwarden.flows.store import locks
 
@@ -333,16 +337,14 @@ def champion_moved(
 
 
 def _notify(cfg: ModelConfig, number: int, reasons: list[str], scores: dict[str, Any]) -> None:
-    import urllib.request
-
-    body = json.dumps({"model": cfg.name, "champion": number, "reasons": reasons, "scores": scores}).encode()
+    """POST the move to ``retrain.webhook_url`` through the webhook channel (its attempts, its scrubbing)."""
+    body = {"model": cfg.name, "champion": number, "reasons": reasons, "scores": scores}
     try:
-        url = env_secret(cfg.retrain.webhook_url or "", "retrain.webhook_url")
-        req = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (the user's own webhook)
-            resp.read()
-    except Exception as exc:  # the URL may hold a token: name the setting, never the URL
-        log.error("%s: the promotion webhook (retrain.webhook_url) failed: %s", cfg.name, type(exc).__name__)
+        hook = WebhookChannel(type="webhook", url=cfg.retrain.webhook_url or "", timeout_seconds=10)
+        WebhookNotifier("promotion", hook, cfg, secret_at="retrain.webhook_url").send(body)
+    except Exception as exc:  # the URL may hold a token: the error is scrubbed of it, the setting is named
+        error = str(exc) if isinstance(exc, DeliveryError) else describe(exc)
+        log.error("%s: the promotion webhook (retrain.webhook_url) failed: %s", cfg.name, error)
 
 
 def finish(
