@@ -238,3 +238,29 @@ def baseline_scores(cfg: ModelConfig, y_train: np.ndarray, n: int) -> Scored:
         p = float(prior[values == positive][0]) if positive in values else 0.0
         return Scored(np.full(n, majority, dtype=object), np.full(n, p), tuple(values))
     return Scored(np.full(n, majority, dtype=object), np.tile(prior, (n, 1)), tuple(values))
+
+
+def scored_frame(cfg: ModelConfig, model: Any, rows: pd.DataFrame, version: str | None = None) -> pd.DataFrame:
+    """``rows`` with the model's prediction (and probability) columns, typed like the labels they predict."""
+    c = cfg.columns
+    scored = score_rows(cfg, model, features_frame(cfg, rows))
+    out = rows.copy()
+    out[c.prediction] = scored.prediction if cfg.task == "regression" else _typed(scored.prediction)
+    if cfg.task == "binary" and c.probability and scored.probability is not None:
+        out[c.probability] = scored.probability
+    if cfg.task == "multiclass" and scored.probability is not None:
+        for label, col in c.probabilities.items():
+            k = scored.classes.index(str(label)) if str(label) in scored.classes else None
+            out[col] = 0.0 if k is None else scored.probability[:, k]
+    if version is not None and c.model_version:
+        out[c.model_version] = version
+    return out
+
+
+def _typed(labels: np.ndarray) -> np.ndarray:
+    """Class labels back to integers when they all are (the sources' own type), else text."""
+    try:
+        as_float = labels.astype(float)
+    except (TypeError, ValueError):
+        return labels
+    return as_float.astype(np.int64) if np.all(np.mod(as_float, 1) == 0) else as_float

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from driftwarden.checks.champion import Comparison, compare_models
 from driftwarden.checks.failures import mask_value
@@ -29,6 +28,7 @@ from driftwarden.checks.training import (
     fit_default,
     plan_training,
     score_rows,
+    scored_frame,
     target_values,
 )
 from driftwarden.checks.windows import Window, wall_shift, window_ending_at, windows_between
@@ -42,10 +42,10 @@ from driftwarden.flows.notify.channels import DeliveryError
 from driftwarden.flows.notify.channels.webhook import WebhookNotifier
 from driftwarden.flows.notify.secrets import describe
 from driftwarden.flows.registry.versions import Registry, Version
+from driftwarden.flows.runtime import PURE
 from driftwarden.flows.store import locks
 
 log = logging.getLogger(__name__)
-PURE = {"cache_policy": NO_CACHE}
 
 
 class RetrainFailed(DriftwardenError):
@@ -217,32 +217,6 @@ def judge(cfg: ModelConfig, registry: Registry, plan: TrainingPlan, challenger: 
             )
     baseline = baseline_scores(cfg, target_values(cfg, plan.train), len(y))
     return compare_models(cfg, y, score_rows(cfg, challenger, x), champ_scores, baseline)
-
-
-def scored_frame(cfg: ModelConfig, model: Any, rows: pd.DataFrame, version: str | None = None) -> pd.DataFrame:
-    """``rows`` with the model's prediction (and probability) columns, typed like the labels they predict."""
-    c = cfg.columns
-    scored = score_rows(cfg, model, features_frame(cfg, rows))
-    out = rows.copy()
-    out[c.prediction] = scored.prediction if cfg.task == "regression" else _typed(scored.prediction)
-    if cfg.task == "binary" and c.probability and scored.probability is not None:
-        out[c.probability] = scored.probability
-    if cfg.task == "multiclass" and scored.probability is not None:
-        for label, col in c.probabilities.items():
-            k = scored.classes.index(str(label)) if str(label) in scored.classes else None
-            out[col] = 0.0 if k is None else scored.probability[:, k]
-    if version is not None and c.model_version:
-        out[c.model_version] = version
-    return out
-
-
-def _typed(labels: np.ndarray) -> np.ndarray:
-    """Class labels back to integers when they all are (the sources' own type), else text."""
-    try:
-        as_float = labels.astype(float)
-    except (TypeError, ValueError):
-        return labels
-    return as_float.astype(np.int64) if np.all(np.mod(as_float, 1) == 0) else as_float
 
 
 def _fingerprint(cfg: ModelConfig, frame: pd.DataFrame) -> str:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from driftwarden.checks.training import scored_frame
 from driftwarden.checks.windows import Window
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import expand_secrets
@@ -20,7 +21,6 @@ from driftwarden.flows import runtime, sources
 from driftwarden.flows.errors import SourceError
 from driftwarden.flows.registry.trust import RegistryError
 from driftwarden.flows.registry.versions import Registry
-from driftwarden.flows.retrain.tasks import scored_frame
 
 
 def _run_name() -> str:
