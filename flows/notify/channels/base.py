@@ -10,16 +10,16 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar, get_args
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args
 
 from pydantic import BaseModel
 
-from driftwarden.config.alerts import EmailChannel, FileChannel, SlackChannel, WebhookChannel
 from driftwarden.config.model import ModelConfig
 from driftwarden.flows.notify.secrets import resolve_secret, scrub
 
-ConfigT = TypeVar("ConfigT", bound=WebhookChannel | SlackChannel | EmailChannel | FileChannel)
-RemoteT = TypeVar("RemoteT", bound=WebhookChannel | SlackChannel | EmailChannel)
+# Any channel's config model (its ``type`` literal is its key); a new channel needs no edit here.
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+RemoteT = TypeVar("RemoteT", bound=BaseModel)
 N = TypeVar("N", bound="Notifier[Any]")
 
 
@@ -68,7 +68,7 @@ class RemoteNotifier(Notifier[RemoteT]):
     def send(self, payload: dict[str, Any]) -> None:
         reference: str | None = getattr(self.config, self.secret_field)
         secret = resolve_secret(reference, self.secret_at) if reference else None
-        attempts = self.config.attempts
+        attempts = int(cast(Any, self.config).attempts)  # every remote channel's config has it (config/alerts.py)
         for attempt in range(attempts):
             try:
                 self.notify(payload, secret)
