@@ -10,32 +10,25 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The model's YAML file.")]
+from driftwarden.flows.cli.app import ConfigOpt, app, err, exit_with_error, load, out, time_option
+
+# One result here, not one per window as the root's --json
 JsonOpt = Annotated[bool, typer.Option("--json", help="The result as one JSON object on stdout.")]
 ReasonOpt = Annotated[str | None, typer.Option(help="Why, in words kept with the record.")]
 
 models_app = typer.Typer(
     add_completion=False, invoke_without_command=True, help="The model registry: list (default), register."
 )
-
-
-def _ui() -> Any:
-    from driftwarden.flows.cli import app as cli
-
-    return cli
+app.add_typer(models_app, name="models")
 
 
 def _registry(config: Path) -> Any:
     from driftwarden.flows.registry.versions import Registry
 
-    return Registry(_ui()._load(config))
+    return Registry(load(config))
 
 
-def _refuse(exc: Exception, code: int = 1) -> None:
-    _ui().err.print(f"[red]{escape(str(exc))}[/red]")
-    raise typer.Exit(code) from None
-
-
+@app.command()
 def retrain(
     config: ConfigOpt,
     reason: ReasonOpt = None,
@@ -49,9 +42,8 @@ def retrain(
     from driftwarden.flows.retrain.flow import retrain_model
     from driftwarden.flows.retrain.tasks import RetrainFailed
 
-    ui = _ui()
-    cfg = ui._load(config)
-    when = ui._time_option(as_of, "--as-of", cfg.window.timezone)
+    cfg = load(config)
+    when = time_option(as_of, "--as-of", cfg.window.timezone)
     try:
         attempt = retrain_model(str(config), reason=reason or "retrain requested by hand", as_of=when, trigger="manual")
     except RetrainFailed as exc:
@@ -65,7 +57,6 @@ def retrain(
 
 
 def _print_attempt(a: dict[str, Any]) -> None:
-    out = _ui().out
     colour = {"promoted": "green", "kept": "yellow", "refused": "yellow", "failed": "red"}.get(a["outcome"], "white")
     out.print(f"[{colour}]{a['outcome'].upper()}[/{colour}] {a.get('model', '')}: {escape(a.get('reason') or '')}")
     if a.get("error"):
@@ -88,6 +79,7 @@ def _print_attempt(a: dict[str, Any]) -> None:
         out.print(f"  registered as v{a['version']}; champion: v{a.get('champion_after')}")
 
 
+@app.command()
 def score(
     config: ConfigOpt,
     window_end: Annotated[str | None, typer.Option(help="End of the window (default: last complete).")] = None,
@@ -98,22 +90,21 @@ def score(
     from driftwarden.flows.registry.versions import RegistryError
     from driftwarden.flows.scoring.flow import score_model
 
-    ui = _ui()
-    cfg = ui._load(config)
-    end = ui._time_option(window_end, "--window-end", cfg.window.timezone)
+    cfg = load(config)
+    end = time_option(window_end, "--window-end", cfg.window.timezone)
     try:
         result = score_model(str(config), window_end=end, force=force)
     except RegistryError as exc:
-        _refuse(exc)
+        exit_with_error(str(exc))
     if as_json:
         print(json.dumps(result, default=str))
         return
     span = f"{cfg.name} {result['window_start']} .. {result['window_end']}"
     if result.get("skipped"):
-        ui.out.print(f"{span}: nothing scored: {result['skipped']}")
+        out.print(f"{span}: nothing scored: {result['skipped']}")
     else:
         where = escape(str(result["written_to"]))
-        ui.out.print(f"{span}: scored {result['scored']} rows with {result['version']} -> {where}")
+        out.print(f"{span}: scored {result['scored']} rows with {result['version']} -> {where}")
 
 
 @models_app.callback()
@@ -122,8 +113,7 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
     if ctx.invoked_subcommand is not None:
         return
     if config is None:
-        _refuse(ValueError("--config is required (the model's YAML file)"), 2)
-        return
+        exit_with_error("--config is required (the model's YAML file)", 2)
     registry = _registry(config)
     champion = registry.aliases().get("champion")
     table = Table("version", "created", "parent", "promotion KPI (challenger / champion)", "p", "decision")
@@ -140,7 +130,7 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
             _f(m.get("p_value"), ".2g"),
             escape((m.get("decision") or [m.get("reason", "")])[0]),
         )
-    _ui().out.print(table)
+    out.print(table)
 
 
 def _f(v: Any, spec: str = ".4f") -> str:
@@ -164,8 +154,7 @@ def register(
         blob = file.read_bytes()
         untrusted = trusted_types(blob, f"--file {file}")
     except (OSError, RegistryError) as exc:
-        _refuse(exc, 2)
-        return
+        exit_with_error(str(exc), 2)
     model = sio.loads(blob, trusted=untrusted)
     why = reason or f"registered by hand from {file.name}"
     version = registry.register(
@@ -173,9 +162,10 @@ def register(
     )
     if champion or registry.aliases().get("champion") is None:
         registry.set_champion(version.number, why)
-    _ui().out.print(f"registered {file} as v{version.number}; champion: v{registry.aliases()['champion']}")
+    out.print(f"registered {file} as v{version.number}; champion: v{registry.aliases()['champion']}")
 
 
+@app.command()
 def promote(
     config: ConfigOpt,
     version: Annotated[int, typer.Option(help="The version to make the champion.")],
@@ -184,14 +174,14 @@ def promote(
     """Move the champion alias to a version by hand."""
     from driftwarden.flows.registry.versions import Registry, RegistryError
 
-    cfg = _ui()._load(config)
+    cfg = load(config)
     registry = Registry(cfg)
     why = reason or "promoted by hand"
     try:
         registry.set_champion(version, why)
     except RegistryError as exc:
-        _refuse(exc, 2)
-    _ui().out.print(f"champion: v{version}")
+        exit_with_error(str(exc), 2)
+    out.print(f"champion: v{version}")
     _follow(cfg, registry, version, why)
 
 
@@ -201,29 +191,21 @@ def _follow(cfg: Any, registry: Any, number: int, why: str) -> None:
 
     error = champion_moved(cfg, registry, number, [why])
     if error:
-        _ui().err.print(f"[red]{escape(error)}[/red]: the alias moved; export it again with `driftwarden promote`")
+        err.print(f"[red]{escape(error)}[/red]: the alias moved; export it again with `driftwarden promote`")
         raise typer.Exit(1)
 
 
+@app.command()
 def rollback(config: ConfigOpt, reason: ReasonOpt = None) -> None:
     """Give the champion alias back to the previous champion."""
     from driftwarden.flows.registry.versions import Registry, RegistryError
 
-    cfg = _ui()._load(config)
+    cfg = load(config)
     registry = Registry(cfg)
     why = reason or "rolled back by hand"
     try:
         number = registry.rollback(why)
     except RegistryError as exc:
-        _refuse(exc)
-        return
-    _ui().out.print(f"champion: v{number} (rolled back)")
+        exit_with_error(str(exc))
+    out.print(f"champion: v{number} (rolled back)")
     _follow(cfg, registry, number, why)
-
-
-def install(app: typer.Typer) -> None:
-    app.command()(retrain)
-    app.command()(score)
-    app.command()(promote)
-    app.command()(rollback)
-    app.add_typer(models_app, name="models")

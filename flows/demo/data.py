@@ -14,10 +14,12 @@ the concept change leads to a retrain and a promotion, the following nights are 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
@@ -36,6 +38,14 @@ NIGHTS = 30
 ROWS_PER_NIGHT = 2500
 SHIFT_NIGHT, BROKEN_NIGHT, CONCEPT_FROM, THIN_NIGHT = 8, 14, 19, 25
 EXPECTED = {SHIFT_NIGHT: "input_drift", BROKEN_NIGHT: "data_quality", THIN_NIGHT: "volume"}
+
+LAYOUT = {
+    "predictions": "predictions/*.parquet",
+    "features": "applicants/*.parquet",
+    "labels": "labels/*.parquet",
+    "reference": "reference.parquet",
+}
+"""Each source's files in the demo's folder (``home/demo``)."""
 
 
 @dataclass(frozen=True)
@@ -136,9 +146,27 @@ def not_a_demo_config(cfg: ModelConfig, path: Path) -> str | None:
     )
 
 
+def demo_config(home: Path) -> Path:
+    """The demo's own config, ``home/demo/credit_risk.yaml``, written (again on each call) from the packaged
+    ``config/credit_risk.yaml`` with its file sources beside it: the demo then reads and writes only under
+    ``home``, whatever the current folder (the packaged sources point into a checkout's ``.driftwarden``)."""
+    text = resources.files("driftwarden.config").joinpath("credit_risk.yaml").read_text()
+    data = yaml.safe_load(text)
+    for name, src in data["sources"].items():
+        if src.get("path") is not None:
+            text = text.replace(src["path"], LAYOUT[name])
+            src["path"] = LAYOUT[name]
+    if yaml.safe_load(text) != data:  # a source's path is also written elsewhere: the values, without comments
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    path = home / "demo" / "credit_risk.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# Written by `driftwarden demo` from its packaged config/credit_risk.yaml (on each run).\n{text}")
+    return path
+
+
 def demo_paths(cfg: ModelConfig, home: Path | None = None) -> DemoPaths:
     """Where the demo writes its files: the config's file sources, or, for a source in a database, a folder
-    under the driftwarden ``home`` (the files are then loaded into the table: flows/demo_sql.py)."""
+    under the driftwarden ``home`` (the files are then loaded into the table: flows/demo/sql.py)."""
     folder = (home or Path(".driftwarden")).resolve() / "demo"
     labels = cfg.sources.labels
     if labels is None:
@@ -146,14 +174,14 @@ def demo_paths(cfg: ModelConfig, home: Path | None = None) -> DemoPaths:
     if cfg.sources.features is None or cfg.sources.features.path is None:
         raise ValueError("the demo config needs a features file source (the applicants batch scoring reads)")
 
-    def where(src: SourceConfig, default: str) -> Path:
-        return Path(cfg.resolve(src.path)) if src.path is not None else folder / default
+    def where(src: SourceConfig, name: str) -> Path:
+        return Path(cfg.resolve(src.path)) if src.path is not None else folder / LAYOUT[name]
 
     return DemoPaths(
-        where(cfg.sources.predictions, "predictions/*.parquet").parent,
-        where(cfg.sources.features, "applicants/*.parquet").parent,
-        where(labels, "labels/*.parquet").parent,
-        where(cfg.sources.reference, "reference.parquet"),
+        where(cfg.sources.predictions, "predictions").parent,
+        where(cfg.sources.features, "features").parent,
+        where(labels, "labels").parent,
+        where(cfg.sources.reference, "reference"),
     )
 
 

@@ -1,0 +1,397 @@
+"""Monitoring commands: validate, run, backfill, history, failures (and the window table the demo prints too)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from driftwarden.config.settings import get_settings
+from driftwarden.flows.cli.app import (
+    STATUS_STYLE,
+    ConfigOpt,
+    JsonOpt,
+    app,
+    err,
+    exit_with_error,
+    load,
+    out,
+    time_option,
+)
+
+
+@app.command()
+def validate(config: ConfigOpt) -> None:
+    """Check a config and its sources without running anything."""
+    from driftwarden.flows.monitor.checkup import check_sources
+
+    cfg = load(config)
+    problems, notes = check_sources(cfg)
+    for line in notes:
+        out.print(f"[green]ok[/green]  {line}")
+    for line in problems:
+        err.print(f"[red]error[/red] {escape(line)}")
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"{config}: valid ({cfg.name}, {cfg.task}, {len(cfg.columns.features)} features)")
+
+
+def _run_window(
+    config: Path, window_end: str | None, as_of: str | None, trigger: str, send_alerts: bool | None = None
+) -> dict[str, Any]:
+    """One monitor-model run; whatever happens, the window's JSON (failed runs included)."""
+    import pandas as pd
+    from prefect import tags
+
+    from driftwarden.checks import records
+    from driftwarden.flows.monitor.flow import MonitorFailed, monitor_model
+
+    try:
+        with tags("driftwarden", f"model:{load(config).name}"):  # as the deployments' runs are tagged
+            return monitor_model(
+                str(config), window_end=window_end, as_of=as_of, trigger=trigger, send_alerts=send_alerts
+            )
+    except MonitorFailed as exc:
+        return exc.summary
+    except Exception as exc:  # Prefect itself failed (e.g. its server could not start)
+        error = f"{type(exc).__name__}: {exc}"
+        return records.window_json(records.failed_run(None, None, window_end, error), pd.DataFrame(), 0, [])
+
+
+def _missed_before_scheduled(cfg: Any) -> Any:
+    """The windows a scheduled run catches up first (the flow finds the same ones), to report them."""
+    import pandas as pd
+
+    from driftwarden.checks.windows import scheduled_window
+    from driftwarden.flows.monitor.missed_windows import plan_catch_up
+
+    window = scheduled_window(pd.Timestamp.now(tz="UTC"), cfg.window_length, cfg.window.timezone, cfg.lateness)
+    try:
+        return plan_catch_up(cfg, get_settings().resolved_store_url(), window)
+    except Exception:  # the store is down: the run itself reports it
+        return None
+
+
+def _caught_up(cfg: Any, missed: Any) -> list[dict[str, Any]]:
+    from driftwarden.flows import store
+    from driftwarden.flows.monitor.tasks import load_window_json
+
+    summaries = []
+    for w in missed.windows if missed is not None else ():
+        try:
+            summaries.append(load_window_json(cfg, get_settings().resolved_store_url(), store.utc(w.start)))
+        except Exception:  # its run stored nothing (the store went down): the scheduled run says why
+            continue
+    return summaries
+
+
+@app.command()
+def run(
+    config: ConfigOpt,
+    window_end: Annotated[str | None, typer.Option(help="End of the window (default: last complete).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one window as the Prefect flow monitor-model."""
+    cfg = load(config)
+    missed = _missed_before_scheduled(cfg) if window_end is None else None
+    summary = _run_window(config, time_option(window_end, "--window-end", cfg.window.timezone), None, "run")
+    caught_up = _caught_up(cfg, missed)
+    rescored = _rescored(cfg, summary)
+    if as_json:
+        for s in [*caught_up, *rescored, summary]:
+            print(json.dumps(s, default=str))
+    else:
+        for s in [*caught_up, *rescored]:
+            _print_summary(s)
+        _print_summary(summary)
+    if missed is not None and missed.windows:
+        failed = sum(s["status"] == "failed" for s in caught_up)
+        note = missed.note(str(config)) + (f" ({failed} of them failed: see above)" if failed else "")
+        err.print(f"{cfg.name}: {escape(note)}", soft_wrap=True)
+    if any(s["status"] == "failed" for s in [*caught_up, summary]):
+        raise typer.Exit(1)
+
+
+def _rescored(cfg: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Earlier windows whose status this run's label catch-up changed, as they stand now (trigger rescore)."""
+    import pandas as pd
+
+    from driftwarden.flows import store
+    from driftwarden.flows.monitor.tasks import load_window_json
+
+    url = get_settings().resolved_store_url()
+    changed = summary.pop("rescored", None) or []  # told as windows of their own
+    return [load_window_json(cfg, url, store.utc(pd.Timestamp(r["window_start"]))) for r in changed]
+
+
+@app.command()
+def backfill(
+    config: Annotated[list[Path], typer.Option("--config", "-c", help="A model's YAML file (repeat for several).")],
+    start: Annotated[str, typer.Option(help="First window starts at or after this time.")],
+    end: Annotated[str, typer.Option(help="Last window ends at or before this time.")],
+    as_json: JsonOpt = False,
+    labels_now: Annotated[bool, typer.Option(help="Use every label known now, not only those known then.")] = False,
+    alerts: Annotated[bool, typer.Option("--alerts", help="Send alerts too (backfills send none by default).")] = False,
+    concurrency: Annotated[int, typer.Option(min=1, help="Models replayed at once (several --config).")] = 1,
+) -> None:
+    """Replay history: one run per window, labels as they were known at each window's end.
+
+    A model's windows run in time order (each window's verdict reads the earlier ones: the consecutive-breach
+    rule, the recent volume, label catch-up); several models run side by side, ``--concurrency`` at a time,
+    each in a process of its own."""
+    for path in config:
+        load(path)  # every config is checked before anything runs
+    if len(config) > 1:
+        failed = _backfill_models(config, start, end, as_json, labels_now, alerts, concurrency)
+        if failed:
+            raise typer.Exit(1)
+        return
+    cfg = load(config[0])
+    summaries = backfill_windows(config[0], start, end, labels_now, send_alerts=True if alerts else None)
+    _emit(cfg, summaries, as_json)
+    if any(s["status"] == "failed" for s in summaries):
+        raise typer.Exit(1)
+
+
+def _backfill_models(
+    configs: list[Path], start: str, end: str, as_json: bool, labels_now: bool, alerts: bool, concurrency: int
+) -> bool:
+    """One ``driftwarden backfill`` process per model, ``concurrency`` at a time; their windows printed per
+    model as they finish. True when some run failed."""
+    import subprocess
+    import time
+
+    args = ["--start", start, "--end", end, "--json", *(["--labels-now"] if labels_now else [])]
+    args += ["--alerts"] if alerts else []
+    waiting = list(configs)
+    running: list[tuple[Path, subprocess.Popen[str]]] = []
+    failed = False
+    while waiting or running:
+        while waiting and len(running) < concurrency:
+            path = waiting.pop(0)
+            cmd = [sys.executable, "-m", "driftwarden.flows.cli", "backfill", "--config", str(path), *args]
+            running.append((path, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        for path, proc in list(running):
+            if proc.poll() is None:
+                continue
+            running.remove((path, proc))
+            stdout, stderr = proc.communicate()
+            summaries = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+            failed |= proc.returncode != 0
+            if proc.returncode not in (0, 1) or not summaries:
+                err.print(f"[red]{path}: the backfill failed: {escape(stderr.strip()[-2000:])}[/red]")
+                continue
+            _emit(load(path), summaries, as_json)
+        time.sleep(0.2)
+    return failed
+
+
+def _emit(cfg: Any, summaries: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        for s in summaries:
+            print(json.dumps(s, default=str))
+    else:
+        print_table(cfg, summaries)
+
+
+def backfill_windows(
+    config: Path, start: str, end: str, labels_now: bool, send_alerts: bool | None = None
+) -> list[dict[str, Any]]:
+    """One run per complete window between ``start`` and ``end``, in time order; each window as it stands once
+    all have run (later runs re-score earlier ones)."""
+    from rich.progress import Progress
+
+    from driftwarden.checks.windows import windows_between
+    from driftwarden.flows.monitor.tasks import load_window_json
+
+    cfg = load(config)
+    tz = cfg.window.timezone
+    start, end = time_option(start, "--start", tz) or start, time_option(end, "--end", tz) or end
+    windows = windows_between(start, end, cfg.window_length, tz)
+    if not windows:
+        exit_with_error(f"no complete {cfg.window.length} window between {start} and {end}", 2)
+    from driftwarden.flows import store
+
+    results = []
+    with Progress(console=err, transient=True) as bar:
+        job = bar.add_task(f"{cfg.name}: {len(windows)} windows", total=len(windows))
+        for w in windows:
+            as_of = None if labels_now else w.end.isoformat()
+            results.append(_run_window(config, w.end.isoformat(), as_of, "backfill", send_alerts))
+            bar.advance(job)
+    # Later runs re-score earlier windows as labels arrive: report each window as it stands now.
+    url = get_settings().resolved_store_url()
+    summaries = []
+    for w, result in zip(windows, results, strict=True):
+        try:
+            current = load_window_json(cfg, url, store.utc(w.start))
+        except Exception:  # never stored (the store is down): the run's own account
+            current = result
+        attempt = (result.get("retrain") or {}).get("attempt")
+        if attempt and current.get("retrain") is not None:  # the retraining this window's run started
+            current["retrain"] = {**current["retrain"], "attempt": attempt}
+        summaries.append(current)
+    return summaries
+
+
+def _kpi_cell(v: dict[str, Any]) -> str:
+    if v.get("value") is None:
+        return "[dim]pending[/dim]" if v.get("level") == "pending" else "[dim]n/e[/dim]"
+    mark = {"breach": "[red]✗[/red]", "warning": "[yellow]![/yellow]", "ok": "✓", "pending": "[dim]…[/dim]"}
+    return f"{v['value']:.3f} {mark.get(v.get('level') or '', '')}"
+
+
+def print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, str | None] | None = None) -> None:
+    """One row per window; with ``expected`` (the demo's injected causes) a column for them."""
+    table = Table(title=f"{cfg.name}: {len(summaries)} windows", show_lines=False)
+    table.add_column("window", no_wrap=True)  # what identifies a row is never cut; long lists fold instead
+    for col in ("rows", "labelled", "validation"):
+        table.add_column(col)
+    table.add_column("drifted", overflow="fold")
+    for k in cfg.kpis:
+        table.add_column(
+            f"{k.metric} (≥{k.target:g})" if k.direction == "higher_is_better" else f"{k.metric} (≤{k.target:g})",
+            overflow="fold",
+        )
+    table.add_column("status", no_wrap=True)
+    table.add_column("causes", overflow="fold", min_width=12)
+    table.add_column("flagged on", no_wrap=True)
+    daily = cfg.window_length.total_seconds() >= 86400
+    retrained = any((s.get("retrain") or {}).get("attempt") for s in summaries)
+    if retrained:
+        table.add_column("retrain")
+    if expected is not None:
+        table.add_column("injected", overflow="fold")
+    attempts = any(s.get("last_attempt_failed") for s in summaries)
+    if attempts:
+        table.add_column("latest attempt", overflow="fold")
+    for s in summaries:
+        st = s["status"]
+        start = (s["window_start"] or "")[: 10 if daily else 16].replace("T", " ")
+        cells = [
+            start,
+            str(s.get("rows") if s.get("rows") is not None else "—"),
+            str(s.get("labelled_rows") if s.get("labelled_rows") is not None else "—"),
+            "[red]failed[/red]" if "data_quality" in s["causes"] else "pass" if st != "failed" else "—",
+            ", ".join(s["drifted_features"]) or "—",
+            *[_kpi_cell(s["kpis"].get(k.metric, {})) for k in cfg.kpis],
+            f"[{STATUS_STYLE[st]}]{st}[/{STATUS_STYLE[st]}]",
+            ", ".join(s["causes"]) or "—",
+            (s.get("status_since") or "")[:10] if st == "breach" else "",
+        ]
+        if retrained:
+            cells.append(_retrain_cell((s.get("retrain") or {}).get("attempt")))
+        if expected is not None:
+            cells.append(expected.get(s["window_start"]) or "")
+        if attempts:
+            failed = s.get("last_attempt_failed")
+            cells.append(f"[red]failed: {escape(str(failed['error'])[:120])}[/red]" if failed else "")
+        table.add_row(*cells)
+    out.print(table)
+
+
+def _retrain_cell(attempt: dict[str, Any] | None) -> str:
+    if not attempt:
+        return ""
+    outcome = attempt.get("outcome")
+    if outcome == "promoted":
+        return f"[green]v{attempt.get('version')} promoted[/green]"
+    if outcome == "kept":
+        return f"[yellow]v{attempt.get('version')} refused[/yellow]"
+    return f"[red]{outcome}[/red]"
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    st = s["status"]
+    again = "re-scored as its labels arrived: " if s.get("trigger") == "rescore" else ""
+    out.print(
+        f"{again}[{STATUS_STYLE[st]}]{st.upper()}[/{STATUS_STYLE[st]}] {s.get('model')} "
+        f"{s.get('window_start')} .. {s.get('window_end')}"
+    )
+    out.print(escape(s.get("summary") or s.get("error") or ""))
+    if s.get("report"):
+        out.print(f"report: {s['report']}")
+
+
+@app.command()
+def history(config: ConfigOpt, as_json: JsonOpt = False) -> None:
+    """KPI and drift trend per window (the current version of each)."""
+    from driftwarden.flows import store
+    from driftwarden.flows.monitor.tasks import load_window_json
+
+    cfg = load(config)
+    url = get_settings().resolved_store_url()
+    runs = store.latest_runs(store.open_store(url), cfg.name)
+    summaries = [load_window_json(cfg, url, ws.to_pydatetime()) for ws in runs["window_start"]]
+    if not summaries and not as_json:
+        out.print(f"no runs stored for {cfg.name}")
+    else:
+        _emit(cfg, summaries, as_json)
+
+
+def _failure_rows(log: Any) -> Any:
+    """The failure log as rows ready to reuse: prediction and label as values, one column per feature."""
+    import pandas as pd
+
+    rows = log.drop(columns=["features"]).copy()
+    for col in ("prediction", "label"):
+        rows[col] = rows[col].map(lambda v: None if v is None else json.loads(v))
+    features = pd.DataFrame([json.loads(f) for f in log["features"]], index=log.index)
+    return pd.concat([rows, features.drop(columns=[c for c in features if c in rows], errors="ignore")], axis=1)
+
+
+@app.command()
+def failures(
+    config: ConfigOpt,
+    since: Annotated[str | None, typer.Option(help="Only windows starting at or after this time.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason, e.g. confident_mistake.")] = None,
+    export: Annotated[Path | None, typer.Option(help="Write the selection to .parquet or .csv.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """The failure log: where and why predictions went wrong."""
+    import pandas as pd
+
+    from driftwarden.flows import store
+
+    cfg = load(config)
+    from driftwarden.checks.failures import FAILURE_REASONS
+
+    if reason is not None and reason not in FAILURE_REASONS:
+        exit_with_error(f"--reason: {reason} is not one of {', '.join(FAILURE_REASONS)}", 2)
+    tz = cfg.window.timezone
+    since_utc = store.utc(time_option(since, "--since", tz)) if since else None
+    engine = store.open_store(get_settings().resolved_store_url())
+    log = store.failure_log(engine, cfg.name, since_utc, reason)
+    log["window_start"] = pd.to_datetime(log["window_start"]).dt.tz_localize("UTC").dt.tz_convert(tz)
+    if export is not None:
+        if export.suffix not in (".parquet", ".csv"):
+            exit_with_error(f"--export: {export} must end in .parquet or .csv", 2)
+        rows = _failure_rows(log)
+        if export.suffix == ".parquet":
+            rows.to_parquet(export, index=False)
+        else:
+            rows.to_csv(export, index=False)
+        out.print(f"wrote {len(rows)} failure samples to {export}")
+        return
+    counts = log.groupby("reason").size().to_dict() if not log.empty else {}
+    out.print(f"{len(log)} failure samples for {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    table = Table()
+    for col in ("window", "reason", "row_id", "prediction", "label", "score", "detail"):
+        table.add_column(col)
+    ordered = log.sort_values(["window_start", "reason", "score"], ascending=[False, True, False], na_position="last")
+    for _, r in ordered.head(limit).iterrows():
+        table.add_row(
+            str(r["window_start"])[:10],
+            r["reason"],
+            r["row_id"],
+            r["prediction"],
+            r["label"],
+            "" if r["score"] is None or r["score"] != r["score"] else f"{r['score']:.3f}",
+            r["detail"] or "",
+        )
+    out.print(table)
