@@ -7,14 +7,15 @@ otherwise), and no other KPI is worse by more than the tolerance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.stats import binomtest, norm
-from sklearn import metrics as skm
 
+from driftwarden.checks.metrics import Labelled, Metric, get_metric
+from driftwarden.checks.profile import category_text
 from driftwarden.checks.training import Scored
-from driftwarden.config.model import HIGHER_IS_BETTER, ModelConfig
+from driftwarden.config.model import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -36,41 +37,40 @@ class Comparison:
 
 def metric_value(cfg: ModelConfig, metric: str, y: np.ndarray, s: Scored) -> float | None:
     """One KPI of one model's output on labelled rows (None when undefined, e.g. one class only)."""
+    m = get_metric(metric)
+    d = _holdout(cfg, m, y, s)
+    if m.probabilities and (d.proba is None or d.one_class):
+        return None
     try:
-        if cfg.task == "regression":
-            yf, pf = y.astype(float), s.prediction.astype(float)
-            reg = {
-                "mae": lambda: skm.mean_absolute_error(yf, pf),
-                "rmse": lambda: np.sqrt(skm.mean_squared_error(yf, pf)),
-                "rmsle": lambda: skm.root_mean_squared_log_error(yf, np.clip(pf, 0, None)),
-                "r2": lambda: skm.r2_score(yf, pf),
-            }
-            return float(reg[metric]())
-        if metric == "accuracy":
-            return float(np.mean(y == s.prediction))
-        if cfg.task == "binary":
-            pos = _positive(cfg)
-            yb, pb = (y == pos).astype(int), (s.prediction == pos).astype(int)
-            if metric in ("precision", "recall", "f1"):
-                fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
-                return float(fn(yb, pb, zero_division=0))
-            if s.probability is None or len(np.unique(yb)) < 2:
-                return None
-            if metric == "roc_auc":
-                return float(skm.roc_auc_score(yb, s.probability))
-            return float(skm.log_loss(yb, np.clip(s.probability, 1e-15, 1 - 1e-15), labels=[0, 1]))
-        present = sorted(set(y))
-        if metric in ("precision", "recall", "f1"):
-            fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
-            return float(fn(y, s.prediction, labels=present, average="macro", zero_division=0))
-        if s.probability is None or len(present) < 2:
-            return None
-        proba = _align(s, present)
-        if metric == "roc_auc":
-            return float(skm.roc_auc_score(y, proba, labels=present, multi_class="ovr", average="macro"))
-        return float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=present))
+        return float(m.point(d, None))
     except ValueError:
         return None
+
+
+def _holdout(cfg: ModelConfig, m: Metric, y: np.ndarray, s: Scored, losses: bool = False) -> Labelled:
+    """One model's output on the holdout as metric ``m`` reads it (``losses``: for the paired losses).
+
+    Unlike a window's KPIs, the comparison averages multiclass precision and F1 over the holdout's classes
+    only; reads multiclass probabilities renormalised over those classes, floored at 1e-15 for log loss, and
+    none for AUC on a holdout of two classes or with rows not summing to one (scikit-learn's multiclass AUC
+    refuses both); and scores negative predictions as 0 for rmsle (the labels too in the paired losses)."""
+    if cfg.task == "regression":
+        yf, pf = y.astype(float), s.prediction.astype(float)
+        if m.name == "rmsle":
+            pf = np.clip(pf, 0, None)
+            yf = np.clip(yf, 0, None) if losses else yf
+        return Labelled("regression", yf, pf)
+    if cfg.task == "binary":
+        return Labelled("binary", y, s.prediction, s.probability, s.classes, _positive(cfg))
+    d = Labelled("multiclass", y, s.prediction, macro_over_predicted=False)
+    if not m.probabilities or s.probability is None or d.one_class:
+        return d
+    proba = _align(s, d.present)
+    if m.name == "log_loss":
+        proba = np.clip(proba, 1e-15, 1)
+    if m.name == "roc_auc" and (len(d.present) == 2 or not np.allclose(1, proba.sum(axis=1))):
+        return d
+    return replace(d, proba=proba, classes=tuple(d.present))
 
 
 def _f(v: float | None, spec: str = ".4f") -> str:
@@ -78,8 +78,6 @@ def _f(v: float | None, spec: str = ".4f") -> str:
 
 
 def _positive(cfg: ModelConfig) -> str:
-    from driftwarden.checks.profile import category_text
-
     return category_text(cfg.columns.positive_label)
 
 
@@ -88,11 +86,6 @@ def _align(s: Scored, present: list[str]) -> np.ndarray:
     cols = [s.classes.index(c) if c in s.classes else None for c in present]
     out = np.column_stack([s.probability[:, k] if k is not None else np.zeros(len(s.prediction)) for k in cols])
     return out / np.clip(out.sum(axis=1, keepdims=True), 1e-15, None)
-
-
-def _better(metric: str, a: float, b: float) -> float:
-    """How much better ``a`` is than ``b`` (positive: better), whatever the metric's direction."""
-    return a - b if metric in HIGHER_IS_BETTER else b - a
 
 
 def _take(s: Scored, idx: np.ndarray) -> Scored:
@@ -111,8 +104,10 @@ def paired_test(
 ) -> tuple[str, float | None, dict[str, float | int]]:
     """One-sided p-value of H0: the challenger is better than the champion by at most ``margin`` (on the same
     rows); a small p means the gain beyond the margin is real, not the luck of this holdout."""
-    if metric == "accuracy" and cfg.task != "regression":
-        right_champ, right_chal = y == champion.prediction, y == challenger.prediction
+    m = get_metric(metric)
+    if m.mcnemar:
+        assert m.share is not None
+        right_champ, right_chal = (m.share(_holdout(cfg, m, y, s))[0] for s in (champion, challenger))
         b = int((right_champ & ~right_chal).sum())  # champion right, challenger wrong
         c = int((~right_champ & right_chal).sum())  # challenger right, champion wrong
         details: dict[str, float | int] = {"challenger_only_right": c, "champion_only_right": b}
@@ -127,12 +122,12 @@ def paired_test(
         # test at zero (the z approximation alone made a 0.001 margin easier to pass than none).
         exact = 1.0 if b + c == 0 else float(binomtest(c, b + c, 0.5, alternative="greater").pvalue)
         return "paired z-test on accuracy (one-sided, vs the margin)", max(p, exact), details
-    if metric == "roc_auc" and cfg.task == "binary" and champion.probability is not None:
+    if m.interval(cfg.task) == "delong" and champion.probability is not None:
         if challenger.probability is not None:
             return delong_paired(y == _positive(cfg), champion.probability, challenger.probability, margin)
-    losses = _row_losses(cfg, metric, y, champion, challenger)
+    losses = _row_losses(cfg, m, y, champion, challenger)
     if losses is not None:
-        return _bootstrap_losses(metric, *losses, resamples, seed, margin)
+        return _bootstrap_losses(m, *losses, resamples, seed, margin)
     rng = np.random.default_rng(seed)
     n = len(y)
     not_better = 0
@@ -144,7 +139,7 @@ def paired_test(
         if a is None or b_ is None:
             continue
         valid += 1
-        not_better += _better(metric, a, b_) <= margin
+        not_better += m.better(a, b_) <= margin
     if valid < resamples // 2:
         return "paired bootstrap (one-sided)", None, {"resamples": valid}
     return "paired bootstrap (one-sided)", (1 + not_better) / (valid + 1), {"resamples": valid}
@@ -175,54 +170,33 @@ def delong_paired(
     return "DeLong (one-sided)", float(norm.sf((diff - margin) / np.sqrt(var))), {"auc_difference": float(diff)}
 
 
-_MEAN_LOSS = {"mae", "rmse", "rmsle", "log_loss"}
 MIN_CLASS_ROWS = 30
 """DeLong's test needs this many holdout rows of each class (with 5 positives its size at 5% is ~8%)."""
 
 
 def _row_losses(
-    cfg: ModelConfig, metric: str, y: np.ndarray, champion: Scored, challenger: Scored
+    cfg: ModelConfig, m: Metric, y: np.ndarray, champion: Scored, challenger: Scored
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-row losses of both models for metrics that are (root) means of them, else None."""
-    if metric not in _MEAN_LOSS:
+    loss = m.losses(cfg.task)
+    if loss is None or (m.probabilities and (champion.probability is None or challenger.probability is None)):
         return None
-    if cfg.task == "regression":
-        yf = y.astype(float)
-
-        def loss(s: Scored) -> np.ndarray:
-            p = s.prediction.astype(float)
-            if metric == "mae":
-                return np.abs(yf - p)
-            if metric == "rmse":
-                return (yf - p) ** 2
-            return (np.log1p(np.clip(yf, 0, None)) - np.log1p(np.clip(p, 0, None))) ** 2
-
-        return loss(champion), loss(challenger)
-    if cfg.task == "binary" and champion.probability is not None and challenger.probability is not None:
-        yb = (y == _positive(cfg)).astype(float)
-
-        def logloss(p: np.ndarray) -> np.ndarray:
-            q = np.clip(p, 1e-15, 1 - 1e-15)
-            return -(yb * np.log(q) + (1 - yb) * np.log(1 - q))
-
-        return logloss(champion.probability), logloss(challenger.probability)
-    return None
+    return loss(_holdout(cfg, m, y, champion, losses=True)), loss(_holdout(cfg, m, y, challenger, losses=True))
 
 
 def _bootstrap_losses(
-    metric: str, champ: np.ndarray, chal: np.ndarray, resamples: int, seed: int, margin: float = 0.0
+    m: Metric, champ: np.ndarray, chal: np.ndarray, resamples: int, seed: int, margin: float = 0.0
 ) -> tuple[str, float | None, dict[str, float | int]]:
     """Paired bootstrap of mean (or root-mean) losses, vectorised in blocks of resamples."""
     rng = np.random.default_rng(seed)
     n = len(champ)
-    root = metric in ("rmse", "rmsle")
     not_better = 0
     done = 0
     while done < resamples:
         k = min(100, resamples - done)
         idx = rng.integers(0, n, (k, n))
         a, b = chal[idx].mean(axis=1), champ[idx].mean(axis=1)
-        if root:
+        if m.root:
             a, b = np.sqrt(a), np.sqrt(b)
         not_better += int((b - a <= margin).sum())  # a loss: lower is better
         done += k
@@ -242,6 +216,7 @@ def compare_models(
     if not kpis:
         raise ValueError("retraining needs at least one KPI in the model's config to compare models on")
     metric = promo.metric or kpis[0]
+    better = get_metric(metric).better
     models = {"challenger": challenger, "baseline": baseline, **({"champion": champion} if champion else {})}
     scores = {name: {k: metric_value(cfg, k, y, s) for k in kpis} for name, s in models.items()}
     reasons: list[str] = []
@@ -256,7 +231,7 @@ def compare_models(
     else:
         # Beating the baseline needs evidence too: a point estimate a hair above the class prior is noise.
         _, p_base, _ = paired_test(cfg, metric, y, baseline, challenger, promo.bootstrap)
-        if _better(metric, chal, base) <= 0 or p_base is None or p_base >= promo.p_value:
+        if better(chal, base) <= 0 or p_base is None or p_base >= promo.p_value:
             ok = False
             reasons.append(
                 f"the challenger does not beat the trivial baseline on {metric} ({chal:.4f} vs {base:.4f}; "
@@ -267,7 +242,7 @@ def compare_models(
             reasons.append(f"no champion yet; the challenger beats the baseline on {metric} ({chal:.4f} vs {_f(base)})")
         return Comparison(metric, scores, None, "", None, ok, tuple(reasons), len(y))
     champ = scores["champion"][metric]
-    if champ is not None and base is not None and _better(metric, champ, base) <= 0:
+    if champ is not None and base is not None and better(champ, base) <= 0:
         reasons.append(f"note: the champion does not beat the trivial baseline ({champ:.4f} vs {base:.4f})")
     if champ is None:
         diff: float | None = None
@@ -279,7 +254,7 @@ def compare_models(
             "test cannot run: set retrain.promotion.metric to a KPI both models can be scored on"
         )
     else:
-        diff = _better(metric, chal, champ)
+        diff = better(chal, champ)
         test, p, details = paired_test(cfg, metric, y, champion, challenger, promo.bootstrap, promo.margin)
         if diff < promo.margin or diff <= 0:
             ok = False
@@ -300,7 +275,7 @@ def compare_models(
         if a is None and b is not None:  # e.g. a challenger without probabilities, judged on AUC or log loss
             ok = False
             reasons.append(f"the challenger cannot be scored on {k} (the champion's is {b:.4f})")
-        if a is not None and b is not None and _better(k, a, b) < -promo.tolerance:
+        if a is not None and b is not None and get_metric(k).better(a, b) < -promo.tolerance:
             ok = False
             reasons.append(f"{k} regresses beyond the tolerance {promo.tolerance}: {a:.4f} vs {b:.4f}")
     if ok:

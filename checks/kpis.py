@@ -1,22 +1,24 @@
 """KPIs per task with 95% intervals, and the breach rule: evidence, not noise.
 
-A KPI breaches on a mature window when its interval (Wilson for proportions, a seeded bootstrap
-otherwise) lies wholly on the wrong side of the target, or when its point estimate has been on the wrong
-side for ``consecutive`` mature windows in a row. One point estimate on the wrong side is a warning.
+A KPI breaches on a mature window when its interval (the metric's method, declared in ``checks/metrics.py``:
+Wilson for proportions, DeLong for a binary AUC, the central limit or a seeded bootstrap for a mean of per-row
+losses, a seeded bootstrap otherwise) lies wholly on the wrong side of the target, or when its point estimate
+has been on the wrong side for ``consecutive`` mature windows in a row. One point estimate on the wrong side
+is a warning.
 Too few labelled rows, one class only for AUC, or labels not yet mature: not evaluated.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
+from driftwarden.checks.metrics import Labelled, get_metric
 from driftwarden.checks.profile import as_category_text, category_text
 from driftwarden.config.model import KpiConfig, ModelConfig
 
@@ -107,75 +109,65 @@ def _bootstrap(fn: Callable[[np.ndarray], float], n: int, seed: int = 0) -> tupl
     return float(lo), float(hi)
 
 
-@dataclass(frozen=True)
-class _Labelled:
-    y: np.ndarray
-    pred: np.ndarray
-    proba: np.ndarray | None
-    """Binary: P(positive), shape (n,); multiclass: (n, k) in ``classes`` order."""
-    classes: list[str]
-    positive: str
-
-
 def _as_labels(values: pd.Series) -> np.ndarray:
     return as_category_text(values).to_numpy(dtype=object)
 
 
-def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> _Labelled:
+def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> Labelled:
     cols = cfg.columns
     if cfg.task == "regression":
-        return _Labelled(
+        return Labelled(
+            "regression",
             frame[cols.target].to_numpy(dtype=float),
             frame[cols.prediction].to_numpy(dtype=float),
-            None,
-            [],
-            "",
         )
     y, pred = _as_labels(frame[cols.target]), _as_labels(frame[cols.prediction])
     positive = category_text(cols.positive_label)
     proba: np.ndarray | None = None
-    classes: list[str] = []
+    classes: tuple[str, ...] = ()
     if cfg.task == "binary" and cols.probability:
         proba = frame[cols.probability].to_numpy(dtype=float)
     elif cfg.task == "multiclass" and cols.probabilities:
-        classes = [category_text(c) for c in cols.probabilities]
+        classes = tuple(category_text(c) for c in cols.probabilities)
         proba = frame[list(cols.probabilities.values())].to_numpy(dtype=float)
-    return _Labelled(y, pred, proba, classes, positive)
+    return Labelled(cfg.task, y, pred, proba, classes, positive)
 
 
-def _point_and_interval(metric: str, d: _Labelled, task: str) -> tuple[float | None, float | None, float | None, str]:
+def _point_and_interval(name: str, d: Labelled) -> tuple[float | None, float | None, float | None, str]:
+    """A KPI's value, its 95% interval by the metric's interval method, and a note when it is undefined."""
+    metric = get_metric(name)
     n = len(d.y)
-    binary = task == "binary"
-    if metric == "accuracy":
-        k = int((d.y == d.pred).sum())
-        lo, hi = wilson(k, n)
-        return k / n, lo, hi, ""
-    if metric in ("precision", "recall") and binary:
-        hit = (d.y == d.positive) & (d.pred == d.positive)
-        base = (d.pred == d.positive) if metric == "precision" else (d.y == d.positive)
-        if base.sum() == 0:
-            return None, None, None, f"no {'predicted' if metric == 'precision' else 'actual'} positives"
-        lo, hi = wilson(int(hit.sum()), int(base.sum()))
-        return float(hit.sum() / base.sum()), lo, hi, ""
-    fn = _metric_fn(metric, d, task)
-    if metric == "roc_auc":
-        present = pd.unique(d.y)
-        if len(present) < 2 or (binary and d.positive not in present):
+    method = metric.interval(d.task)
+    if method == "wilson":
+        assert metric.share is not None
+        success, counted = metric.share(d)
+        k, base = int(success.sum()), int(counted.sum())
+        if base == 0:
+            return None, None, None, f"no {metric.share_of}"
+        lo, hi = wilson(k, base)
+        return k / base, lo, hi, ""
+    if method == "delong":
+        if d.one_class:
             return None, None, None, "one class only in the labels"
-        if binary and d.proba is not None:
-            return (*delong_auc((d.y == d.positive).astype(int), d.proba), "")
-    if metric in _MEAN_LOSSES.get(task, {}):
+        if d.proba is not None:
+            return (*delong_auc(d.yb, d.proba), "")
+    row_loss = metric.losses(d.task)
+    if row_loss is not None:
         try:
-            return (*_mean_loss_interval(metric, d, task), "")
+            return (*_mean_loss_interval(row_loss(d), metric.root), "")
         except ValueError as exc:  # rmsle of values at or below -1: not evaluated, said, the run goes on
             return None, None, None, str(exc)
+
+    def fn(rows: np.ndarray) -> float:
+        return metric.point(d, rows)
+
     point: float | None
     try:
         point = fn(np.arange(n))
     except ValueError as exc:
         return None, None, None, str(exc)
     if not np.isfinite(point):
-        return None, None, None, f"{metric} is undefined in this window"
+        return None, None, None, f"{name} is undefined in this window"
     interval: tuple[float | None, float | None] = _bootstrap(fn, n)
     return point, interval[0], interval[1], ""
 
@@ -194,28 +186,11 @@ def delong_auc(y: np.ndarray, score: np.ndarray, z: float = Z95) -> tuple[float,
     return auc, max(0.0, auc - z * se), min(1.0, auc + z * se)
 
 
-_MEAN_LOSSES: dict[str, set[str]] = {"regression": {"mae", "rmse", "rmsle"}, "binary": {"log_loss"}}
-
-
-def _mean_loss_interval(metric: str, d: _Labelled, task: str) -> tuple[float, float, float]:
-    """Point and seeded-bootstrap interval of a metric that is a (root) mean of per-row losses, vectorised."""
-    if task == "regression":
-        yf, pf = d.y.astype(float), d.pred.astype(float)
-        if metric == "mae":
-            loss = np.abs(yf - pf)
-        elif metric == "rmse":
-            loss = (yf - pf) ** 2
-        else:
-            if (yf <= -1).any() or (pf <= -1).any():
-                raise ValueError("rmsle is undefined here: labels or predictions at or below -1 (use mae or rmse)")
-            loss = (np.log1p(yf) - np.log1p(pf)) ** 2
-    else:
-        p = np.clip(d.proba if d.proba is not None else np.zeros(len(d.y)), 1e-15, 1 - 1e-15)
-        yb = (d.y == d.positive).astype(float)
-        loss = -(yb * np.log(p) + (1 - yb) * np.log(1 - p))
+def _mean_loss_interval(loss: np.ndarray, root: bool) -> tuple[float, float, float]:
+    """Point and interval of a metric that is a (root) mean of per-row losses: seeded bootstrap, vectorised,
+    or the central limit for large windows."""
     n = len(loss)
     mean = float(loss.mean())
-    root = metric in ("rmse", "rmsle")
     if n > LARGE_N:  # the central limit holds; a bootstrap matrix would be BOOTSTRAP x n
         se = float(loss.std(ddof=1)) / math.sqrt(n)
         if root:  # delta method for sqrt(mean)
@@ -230,53 +205,6 @@ def _mean_loss_interval(metric: str, d: _Labelled, task: str) -> tuple[float, fl
         means, point = np.sqrt(means), math.sqrt(mean)
     lo, hi = np.quantile(means, [0.025, 0.975])
     return point, float(lo), float(hi)
-
-
-def _metric_fn(metric: str, d: _Labelled, task: str) -> Callable[[np.ndarray], float]:
-    y, pred, proba = d.y, d.pred, d.proba
-    if task == "regression":
-        yf, pf = y.astype(float), pred.astype(float)
-        reg: dict[str, Callable[[np.ndarray], float]] = {
-            "mae": lambda i: float(np.mean(np.abs(yf[i] - pf[i]))),
-            "rmse": lambda i: float(np.sqrt(np.mean((yf[i] - pf[i]) ** 2))),
-            "rmsle": lambda i: float(skm.root_mean_squared_log_error(yf[i], pf[i])),
-            "r2": lambda i: float(skm.r2_score(yf[i], pf[i])),
-        }
-        return reg[metric]
-    if task == "binary":
-        pos = d.positive
-        yb = (y == pos).astype(int)
-        pb = (pred == pos).astype(int)
-        binary: dict[str, Callable[[np.ndarray], float]] = {
-            "f1": lambda i: float(skm.f1_score(yb[i], pb[i], zero_division=0)),
-            "roc_auc": lambda i: float(skm.roc_auc_score(yb[i], proba[i])),  # type: ignore[index]
-            "log_loss": lambda i: float(skm.log_loss(yb[i], proba[i], labels=[0, 1])),  # type: ignore[index]
-        }
-        return binary[metric]
-    # Macro averages over the classes present in this window's labels, and for precision and F1 also the
-    # classes predicted: a class that simply did not occur must not drag a perfect model's recall to 2/3, but
-    # predictions into it are wrong and count (a class with precision 0), as in scikit-learn's default.
-    present = sorted(pd.unique(y))
-    seen = sorted(set(present) | set(pd.unique(pred)))
-    columns = {c: k for k, c in enumerate(d.classes)}
-    multi: dict[str, Callable[[np.ndarray], float]] = {
-        "precision": lambda i: float(skm.precision_score(y[i], pred[i], labels=seen, average="macro", zero_division=0)),
-        "recall": lambda i: float(skm.recall_score(y[i], pred[i], labels=present, average="macro", zero_division=0)),
-        "f1": lambda i: float(skm.f1_score(y[i], pred[i], labels=seen, average="macro", zero_division=0)),
-        "roc_auc": lambda i: _ovr_auc(y[i], proba[i], present, columns),  # type: ignore[index]
-        "log_loss": lambda i: float(skm.log_loss(y[i], proba[i], labels=d.classes)),  # type: ignore[index]
-    }
-    return multi[metric]
-
-
-def _ovr_auc(y: np.ndarray, proba: np.ndarray, present: list[str], columns: dict[str, int]) -> float:
-    """Macro one-vs-rest AUC over the classes present in the labels (each needs both sides)."""
-    scores = [
-        skm.roc_auc_score(y == c, proba[:, columns[c]]) for c in present if c in columns and 0 < (y == c).sum() < len(y)
-    ]
-    if not scores:
-        raise ValueError("one class only in the labels")
-    return float(np.mean(scores))
 
 
 def _judge(
@@ -312,7 +240,7 @@ def evaluate_kpis(
     labelled: pd.DataFrame,
     cfg: ModelConfig,
     window_rows: int,
-    history: dict[str, Sequence[bool]] | None = None,
+    history: Mapping[str, Sequence[bool]] | None = None,
 ) -> KpiResult:
     """KPIs of one window from its labelled rows (predictions joined with labels).
 
@@ -352,7 +280,7 @@ def evaluate_kpis(
                     )
                 )
                 continue
-            value, lo, hi, why = _point_and_interval(kpi.metric, d, cfg.task)
+            value, lo, hi, why = _point_and_interval(kpi.metric, d)
             hist = history.get(kpi.metric, ()) if segment == "all" else ()
             level, note = _judge(kpi, value, lo, hi, mature, hist)
             values.append(

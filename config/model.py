@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -212,22 +213,39 @@ class DriftConfig(Strict):
     """Optional feature weights (e.g. importances) for the dataset share; missing features weigh 1."""
 
 
-MetricName = Literal[
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "log_loss",
-    "mae",
-    "rmse",
-    "rmsle",
-    "r2",
-]
+@dataclass(frozen=True)
+class MetricSpec:
+    """What the schema knows of a KPI metric; ``driftwarden.checks.metrics`` computes it (a test keeps the two
+    in step)."""
 
-HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
-CLASSIFICATION_METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
-REGRESSION_METRICS = {"mae", "rmse", "rmsle", "r2"}
+    tasks: frozenset[Task]
+    """The tasks a KPI on this metric may be configured for."""
+    direction: Direction
+    probabilities: bool = False
+    """It reads predicted probabilities: ``columns.probability`` (binary) or ``columns.probabilities``."""
+
+
+_CLASSIFICATION: frozenset[Task] = frozenset({"binary", "multiclass"})
+_REGRESSION: frozenset[Task] = frozenset({"regression"})
+
+METRICS: dict[str, MetricSpec] = {
+    "accuracy": MetricSpec(_CLASSIFICATION, "higher_is_better"),
+    "precision": MetricSpec(_CLASSIFICATION, "higher_is_better"),
+    "recall": MetricSpec(_CLASSIFICATION, "higher_is_better"),
+    "f1": MetricSpec(_CLASSIFICATION, "higher_is_better"),
+    "roc_auc": MetricSpec(_CLASSIFICATION, "higher_is_better", probabilities=True),
+    "log_loss": MetricSpec(_CLASSIFICATION, "lower_is_better", probabilities=True),
+    "mae": MetricSpec(_REGRESSION, "lower_is_better"),
+    "rmse": MetricSpec(_REGRESSION, "lower_is_better"),
+    "rmsle": MetricSpec(_REGRESSION, "lower_is_better"),
+    "r2": MetricSpec(_REGRESSION, "higher_is_better"),
+}
+"""Every KPI metric, in the order the schema and its error messages list them."""
+
+if TYPE_CHECKING:  # a Literal built from the table is beyond a static checker
+    MetricName = str
+else:
+    MetricName = Literal[tuple(METRICS)]
 
 
 class KpiConfig(Strict):
@@ -241,7 +259,7 @@ class KpiConfig(Strict):
 
     @property
     def direction(self) -> Direction:
-        return "higher_is_better" if self.metric in HIGHER_IS_BETTER else "lower_is_better"
+        return METRICS[self.metric].direction
 
 
 class FailuresConfig(Strict):
@@ -347,10 +365,10 @@ class ModelConfig(Strict):
     def _consistent(self) -> ModelConfig:
         cols = self.columns
         for kpi in self.kpis:
-            allowed = REGRESSION_METRICS if self.task == "regression" else CLASSIFICATION_METRICS
-            if kpi.metric not in allowed:
+            spec = METRICS[kpi.metric]
+            if self.task not in spec.tasks:
                 raise ValueError(f"kpi {kpi.metric!r} does not fit task {self.task!r}")
-            if kpi.metric in ("roc_auc", "log_loss"):
+            if spec.probabilities:
                 if self.task == "binary" and not cols.probability:
                     raise ValueError(f"kpi {kpi.metric!r} needs columns.probability")
                 if self.task == "multiclass" and not cols.probabilities:
