@@ -62,7 +62,7 @@ class Reader(Protocol):
 
 
 READERS: dict[str, Reader] = {}
-"""Kind -> its reader; ``tests/flows/test_sources_registry.py`` keeps it in step with ``SourceKind``."""
+"""Kind -> its reader; ``tests/flows/sources/test_registry.py`` keeps it in step with ``SourceKind``."""
 
 R = TypeVar("R")
 

@@ -1,5 +1,5 @@
 """The store's tables (SQLAlchemy Core). Every change here needs a migration in ``migrations/versions/``:
-``tests/flows/test_migrations.py`` compares a store upgraded to the head with this metadata."""
+``tests/flows/store/test_migrations.py`` compares a store upgraded to the head with this metadata."""
 
 from __future__ import annotations
 

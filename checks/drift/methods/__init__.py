@@ -4,7 +4,7 @@
 One more method is one more module here with its class under its registration line, e.g.
 ``@register_method("psi", yields="distance", applies_to=("numeric",))`` (``base.py`` says what each keyword
 declares), its import below, and its key in ``DriftMethod`` of ``driftwarden.config.model``, which cannot
-import this package (tests/checks/test_drift_registry.py keeps the two equal).
+import this package (tests/checks/drift/test_registry.py keeps the two equal).
 """
 
 from driftwarden.checks.drift.methods import chisquare, jensenshannon, ks, wasserstein  # each registers itself

@@ -1,7 +1,7 @@
 """Alert channels: one class per ``type`` of config/alerts.py's ``Channel`` union, found by that type.
 
 To add one: its config model (with a ``type`` literal) in that union, a module here with its class under
-``@register_channel(ThatChannel)``, and the module's import below; tests/flows/test_channel_registry.py
+``@register_channel(ThatChannel)``, and the module's import below; tests/flows/notify/test_channel_registry.py
 fails while the union and the registry disagree.
 """
 

@@ -17,7 +17,7 @@ from driftwarden.flows.cli.app import app
 from driftwarden.flows.demo import data as demo_data
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_demo_runs_on_postgres(tmp_path, dw_home, postgres_url, monkeypatch):

@@ -9,7 +9,7 @@ from prefect.flows import load_flow_from_entrypoint
 
 from driftwarden.config.loader import load_model_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_every_deployment_loads_its_flow_and_config(monkeypatch):

@@ -20,7 +20,7 @@ from driftwarden.config.settings import EMBEDDED_SERVER_DEFAULTS, get_settings
 from driftwarden.flows.deploy.embedded import stop_process_group, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
 

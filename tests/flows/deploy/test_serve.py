@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from driftwarden.flows import store
-from tests.flows.test_prefect_server import _free_port
+from tests.flows.deploy.test_prefect_server import _free_port
 from tests.streams import agrawal_config, write_agrawal_sources
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -39,7 +39,6 @@ def test_serve_starts_its_own_server_and_a_scheduled_run_lands_in_the_store(tmp_
     config = write_agrawal_sources(project / "config", config=agrawal_config(data_lateness=f"{days}d"))
     raw = yaml.safe_load(config.read_text())
     config.write_text(yaml.safe_dump({**raw, "schedule": "* * * * *"}))
-    (project / "flows").symlink_to(Path(__file__).resolve().parents[2] / "flows")
     home = project / ".driftwarden"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_HOME"))}
     env.update(DRIFTWARDEN_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")

@@ -130,7 +130,7 @@ def s3(monkeypatch):
     boto3 = pytest.importorskip("boto3")
     from moto.server import ThreadedMotoServer
 
-    from tests.flows.test_alerts import free_port
+    from tests.flows.notify.test_alerts import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -172,7 +172,7 @@ def test_a_store_that_cannot_be_reached_is_one_line_naming_it_not_a_traceback(tm
     exe = str(Path(sys.executable).parent / "driftwarden")
     down = "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/x"
     env = {**os.environ, "DRIFTWARDEN_STORE_URL": down, "DRIFTWARDEN_HOME": str(tmp_path)}
-    config = str(Path(__file__).resolve().parents[2] / "config" / "credit_risk.yaml")
+    config = str(Path(__file__).resolve().parents[3] / "config" / "credit_risk.yaml")
     for args in (["history", "--config", config], ["db", "current", "--store-url", down]):
         done = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 1, (args, done.stdout, done.stderr)

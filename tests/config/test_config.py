@@ -10,7 +10,7 @@ import yaml
 from driftwarden.config.loader import ConfigError, load_model_config
 from tests.streams import agrawal_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, data) -> Path:
