@@ -234,7 +234,7 @@ def test_a_crashed_training_never_touches_the_champion_and_the_webhook_hears_of_
         path, _ = _setup(
             tmp_path / "agrawal",
             auto=False,
-            trainer="tests.flows.test_retrain:broken_trainer",
+            trainer="tests.flows.retrain.test_retrain:broken_trainer",
             webhook_url="${PROMOTION_HOOK}",
             export_path=str(tmp_path / "serving" / "model.skops"),
         )
