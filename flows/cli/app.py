@@ -95,7 +95,7 @@ def load(config: Path) -> ModelConfig:
 
 def time_option(value: str | None, option: str, tz: str) -> str | None:
     """Check a time option before any run starts: a bad one exits 2 and names the option."""
-    from driftwarden.flows.monitor.tasks import parse_time
+    from driftwarden.flows.runtime import parse_time
 
     if value is None:
         return None

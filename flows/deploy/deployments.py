@@ -63,6 +63,10 @@ def _parameters(path: Path, repo_root: Path) -> dict[str, Any]:
     return {"config_path": path.resolve().relative_to(repo_root.resolve()).as_posix()}
 
 
+def _tags(cfg: ModelConfig, d: _Deployment) -> list[str]:
+    return ["driftwarden", f"model:{cfg.name}", *([d.tag] if d.tag else [])]
+
+
 def render(config_paths: list[Path], repo_root: Path) -> str:
     deployments: list[dict[str, Any]] = []
     for path in sorted(config_paths):
@@ -73,7 +77,7 @@ def render(config_paths: list[Path], repo_root: Path) -> str:
                 "description": d.description,
                 "entrypoint": d.entrypoint,
                 "parameters": _parameters(path, repo_root),
-                "tags": ["driftwarden", f"model:{cfg.name}", *([d.tag] if d.tag else [])],
+                "tags": _tags(cfg, d),
             }
             if d.cron:
                 spec["schedules"] = [{"cron": d.cron, "timezone": cfg.window.timezone}]
@@ -88,7 +92,8 @@ def render(config_paths: list[Path], repo_root: Path) -> str:
 
 def runner_deployments(config_paths: list[Path], repo_root: Path) -> list[Any]:
     """The same deployments as ``render``, for ``prefect.serve`` in one process (the embedded default):
-    each model's nightly monitor-model on its cron in its zone, and its unscheduled retrain-model."""
+    each model's nightly monitor-model on its cron in its zone, its hourly dead-man's switch, and its
+    unscheduled retrain-model."""
     from prefect.schedules import Cron
 
     out = []
@@ -102,7 +107,7 @@ def runner_deployments(config_paths: list[Path], repo_root: Path) -> list[Any]:
                     name=cfg.name,
                     schedules=[Cron(d.cron, timezone=cfg.window.timezone)] if d.cron else None,
                     parameters=_parameters(path, repo_root),
-                    tags=["driftwarden", f"model:{cfg.name}", *([d.tag] if d.tag else [])],
+                    tags=_tags(cfg, d),
                     description=d.brief,
                 )
             )

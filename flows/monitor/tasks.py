@@ -36,7 +36,7 @@ from driftwarden.flows import sources, store
 from driftwarden.flows.errors import SourceError
 from driftwarden.flows.masking import mask_key
 from driftwarden.flows.reports.pages import write_reports
-from driftwarden.flows.runtime import IO, PURE, parse_time  # noqa: F401 (parse_time: the CLI's times)
+from driftwarden.flows.runtime import IO, PURE
 
 
 @dataclass(frozen=True)

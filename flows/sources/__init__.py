@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pandas as pd
@@ -53,12 +53,14 @@ def _chunks(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Generator[
     """The rows of the request from the source's reader, in chunks of at most ``req.chunk_rows`` rows; at
     least one, maybe empty."""
     reader = reader_for(src)
-    where: str | None = None
+
+    def location() -> str:  # only a message needs it (for files it is a glob again)
+        return reader.location(cfg, src, req.what)
+
     empty = True
     for frame in reader.chunks(cfg, src, req):
         if req.time_col is not None:
-            where = where or reader.location(cfg, src, req.what)
-            frame[req.time_col] = _as_local_time(frame[req.time_col], req.tz, req.what, req.time_col, where)
+            frame[req.time_col] = _as_local_time(frame[req.time_col], req.tz, req.what, req.time_col, location)
             if req.start is not None and req.end is not None:
                 inside = ((frame[req.time_col] >= req.start) & (frame[req.time_col] < req.end)).to_numpy()
                 frame = frame if inside.all() else frame[inside].reset_index(drop=True)
@@ -79,10 +81,13 @@ def _parse_times(values: pd.Series, utc: bool = False) -> pd.Series:
         return pd.to_datetime(values, utc=utc)
 
 
-def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: str) -> pd.Series:
+def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: Callable[[], str]) -> pd.Series:
     """Timestamps in the model's zone. Naive ones are local times; ones with offsets may mix offsets
     (a file spanning a DST change). The repeated hour when clocks go back is told apart by row order."""
-    where = f"sources.{what}: column {col!r} in {location}"
+
+    def where() -> str:
+        return f"sources.{what}: column {col!r} in {location()}"
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -90,7 +95,7 @@ def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: st
             if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed UTC offsets
                 parsed = _parse_times(values, utc=True)
     except (ValueError, TypeError) as exc:
-        raise SourceError(f"{where} is not a timestamp: {exc}") from exc
+        raise SourceError(f"{where()} is not a timestamp: {exc}") from exc
     if parsed.dt.tz is not None:
         return parsed.dt.tz_convert(tz)
     try:
@@ -98,7 +103,7 @@ def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: st
     except Exception as exc:  # pytz's AmbiguousTimeError: e.g. a lone row in the repeated hour
         log.warning(
             "%s: local times in the repeated hour of a DST change cannot be told apart (%s); read as the first "
-            "occurrence (store timestamps in UTC or with their offset to avoid this)", where, exc,
+            "occurrence (store timestamps in UTC or with their offset to avoid this)", where(), exc,
         )  # fmt: skip
         return parsed.dt.tz_localize(tz, nonexistent="shift_forward", ambiguous=True)
 

@@ -110,8 +110,8 @@ def test_concept_change_retrains_promotes_and_recovers(tmp_path, dw_home):
     assert set(written["model_version"]) == {"v1", "v2"}
     assert (written[written["timestamp"] >= START + pd.Timedelta(days=7)]["model_version"] == "v2").all()
     # After the promotion the drift reference is the holdout scored by the new champion: a new version.
+    from driftwarden.config.settings import get_settings
     from driftwarden.flows import store
-    from driftwarden.flows.monitor.tasks import get_settings
 
     refs = pd.read_sql(
         'select version, source from "references"', store.open_store(get_settings().resolved_store_url())
