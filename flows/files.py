@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
-import tempfile
-from collections.abc import Callable
+import shutil
+import uuid
 from pathlib import Path
 
 import fsspec
@@ -46,25 +47,39 @@ def write_text(uri: str, text: str) -> str:
     return uri
 
 
-def write_with(uri: str, render: Callable[[str], None]) -> str:
-    """Let ``render`` write a local file (e.g. Evidently's ``save_html``), then place it at ``uri``."""
-    if not is_url(uri):
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        render(uri)
-        return uri
-    with tempfile.TemporaryDirectory() as tmp:
-        local = str(Path(tmp) / name(uri))
-        render(local)
-        fs, path = fsspec.core.url_to_fs(uri)
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        fs.put_file(local, path)
-    return uri
-
-
 def remove(uri: str) -> bool:
     """Delete a file; False when it was not there."""
     fs, path = fsspec.core.url_to_fs(uri)
     if not fs.exists(path):
         return False
     fs.rm_file(path)
+    return True
+
+
+def put_once(local: str, uri: str) -> bool:
+    """Place the local file ``local`` at ``uri`` unless a file of its size is there already (one stat, no
+    read): for a file many pages share, such as Evidently's scripts. It is written under a temporary name
+    beside ``uri`` and renamed, so that no page ever loads half of it and two writers at once leave one whole
+    file. True when this call wrote it."""
+    size = os.path.getsize(local)
+    fs, path = fsspec.core.url_to_fs(uri)
+    try:
+        if fs.size(path) == size:
+            return False
+    except FileNotFoundError:
+        pass
+    folder = posixpath.dirname(path) if is_url(uri) else str(Path(path).parent)
+    fs.makedirs(folder, exist_ok=True)
+    temp = f"{folder}/.{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp"
+    try:
+        if is_url(uri):
+            fs.put_file(local, temp)
+            fs.mv(temp, path)
+        else:
+            shutil.copyfile(local, temp)
+            os.replace(temp, path)  # atomic on one filesystem: a reader sees the old file or the new one
+    except BaseException:
+        if fs.exists(temp):
+            fs.rm_file(temp)
+        raise
     return True

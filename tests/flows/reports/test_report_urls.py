@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime
 
@@ -46,13 +47,21 @@ def test_runs_write_rescore_and_prune_reports_at_a_memory_url(tmp_path, dw_home,
     rescored = [d for d in days if d["trigger"] == "rescore"]
     assert rescored, "labels arrive two days late: earlier windows get a fresh page"
     page = fs.cat_file(rescored[0]["report"]).decode()
-    assert "Re-scored as labels arrived" in page and "-evidently.html" in page  # links to the first run's files
-    assert any(p.endswith("-evidently.html") for p in fs.find(f"{base}/agrawal"))
+    assert "Re-scored as labels arrived" in page
+    found = re.search(r'<a href="([^"]+)\.html">first page</a>', page)
+    assert found, page  # links to the first run's files: its page, and its Evidently report when it has one
+    drawn = fs.exists(report_files.sibling(rescored[0]["report"], found.group(1) + "-evidently.html"))
+    assert drawn == ("-evidently.html" in page)
+    evidently_pages = [p for p in fs.find(f"{base}/agrawal") if p.endswith("-evidently.html")]
+    assert evidently_pages, "the last window replayed has its Evidently report"
+    script = re.search(r'<script src="([^"]+)"></script>', fs.cat_file(evidently_pages[0]).decode())
+    assert script and fs.exists(f"{base}/agrawal/{script.group(1)}")  # the shared scripts, at the same URL base
 
     engine = store.open_store(get_settings().resolved_store_url())
     pruned = retention.prune(engine, load_model_config(config), now=datetime(2030, 1, 1))
     assert pruned.files > pruned.reports > 0
-    assert fs.find(f"{base}/agrawal") == []
+    left = fs.find(f"{base}/agrawal")
+    assert all("/agrawal/assets/" in p for p in left), left  # Evidently's shared scripts stay for later pages
 
 
 @pytest.mark.slow
