@@ -92,6 +92,21 @@ def prefect_server_env(home: Path, port: int) -> dict[str, str]:
     return env
 
 
+def prefect_api_url() -> str | None:
+    """The Prefect API runs go to (PREFECT_API_URL), None on the embedded default."""
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def use_prefect_api(url: str) -> None:
+    """Point this process and the processes it starts at the Prefect API at ``url``."""
+    os.environ["PREFECT_API_URL"] = url
+
+
+def ephemeral_server_env() -> dict[str, str]:
+    """The environment Prefect gives its ephemeral API server (no UI; this process's settings)."""
+    return {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+
+
 def prepare_environment(quiet: bool = False) -> None:
     """Set offline telemetry defaults (and, on the embedded default, the ephemeral server's) before Prefect
     or GX are imported (a user's own values win).

@@ -3,9 +3,13 @@ first steps of a run: its config, its window, its as-of time, a time a user type
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
-from typing import Any, TypedDict
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Generic, ParamSpec, TypedDict, TypeVar
 
 import pandas as pd
 from prefect import task
@@ -17,16 +21,21 @@ from driftwarden.config.model import ModelConfig
 from driftwarden.flows.errors import DriftwardenError, SourceUnavailable
 
 
+def is_transient(exc: BaseException) -> bool:
+    """I/O that may come back (a locked database, a network blip), never a user's bad input."""
+    if isinstance(exc, SourceUnavailable):
+        return True
+    return isinstance(exc, Exception) and not isinstance(
+        exc, (DriftwardenError, ConfigError, ValueError, KeyError, LookupError)
+    )
+
+
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O that may come back (a locked database, a network blip), never a user's bad input."""
+    """Retry I/O that may come back, never a user's bad input (Prefect's retry condition)."""
     try:
         state.result()
-    except SourceUnavailable:
-        return True
-    except (DriftwardenError, ConfigError, ValueError, KeyError, LookupError):
-        return False
-    except Exception:
-        return True
+    except BaseException as exc:
+        return is_transient(exc)
     return False
 
 
@@ -47,8 +56,57 @@ IO: TaskOptions = {
 }
 PURE: TaskOptions = {"cache_policy": NO_CACHE}
 
+P = ParamSpec("P")
+R = TypeVar("R")
+_inline: ContextVar[bool] = ContextVar("driftwarden_inline_steps", default=False)
 
-@task(**PURE)
+
+class Step(Generic[P, R]):
+    """A named step of a flow: a Prefect task run when called in a flow run, a plain call (with the same
+    retries) inside ``inline_steps()``. A backfill replays hundreds of windows in one flow run; a task run
+    costs tens of milliseconds of API round trips, more than a small window's statistics."""
+
+    def __init__(self, fn: Callable[P, R], options: TaskOptions, name: str | None = None):
+        self.fn = fn
+        self.options = options
+        self.task = task(fn, name=name, **options)  # type: ignore[call-overload]
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not _inline.get():
+            return self.task(*args, **kwargs)  # type: ignore[no-any-return]
+        delays = list(self.options.get("retry_delay_seconds") or [])
+        for attempt in range(self.options.get("retries", 0) + 1):
+            try:
+                return self.fn(*args, **kwargs)
+            except Exception as exc:
+                retried = is_transient(exc) if "retry_condition_fn" in self.options else True
+                if attempt >= self.options.get("retries", 0) or not retried:
+                    raise
+                time.sleep(delays[min(attempt, len(delays) - 1)] if delays else 0)
+        raise AssertionError("unreachable")
+
+
+def step(options: TaskOptions, name: str | None = None) -> Callable[[Callable[P, R]], Step[P, R]]:
+    """``@step(IO)`` / ``@step(PURE)``: declare a flow step (see ``Step``)."""
+
+    def wrap(fn: Callable[P, R]) -> Step[P, R]:
+        return Step(fn, options, name)
+
+    return wrap
+
+
+@contextmanager
+def inline_steps() -> Iterator[None]:
+    """Within the block, steps run as plain calls in the current flow run (no task run of their own)."""
+    token = _inline.set(True)
+    try:
+        yield
+    finally:
+        _inline.reset(token)
+
+
+@step(PURE)
 def load_config(config_path: str) -> ModelConfig:
     return load_model_config(config_path)
 
@@ -87,7 +145,7 @@ def scheduled_time() -> pd.Timestamp:
     return pd.Timestamp(flow_run.scheduled_start_time).tz_convert("UTC")
 
 
-@task(**PURE)
+@step(PURE)
 def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
     tz = cfg.window.timezone
     if window_end is None:  # a scheduled run: the last window whose data had landed by its scheduled time
@@ -95,6 +153,6 @@ def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
     return window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
 
 
-@task(**PURE)
+@step(PURE)
 def resolve_as_of(as_of: str | None) -> pd.Timestamp:
     return parse_time(as_of, "as_of") if as_of else pd.Timestamp.now(tz="UTC")

@@ -39,9 +39,18 @@ StoreUrlOpt = Annotated[
 STATUS_STYLE = {"ok": "green", "warning": "yellow", "breach": "bold red", "failed": "bold magenta"}
 
 
+FLOW_COMMANDS = {"run", "backfill", "demo", "retrain", "score"}
+"""Commands that run flows in this process: they start Prefect's ephemeral API (when no PREFECT_API_URL is set)
+at once, so that it boots while the command loads its libraries."""
+
+
 def main() -> None:
     quiet = "--verbose" not in sys.argv
     prepare_environment(quiet=quiet)
+    if FLOW_COMMANDS & set(sys.argv[1:2]) and "--help" not in sys.argv:
+        from driftwarden.flows.deploy.embedded import start_embedded_api
+
+        start_embedded_api()
     if quiet:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import sqlalchemy as sa

@@ -44,6 +44,9 @@ def retrain(
 
     cfg = load(config)
     when = time_option(as_of, "--as-of", cfg.window.timezone)
+    from driftwarden.flows.deploy.embedded import wait_embedded_api
+
+    wait_embedded_api()
     try:
         attempt = retrain_model(str(config), reason=reason or "retrain requested by hand", as_of=when, trigger="manual")
     except RetrainFailed as exc:
@@ -92,6 +95,9 @@ def score(
 
     cfg = load(config)
     end = time_option(window_end, "--window-end", cfg.window.timezone)
+    from driftwarden.flows.deploy.embedded import wait_embedded_api
+
+    wait_embedded_api()
     try:
         result = score_model(str(config), window_end=end, force=force)
     except RegistryError as exc:

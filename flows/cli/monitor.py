@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,20 +45,31 @@ def validate(config: ConfigOpt) -> None:
 
 
 def _run_window(
-    config: Path, window_end: str | None, as_of: str | None, trigger: str, send_alerts: bool | None = None
+    config: Path,
+    window_end: str | None,
+    as_of: str | None,
+    trigger: str,
+    send_alerts: bool | None = None,
+    evidently: bool = False,
 ) -> dict[str, Any]:
     """One monitor-model run; whatever happens, the window's JSON (failed runs included)."""
     import pandas as pd
     from prefect import tags
 
     from driftwarden.checks import records
+    from driftwarden.flows import runtime
+    from driftwarden.flows.deploy.embedded import embedded, wait_embedded_api
     from driftwarden.flows.monitor.flow import MonitorFailed, monitor_model
 
+    # On the embedded default nobody sees task runs (the ephemeral API keeps none): the steps run as plain calls.
+    inline = runtime.inline_steps() if embedded() else nullcontext()
     try:
-        with tags("driftwarden", f"model:{load(config).name}"):  # as the deployments' runs are tagged
+        wait_embedded_api()
+        with tags("driftwarden", f"model:{load(config).name}"), inline:  # as the deployments' runs are tagged
             return monitor_model(
-                str(config), window_end=window_end, as_of=as_of, trigger=trigger, send_alerts=send_alerts
-            )
+                str(config), window_end=window_end, as_of=as_of, trigger=trigger, send_alerts=send_alerts,
+                evidently=evidently,
+            )  # fmt: skip
     except MonitorFailed as exc:
         return exc.summary
     except Exception as exc:  # Prefect itself failed (e.g. its server could not start)
@@ -95,11 +109,15 @@ def run(
     config: ConfigOpt,
     window_end: Annotated[str | None, typer.Option(help="End of the window (default: last complete).")] = None,
     as_json: JsonOpt = False,
+    evidently: Annotated[
+        bool, typer.Option("--evidently", help="Draw Evidently's drift report even if the window has no finding.")
+    ] = False,
 ) -> None:
     """Run one window as the Prefect flow monitor-model."""
     cfg = load(config)
     missed = _missed_before_scheduled(cfg) if window_end is None else None
-    summary = _run_window(config, time_option(window_end, "--window-end", cfg.window.timezone), None, "run")
+    end = time_option(window_end, "--window-end", cfg.window.timezone)
+    summary = _run_window(config, end, None, "run", evidently=evidently)
     caught_up = _caught_up(cfg, missed)
     rescored = _rescored(cfg, summary)
     if as_json:
@@ -138,28 +156,55 @@ def backfill(
     labels_now: Annotated[bool, typer.Option(help="Use every label known now, not only those known then.")] = False,
     alerts: Annotated[bool, typer.Option("--alerts", help="Send alerts too (backfills send none by default).")] = False,
     concurrency: Annotated[int, typer.Option(min=1, help="Models replayed at once (several --config).")] = 1,
+    resume: Annotated[
+        bool, typer.Option(help="Skip the windows a stopped backfill of the same range already replayed.")
+    ] = True,
+    per_window: Annotated[
+        bool, typer.Option("--per-window", help="One monitor-model flow run per window (slower; as before).")
+    ] = False,
 ) -> None:
-    """Replay history: one run per window, labels as they were known at each window's end.
+    """Replay history: every window, labels as they were known at each window's end, in one flow run.
 
     A model's windows run in time order (each window's verdict reads the earlier ones: the consecutive-breach
     rule, the recent volume, label catch-up); several models run side by side, ``--concurrency`` at a time,
-    each in a process of its own."""
+    each in a process of its own. With --json, each window's line is printed as soon as no later window can
+    re-score it (a label horizon later, or at the end): one line a window, as it stands at the end."""
     for path in config:
         load(path)  # every config is checked before anything runs
     if len(config) > 1:
-        failed = _backfill_models(config, start, end, as_json, labels_now, alerts, concurrency)
+        failed = _backfill_models(config, start, end, as_json, labels_now, alerts, concurrency, resume, per_window)
         if failed:
             raise typer.Exit(1)
         return
     cfg = load(config[0])
-    summaries = backfill_windows(config[0], start, end, labels_now, send_alerts=True if alerts else None)
-    _emit(cfg, summaries, as_json)
+    emit = _line_printer() if as_json else None
+    summaries = backfill_windows(
+        config[0], start, end, labels_now, send_alerts=True if alerts else None, resume=resume, per_window=per_window,
+        on_final=emit,
+    )  # fmt: skip
+    if not as_json:
+        print_table(cfg, summaries)
     if any(s["status"] == "failed" for s in summaries):
         raise typer.Exit(1)
 
 
+def _line_printer() -> Callable[[dict[str, Any]], None]:
+    def emit(summary: dict[str, Any]) -> None:
+        print(json.dumps(summary, default=str), flush=True)  # a pipe reads each window as it is final
+
+    return emit
+
+
 def _backfill_models(
-    configs: list[Path], start: str, end: str, as_json: bool, labels_now: bool, alerts: bool, concurrency: int
+    configs: list[Path],
+    start: str,
+    end: str,
+    as_json: bool,
+    labels_now: bool,
+    alerts: bool,
+    concurrency: int,
+    resume: bool = True,
+    per_window: bool = False,
 ) -> bool:
     """One ``driftwarden backfill`` process per model, ``concurrency`` at a time; their windows printed per
     model as they finish. True when some run failed."""
@@ -168,6 +213,8 @@ def _backfill_models(
 
     args = ["--start", start, "--end", end, "--json", *(["--labels-now"] if labels_now else [])]
     args += ["--alerts"] if alerts else []
+    args += [] if resume else ["--no-resume"]
+    args += ["--per-window"] if per_window else []
     waiting = list(configs)
     running: list[tuple[Path, subprocess.Popen[str]]] = []
     failed = False
@@ -200,14 +247,19 @@ def _emit(cfg: Any, summaries: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def backfill_windows(
-    config: Path, start: str, end: str, labels_now: bool, send_alerts: bool | None = None
+    config: Path,
+    start: str,
+    end: str,
+    labels_now: bool,
+    send_alerts: bool | None = None,
+    resume: bool = True,
+    per_window: bool = False,
+    on_final: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """One run per complete window between ``start`` and ``end``, in time order; each window as it stands once
-    all have run (later runs re-score earlier ones)."""
-    from rich.progress import Progress
-
+    """Every complete window between ``start`` and ``end``, in time order, each as it stands once all have run
+    (later runs re-score earlier ones); ``on_final`` is told each as soon as it is final. On a terminal, a
+    progress bar: windows done, their rate and the time left."""
     from driftwarden.checks.windows import windows_between
-    from driftwarden.flows.monitor.tasks import load_window_json
 
     cfg = load(config)
     tz = cfg.window.timezone
@@ -215,15 +267,79 @@ def backfill_windows(
     windows = windows_between(start, end, cfg.window_length, tz)
     if not windows:
         exit_with_error(f"no complete {cfg.window.length} window between {start} and {end}", 2)
+    with _progress(f"{cfg.name}: {len(windows)} windows", len(windows)) as advance:
+        if per_window:
+            summaries = _backfill_per_window(cfg, config, windows, labels_now, send_alerts, advance)
+            for s in summaries:
+                if on_final is not None:
+                    on_final(s)
+            return summaries
+        from driftwarden.flows.monitor import backfill as replay
+
+        def listen(kind: str, summary: dict[str, Any]) -> None:
+            if kind == "stored":
+                advance()
+            elif on_final is not None:
+                on_final(summary)
+
+        try:
+            from driftwarden.flows.deploy.embedded import wait_embedded_api
+
+            wait_embedded_api()
+            with replay.observe(listen):
+                return replay.backfill(str(config), start, end, labels_now, send_alerts, resume)
+        except Exception as exc:  # Prefect itself failed (its server, the flow's timeout): what ran is stored
+            exit_with_error(
+                f"{cfg.name}: the backfill stopped: {type(exc).__name__}: {exc}. The windows replayed so far are "
+                "stored; the same command resumes after them.",
+                1,
+            )
+
+
+@contextmanager
+def _progress(title: str, total: int) -> Iterator[Callable[[], None]]:
+    """Windows done, rate and time left, on a terminal (stderr) only: a pipe gets the lines alone."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not err.is_terminal:
+        yield lambda: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        job = bar.add_task(title, total=total, rate="")
+        started = time.monotonic()
+
+        def advance() -> None:
+            bar.advance(job)
+            done, spent = bar.tasks[0].completed, time.monotonic() - started
+            bar.update(job, rate=f"{done / spent:.1f} windows/s" if spent > 0 else "")
+
+        yield advance
+
+
+def _backfill_per_window(
+    cfg: Any,
+    config: Path,
+    windows: list[Any],
+    labels_now: bool,
+    send_alerts: bool | None,
+    advance: Callable[[], None],
+) -> list[dict[str, Any]]:
+    """One monitor-model flow run per window (each its own run in Prefect's UI)."""
     from driftwarden.flows import store
+    from driftwarden.flows.monitor.tasks import load_window_json
 
     results = []
-    with Progress(console=err, transient=True) as bar:
-        job = bar.add_task(f"{cfg.name}: {len(windows)} windows", total=len(windows))
-        for w in windows:
-            as_of = None if labels_now else w.end.isoformat()
-            results.append(_run_window(config, w.end.isoformat(), as_of, "backfill", send_alerts))
-            bar.advance(job)
+    for w in windows:
+        as_of = None if labels_now else w.end.isoformat()
+        results.append(_run_window(config, w.end.isoformat(), as_of, "backfill", send_alerts))
+        advance()
     # Later runs re-score earlier windows as labels arrive: report each window as it stands now.
     url = get_settings().resolved_store_url()
     summaries = []

@@ -107,9 +107,11 @@ def _score(model: Pipeline, x: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def night_batch(night: int, rng: np.random.Generator, tz: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Applicants to score and (late) labels of one night."""
-    n = 40 if night == THIN_NIGHT else int(rng.poisson(ROWS_PER_NIGHT))
+def night_batch(
+    night: int, rng: np.random.Generator, tz: str, rows: int = ROWS_PER_NIGHT
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Applicants to score and (late) labels of one night (``rows`` on average)."""
+    n = 40 if night == THIN_NIGHT else int(rng.poisson(rows))
     x = applicants(rng, n, shifted=night == SHIFT_NIGHT)
     concept = "new" if night >= CONCEPT_FROM else "old"
     y = (rng.uniform(size=n) < default_probability(x, concept)).astype(int)
@@ -185,9 +187,12 @@ def demo_paths(cfg: ModelConfig, home: Path | None = None) -> DemoPaths:
     )
 
 
-def generate(cfg: ModelConfig, seed: int = 7, home: Path | None = None) -> DemoPaths:
+def generate(
+    cfg: ModelConfig, seed: int = 7, home: Path | None = None, nights: int = NIGHTS, rows: int = ROWS_PER_NIGHT
+) -> DemoPaths:
     """Train the model and register it as champion v1; write its out-of-sample reference and a month of nights
-    (applicants and their labels). Predictions are written by batch scoring as the nights are monitored."""
+    (applicants and their labels; ``nights`` and ``rows`` a night for the benchmarks: the nights after the
+    month go on with its new concept). Predictions are written by batch scoring as the nights are monitored."""
     from driftwarden.flows.registry.versions import Registry
 
     paths = demo_paths(cfg, home)
@@ -208,8 +213,8 @@ def generate(cfg: ModelConfig, seed: int = 7, home: Path | None = None) -> DemoP
     ref = _score(model, ref_x)
     ref["defaulted"] = (rng.uniform(size=len(ref)) < default_probability(ref_x)).astype(int)
     ref.to_parquet(paths.reference, index=False)
-    for night in range(1, NIGHTS + 1):
-        applicants_night, labels = night_batch(night, rng, cfg.window.timezone)
+    for night in range(1, nights + 1):
+        applicants_night, labels = night_batch(night, rng, cfg.window.timezone, rows)
         stamp = (START + pd.Timedelta(days=night - 1)).strftime("%Y-%m-%d")
         applicants_night.to_parquet(paths.features / f"{stamp}.parquet", index=False)
         labels.to_parquet(paths.labels / f"{stamp}.parquet", index=False)

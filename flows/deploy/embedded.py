@@ -3,6 +3,8 @@ serve`` starts a Prefect server of its own (an in-process ephemeral API has no s
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
 import signal
 import socket
@@ -14,12 +16,74 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from driftwarden.config.settings import prefect_server_env
+from driftwarden.config.settings import ephemeral_server_env, prefect_api_url, prefect_server_env, use_prefect_api
 from driftwarden.flows.errors import DriftwardenError
 
 
 class ServerError(DriftwardenError):
     """The Prefect server ``driftwarden serve`` needs could not be started."""
+
+
+_early: subprocess.Popen[bytes] | None = None
+_early_ready = False
+
+
+def start_embedded_api() -> None:
+    """Start Prefect's ephemeral API server now, before this process imports Prefect, GX and the rest: it boots
+    on the other core while they load (Prefect would start the same server at the first flow run and wait for
+    it, ~5 s, after importing its whole server app only to launch it). Nothing when PREFECT_API_URL is set."""
+    global _early
+    spec = importlib.util.find_spec("prefect")
+    if prefect_api_url() or _early is not None or spec is None or spec.origin is None:
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(Path(spec.origin).parent.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]  # fmt: skip  (the command Prefect's own ephemeral server runs)
+    _early = subprocess.Popen(args, env=ephemeral_server_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+    use_prefect_api(f"http://127.0.0.1:{port}/api")
+    atexit.register(stop_process_group, _early)
+
+
+def wait_embedded_api(timeout: float = 120) -> None:
+    """Before the first flow run: until the API ``start_embedded_api`` started answers."""
+    global _early_ready
+    if _early is None or _early_ready:
+        return
+    url = prefect_api_url()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _early.poll() is not None:
+            raise ServerError(f"Prefect's ephemeral API server exited ({_early.returncode}) before it answered")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310 (loopback)
+                if resp.status == 200:
+                    _early_ready = True
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise ServerError(f"Prefect's ephemeral API server was not up after {timeout:.0f} s")
+
+
+def embedded() -> bool:
+    """Runs of this process go to an API of its own (no PREFECT_API_URL was given): nobody else sees them."""
+    return _early is not None or not prefect_api_url()
 
 
 @contextmanager
@@ -28,9 +92,9 @@ def embedded_runs() -> Iterator[None]:
     this process) emit no heartbeats. Nothing watches them for zombies, and Prefect 3.8 waits up to a second
     at the end of every flow run for its heartbeat thread to wake (it sleeps in whole seconds): half a second
     a run, two a demo night with its scoring subflow. Runs on a worker or under ``serve`` keep them."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    if PREFECT_API_URL.value():
+    if not embedded():
         yield
         return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):

@@ -60,10 +60,12 @@ def monitor_model(
     as_of: str | None = None,
     trigger: str = "run",
     send_alerts: bool | None = None,
+    evidently: bool = False,
 ) -> dict[str, Any]:
     """Monitor one window of one model. ``window_end`` defaults to the end of the last complete window;
     ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history).
-    ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it."""
+    ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it. Evidently's drift
+    report is drawn for a window with a finding, and for any window with ``evidently``."""
     try:
         cfg = runtime.load_config(config_path)
         window = runtime.resolve_window(cfg, window_end)
@@ -73,27 +75,47 @@ def monitor_model(
     store_url = get_settings().resolved_store_url()
     if window_end is None:  # a scheduled run: first the windows missed since the last successful one
         _catch_up_missed(config_path, cfg, store_url, window)
+    return monitor_window(config_path, cfg, store_url, window, as_of_ts, trigger, send_alerts, evidently)
+
+
+def monitor_window(
+    config_path: str,
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    as_of: pd.Timestamp,
+    trigger: str,
+    send_alerts: bool | None,
+    evidently: bool = True,
+    await_retrain: bool = False,
+    artifact: bool = True,
+) -> dict[str, Any]:
+    """The steps of one window's run, in the current flow run: monitor-model's body, and each window of a
+    backfill. ``evidently``: draw the Evidently page even with no finding; ``await_retrain``: a retrain started
+    through its deployment is waited for, so that the next window is replayed with the champion it leaves;
+    ``artifact``: publish the run's summary as the model's Prefect artifact (a backfill, for its last window)."""
     started = store.now_utc()
-    attempt = _Attempt(cfg, store_url, window, trigger, started, as_of_ts)
+    attempt = _Attempt(cfg, store_url, window, trigger, started, as_of)
     lock = _lock_window(attempt, send_alerts)
     try:
         if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
             predict_window(cfg, window)
         reference = monitor_tasks.ensure_reference(cfg, store_url)
-        as_of_ts = attempt.as_of = monitor_tasks.known_as_of(cfg, store_url, window, as_of_ts)
-        labels = monitor_tasks.read_known_labels(cfg, window, as_of_ts, reference)
+        as_of = attempt.as_of = monitor_tasks.known_as_of(cfg, store_url, window, as_of)
+        labels = monitor_tasks.read_known_labels(cfg, window, as_of, reference)
         scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels)
-        rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of_ts, reference)
+        rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of, reference)
         kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan)
         recent = monitor_tasks.recent_volumes(cfg, store_url, window)
         inputs = monitor_tasks.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
         failures = monitor_tasks.pick_failures(cfg, scan)
         verdict = monitor_tasks.decide(inputs, kpis)
-        retrain = retrain_trigger.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of_ts)
+        retrain = retrain_trigger.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of)
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
         metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)
-        report = monitor_tasks.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started)
-        run = monitor_tasks.run_record(cfg, window, trigger, started, as_of_ts, reference, kpis, verdict, report)
+        draw = evidently or any(f.level != "note" for f in verdict.findings)  # a finding: its page is drawn
+        report = monitor_tasks.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started, draw)
+        run = monitor_tasks.run_record(cfg, window, trigger, started, as_of, reference, kpis, verdict, report)
         monitor_tasks.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
         failed = _record_failure(attempt, exc)
@@ -103,11 +125,12 @@ def monitor_model(
         locks.release_quietly(store_url, lock)
     summary = monitor_tasks.window_summary(cfg, store_url, store.utc(window.start))
     summary["rescored"] = [r for r in rescored if r["status"] != r["previous"]]  # e.g. a concept change caught
-    monitor_tasks.publish_artifact(cfg, summary)
+    if artifact:
+        monitor_tasks.publish_artifact(cfg, summary)
     alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
     retention.prune_after_run(cfg, store_url)
     if retrain.retrain and cfg.retrain.auto:
-        started_retrain = retrain_trigger.start_retraining(cfg.name, config_path, retrain, as_of_ts)
+        started_retrain = retrain_trigger.start_retraining(cfg.name, config_path, retrain, as_of, await_retrain)
         brief = retrain_trigger.attempt_brief(started_retrain)
         summary["retrain"] = {**(summary["retrain"] or {}), "attempt": brief}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])

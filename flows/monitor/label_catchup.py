@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from prefect import task
 
 from driftwarden.checks import records
 from driftwarden.checks.drift import DriftResult, detect_drift
@@ -26,7 +25,7 @@ from driftwarden.flows import store
 from driftwarden.flows.masking import mask_key
 from driftwarden.flows.monitor.tasks import Reference, kpi_history, local_time
 from driftwarden.flows.reports.pages import write_page
-from driftwarden.flows.runtime import IO
+from driftwarden.flows.runtime import IO, step
 from driftwarden.flows.store import locks
 
 
@@ -46,7 +45,7 @@ def _target_drift(cfg: ModelConfig, labelled: pd.DataFrame, reference: Reference
     return detect_drift(labelled, reference.profile, cfg.drift, [], target=target, target_name=c.target)
 
 
-@task(**IO)
+@step(IO)
 def rescore_earlier_windows(
     cfg: ModelConfig,
     store_url: str,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
 
 from driftwarden.checks.windows import CatchUp, Window, missed_windows
 from driftwarden.config.model import ModelConfig
 from driftwarden.flows import store
-from driftwarden.flows.runtime import IO
+from driftwarden.flows.runtime import IO, step
 
 
 def plan_catch_up(cfg: ModelConfig, store_url: str, window: Window) -> CatchUp:
@@ -22,6 +21,6 @@ def plan_catch_up(cfg: ModelConfig, store_url: str, window: Window) -> CatchUp:
     return missed_windows(last_end, done, window, cfg.window_length, cfg.window.timezone, cfg.max_missed_windows)
 
 
-@task(**IO)
+@step(IO)
 def find_missed_windows(cfg: ModelConfig, store_url: str, window: Window) -> CatchUp:
     return plan_catch_up(cfg, store_url, window)

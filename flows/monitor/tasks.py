@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from driftwarden.checks import records
@@ -36,7 +35,7 @@ from driftwarden.flows import sources, store
 from driftwarden.flows.errors import SourceError
 from driftwarden.flows.masking import mask_key
 from driftwarden.flows.reports.pages import write_reports
-from driftwarden.flows.runtime import IO, PURE
+from driftwarden.flows.runtime import IO, PURE, step
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], l
     return numeric, categorical
 
 
-@task(**IO)
+@step(IO)
 def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     """The current reference profile: computed once per reference version (read in chunks) and stored."""
     engine = store.open_store(store_url)
@@ -73,7 +72,7 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     private = cfg.private_columns
     stored = store.current_reference(engine, cfg.name)
     if stored is not None and stored.fingerprint == fingerprint:
-        profile = ReferenceProfile.from_json(stored.profile)
+        profile = _stored_profile(stored.profile)
         c = cfg.columns
         if private & {*c.features, c.prediction, c.target, c.probability}:
             profile = profile.merged(_profile_reference(cfg, only=private))  # never stored: profiled per run
@@ -82,6 +81,17 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     kept = profile.without(private).to_json()  # masked and excluded columns stay out of the store
     added = store.add_reference(engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, kept)
     return Reference(added.id, added.version, profile)
+
+
+_parsed: list[tuple[dict[str, Any], ReferenceProfile]] = []
+
+
+def _stored_profile(stored: dict[str, Any]) -> ReferenceProfile:
+    """The stored profile, parsed once while it stays the same: the same object each window of a backfill, so
+    that what is built from it (the GX suites) is built once too."""
+    if not _parsed or _parsed[0][0] != stored:
+        _parsed[:] = [(stored, ReferenceProfile.from_json(stored))]
+    return _parsed[0][1]
 
 
 def _profile_reference(cfg: ModelConfig, only: set[str] | None = None) -> ReferenceProfile:
@@ -99,7 +109,7 @@ def _profile_reference(cfg: ModelConfig, only: set[str] | None = None) -> Refere
     return builder.finish()
 
 
-@task(**IO)
+@step(IO)
 def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Timestamp) -> pd.Timestamp:
     """A re-run never knows fewer labels than the version it supersedes (a short backfill over windows
     already re-scored with later labels must not turn their breach back into 'ok')."""
@@ -110,7 +120,7 @@ def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Time
     return as_of if stored.empty else max(as_of, pd.Timestamp(stored.iloc[0]).tz_localize("UTC"))
 
 
-@task(**IO)
+@step(IO)
 def read_known_labels(
     cfg: ModelConfig, window: Window, as_of: pd.Timestamp, reference: Reference
 ) -> pd.DataFrame | None:
@@ -128,7 +138,7 @@ def read_known_labels(
     return labels[known_labels(labels[target], cfg, reference.profile)]
 
 
-@task(**IO)
+@step(IO)
 def scan_window(
     cfg: ModelConfig, store_url: str, window: Window, reference: Reference, labels: pd.DataFrame | None
 ) -> ScanResult:
@@ -167,7 +177,7 @@ def local_time(stored: Any, tz: str) -> pd.Timestamp:
     return pd.Timestamp(stored).tz_localize("UTC").tz_convert(tz)
 
 
-@task(**IO)
+@step(IO)
 def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int]:
     engine = store.open_store(store_url)
     prior = store.latest_runs(engine, cfg.name, end=store.utc(window.start))
@@ -175,7 +185,7 @@ def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int
     return [int(r) for r in prior["rows"].dropna()]
 
 
-@task(**PURE)
+@step(PURE)
 def check_inputs(
     cfg: ModelConfig, scan: ScanResult, labelled: pd.DataFrame, reference: Reference, recent: list[int]
 ) -> InputChecks:
@@ -212,7 +222,7 @@ def kpi_history(engine: Any, cfg: ModelConfig, window_start: pd.Timestamp) -> di
     return {k.metric: records.kpi_history(rows, k.metric, grid) for k in cfg.kpis}
 
 
-@task(**IO)
+@step(IO)
 def window_kpis(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult) -> KpiResult:
     """KPIs of a window from the labels known so far (with the consecutive-window history)."""
     engine = store.open_store(store_url)
@@ -220,17 +230,17 @@ def window_kpis(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResu
     return evaluate_kpis(scan.window.labelled, cfg, scan.window.rows, history)
 
 
-@task(**PURE)
+@step(PURE)
 def pick_failures(cfg: ModelConfig, scan: ScanResult) -> list[dict[str, Any]]:
     return [asdict(s) for s in select_failures(scan.validation, scan.window.candidates, cfg, mask_key())]
 
 
-@task(**PURE)
+@step(PURE)
 def decide(inputs: InputChecks, kpis: KpiResult) -> Verdict:
     return decide_verdict([*input_findings(inputs.volume, inputs.validation, inputs.drift), *kpi_findings(kpis)])
 
 
-@task(**PURE)
+@step(PURE)
 def run_record(
     cfg: ModelConfig,
     window: Window,
@@ -261,7 +271,7 @@ def run_record(
     )
 
 
-@task(**IO)
+@step(IO)
 def write_evidence(
     cfg: ModelConfig,
     window: Window,
@@ -270,7 +280,9 @@ def write_evidence(
     verdict: Verdict,
     metric_rows: list[dict[str, Any]],
     started: datetime,
+    evidently: bool = True,
 ) -> str | None:
+    """The run's page, and Evidently's drift report beside it when ``evidently``."""
     settings = get_settings()
     if scan.window.rows == 0:
         return None
@@ -285,17 +297,18 @@ def write_evidence(
         window.label,
         verdict.summary,
         metric_rows,
+        evidently=evidently,
     )
 
 
-@task(**IO)
+@step(IO)
 def store_run(
     store_url: str, run: store.RunRecord, metric_rows: list[dict[str, Any]], failures: list[dict[str, Any]]
 ) -> tuple[int, int, int]:
     return store.write_run(store.open_store(store_url), run, [store.MetricRow(**m) for m in metric_rows], failures)
 
 
-@task(**IO)
+@step(IO)
 def window_summary(cfg: ModelConfig, store_url: str, window_start: datetime) -> dict[str, Any]:
     return load_window_json(cfg, store_url, window_start)
 
@@ -320,7 +333,7 @@ def load_window_json(cfg: ModelConfig, store_url: str, window_start: datetime) -
     return records.window_json(row, metric_rows, logged, [k.metric for k in cfg.kpis], tz, since, failure)
 
 
-@task(**PURE)
+@step(PURE)
 def publish_artifact(cfg: ModelConfig, summary: dict[str, Any]) -> None:
     kpis = "\n".join(
         f"| {name} | {_f(v.get('value'))} | {_f(v.get('target'))} | {v.get('level')} |"

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from driftwarden.checks.alerting import (
     Decision,
@@ -43,6 +41,7 @@ from driftwarden.config.settings import get_settings
 from driftwarden.flows import store
 from driftwarden.flows.notify.channels import DeliveryError, notifier_for
 from driftwarden.flows.notify.secrets import describe
+from driftwarden.flows.runtime import PURE, step
 from driftwarden.flows.store import alerts as alert_store
 
 
@@ -73,7 +72,7 @@ class NotifyReport:
 # --- the step of the monitoring flow ------------------------------------------------------------------
 
 
-@task(name="notify", retries=0, cache_policy=NO_CACHE)
+@step(PURE, name="notify")
 def notify_window(
     cfg: ModelConfig, store_url: str, summary: dict[str, Any], trigger: str, send_alerts: bool | None = None
 ) -> NotifyReport:

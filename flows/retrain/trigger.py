@@ -9,7 +9,6 @@ from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
-from prefect import task
 
 from driftwarden.checks.policy import RetrainDecision, WindowState, decide_retrain
 from driftwarden.checks.windows import Window
@@ -18,7 +17,7 @@ from driftwarden.flows import store
 from driftwarden.flows.registry.versions import Registry
 from driftwarden.flows.retrain.flow import retrain_model
 from driftwarden.flows.retrain.tasks import RetrainFailed, window_states
-from driftwarden.flows.runtime import PURE
+from driftwarden.flows.runtime import PURE, step
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def decision_json(decision: RetrainDecision) -> dict[str, Any]:
     return out
 
 
-@task(**PURE)
+@step(PURE)
 def retrain_decision(
     cfg: ModelConfig, store_url: str, window: Window, kpis: Any, causes: Sequence[str], as_of: pd.Timestamp
 ) -> RetrainDecision:
@@ -67,9 +66,11 @@ def retrain_rows(decision: RetrainDecision, auto: bool) -> list[dict[str, Any]]:
     ]
 
 
-def start_retraining(model: str, config_path: str, decision: RetrainDecision, as_of: pd.Timestamp) -> dict[str, Any]:
-    """Run ``retrain-model``: through its deployment when this run came from one (a worker picks it up), else as
-    a subflow of this run (the embedded default)."""
+def start_retraining(
+    model: str, config_path: str, decision: RetrainDecision, as_of: pd.Timestamp, wait: bool = False
+) -> dict[str, Any]:
+    """Run ``retrain-model``: through its deployment when this run came from one (a worker picks it up; with
+    ``wait``, until it ends), else as a subflow of this run (the embedded default: it ends before this does)."""
     from prefect.runtime import deployment
 
     reason = f"automatic: {decision.reason}"
@@ -85,11 +86,15 @@ def start_retraining(model: str, config_path: str, decision: RetrainDecision, as
                     "as_of": as_of.isoformat(),
                     "trigger": "policy",
                 },
-                timeout=0,
+                timeout=None if wait else 0,
             )
         except Exception as exc:  # the monitoring result is stored; a retrain that cannot start is said, not raised
             log.error("%s: retrain-model/%s could not be started: %s", model, model, exc)
             return {"outcome": "failed", "error": f"could not start retrain-model/{model}: {type(exc).__name__}: {exc}"}
+        if wait:
+            state = getattr(run, "state", None)
+            outcome = "finished" if state is None else str(state.name).lower()
+            return {"outcome": outcome, "flow_run_id": str(getattr(run, "id", ""))}
         return {"outcome": "started", "flow_run_id": str(getattr(run, "id", ""))}
     try:
         return retrain_model(config_path, reason=reason, as_of=as_of.isoformat(), trigger="policy")

@@ -10,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
 from driftwarden.checks.training import scored_frame
 from driftwarden.checks.windows import Window
@@ -63,7 +62,7 @@ def predict_window(cfg: ModelConfig, window: Window, force: bool = False) -> dic
     return {**out, "scored": len(scored), "version": version_label(champion.number), "written_to": where}
 
 
-@task(cache_policy=NO_CACHE)
+@runtime.step(runtime.PURE)
 def already_scored(cfg: ModelConfig, window: Window) -> bool:
     src = cfg.sources.predictions
     if src.path is not None:
@@ -74,7 +73,7 @@ def already_scored(cfg: ModelConfig, window: Window) -> bool:
         return False
 
 
-@task(cache_policy=NO_CACHE)
+@runtime.step(runtime.PURE)
 def predict(cfg: ModelConfig, registry: Registry, number: int, rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return rows
@@ -86,7 +85,7 @@ def _window_file(cfg: ModelConfig, window: Window) -> Path:
     return folder / f"{cfg.name}-{window.start.strftime('%Y%m%dT%H%M%z')}.parquet"
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+@runtime.step({**runtime.PURE, "retries": 2, "retry_delay_seconds": [1, 5]})
 def write_predictions(cfg: ModelConfig, window: Window, frame: pd.DataFrame) -> str:
     """One Parquet file per window (written, then renamed into place), or the window's rows of a table replaced
     in one transaction."""

@@ -1,7 +1,8 @@
 """Per-window locks in the store: runs of different windows of one model may run in parallel, two runs of
 the same window never interleave. A lock is a row of ``run_locks`` keyed by (model, window start); the
 primary key makes taking it atomic on SQLite and PostgreSQL alike. A lock whose run crashed expires after
-``DRIFTWARDEN_RUN_LOCK_TTL`` seconds and is then taken over."""
+``DRIFTWARDEN_RUN_LOCK_TTL`` seconds and is then taken over; sooner, when its run was a process on this host
+that no longer runs."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _owner_died(owner: str) -> bool:
+    """The holder ran on this host and its process is gone (killed: nothing released its lock). Another
+    host's holder cannot be seen from here: its lock waits for its expiry."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def acquire(
     engine: Engine,
     model: str,
@@ -66,6 +83,11 @@ def acquire(
         except sa.exc.IntegrityError:
             with engine.connect() as conn:
                 holder = conn.execute(sa.select(store.run_locks).where(key)).first()
+            if holder is not None and _owner_died(holder.owner):
+                with engine.begin() as conn:  # a killed run's lock (a backfill stopped by kill -9): taken over
+                    conn.execute(store.run_locks.delete().where(key, store.run_locks.c.owner == holder.owner))
+                log.warning("took over the lock of %s held by %s, a process that no longer runs", label, holder.owner)
+                continue
             if holder is not None:
                 raise WindowBusy(
                     f"{label} of model {model} is being {doing} by another run since "

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from driftwarden.checks.failures import mask_value
@@ -19,6 +17,7 @@ from driftwarden.config.model import ModelConfig
 from driftwarden.flows import files as report_files
 from driftwarden.flows import store
 from driftwarden.flows.masking import mask_key
+from driftwarden.flows.runtime import PURE, step
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ def purge(engine: Engine, model: str, ids: Sequence[str]) -> Purged:
     return Purged(model, int(deleted or 0), trained)
 
 
-@task(cache_policy=NO_CACHE)
+@step(PURE)
 def prune_after_run(cfg: ModelConfig, store_url: str) -> str | None:
     """The nightly prune, when the model's retention asks for it; a failure here never fails the run."""
     if not cfg.retention.prune_after_run or (cfg.retention.reports is None and cfg.retention.failure_samples is None):
