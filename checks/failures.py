@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,11 @@ class FailureSample:
     """Confidence of the wrong prediction, |residual|, or the offending value where numeric."""
     features: dict[str, Any]
     detail: str
+
+    def to_row(self) -> dict[str, Any]:
+        """The sample as a failure-log row (a shallow dict: ``asdict``'s deep copy of every feature value costs
+        more than choosing the samples)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def mask_value(value: Any, key: bytes) -> str | None:

@@ -5,7 +5,6 @@ immature once its horizon has passed gets a warning."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -117,7 +116,7 @@ def _rescore_one(
     )
     kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
     page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
-    failures = [asdict(s) for s in select_failures(None, part.candidates, cfg, mask_key())]
+    failures = [s.to_row() for s in select_failures(None, part.candidates, cfg, mask_key())]
     record = store.RunRecord(
         model=cfg.name,
         window_start=run["window_start"],

@@ -4,7 +4,7 @@ the statistics live in ``checks/``."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -232,7 +232,7 @@ def window_kpis(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResu
 
 @step(PURE)
 def pick_failures(cfg: ModelConfig, scan: ScanResult) -> list[dict[str, Any]]:
-    return [asdict(s) for s in select_failures(scan.validation, scan.window.candidates, cfg, mask_key())]
+    return [s.to_row() for s in select_failures(scan.validation, scan.window.candidates, cfg, mask_key())]
 
 
 @step(PURE)
