@@ -4,6 +4,11 @@ The monitoring run never holds a window's features whole: each chunk is validate
 sketched for drift, sampled for the report, and reduced to the few columns KPIs need (id, prediction,
 probabilities, model version, segments, label) plus the rows that could make the failure log. Earlier
 windows within the label horizon (label catch-up) get the same reduction, without validation or drift.
+
+What a chunk comes to is a ``ScanPart``, and the window's scan is the merge of its chunks' parts in reading
+order; nothing in a part depends on how the rows were cut into chunks (sketches sum exactly, the sample is
+keyed by a hash of each row's id, failure candidates are cut to the window's worst at the end). So chunks
+scanned apart, by the workers of a cluster, merge into the very result of one process reading them in turn.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from driftwarden.checks.drift import Role
 from driftwarden.checks.failures import failure_candidates
 from driftwarden.checks.profile import ReferenceProfile
 from driftwarden.checks.sketch import Sketch, new_sketch
-from driftwarden.checks.validation import BatchValidator, ValidationResult
+from driftwarden.checks.validation import BatchValidator, ValidationPart, ValidationResult
 from driftwarden.config.model import ModelConfig
 
 SKETCH_THREADS = 2
@@ -64,7 +69,7 @@ class WindowPart:
     labelled: pd.DataFrame
     """The labelled rows, KPI columns only (see ``kpi_columns``) with the label in the target column."""
     candidates: pd.DataFrame
-    """Labelled rows with every column read: the worst of each failure reason, per chunk."""
+    """Labelled rows with every column read: the worst ``failures.max_per_run`` of each failure reason."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,8 @@ class ScanResult:
     """None when the window had no rows."""
     sketches: dict[str, tuple[Role, Sketch]]
     sample: pd.DataFrame
-    """A seeded uniform sample of the window's features (for the Evidently report)."""
+    """A seeded uniform sample of the window's features (for the Evidently report): the rows whose ids hash
+    lowest (see ``sample_keys``)."""
     earlier: dict[pd.Timestamp, WindowPart]
     """Earlier windows within the label horizon, by window start."""
 
@@ -90,6 +96,10 @@ class _Columns:
     def add(self, frame: pd.DataFrame) -> None:
         for col in self.names:
             self.pieces.setdefault(col, []).append(frame[col].to_numpy())
+
+    def merge(self, other: _Columns) -> None:
+        for col in self.names:
+            self.pieces.setdefault(col, []).extend(other.pieces.get(col, []))
 
     def frame(self) -> pd.DataFrame:
         columns = {}
@@ -122,8 +132,18 @@ class _Part:
         self.candidates.append(whole)
         self.labelled.add(slim)
 
-    def finish(self, columns: list[str]) -> WindowPart:
-        return WindowPart(self.rows, self.labelled.frame(), _concat(self.candidates, columns))
+    def merge(self, other: _Part) -> None:
+        self.rows += other.rows
+        self.labelled.merge(other.labelled)
+        self.candidates.extend(other.candidates)
+
+    def finish(self, cfg: ModelConfig, columns: list[str]) -> WindowPart:
+        """The rows as a window part; the chunks' failure candidates cut to the window's worst (the same rows
+        whatever the chunking: each chunk's worst hold the window's worst)."""
+        candidates = _concat(self.candidates, columns)
+        if len(candidates):
+            candidates = failure_candidates(candidates, cfg).reset_index(drop=True)
+        return WindowPart(self.rows, self.labelled.frame(), candidates)
 
 
 @cache
@@ -145,8 +165,75 @@ def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
 
 
+def sample_keys(ids: pd.Series, seed: int) -> np.ndarray:
+    """A uniform key in [0, 1) for each row from a seeded hash of its id: the rows with the smallest keys are a
+    uniform sample of the window's (distinct) ids, the same however the window is chunked or where each
+    chunk is read. Ids that repeat across windows (customers) are mixed with the window's seed."""
+    hashed = pd.util.hash_pandas_object(ids, index=False, categorize=False).to_numpy()
+    mixed = _splitmix(hashed ^ _splitmix(np.array([seed], dtype=np.uint64)))
+    return (mixed >> np.uint64(11)).astype(float) / float(1 << 53)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: every input bit reaches every output bit (uint64 arithmetic wraps)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@dataclass
+class ScanPart:
+    """What some consecutive rows of the pass come to (one chunk, or chunks merged): plain data, mergeable in
+    reading order; a worker of a cluster sends one back."""
+
+    sample_rows: int
+    window: _Part
+    earlier: dict[pd.Timestamp, _Part]
+    sketches: dict[str, Sketch]
+    ids: _Columns
+    """Every row's id, for the window-wide presence and uniqueness checks."""
+    validation: ValidationPart | None = None
+    """None while no row of the window was seen."""
+    sample: pd.DataFrame | None = None
+    """At most ``sample_rows`` rows of features with their ``_key``: the smallest keys seen."""
+    columns: list[str] = field(default_factory=list)
+    """The columns of the chunks read."""
+
+    def merge(self, other: ScanPart) -> None:
+        """Add the part of the rows read right after these."""
+        self.window.merge(other.window)
+        for key, part in other.earlier.items():
+            self.earlier[key].merge(part)
+        for name, sketch in other.sketches.items():
+            self.sketches[name].merge(sketch)
+        self.ids.merge(other.ids)
+        if other.validation is not None:
+            if self.validation is None:
+                self.validation = ValidationPart()
+            self.validation.merge(other.validation)
+        self.sample = _smallest_keys(self.sample, other.sample, self.sample_rows)
+        self.columns = other.columns or self.columns
+
+    def detached(self) -> ScanPart:
+        """This part with its sketches' edges left out (``merge`` does not read them): what travels."""
+        sketches = {name: sketch.detached() for name, sketch in self.sketches.items()}
+        return ScanPart(
+            self.sample_rows, self.window, self.earlier, sketches, self.ids, self.validation, self.sample, self.columns
+        )
+
+
+def _smallest_keys(a: pd.DataFrame | None, b: pd.DataFrame | None, n: int) -> pd.DataFrame | None:
+    if a is None or b is None:
+        return b if a is None else a
+    both = pd.concat([a, b], ignore_index=True)
+    return both.nsmallest(n, "_key") if len(both) > n else both
+
+
 class WindowScan:
-    """``add`` the chunks of [horizon start, window end) in time order, then ``finish``.
+    """``add`` the chunks of [horizon start, window end) in time order, then ``finish``. Chunks scanned
+    elsewhere come in as parts: ``scan`` a chunk there and ``merge`` the part here, in reading order.
 
     ``earlier`` are the (start, end) of earlier windows to re-score; ``labels`` the (id, target) known so
     far, None when the target comes with the predictions."""
@@ -165,65 +252,86 @@ class WindowScan:
         self._cfg, self._profile, self._labels = cfg, profile, labels
         self._start, self._end = start, end
         self._earlier = {s: (s, e) for s, e in earlier}
-        slim = list(dict.fromkeys([*kpi_columns(cfg), cfg.columns.target]))
-        self._parts = {s: _Part(slim) for s in self._earlier}
-        self._window = _Part(slim)
+        self._slim = list(dict.fromkeys([*kpi_columns(cfg), cfg.columns.target]))
         self._validator: BatchValidator | None = None
-        self._sketches = {
-            name: (role, new_sketch(profile.numeric.get(name) or profile.categorical[name]))
-            for name, role in drift_columns(cfg, profile)
-        }
-        self._ids = _Columns([cfg.columns.id])
-        """Every row's id, for the window-wide presence and uniqueness checks."""
+        self._roles: dict[str, Role] = {}
+        self._blank: dict[str, Sketch] = {}
+        for name, role in drift_columns(cfg, profile):
+            self._roles[name] = role
+            self._blank[name] = new_sketch(profile.numeric.get(name) or profile.categorical[name])
         self._sample_rows = sample_rows
-        self._sample: pd.DataFrame | None = None
-        self._rng = np.random.default_rng(seed)
-        self._columns: list[str] = []
+        self._seed = int(
+            _splitmix(np.array([seed ^ (start.value & 0xFFFFFFFFFFFFFFFF)], dtype=np.uint64))[0]
+        )  # the window's own seed
+        self._state = self.new_part()
 
-    def add(self, chunk: pd.DataFrame) -> None:
+    def new_part(self) -> ScanPart:
+        """The part of no rows."""
+        return ScanPart(
+            self._sample_rows,
+            _Part(self._slim),
+            {s: _Part(self._slim) for s in self._earlier},
+            {name: sketch.empty() for name, sketch in self._blank.items()},
+            _Columns([self._cfg.columns.id]),
+        )
+
+    def scan(self, chunk: pd.DataFrame) -> ScanPart:
+        """What one chunk comes to (this scan's own state stays as it is)."""
+        part = self.new_part()
         ts = chunk[self._cfg.columns.timestamp]
-        self._columns = list(chunk.columns)
+        part.columns = list(chunk.columns)
         current = _rows_between(chunk, ts, self._start, self._end)
         if len(current):
-            self._add_current(current)
+            self._scan_current(part, current)
         for key, (s, e) in self._earlier.items():
             rows = _rows_between(chunk, ts, s, e)
             if len(rows):
-                self._parts[key].add(self._cfg, rows, self._labels)
+                part.earlier[key].add(self._cfg, rows, self._labels)
+        return part
 
-    def _add_current(self, rows: pd.DataFrame) -> None:
+    def add(self, chunk: pd.DataFrame) -> None:
+        self.merge(self.scan(chunk))
+
+    def merge(self, part: ScanPart) -> None:
+        """Add the part of the rows read right after those added so far."""
+        self._state.merge(part)
+
+    def _scan_current(self, part: ScanPart, rows: pd.DataFrame) -> None:
         """Sketch the columns in worker threads (numpy sorts without the GIL) while GX validates."""
         cfg = self._cfg
         if self._validator is None:
             self._validator = BatchValidator(cfg, self._profile)
-        sketching = [_pool().submit(sketch.add, rows[name]) for name, (_, sketch) in self._sketches.items()]
+        sketching = [_pool().submit(sketch.add, rows[name]) for name, sketch in part.sketches.items()]
         try:
-            self._validator.add(rows)
-            self._window.add(cfg, rows, self._labels)
-            self._ids.add(rows)
-            self._keep_sample(rows)
+            part.validation = self._validator.part(rows)
+            part.window.add(cfg, rows, self._labels)
+            part.ids.add(rows)
+            part.sample = self._sample_of(rows)
         finally:
             for job in sketching:
                 job.result()
 
-    def _keep_sample(self, rows: pd.DataFrame) -> None:
-        """The rows with the smallest seeded random keys: a uniform sample, whatever the chunking."""
-        keys = self._rng.random(len(rows))
+    def _sample_of(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The chunk's rows with the smallest keys (see ``sample_keys``)."""
+        keys = sample_keys(rows[self._cfg.columns.id], self._seed)
         pick = np.arange(len(rows))
         if len(rows) > self._sample_rows:
-            pick = np.argpartition(keys, self._sample_rows)[: self._sample_rows]
-        keyed = rows.iloc[pick][self._cfg.columns.features].assign(_key=keys[pick])
-        both = keyed if self._sample is None else pd.concat([self._sample, keyed], ignore_index=True)
-        self._sample = both.nsmallest(self._sample_rows, "_key") if len(both) > self._sample_rows else both
+            pick = np.sort(np.argpartition(keys, self._sample_rows)[: self._sample_rows])
+        return rows.iloc[pick][self._cfg.columns.features].assign(_key=keys[pick]).reset_index(drop=True)
 
     def finish(self) -> ScanResult:
-        columns = self._columns or kpi_columns(self._cfg)
-        window = self._window.finish(columns)
+        state, cfg = self._state, self._cfg
+        columns = state.columns or kpi_columns(cfg)
+        window = state.window.finish(cfg, columns)
         validation = None
-        if self._validator is not None:
-            validation = self._validator.finish(self._ids.frame())
-        sample = pd.DataFrame(columns=self._cfg.columns.features)
-        if self._sample is not None:
-            sample = self._sample.sort_values("_key").drop(columns="_key").reset_index(drop=True)
-        earlier = {key: part.finish(columns) for key, part in self._parts.items()}
-        return ScanResult(window, validation, self._sketches, sample, earlier)
+        if state.validation is not None:
+            if self._validator is None:  # every chunk was validated elsewhere
+                self._validator = BatchValidator(cfg, self._profile)
+            self._validator.merge(state.validation)
+            validation = self._validator.finish(state.ids.frame())
+        sample = pd.DataFrame(columns=cfg.columns.features)
+        if state.sample is not None:
+            sample = state.sample.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
+        earlier = {key: part.finish(cfg, columns) for key, part in state.earlier.items()}
+        sketches = {name: (self._roles[name], sketch) for name, sketch in state.sketches.items()}
+        return ScanResult(window, validation, sketches, sample, earlier)

@@ -4,7 +4,8 @@ A window is read in chunks, so that ten million rows never have to sit in memory
 chunk goes into a sketch that merges by addition:
 
 - a numeric column is binned at the reference's stored sample points r_1 < ... < r_K: per bin the count,
-  the count exactly at r_k (ties) and the sum of offsets from the bin's left edge. On each bin the
+  the count exactly at r_k (ties) and the sum of offsets from the bin's left edge, summed as integers (see
+  ``OFFSET_BITS``) so that a sketch is the same however its window was chunked or merged. On each bin the
   reference CDF is constant, so the integral of |F_ref - F_cur| there (the Wasserstein distance) and the
   supremum (the KS statistic) follow from those sums exactly, except in a bin where the two CDFs cross,
   whose cur points are taken as evenly spread (error at most the bin's width times its mass; reported).
@@ -12,10 +13,14 @@ chunk goes into a sketch that merges by addition:
   directly, exactly as before (scipy's KS is exact up to 10,000 rows; beyond, it is asymptotic in the
   statistic alone, which the bins give exactly).
 - a categorical column keeps its category counts (as text) and nulls.
+
+Both ``merge`` another sketch of the same column: merging the sketches of a window's parts gives the sketch
+of the whole window, bit for bit (what lets workers of a cluster sketch a window's chunks apart).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +35,14 @@ FEW_VALUES = 20
 GRID = 4096
 EXTRA_DISTINCT = 6
 """Distinct current values off the reference's points that are counted (to tell 'few values' apart)."""
+OFFSET_BITS = 40
+"""An offset inside an inner bin is counted in steps of 2^-OFFSET_BITS of the bin's width rounded up to a power
+of two (a relative error below 1e-12), as an integer: integer sums are exact in any order, where float sums
+differ in their last bits with the chunking. The two outer bins, unbounded, are summed exactly (``_exact_sum``)."""
+_SLICE = 1 << 22
+"""Values added at a time: an inner bin's sum of at most this many steps below 2^(OFFSET_BITS+1) fits an int64."""
+_TAIL_SCALE = 1126
+"""Outer-bin sums are integers of 2^-1126: a float's 53-bit mantissa below its smallest exponent (2^-1074)."""
 
 
 @dataclass
@@ -50,18 +63,37 @@ class NumericSketch:
     """Bin 0: x < r_1; bin k: r_k <= x < r_(k+1); bin K: x >= r_K."""
     ties: np.ndarray = field(init=False)
     """Values exactly at r_k."""
-    offsets: np.ndarray = field(init=False)
-    """Bin 0: sum of (r_1 - x); bin k >= 1: sum of (x - r_k)."""
     raw: list[np.ndarray] | None = field(default_factory=list)
     """The finite values while there are at most RAW_LIMIT of them; None after."""
     extra: set[float] | None = field(default_factory=set)
     """Distinct finite values that are no reference point (at most EXTRA_DISTINCT; None beyond)."""
+    _step: np.ndarray = field(init=False, repr=False, compare=False)
+    """Per inner bin, the offset counted as 1: 2^-OFFSET_BITS of its width rounded up to a power of two."""
+    _inner: np.ndarray = field(init=False, repr=False)
+    """Per inner bin (k = 1..K-1), the sum of offsets in steps, as high and low OFFSET_BITS bits (2 x K-1)."""
+    _tails: list[int] = field(init=False, repr=False)
+    """Sums of (r_1 - x) below r_1 and of (x - r_K) from r_K on, exactly, in units of 2^-_TAIL_SCALE."""
 
     def __post_init__(self) -> None:
+        width = np.diff(self.edges)
+        self._step = np.ldexp(1.0, np.ceil(np.log2(width)).astype(int) - OFFSET_BITS) if width.size else width
+        self._zero()
+
+    def _zero(self) -> None:
         k = len(self.edges)
         self.counts = np.zeros(k + 1, dtype=np.int64)
         self.ties = np.zeros(k, dtype=np.int64)
-        self.offsets = np.zeros(k + 1, dtype=float)
+        self._inner = np.zeros((2, max(k - 1, 0)), dtype=np.int64)
+        self._tails = [0, 0]
+
+    def empty(self) -> NumericSketch:
+        """A sketch of no rows on the same edges (their arrays shared, not recomputed)."""
+        new = copy.copy(self)
+        new.rows = new.nulls = new.infinite = 0
+        new.minimum, new.maximum = np.inf, -np.inf
+        new.raw, new.extra = [], set()
+        new._zero()
+        return new
 
     @classmethod
     def for_profile(cls, ref: NumericProfile) -> NumericSketch:
@@ -77,8 +109,23 @@ class NumericSketch:
     def finite(self) -> int:
         return int(self.counts.sum())
 
+    @property
+    def offsets(self) -> np.ndarray:
+        """Bin 0: sum of (r_1 - x); bin k >= 1: sum of (x - r_k)."""
+        out = np.empty(len(self.edges) + 1, dtype=float)
+        if len(self.edges) == 0:
+            return out
+        hi, lo = self._inner
+        out[1:-1] = hi.astype(float) * np.ldexp(self._step, OFFSET_BITS) + lo.astype(float) * self._step
+        out[0], out[-1] = (t / (1 << _TAIL_SCALE) for t in self._tails)  # int / int: correctly rounded
+        return out
+
     def add(self, values: pd.Series | np.ndarray) -> None:
         x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+        if x.size > _SLICE:
+            for start in range(0, x.size, _SLICE):
+                self.add(x[start : start + _SLICE])
+            return
         self.rows += len(x)
         nan = np.isnan(x)
         self.nulls += int(nan.sum())
@@ -95,12 +142,63 @@ class NumericSketch:
         counts = np.diff(bounds)
         self.counts += counts
         self.ties += right - left
-        bin_of = np.repeat(np.arange(len(self.edges) + 1), counts)
-        anchor = np.concatenate([[self.edges[0]], self.edges])[bin_of]  # each value's bin's left edge
-        offset = np.where(bin_of == 0, anchor - x, x - anchor)
-        self.offsets += np.bincount(bin_of, weights=offset, minlength=len(self.edges) + 1)
+        self._sum_offsets(x, bounds)
         self._keep_raw(x)
         self._count_extra(x)
+
+    def _sum_offsets(self, x: np.ndarray, bounds: np.ndarray) -> None:
+        """Add the offsets of sorted ``x`` (bin k holds x[bounds[k]:bounds[k+1]]) to the exact sums."""
+        first, last = self.edges[0], self.edges[-1]
+        self._tails[0] += _exact_sum(first - x[: bounds[1]])
+        self._tails[1] += _exact_sum(x[bounds[-2] :] - last)
+        inner = x[bounds[1] : bounds[-2]]
+        if inner.size == 0:
+            return
+        sizes = np.diff(bounds[1:-1])
+        bin_of = np.repeat(np.arange(len(sizes)), sizes)
+        steps = np.rint((inner - self.edges[bin_of]) / self._step[bin_of]).astype(np.int64)
+        filled = np.flatnonzero(sizes)
+        starts = (bounds[1:-2] - bounds[1])[filled]
+        self._carry(filled, np.add.reduceat(steps, starts))
+
+    def _carry(self, where: np.ndarray, low: np.ndarray, high: np.ndarray | None = None) -> None:
+        """Add (high, low) sums of steps to the inner bins ``where``, keeping the low part below 2^OFFSET_BITS."""
+        hi, lo = self._inner
+        lo[where] += low
+        if high is not None:
+            hi[where] += high
+        hi += lo >> OFFSET_BITS
+        lo &= (1 << OFFSET_BITS) - 1
+
+    def merge(self, other: Sketch) -> None:
+        """Add another sketch of the same column (the same edges: only its counts are read, so that a part
+        sent between processes may leave its edges behind, see ``detached``)."""
+        if not isinstance(other, NumericSketch) or other.counts.shape != self.counts.shape:
+            raise ValueError("cannot merge sketches binned at different reference points")
+        self.rows += other.rows
+        self.nulls += other.nulls
+        self.infinite += other.infinite
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+        self.counts += other.counts
+        self.ties += other.ties
+        self._carry(np.arange(self._inner.shape[1]), other._inner[1], other._inner[0])
+        self._tails = [a + b for a, b in zip(self._tails, other._tails, strict=True)]
+        if self.raw is not None and other.raw is not None and sum(map(len, [*self.raw, *other.raw])) <= RAW_LIMIT:
+            self.raw.extend(other.raw)
+        else:
+            self.raw = None
+        if self.extra is not None and other.extra is not None and len(self.extra | other.extra) <= EXTRA_DISTINCT:
+            self.extra |= other.extra
+        else:
+            self.extra = None
+
+    def detached(self) -> NumericSketch:
+        """This sketch's counts without the edges and the reference's CDF (the receiver has them): what a
+        worker sends back, a few hundred kB less a column. Only ``merge`` may read it."""
+        new = copy.copy(self)
+        new.edges = new.ref_cdf = new._step = np.empty(0)
+        return new
 
     def _keep_raw(self, x: np.ndarray) -> None:
         if self.raw is None:
@@ -195,6 +293,22 @@ class NumericSketch:
         return at, self.finite - int(self.ties.sum())
 
 
+def _exact_sum(values: np.ndarray) -> int:
+    """The exact sum of non-negative finite floats as an integer of 2^-_TAIL_SCALE: each float is its 53-bit
+    mantissa times a power of two, summed per exponent as integers (in two 26/27-bit halves, whose float sums
+    stay exact below 2^53)."""
+    if values.size == 0:
+        return 0
+    mantissa, exponent = np.frexp(values)
+    whole = np.ldexp(mantissa, 53).astype(np.int64)
+    exponents, group = np.unique(exponent, return_inverse=True)
+    high = np.bincount(group, weights=(whole >> 26).astype(float))
+    low = np.bincount(group, weights=(whole & ((1 << 26) - 1)).astype(float))
+    return sum(
+        ((int(h) << 26) + int(lo)) << (int(e) - 53 + _TAIL_SCALE) for e, h, lo in zip(exponents, high, low, strict=True)
+    )
+
+
 @dataclass
 class CategoricalSketch:
     """One categorical column of a window: category counts (as text) and nulls."""
@@ -213,6 +327,21 @@ class CategoricalSketch:
         self.nulls += int(text.isna().sum())
         for key, count in text.value_counts().items():
             self.counts[str(key)] = self.counts.get(str(key), 0) + int(count)
+
+    def empty(self) -> CategoricalSketch:
+        return CategoricalSketch()
+
+    def merge(self, other: Sketch) -> None:
+        """Add another sketch of the same column."""
+        if not isinstance(other, CategoricalSketch):
+            raise ValueError("cannot merge a numeric sketch into a categorical one")
+        self.rows += other.rows
+        self.nulls += other.nulls
+        for key, count in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + count
+
+    def detached(self) -> CategoricalSketch:
+        return self
 
 
 Sketch = NumericSketch | CategoricalSketch

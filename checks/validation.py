@@ -7,13 +7,15 @@ frame), and the window's outcome holds the merged counts to each rule's share: r
 use ``mostly`` so that one odd row does not fail a clean night, null shares a tolerance that depends on
 the window's size. The ids are checked once, over the whole window. Failing rows are collected along the
 way (re-applying the rule in pandas, at most MAX_ROWS_PER_FAILURE a rule) and kept only for the rules
-that failed.
+that failed. A chunk's counts (``ValidationPart``) are plain data: parts validated apart, by the workers of a
+cluster, merge in reading order into the counts of the whole window.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -218,7 +220,9 @@ def _suite(name: str, rules: list[_Rule]) -> Any:
 
 
 def _validate(frame: pd.DataFrame, suite: Any) -> dict[int, dict[str, Any]]:
-    result = _batch_definition().get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="BASIC")
+    with _gx_lock:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format="BASIC")
     return {int(r.expectation_config.meta["driftwarden"]): (r.result or {}) for r in result.results}
 
 
@@ -249,36 +253,69 @@ class _Tally:
     def kept(self) -> int:
         return sum(len(p) for p in self.positions)
 
+    def merge(self, other: _Tally, offset: int) -> None:
+        """Add the counts of rows read after these (row numbers shifted by ``offset``), keeping the first
+        MAX_ROWS_PER_FAILURE failing rows in reading order."""
+        self.considered += other.considered
+        self.bad += other.bad
+        for positions, rows in zip(other.positions, other.rows, strict=True):
+            room = MAX_ROWS_PER_FAILURE - self.kept
+            if room <= 0:
+                break
+            self.positions.append(positions[:room] + offset)
+            self.rows.append(rows.iloc[:room])
+
+
+@dataclass
+class ValidationPart:
+    """The counts of some consecutive rows of a window (a chunk, or chunks merged): what a worker sends back."""
+
+    rows: int = 0
+    tallies: list[_Tally] = field(default_factory=list)
+
+    def merge(self, other: ValidationPart) -> None:
+        """Add the counts of the rows read right after these."""
+        if not self.tallies:
+            self.tallies = [_Tally() for _ in other.tallies]
+        for mine, theirs in zip(self.tallies, other.tallies, strict=True):
+            mine.merge(theirs, self.rows)
+        self.rows += other.rows
+
 
 _Suites = tuple[dict[str, list[_Rule]], list[_Rule], Any, list[_Rule], Any]
 _last_suites: list[tuple[ModelConfig, ReferenceProfile, _Suites]] = []
+_gx_lock = threading.RLock()
+"""GX's context and suites are shared by the process; a worker of a cluster may validate chunks in threads."""
 
 
 def _suites(cfg: ModelConfig, profile: ReferenceProfile) -> _Suites:
     """The rules and GX suites of a model and reference, built once for the same two objects (a backfill
     validates hundreds of windows against one reference; building the suites costs more than a small window)."""
-    for seen_cfg, seen_profile, suites in _last_suites:
-        if seen_cfg is cfg and seen_profile is profile:
-            return suites
-    columns = _column_rules(cfg, profile)
-    rules = [rule for col_rules in columns.values() for rule in col_rules]
-    id_rules = _id_rules(cfg)
-    suites = (columns, rules, _suite(cfg.name, rules), id_rules, _suite(cfg.name, id_rules))
-    _last_suites[:] = [(cfg, profile, suites)]
-    return suites
+    with _gx_lock:
+        for seen_cfg, seen_profile, suites in _last_suites:
+            if seen_cfg is cfg and seen_profile is profile:
+                return suites
+        columns = _column_rules(cfg, profile)
+        rules = [rule for col_rules in columns.values() for rule in col_rules]
+        id_rules = _id_rules(cfg)
+        suites = (columns, rules, _suite(cfg.name, rules), id_rules, _suite(cfg.name, id_rules))
+        _last_suites[:] = [(cfg, profile, suites)]
+        return suites
 
 
 class BatchValidator:
-    """The model's expectations over a window read in chunks: ``add`` each chunk, then ``finish``."""
+    """The model's expectations over a window read in chunks: ``add`` each chunk (or ``merge`` the ``part`` of
+    each, validated elsewhere, in reading order), then ``finish``."""
 
     def __init__(self, cfg: ModelConfig, profile: ReferenceProfile):
-        _batch_definition()  # the GX context must exist before any suite is made
+        with _gx_lock:
+            _batch_definition()  # the GX context must exist before any suite is made
         self._cfg = cfg
         self._columns, self._rules, self._suite, self._id_rules, self._id_suite = _suites(cfg, profile)
-        self._tallies = [_Tally() for _ in self._rules]
-        self._rows = 0
+        self._counts = ValidationPart(0, [_Tally() for _ in self._rules])
 
-    def add(self, chunk: pd.DataFrame) -> None:
+    def part(self, chunk: pd.DataFrame) -> ValidationPart:
+        """One chunk's counts, its row numbers from 0 (this validator's counts stay as they are)."""
         categorical = set(self._cfg.columns.categorical)
         frame = pd.DataFrame(
             {
@@ -286,8 +323,16 @@ class BatchValidator:
                 for col in self._columns
             }
         )
-        _tally_chunk(frame, chunk, self._rules, self._suite, self._tallies, self._rows)
-        self._rows += len(chunk)
+        tallies = [_Tally() for _ in self._rules]
+        _tally_chunk(frame, chunk, self._rules, self._suite, tallies)
+        return ValidationPart(len(chunk), tallies)
+
+    def merge(self, part: ValidationPart) -> None:
+        """Add the counts of the rows read right after those counted so far."""
+        self._counts.merge(part)
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        self.merge(self.part(chunk))
 
     def finish(self, ids: pd.DataFrame) -> ValidationResult:
         """The window's outcome. ``ids`` holds the id column of every row of the window in reading order (and
@@ -296,16 +341,17 @@ class BatchValidator:
         id_rules = self._id_rules
         id_tallies = [_Tally() for _ in id_rules]
         kept = ids.reset_index(drop=True)
-        _tally_chunk(kept[[id_col]], kept, id_rules, self._id_suite, id_tallies, 0)
+        _tally_chunk(kept[[id_col]], kept, id_rules, self._id_suite, id_tallies)
         outcomes: list[ExpectationOutcome] = []
         failing: list[RowFailure] = []
-        checked = [(self._rules, self._tallies), (id_rules, id_tallies)]
+        checked = [(self._rules, self._counts.tallies), (id_rules, id_tallies)]
         for rules, tallies in checked:
             for rule, tally in zip(rules, tallies, strict=True):
                 allowed = rule.allowed_share
                 if rule.ref_null is not None:  # the null tolerance narrows as the window grows
                     ref_share, ref_rows = rule.ref_null
-                    allowed = null_allowance(ref_share, self._rows, ref_rows, self._cfg.validation.null_tolerance)
+                    tolerance = self._cfg.validation.null_tolerance
+                    allowed = null_allowance(ref_share, self._counts.rows, ref_rows, tolerance)
                 share = tally.bad / tally.considered if tally.considered else None
                 success = share is None or share <= allowed + 1e-12
                 kind = rule.expectation.expectation_type
@@ -317,10 +363,10 @@ class BatchValidator:
 
 
 def _tally_chunk(
-    frame: pd.DataFrame, chunk: pd.DataFrame, rules: list[_Rule], suite: Any, tallies: list[_Tally], offset: int
+    frame: pd.DataFrame, chunk: pd.DataFrame, rules: list[_Rule], suite: Any, tallies: list[_Tally]
 ) -> None:
-    """Validate one chunk's one-column ``frame`` with GX and add its counts (and first failing rows of
-    ``chunk``, row numbers shifted by ``offset``) to the rules' tallies."""
+    """Validate one chunk's ``frame`` of the checked columns with GX and add its counts (and first failing rows
+    of ``chunk``, numbered from 0) to the rules' tallies."""
     for i, result in _validate(frame, suite).items():
         rule, tally = rules[i], tallies[i]
         elements, missing = int(result.get("element_count", 0)), int(result.get("missing_count", 0) or 0)
@@ -330,7 +376,7 @@ def _tally_chunk(
         room = MAX_ROWS_PER_FAILURE - tally.kept
         if bad and room > 0:
             positions = _failing_positions(frame, rule)[:room]
-            tally.positions.append(positions + offset)
+            tally.positions.append(positions)
             tally.rows.append(chunk.iloc[positions])
 
 

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     ``home/mask.key``. Machines sharing a store must share it."""
     chunk_rows: int = Field(500_000, ge=1000)
     """Rows read, validated and sketched at a time: a window's memory is bounded by this, not by its size."""
+    dask_address: str | None = None
+    """A Dask scheduler (``tcp://scheduler:8786``; ``tls://...`` with dask's TLS settings) whose workers scan each
+    window's chunks side by side (``pip install 'driftwarden[dask]'``); ``local``: a cluster of this machine's
+    cores for each run; unset: the run's own process scans."""
     run_lock_ttl: int = Field(6 * 3600, ge=60)
     """Seconds after which a window's lock is taken as stale (its run died) and may be taken over."""
 

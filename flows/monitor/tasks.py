@@ -34,6 +34,7 @@ from driftwarden.flows import files as report_files
 from driftwarden.flows import sources, store
 from driftwarden.flows.errors import SourceError
 from driftwarden.flows.masking import mask_key
+from driftwarden.flows.monitor.dask_scan import scan_on_dask
 from driftwarden.flows.reports.pages import write_reports
 from driftwarden.flows.runtime import IO, PURE, step
 
@@ -145,13 +146,20 @@ def scan_window(
     """One pass over the window's predictions in chunks (and over the earlier windows that label catch-up
     may re-score, when there are any): validation, drift sketches, KPI rows, failure candidates, a sample."""
     earlier = catchup_windows(cfg, store_url, window)
-    sample_rows = get_settings().report_sample_rows
-    scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows)
-    start = min([window.start, *(s for s, _ in earlier)])
-    for chunk in sources.scan_predictions(cfg, start, window.end):
-        scan.add(chunk)
-        del chunk  # before the next one is read
-    result = scan.finish()
+    settings = get_settings()
+    sample_rows = settings.report_sample_rows
+    if settings.dask_address:  # the chunks scanned by a Dask cluster's workers, merged here in reading order
+        address = None if settings.dask_address == "local" else settings.dask_address
+        result = scan_on_dask(
+            cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows, address
+        )  # fmt: skip
+    else:
+        scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows)
+        start = min([window.start, *(s for s, _ in earlier)])
+        for chunk in sources.scan_predictions(cfg, start, window.end):
+            scan.add(chunk)
+            del chunk  # before the next one is read
+        result = scan.finish()
     target = cfg.columns.target
     check = None if labels is not None else check_labels(result.window.labelled[target], cfg, reference.profile)
     if check is not None and check.refused:  # the target came with the predictions

@@ -3,8 +3,10 @@ source (``base.READERS``: CSV or Parquet files, DuckDB over globs and object sto
 
 Only the configured columns are read (projection); readers that can push the window's time range into the
 scan do. Predictions stream in chunks (``scan_predictions``), so that a window never has to fit in memory
-whole. Labels are read by their arrival-time range, never by lists of ids. What is the same for every kind
-lives here: timestamps as local times of the model's zone, the exact [start, end) filter, numeric checks.
+whole; ``plan_chunks`` cuts the same read into pieces (``ChunkSpec``) that other processes, the workers of a
+cluster, read on their own (``read_chunk``), in the same order. Labels are read by their arrival-time range,
+never by lists of ids. What is the same for every kind lives here: timestamps as local times of the model's
+zone, the exact [start, end) filter, numeric checks.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from driftwarden.flows.registry.versions import Registry
 
 # The reader modules register themselves on import: every kind is known once this package is.
 from driftwarden.flows.sources import arrow_files, duckdb_files, sql_table  # noqa: F401
-from driftwarden.flows.sources.base import ReadRequest, reader_for
+from driftwarden.flows.sources.base import ChunkSpec, ReadRequest, part_reader, reader_for
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,11 @@ def _request(
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
     chunk_rows: int | None = None,
+    order: tuple[str, ...] = (),
 ) -> ReadRequest:
     return ReadRequest(
         what, list(dict.fromkeys(columns)), time_col, start, end, cfg.window.timezone,
-        chunk_rows or get_settings().chunk_rows,
+        chunk_rows or get_settings().chunk_rows, order,
     )  # fmt: skip
 
 
@@ -49,16 +52,20 @@ def _read(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> pd.DataFrame
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
-def _chunks(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Generator[pd.DataFrame, None, None]:
-    """The rows of the request from the source's reader, in chunks of at most ``req.chunk_rows`` rows; at
-    least one, maybe empty."""
+def _chunks(
+    cfg: ModelConfig, src: SourceConfig, req: ReadRequest, part: Any = None
+) -> Generator[pd.DataFrame, None, None]:
+    """The rows of the request (or of one ``part`` of it, see ``plan_chunks``) from the source's reader, in
+    chunks of at most ``req.chunk_rows`` rows; at least one, maybe empty."""
     reader = reader_for(src)
 
     def location() -> str:  # only a message needs it (for files it is a glob again)
         return reader.location(cfg, src, req.what)
 
+    cutter = part_reader(src) if part is not None else None
+    frames = cutter.read_part(cfg, src, req, part) if cutter is not None else reader.chunks(cfg, src, req)
     empty = True
-    for frame in reader.chunks(cfg, src, req):
+    for frame in frames:
         if req.time_col is not None:
             frame[req.time_col] = _as_local_time(frame[req.time_col], req.tz, req.what, req.time_col, location)
             if req.start is not None and req.end is not None:
@@ -152,15 +159,45 @@ def read_predictions(cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp) -
     return pd.concat(scan_predictions(cfg, start, end), ignore_index=True)
 
 
+def _predictions_request(
+    cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp, chunk_rows: int | None
+) -> ReadRequest:
+    c = cfg.columns
+    return _request(
+        cfg, "predictions", prediction_columns(cfg), c.timestamp, start, end, chunk_rows, (c.timestamp, c.id)
+    )
+
+
 def scan_predictions(
     cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp, chunk_rows: int | None = None
 ) -> Iterator[pd.DataFrame]:
     """Predictions with timestamp in [start, end), only the configured columns, in time-ordered chunks of
     at most ``chunk_rows`` rows (``DRIFTWARDEN_CHUNK_ROWS``); a window never has to fit in memory whole."""
-    cols = prediction_columns(cfg)
-    req = _request(cfg, "predictions", cols, cfg.columns.timestamp, start, end, chunk_rows)
+    req = _predictions_request(cfg, start, end, chunk_rows)
     for chunk in _chunks(cfg, cfg.sources.predictions, req):
         yield check_dtypes(chunk, cfg, "predictions", _numeric_columns(cfg))
+        del chunk
+
+
+def plan_chunks(
+    cfg: ModelConfig, start: pd.Timestamp, end: pd.Timestamp, chunk_rows: int | None = None
+) -> list[ChunkSpec]:
+    """The predictions of [start, end) as pieces that any process can read on its own (``read_chunk``); read in
+    turn, they give the rows of ``scan_predictions`` in the same order (in other chunks). At least one."""
+    src = cfg.sources.predictions
+    req = _predictions_request(cfg, start, end, chunk_rows)
+    cutter = part_reader(src)
+    parts = cutter.parts(cfg, src, req) if cutter is not None else [None]
+    return [ChunkSpec(i, req, part) for i, part in enumerate(parts)]
+
+
+def read_chunk(cfg: ModelConfig, spec: ChunkSpec) -> Iterator[pd.DataFrame]:
+    """The rows of one planned piece, checked as ``scan_predictions`` checks them, in chunks of at most
+    ``chunk_rows`` rows (a piece is about one chunk; a large row group, a CSV file or a time range may be
+    more); at least one, maybe empty. Secrets the source needs come from this process's environment."""
+    src = getattr(cfg.sources, spec.request.what)
+    for chunk in _chunks(cfg, src, spec.request, spec.part):
+        yield check_dtypes(chunk, cfg, spec.request.what, _numeric_columns(cfg))
         del chunk
 
 

@@ -11,13 +11,20 @@ A new kind is one module with a class and its registration, plus its name in ``c
         def columns(self, cfg, src, what): ...    # the column names the source has
         def fingerprint(self, cfg, src, what): ...  # identity of a reference (a new one makes a new profile)
         def location(self, cfg, src, what): ...   # where it is, for messages (never a password)
+        def parts(self, cfg, src, req): ...       # optional: the request cut into pieces read apart (below)
+        def read_part(self, cfg, src, req, part): ...  # the frames of one piece, as ``chunks`` gives them
+
+``parts`` lets the workers of a cluster read a window side by side: each part is a small picklable value (files
+and row groups, a file, a time range) that another process reads on its own with ``read_part``; read in turn,
+the parts give the rows of ``chunks`` in the same order. A part holds no secret: ``read_part`` takes those from
+the environment of the process that reads. A reader without ``parts`` is read whole, as one part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import pandas as pd
 
@@ -37,6 +44,8 @@ class ReadRequest:
     end: pd.Timestamp | None
     tz: str
     chunk_rows: int
+    order: tuple[str, ...] = ()
+    """Columns the rows come sorted by where the reader sorts (a database); files come in file order."""
 
     @property
     def filtered(self) -> bool:
@@ -59,6 +68,22 @@ class Reader(Protocol):
     def fingerprint(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str: ...
 
     def location(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str: ...
+
+
+class PartReader(Reader, Protocol):
+    def parts(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> list[Any]: ...
+
+    def read_part(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest, part: Any) -> Iterator[pd.DataFrame]: ...
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One piece of a read (``index`` in reading order) that any process can read on its own: the request and
+    the reader's description of the piece (None: the whole request). Picklable, and no secret in it."""
+
+    index: int
+    request: ReadRequest
+    part: Any = None
 
 
 READERS: dict[str, Reader] = {}
@@ -84,3 +109,9 @@ def reader_for(src: SourceConfig) -> Reader:
         return READERS[src.kind]
     except KeyError:
         raise ValueError(f"no reader for source kind {src.kind!r}; registered: {sorted(READERS)}") from None
+
+
+def part_reader(src: SourceConfig) -> PartReader | None:
+    """The source's reader when it can cut a request into parts (``parts``, ``read_part``), else None."""
+    reader = reader_for(src)
+    return cast(PartReader, reader) if hasattr(reader, "parts") and hasattr(reader, "read_part") else None

@@ -4,7 +4,9 @@ the window's time range in the query, so that DuckDB skips what the window does 
 their statistics, columns by projection); rows arrive in Arrow batches, never as one frame.
 
 Paths and time bounds are bound parameters; column names are quoted as identifiers; settings (``SET``) are
-checked names with quoted values, their secrets taken from the environment at connection time.
+checked names with quoted values, their secrets taken from the environment at connection time (of the process
+that reads: a worker of a cluster reading a part takes them from its own). Read apart (``parts``), a glob is
+its files, in runs of at most ``chunk_rows`` rows by the Parquet files' metadata, a CSV file each.
 """
 
 from __future__ import annotations
@@ -130,9 +132,12 @@ def columns_of(cfg: ModelConfig, src: SourceConfig, what: str) -> dict[str, str]
     return {str(r[0]): str(r[1]) for r in rows}
 
 
-def read_files(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterator[pd.DataFrame]:
-    """The request's rows, in chunks of ``req.chunk_rows`` (at least one, maybe empty). A naive timestamp
-    column holds local times of ``req.tz``; a zoned one is compared in UTC."""
+def read_files(
+    cfg: ModelConfig, src: SourceConfig, req: ReadRequest, files: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The request's rows (of ``files`` of the glob only, when given), in chunks of ``req.chunk_rows`` (at
+    least one, maybe empty). A naive timestamp column holds local times of ``req.tz``; a zoned one is
+    compared in UTC."""
     import duckdb
 
     what, columns, time_col = req.what, req.columns, req.time_col
@@ -143,7 +148,7 @@ def read_files(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterato
     if missing:
         raise SourceError(f"sources.{what}: {path} has no column(s) {missing}")
     query = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_scan(fmt)}"
-    params: list[Any] = [path]
+    params: list[Any] = [path if files is None else files]
     if req.filtered and time_col and "TIMESTAMP" in types[time_col].upper():
         lo, hi = req.bounds(zoned="TIME ZONE" in types[time_col].upper())
         query += f" WHERE {_quote(time_col)} >= ? AND {_quote(time_col)} < ?"
@@ -160,6 +165,33 @@ def read_files(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> Iterato
                 yield reader.schema.empty_table().to_pandas()
         except duckdb.Error as exc:
             raise _read_error(exc, src, what, path) from None
+
+
+def plan_files(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> list[Any]:
+    """The glob's files in runs of at most ``req.chunk_rows`` rows (Parquet, by the files' metadata; a larger
+    file alone), or one each (CSV). No file: the glob whole, whose read says so."""
+    import duckdb
+
+    path = cfg.resolve(src.path or "")
+    fmt = _format(src, path, req.what)
+    with closing(connect(src, req.what, path)) as con:
+        try:
+            files = [str(r[0]) for r in con.execute("SELECT file FROM glob(?) ORDER BY file", [path]).fetchall()]
+            if fmt != "parquet" or len(files) < 2:
+                return [(f,) for f in files] or [None]
+            meta = con.execute("SELECT file_name, num_rows FROM parquet_file_metadata(?)", [files]).fetchall()
+        except duckdb.Error as exc:
+            raise _read_error(exc, src, req.what, path) from None
+    sizes = {str(name): int(rows) for name, rows in meta}
+    runs: list[list[str]] = [[]]
+    rows = 0
+    for f in files:
+        if runs[-1] and rows + sizes.get(f, 0) > req.chunk_rows:
+            runs.append([])
+            rows = 0
+        runs[-1].append(f)
+        rows += sizes.get(f, 0)
+    return [tuple(run) for run in runs]
 
 
 def fingerprint(cfg: ModelConfig, src: SourceConfig, what: str) -> str:
@@ -190,3 +222,9 @@ class DuckdbFiles:
 
     def location(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str:
         return cfg.resolve(src.path or "")
+
+    def parts(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> list[Any]:
+        return plan_files(cfg, src, req)
+
+    def read_part(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest, part: Any) -> Iterator[pd.DataFrame]:
+        return read_files(cfg, src, req, None if part is None else list(part))

@@ -1,10 +1,15 @@
 """Read a window from a database table: only the configured columns, the time range bound as parameters
-in the WHERE clause, streamed in chunks. Table and column names are quoted by SQLAlchemy, never pasted."""
+in the WHERE clause, streamed in chunks (sorted when the request says by what). Table and column names are
+quoted by SQLAlchemy, never pasted. Read apart (``parts``), a window is consecutive time ranges of about
+``chunk_rows`` rows each (from one count of the window's rows); the URL's secrets come from the environment of
+the process that reads."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -78,9 +83,20 @@ def _duckdb_table(engine: Engine, src: SourceConfig, what: str, schema: str, nam
     return sa.Table(name, sa.MetaData(), *columns, schema=None if schema == "main" else schema)
 
 
-def read_table(src: SourceConfig, what: str, req: ReadRequest) -> Iterator[pd.DataFrame]:
-    """The request's rows, in chunks of ``req.chunk_rows`` (at least one, maybe empty). Naive timestamp
-    columns hold local times of ``req.tz``; time-zone-aware ones are compared in UTC."""
+def _bounds(table: sa.Table, req: ReadRequest) -> tuple[datetime, datetime]:
+    """The request's [start, end) as the time column compares: naive local times, or zoned ones."""
+    assert req.time_col is not None
+    col = table.c[req.time_col]
+    lo, hi = req.bounds(zoned=isinstance(col.type, sa.DateTime) and bool(col.type.timezone))
+    return lo.to_pydatetime(), hi.to_pydatetime()
+
+
+def read_table(
+    src: SourceConfig, what: str, req: ReadRequest, between: tuple[Any, Any] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The request's rows (of the time range ``between`` only, when given), in chunks of ``req.chunk_rows``
+    (at least one, maybe empty). Naive timestamp columns hold local times of ``req.tz``; time-zone-aware ones
+    are compared in UTC."""
     columns, time_col = req.columns, req.time_col
     engine = _source_engine(src, what)
     with _reaching(engine, src, what):
@@ -91,8 +107,10 @@ def read_table(src: SourceConfig, what: str, req: ReadRequest) -> Iterator[pd.Da
     query = sa.select(*[table.c[c] for c in columns])
     if req.filtered and time_col:
         col = table.c[time_col]
-        lo, hi = req.bounds(zoned=isinstance(col.type, sa.DateTime) and bool(col.type.timezone))
-        query = query.where(col >= lo.to_pydatetime(), col < hi.to_pydatetime())
+        lo, hi = between or _bounds(table, req)
+        query = query.where(col >= lo, col < hi)
+    if req.order:  # the same rows in the same order however the window is cut into ranges
+        query = query.order_by(*[table.c[c] for c in req.order if c in table.c])
     empty = True
     with _reaching(engine, src, what), engine.connect() as conn:  # a server-side cursor where the driver has one
         for chunk in pd.read_sql(query, conn.execution_options(stream_results=True), chunksize=req.chunk_rows):
@@ -100,6 +118,29 @@ def read_table(src: SourceConfig, what: str, req: ReadRequest) -> Iterator[pd.Da
             yield chunk
     if empty:
         yield pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def plan_ranges(src: SourceConfig, req: ReadRequest) -> list[Any]:
+    """[start, end) cut into ceil(rows / chunk_rows) ranges of equal length between the first and the last
+    row's time, as the column compares (one count query); the whole request when it is not a time range of a
+    timestamp column or has no more rows than a chunk."""
+    if not (req.filtered and req.time_col):
+        return [None]
+    engine = _source_engine(src, req.what)
+    with _reaching(engine, src, req.what):
+        table = _table(engine, src, req.what)
+        if req.time_col not in table.c or not isinstance(table.c[req.time_col].type, sa.DateTime):
+            return [None]  # read whole: that read names what is wrong
+        col = table.c[req.time_col]
+        lo, hi = _bounds(table, req)
+        query = sa.select(sa.func.count(), sa.func.min(col), sa.func.max(col)).where(col >= lo, col < hi)
+        with engine.connect() as conn:
+            rows, first, last = conn.execute(query).one()
+    n = math.ceil((rows or 0) / req.chunk_rows)
+    if n <= 1 or not isinstance(first, datetime) or not isinstance(last, datetime) or first >= last:
+        return [None]
+    cuts = [first + (last - first) * i / n for i in range(1, n)]
+    return list(zip([lo, *cuts], [*cuts, hi], strict=True))
 
 
 def table_columns(src: SourceConfig, what: str) -> list[str]:
@@ -132,3 +173,9 @@ class SqlTable:
 
     def location(self, cfg: ModelConfig, src: SourceConfig, what: str) -> str:
         return cfg.describe(src)
+
+    def parts(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> list[Any]:
+        return plan_ranges(src, req)
+
+    def read_part(self, cfg: ModelConfig, src: SourceConfig, req: ReadRequest, part: Any) -> Iterator[pd.DataFrame]:
+        return read_table(src, req.what, req, part)
