@@ -332,8 +332,7 @@ def _backfill_per_window(
     advance: Callable[[], None],
 ) -> list[dict[str, Any]]:
     """One monitor-model flow run per window (each its own run in Prefect's UI)."""
-    from driftwarden.flows import store
-    from driftwarden.flows.monitor.tasks import load_window_json
+    from driftwarden.flows.monitor.backfill import as_it_stands
 
     results = []
     for w in windows:
@@ -342,17 +341,7 @@ def _backfill_per_window(
         advance()
     # Later runs re-score earlier windows as labels arrive: report each window as it stands now.
     url = get_settings().resolved_store_url()
-    summaries = []
-    for w, result in zip(windows, results, strict=True):
-        try:
-            current = load_window_json(cfg, url, store.utc(w.start))
-        except Exception:  # never stored (the store is down): the run's own account
-            current = result
-        attempt = (result.get("retrain") or {}).get("attempt")
-        if attempt and current.get("retrain") is not None:  # the retraining this window's run started
-            current["retrain"] = {**current["retrain"], "attempt": attempt}
-        summaries.append(current)
-    return summaries
+    return [as_it_stands(cfg, url, w, result) for w, result in zip(windows, results, strict=True)]
 
 
 def _kpi_cell(v: dict[str, Any]) -> str:

@@ -67,18 +67,9 @@ def wait_embedded_api(timeout: float = 120) -> None:
     if _early is None or _early_ready:
         return
     url = prefect_api_url()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _early.poll() is not None:
-            raise ServerError(f"Prefect's ephemeral API server exited ({_early.returncode}) before it answered")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310 (loopback)
-                if resp.status == 200:
-                    _early_ready = True
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise ServerError(f"Prefect's ephemeral API server was not up after {timeout:.0f} s")
+    assert url is not None  # start_embedded_api set it
+    wait_healthy(url, _early, None, timeout, poll=0.1)  # it boots while this process loads: check often
+    _early_ready = True
 
 
 def embedded() -> bool:
@@ -125,24 +116,28 @@ def prefect_server(home: Path, port: int, timeout: float = 120) -> Iterator[str]
         stop_process_group(proc)
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+def wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], log: Path | None, timeout: float = 120, poll: float = 0.5
+) -> None:
     """Until the Prefect API at ``url`` answers its health check; a server that exits or stays down past
-    ``timeout`` is a ServerError quoting the end of its log."""
+    ``timeout`` is a ServerError quoting the end of its log (when it has one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServerError(f"the Prefect server exited ({proc.returncode}); its log, {log}: {_tail(log)}")
+            raise ServerError(f"the Prefect server exited ({proc.returncode}){_tail(log)}")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310 (loopback)
                 if resp.status == 200:
                     return
         except OSError:
-            time.sleep(0.5)
-    raise ServerError(f"the Prefect server was not up after {timeout:.0f} s; its log, {log}: {_tail(log)}")
+            time.sleep(poll)
+    raise ServerError(f"the Prefect server was not up after {timeout:.0f} s{_tail(log)}")
 
 
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-1500:].strip() or "(empty)"
+def _tail(log: Path | None) -> str:
+    if log is None:
+        return ""
+    return f"; its log, {log}: " + (log.read_text(errors="replace")[-1500:].strip() or "(empty)")
 
 
 def stop_process_group(proc: subprocess.Popen[bytes]) -> None:

@@ -116,15 +116,22 @@ class Replay:
             self._tell(*self._open.pop(0))
 
     def _tell(self, window: Window, result: dict[str, Any]) -> None:
-        try:
-            current = load_window_json(self._cfg, self._url, store.utc(window.start))
-        except Exception:  # never stored (the store is down): the run's own account
-            current = result
-        attempt = (result.get("retrain") or {}).get("attempt")
-        if attempt and current.get("retrain") is not None:  # the retraining this window's run started
-            current["retrain"] = {**current["retrain"], "attempt": attempt}
+        current = as_it_stands(self._cfg, self._url, window, result)
         self.told.append(current)
         _tell("final", current)
+
+
+def as_it_stands(cfg: ModelConfig, store_url: str, window: Window, result: dict[str, Any]) -> dict[str, Any]:
+    """A window's JSON as the store holds it now (later runs re-score earlier windows), with the retraining its
+    own run started; the run's own account when nothing was stored (the store is down)."""
+    try:
+        current = load_window_json(cfg, store_url, store.utc(window.start))
+    except Exception:
+        return result
+    attempt = (result.get("retrain") or {}).get("attempt")
+    if attempt and current.get("retrain") is not None:
+        current["retrain"] = {**current["retrain"], "attempt": attempt}
+    return current
 
 
 def _run_name() -> str:
