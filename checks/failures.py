@@ -84,16 +84,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _features(row: pd.Series, cfg: ModelConfig, privacy: _Privacy) -> dict[str, Any]:
-    return {
-        col: privacy.show(col, row[col])
-        for col in cfg.columns.features
-        if col not in privacy.exclude and col in row.index
-    }
+def _features(row: dict[str, Any], cfg: ModelConfig, privacy: _Privacy) -> dict[str, Any]:
+    shown = [col for col in cfg.columns.features if col not in privacy.exclude and col in row]
+    return {col: privacy.show(col, row[col]) for col in shown}
 
 
 def _sample(
-    row: pd.Series, cfg: ModelConfig, reason: str, score: float | None, detail: str, privacy: _Privacy
+    row: dict[str, Any], cfg: ModelConfig, reason: str, score: float | None, detail: str, privacy: _Privacy
 ) -> FailureSample:
     cols = cfg.columns
     mv = row.get(cols.model_version) if cols.model_version else None
@@ -190,8 +187,7 @@ def select_failures(
     if validation is not None:
         for rf in validation.failing_rows:
             pool = pools.setdefault(rf.reason, [])
-            for pos in range(len(rf.rows)):
-                value = rf.rows.iloc[pos][rf.column]
+            for pos, value in enumerate(rf.rows[rf.column].tolist()):
                 numeric = isinstance(value, int | float | np.number) and not pd.isna(value)
                 score = float(value) if numeric and not privacy.private(rf.column) else None
                 pool.append((rf.rows, pos, score, f"{rf.column}={privacy.show(rf.column, value)!r}"))
@@ -205,8 +201,17 @@ def select_failures(
         else:
             pools.setdefault(reason, []).extend((labelled, i, s, f"{what} {s:.3f}") for i, s in ranked)
     chosen = _share_budget(pools, cfg.failures.max_per_run)
+    # Each frame's chosen rows as dicts in one call: a Series per row (``iloc``) costs more than the choice.
+    wanted: dict[int, tuple[pd.DataFrame, list[int]]] = {}
+    for items in chosen.values():
+        for frame, pos, _, _ in items:
+            wanted.setdefault(id(frame), (frame, []))[1].append(pos)
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    for key, (frame, positions) in wanted.items():
+        picked = sorted(set(positions))
+        rows.update(zip(((key, p) for p in picked), frame.iloc[picked].to_dict("records"), strict=True))
     return [
-        _sample(frame.iloc[pos], cfg, reason, score, detail, privacy)
+        _sample(rows[(id(frame), pos)], cfg, reason, score, detail, privacy)
         for reason, items in chosen.items()
         for frame, pos, score, detail in items
     ]

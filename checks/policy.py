@@ -52,19 +52,7 @@ def decide_retrain(
     """Oldest-first ``windows`` -> whether to retrain. ``last_retrain`` is the time of the last attempt."""
     counted = set(policy.kpis or kpi_names)
     fresh = [w for w in windows if last_retrain is None or w.end > last_retrain]
-    streak: list[WindowState] = []
-    after: datetime | None = None
-    for w in reversed(fresh):
-        if after is not None and w.end < after:  # a window with no run between: the streak is broken
-            break
-        after = w.start
-        if not w.mature:
-            continue
-        if counted & set(w.breached):
-            streak.append(w)
-        else:
-            break
-    streak.reverse()
+    streak, _ = _streak(fresh, counted)
     cooldown = _duration(policy.cooldown)
     if last_retrain is not None and now - last_retrain < cooldown:
         return RetrainDecision(
@@ -107,6 +95,30 @@ def decide_retrain(
             False, f"KPI breached on {len(streak)} of {policy.consecutive} consecutive mature windows needed"
         )
     return RetrainDecision(False, "no counted KPI breach on the latest mature window")
+
+
+def _streak(fresh: Sequence[WindowState], counted: set[str]) -> tuple[list[WindowState], bool]:
+    """The newest run of consecutive mature breached windows (immature ones neither extend nor break it), and
+    whether it may go on before the oldest window given (nothing broke it)."""
+    streak: list[WindowState] = []
+    after: datetime | None = None
+    for w in reversed(fresh):
+        if after is not None and w.end < after:  # a window with no run between: the streak is broken
+            return streak[::-1], False
+        after = w.start
+        if not w.mature:
+            continue
+        if counted & set(w.breached):
+            streak.append(w)
+        else:
+            return streak[::-1], False
+    return streak[::-1], True
+
+
+def needs_older_windows(windows: Sequence[WindowState], policy: RetrainConfig, kpi_names: Sequence[str]) -> bool:
+    """Whether ``decide_retrain`` could decide otherwise given windows older than these newest ones: only when
+    the breach streak runs back to the oldest of them (a caller reads the tail of a long history, not all)."""
+    return _streak(windows, set(policy.kpis or kpi_names))[1]
 
 
 def _duration(text: str) -> timedelta:

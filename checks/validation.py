@@ -75,6 +75,9 @@ class ValidationResult:
 @dataclass(frozen=True)
 class _Rule:
     expectation: Any
+    """The GX expectation evaluated, or None for a null rule counted by its column's value expectation (GX
+    counts a column's nulls as ``missing_count`` in every map expectation's result: a not-null expectation
+    beside it would cost GX's planning again for the same count)."""
     reason: RowReason
     column: str
     words: str
@@ -84,6 +87,8 @@ class _Rule:
     categories: frozenset[str] | None = None
     ref_null: tuple[float, int] | None = None
     """Null rules: the reference's null share and rows."""
+    kind: str = "expect_column_values_to_not_be_null"
+    """The GX expectation type the rule stands for (its own expectation's, when it has one)."""
 
 
 def inferred_range(profile: ReferenceProfile, column: str, k: float) -> tuple[float, float]:
@@ -125,7 +130,7 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
         allowed = min(1.0, ref_null + v.null_tolerance)  # widened for sampling noise once the window's size is known
         rules.setdefault(col, []).append(
             _Rule(
-                gxe.ExpectColumnValuesToNotBeNull(column=col, mostly=1.0 - allowed),
+                None,  # every feature has a range or a category rule below, whose result counts its nulls
                 "null_value",
                 col,
                 f"{col} present (reference null share {ref_null:.2%})",
@@ -143,6 +148,7 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
                 f"{col} within [{_fmt(lo)}, {_fmt(hi)}]",
                 1.0 - v.range_mostly,
                 bounds=(-np.inf if lo is None else lo, np.inf if hi is None else hi),
+                kind="expect_column_values_to_be_between",
             )
         )
     for col in cols.categorical:
@@ -158,6 +164,7 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
                 f"{col} in the {len(allowed_set)} known categories",
                 1.0 - mostly,
                 categories=frozenset(allowed_set),
+                kind="expect_column_values_to_be_in_set",
             )
         )
     if cols.probability:
@@ -169,6 +176,7 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
                 f"{cols.probability} is a probability in [0, 1]",
                 0.0,
                 bounds=(0.0, 1.0),
+                kind="expect_column_values_to_be_between",
             )
         )
     return rules
@@ -178,10 +186,14 @@ def _id_rules(cfg: ModelConfig) -> list[_Rule]:
     import great_expectations.expectations as gxe
 
     c = cfg.columns.id
-    rules = [_Rule(gxe.ExpectColumnValuesToNotBeNull(column=c), "null_value", c, f"{c} present", 0.0)]
-    if cfg.validation.unique_id:
-        rules.append(_Rule(gxe.ExpectColumnValuesToBeUnique(column=c), "duplicate_id", c, f"{c} unique", 0.0))
-    return rules
+    if not cfg.validation.unique_id:
+        return [_Rule(gxe.ExpectColumnValuesToNotBeNull(column=c), "null_value", c, f"{c} present", 0.0)]
+    unique = gxe.ExpectColumnValuesToBeUnique(column=c)
+    kind = "expect_column_values_to_be_unique"
+    return [
+        _Rule(None, "null_value", c, f"{c} present", 0.0),  # the uniqueness result counts the missing ids
+        _Rule(unique, "duplicate_id", c, f"{c} unique", 0.0, kind=kind),
+    ]
 
 
 def _fmt(x: float | None) -> str:
@@ -214,6 +226,8 @@ def _suite(name: str, rules: list[_Rule]) -> Any:
 
     suite = gx.ExpectationSuite(name=f"{name}-{next(_suite_ids)}")
     for i, rule in enumerate(rules):
+        if rule.expectation is None:
+            continue
         rule.expectation.meta = {**(rule.expectation.meta or {}), "driftwarden": i}
         suite.add_expectation(rule.expectation)
     return suite
@@ -354,7 +368,7 @@ class BatchValidator:
                     allowed = null_allowance(ref_share, self._counts.rows, ref_rows, tolerance)
                 share = tally.bad / tally.considered if tally.considered else None
                 success = share is None or share <= allowed + 1e-12
-                kind = rule.expectation.expectation_type
+                kind = rule.kind
                 outcomes.append(ExpectationOutcome(kind, rule.column, success, share, allowed, rule.words))
                 if not success and tally.positions:
                     positions = tuple(int(p) for p in np.concatenate(tally.positions))
@@ -367,10 +381,16 @@ def _tally_chunk(
 ) -> None:
     """Validate one chunk's ``frame`` of the checked columns with GX and add its counts (and first failing rows
     of ``chunk``, numbered from 0) to the rules' tallies."""
-    for i, result in _validate(frame, suite).items():
-        rule, tally = rules[i], tallies[i]
+    results = _validate(frame, suite)
+    by_column = {rules[i].column: result for i, result in results.items()}
+    for i, rule in enumerate(rules):
+        tally = tallies[i]
+        result = results[i] if rule.expectation is not None else by_column[rule.column]
         elements, missing = int(result.get("element_count", 0)), int(result.get("missing_count", 0) or 0)
-        bad = int(result.get("unexpected_count", 0) or 0)
+        if rule.expectation is None:  # a null rule: its column's value expectation counted the nulls
+            bad = missing
+        else:
+            bad = int(result.get("unexpected_count", 0) or 0)
         tally.considered += elements if rule.reason == "null_value" else elements - missing
         tally.bad += bad
         room = MAX_ROWS_PER_FAILURE - tally.kept

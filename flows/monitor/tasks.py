@@ -188,8 +188,9 @@ def local_time(stored: Any, tz: str) -> pd.Timestamp:
 @step(IO)
 def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int]:
     engine = store.open_store(store_url)
-    prior = store.latest_runs(engine, cfg.name, end=store.utc(window.start))
-    prior = prior[prior["status"] != "failed"].tail(cfg.volume.recent_windows)
+    prior = store.latest_runs(
+        engine, cfg.name, end=store.utc(window.start), last=cfg.volume.recent_windows, failed=False
+    )
     return [int(r) for r in prior["rows"].dropna()]
 
 

@@ -66,11 +66,17 @@ class History:
     """Window starts whose label coverage reaches label_maturity as of the run."""
 
 
-def window_states(cfg: ModelConfig, store_url: str, before: datetime | None = None) -> list[WindowState]:
-    """What the store knows of each monitored window (oldest first), for the retrain policy."""
+def window_states(
+    cfg: ModelConfig,
+    store_url: str,
+    before: datetime | None = None,
+    last: int | None = None,
+    ended_after: datetime | None = None,
+) -> list[WindowState]:
+    """What the store knows of each monitored window (oldest first), for the retrain policy: the ``last``
+    windows that did not fail (all by default), only those ending after ``ended_after``."""
     engine = store.open_store(store_url)
-    runs = store.latest_runs(engine, cfg.name, end=before)
-    runs = runs[runs["status"] != "failed"]
+    runs = store.latest_runs(engine, cfg.name, end=before, last=last, failed=False, ended_after=ended_after)
     if runs.empty:
         return []
     kpi = store.run_metrics(engine, runs["id"].tolist(), kind="kpi")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from driftwarden.checks.policy import RetrainDecision, WindowState, decide_retrain
+from driftwarden.checks.policy import RetrainDecision, WindowState, decide_retrain, needs_older_windows
 from driftwarden.checks.windows import Window
 from driftwarden.config.model import ModelConfig
 from driftwarden.flows import store
@@ -38,19 +38,23 @@ def retrain_decision(
     newer = store.latest_runs(store.open_store(store_url), cfg.name, start=store.utc(window.end))
     if not newer.empty:
         return RetrainDecision(False, "a re-run of an earlier window does not retrain (newer windows are stored)")
-    states = window_states(cfg, store_url, store.utc(window.start))
-    states.append(
-        WindowState(
-            start=store.utc(window.start),
-            end=store.utc(window.end),
-            causes=tuple(causes),
-            mature=bool(kpis.mature),
-            breached=tuple(v.metric for v in kpis.breached),
-            labelled=int(kpis.labelled),
-        )
+    current = WindowState(
+        start=store.utc(window.start),
+        end=store.utc(window.end),
+        causes=tuple(causes),
+        mature=bool(kpis.mature),
+        breached=tuple(v.metric for v in kpis.breached),
+        labelled=int(kpis.labelled),
     )
     last = Registry(cfg).last_attempt_time()
-    return decide_retrain(states, cfg.retrain, [k.metric for k in cfg.kpis], store.utc(as_of), last)
+    names = [k.metric for k in cfg.kpis]
+    read = 32  # the newest windows since the last retrain, more only while the breach streak reaches past them
+    while True:
+        states = window_states(cfg, store_url, store.utc(window.start), last=read, ended_after=last)
+        if len(states) < read or not needs_older_windows([*states, current], cfg.retrain, names):
+            break
+        read *= 4
+    return decide_retrain([*states, current], cfg.retrain, names, store.utc(as_of), last)
 
 
 def retrain_rows(decision: RetrainDecision, auto: bool) -> list[dict[str, Any]]:

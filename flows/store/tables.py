@@ -82,6 +82,10 @@ failure_samples = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("used_in_training", sa.Boolean, nullable=False, default=False),
+    # A window's samples are counted, and a run's candidates checked against those logged, on every run: by
+    # model alone these reads grow with the history.
+    sa.Index("ix_failure_samples_model_window", "model", "window_start"),
+    sa.Index("ix_failure_samples_model_row", "model", "row_id"),
 )
 
 # alerts: flows/store/alerts.py reads and writes these
