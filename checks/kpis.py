@@ -68,6 +68,9 @@ class KpiResult:
     rows: int
     coverage: float
     mature: bool
+    overdue: bool = False
+    """The labels' horizon has passed with coverage below ``label_maturity``: the KPIs are of the labels that
+    arrived, incomplete, a warning at most (labels that come late may not be a random sample)."""
 
     @property
     def overall(self) -> tuple[KpiValue, ...]:
@@ -214,13 +217,17 @@ def _judge(
     hi: float | None,
     mature: bool,
     history: Sequence[bool],
+    overdue: bool = False,
 ) -> tuple[Level, str]:
     if value is None:
         return "not_evaluated", ""
-    if not mature:
+    if not mature and not overdue:
         return "pending", "labels not yet mature"
     higher = kpi.direction == "higher_is_better"
     wrong = value < kpi.target if higher else value > kpi.target
+    if not mature:  # overdue: what arrived is shown, never a breach (nor a streak, nor a retrain)
+        side = "point estimate beyond target" if wrong else "within target"
+        return ("warning" if wrong else "ok"), f"{side} on incomplete labels (the horizon has passed)"
     if not wrong:
         return "ok", ""
     beyond = hi is not None and lo is not None and (hi < kpi.target if higher else lo > kpi.target)
@@ -241,11 +248,13 @@ def evaluate_kpis(
     cfg: ModelConfig,
     window_rows: int,
     history: Mapping[str, Sequence[bool]] | None = None,
+    overdue: bool = False,
 ) -> KpiResult:
     """KPIs of one window from its labelled rows (predictions joined with labels).
 
     ``history`` maps a metric to whether its point estimate was on the wrong side in each earlier mature
-    window, oldest first (for the consecutive-windows rule).
+    window, oldest first (for the consecutive-windows rule). ``overdue``: the labels' horizon has passed (an
+    immature window's KPIs are then judged on what arrived, a warning at most).
     """
     history = history or {}
     n = len(labelled)
@@ -275,14 +284,14 @@ def evaluate_kpis(
                         kpi.target,
                         kpi.direction,
                         m,
-                        "not_evaluated" if mature else "pending",
+                        "not_evaluated" if mature or overdue else "pending",
                         f"{m} labelled rows < min_labelled {kpi.min_labelled}",
                     )
                 )
                 continue
             value, lo, hi, why = _point_and_interval(kpi.metric, d)
             hist = history.get(kpi.metric, ()) if segment == "all" else ()
-            level, note = _judge(kpi, value, lo, hi, mature, hist)
+            level, note = _judge(kpi, value, lo, hi, mature, hist, overdue)
             values.append(
                 KpiValue(
                     kpi.metric,
@@ -297,4 +306,4 @@ def evaluate_kpis(
                     why or note,
                 )
             )
-    return KpiResult(tuple(values), n, window_rows, coverage, mature)
+    return KpiResult(tuple(values), n, window_rows, coverage, mature, overdue and not mature)

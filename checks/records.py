@@ -95,6 +95,7 @@ def kpi_metric_rows(kpis: KpiResult) -> list[dict[str, Any]]:
                 "mature": kpis.mature,
                 "wrong_side": v.wrong_side,
                 "coverage": kpis.coverage,
+                "incomplete": kpis.overdue,
             },
         }
         for v in kpis.values
@@ -132,7 +133,9 @@ CONTRACT_KEYS = (
     "label_coverage", "status", "causes", "drifted_features", "kpis", "failures_logged", "summary", "report",
     "status_since", "error", "retrain", "last_attempt_failed",
 )  # fmt: skip
-_EMPTY_KPI = {"value": None, "lower": None, "upper": None, "target": None, "passed": None, "labelled": None}
+_EMPTY_KPI = {
+    "value": None, "lower": None, "upper": None, "target": None, "passed": None, "labelled": None, "incomplete": False,
+}  # fmt: skip
 
 
 def failed_run(model: str | None, start: Any, end: Any, error: str, **known: Any) -> dict[str, Any]:
@@ -178,6 +181,7 @@ def window_json(
                 "passed": None if pd.isna(r["passed"]) else bool(r["passed"]),
                 "level": r["details"].get("level"),
                 "labelled": r["details"].get("labelled"),
+                "incomplete": bool(r["details"].get("incomplete", False)),
             }
     for name in kpi_names:
         kpis.setdefault(name, {**_EMPTY_KPI, "level": "not_evaluated"})

@@ -5,11 +5,18 @@
 | too few rows (vs the floor and vs recent windows), or none              | volume           | breach  |
 | a validation expectation failed beyond its tolerance                    | data_quality     | breach  |
 | the dataset drift rule is met                                           | input_drift      | breach  |
-| a KPI breach on a mature window, and no input drift                     | concept_change   | breach  |
-| a KPI breach with input drift                                           | input_drift (KPI listed) | breach |
+| a KPI breach, and features drifted below the dataset rule               | input_drift (the features named) | breach |
+| a KPI breach, drift evaluated on the window and no feature drifted      | concept_change   | breach  |
+| a KPI breach, input drift not evaluated (too few rows for it)           | undetermined     | breach  |
+| a KPI breach with a validation breach                                   | data_quality (KPI listed) | breach |
 | a signal below its rule: one window beyond target, drift under the dataset rule,  | —          | warning |
 |   prediction or target drift, labels overdue                                      |            |         |
 | nothing of the above (labels still pending within the horizon is normal) | —               | ok      |
+
+``concept_change`` says "the inputs look normal": it is named only where the inputs were looked at and nothing
+drifted. Where nobody could look, the cause is ``undetermined``: still a breach (the KPI is beyond its target
+with interval evidence), worded as such in alerts, and a retrain it starts trains as after input drift (the
+last windows and the reference), never on the rows "since the change" alone.
 """
 
 from __future__ import annotations
@@ -18,20 +25,26 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import pandas as pd
+
 from driftwarden.checks.drift import DriftResult
 from driftwarden.checks.kpis import KpiResult, KpiValue
 from driftwarden.checks.validation import ValidationResult
 from driftwarden.checks.volume import VolumeResult
+from driftwarden.checks.windows import wall_shift
+from driftwarden.config.model import ModelConfig
 
-Cause = Literal["volume", "data_quality", "input_drift", "concept_change"]
+Cause = Literal["volume", "data_quality", "input_drift", "concept_change", "undetermined"]
 Status = Literal["ok", "warning", "breach", "failed"]
-CAUSE_ORDER: tuple[Cause, ...] = ("volume", "data_quality", "input_drift", "concept_change")
+CAUSE_ORDER: tuple[Cause, ...] = ("volume", "data_quality", "input_drift", "concept_change", "undetermined")
 
 _PLAIN = {
     "volume": "the feed delivered too few rows",
     "data_quality": "the data broke its validation rules",
     "input_drift": "the model's inputs have drifted from the reference",
     "concept_change": "the model got worse while its inputs look normal: the relationship it learned has changed",
+    "undetermined": "the model got worse, and why cannot be told: its inputs could not be checked for drift "
+    "in this window (too few rows)",
 }
 
 
@@ -114,10 +127,11 @@ def decide_verdict(findings: Iterable[Finding]) -> Verdict:
         causes.append("volume")
     if "validation" in breach:
         causes.append("data_quality")
-    if "drift" in breach:
-        causes.append("input_drift")
-    if "kpi" in breach and not breach & {"drift", "validation"}:
-        causes.append("concept_change")
+    drift = {f.level for f in found if f.check == "drift"}
+    if "drift" in breach or ("kpi" in breach and "warning" in drift and "validation" not in breach):
+        causes.append("input_drift")  # a KPI breach with features drifted, even below the dataset rule
+    elif "kpi" in breach and "validation" not in breach:
+        causes.append("undetermined" if "note" in drift else "concept_change")
     if causes:
         status: Status = "breach"
     elif any(f.level == "warning" for f in found):
@@ -137,12 +151,34 @@ def _summary(status: Status, causes: list[Cause], found: tuple[Finding, ...]) ->
     lines = [f"{head}: " + ("; ".join(_PLAIN[c] for c in causes) if causes else "signals below the breach rules") + "."]
     kpi_breach = any(f.check == "kpi" and f.level == "breach" for f in found)
     drift = {f.level for f in found if f.check == "drift"}
-    if kpi_breach and "input_drift" in causes:
+    if kpi_breach and "input_drift" in causes and "breach" not in drift:
+        lines.append(
+            "The KPI breach comes with features that drifted (below the dataset rule), so they are the likely cause."
+        )
+    elif kpi_breach and "input_drift" in causes:
         lines.append("The KPI breach comes with input drift, so drift is the likely cause.")
     elif kpi_breach and "data_quality" in causes:
         lines.append("The KPI breach comes with broken data, so data quality is the likely cause.")
-    elif "concept_change" in causes and "note" in drift:
-        lines.append("Input drift was not evaluated in this window (too few rows), so it cannot be ruled out.")
-    elif "concept_change" in causes and "warning" in drift:
-        lines.append("Some features drifted, below the dataset rule: check whether they contribute.")
+    elif "undetermined" in causes:
+        lines.append(
+            "Input drift was not evaluated in this window (too few rows), so neither a drift nor a change of the "
+            "relationship can be ruled out."
+        )
     return "\n".join([*lines, *notes])
+
+
+def overdue_finding(
+    cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int
+) -> Finding | None:
+    """The "labels overdue" warning of a window ending at ``end``, as of ``as_of``: labels still immature once
+    the horizon has passed (silence is a failure too)."""
+    if not cfg.kpis or rows == 0 or as_of < wall_shift(end, cfg.horizon):
+        return None
+    if labelled / rows >= cfg.label_maturity:
+        return None
+    return Finding(
+        "labels",
+        "warning",
+        f"only {labelled} of {rows} rows labelled ({labelled / rows:.0%}) after the {cfg.label_horizon} horizon; "
+        "the KPIs shown are of these labels, incomplete, and a warning at most",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -12,6 +13,8 @@ DATA = Path(__file__).parent / "data"
 AGRAWAL_NUM = ["salary", "commission", "age", "hvalue", "hyears", "loan"]
 AGRAWAL_CAT = ["elevel", "car", "zipcode"]
 FRIEDMAN_X = [f"x{i}" for i in range(10)]
+START = pd.Timestamp("2026-03-02", tz="UTC")
+"""Where generated streams start: a Monday, so that weekly windows start on it."""
 
 
 def agrawal() -> pd.DataFrame:
@@ -66,3 +69,90 @@ def write_agrawal_sources(folder: Path, label_delay_days: float = 2.0, config: d
     path = folder / "agrawal.yaml"
     path.write_text(yaml.safe_dump(config or agrawal_config()))
     return path
+
+
+def write_stream(
+    folder: Path,
+    length: pd.Timedelta,
+    horizon: pd.Timedelta,
+    delay: tuple[float, float],
+    windows: int,
+    rows: int = 240,
+    late_share: float = 0.0,
+    accuracy_after: float | None = None,
+    shift_after: float = 0.0,
+    seed: int = 0,
+) -> Path:
+    """``windows`` windows of ``length`` with ``rows`` predictions each; each label arrives a uniform
+    ``delay`` (in horizons) after its prediction, ``late_share`` of them 3 horizons late instead. The model is
+    right 92% of the time, ``accuracy_after`` in the second half if given (a concept change); ``shift_after``
+    moves x1 by that many standard deviations in the second half (one feature of three drifts)."""
+    rng = np.random.default_rng(seed)
+    n = rows * windows
+    ts = START + pd.to_timedelta(np.sort(rng.uniform(0, windows, n)) * length.total_seconds(), unit="s")
+
+    def frame(k: int, t: Any, acc: np.ndarray) -> pd.DataFrame:
+        x1, x2 = rng.normal(0, 1, k), rng.gamma(2.0, 1.0, k)
+        c = rng.choice(["a", "b", "c"], k, p=[0.5, 0.3, 0.2])
+        p = 1 / (1 + np.exp(-(x1 + 0.3 * x2 - 0.6)))
+        pred = (p >= 0.5).astype(int)
+        right = rng.uniform(size=k) < acc
+        return pd.DataFrame(
+            {
+                "ts": t,
+                "x1": x1,
+                "x2": x2,
+                "c": c,
+                "y_pred": pred,
+                "y_pred_proba": p,
+                "y": np.where(right, pred, 1 - pred),
+            }  # fmt: skip
+        )
+
+    acc = np.full(n, 0.92)
+    if accuracy_after is not None:
+        acc[n // 2 :] = accuracy_after
+    preds = frame(n, ts, acc)
+    preds.loc[n // 2 :, "x1"] += shift_after
+    preds["row"] = [f"p{i}" for i in range(n)]
+    wait = rng.uniform(*delay, n) * horizon.total_seconds()
+    late = rng.uniform(size=n) < late_share
+    wait[late] = 3 * horizon.total_seconds()
+    labels = preds[["row", "y"]].assign(labelled_at=preds["ts"] + pd.to_timedelta(wait, unit="s"))
+    reference = frame(3000, START - pd.Timedelta(days=30), np.full(3000, 0.92)).drop(columns=["ts"])
+    reference["row"] = [f"ref{i}" for i in range(len(reference))]
+    folder.mkdir(parents=True, exist_ok=True)
+    preds.drop(columns=["y"]).to_csv(folder / "predictions.csv", index=False)
+    labels.to_csv(folder / "labels.csv", index=False)
+    reference.to_csv(folder / "reference.csv", index=False)
+    config = {
+        "name": "shapes",
+        "task": "binary",
+        "sources": {
+            "predictions": {"path": "predictions.csv"},
+            "labels": {"path": "labels.csv", "arrived_at": "labelled_at"},
+            "reference": {"path": "reference.csv"},
+        },
+        "columns": {
+            "timestamp": "ts",
+            "id": "row",
+            "numerical": ["x1", "x2"],
+            "categorical": ["c"],
+            "prediction": "y_pred",
+            "probability": "y_pred_proba",
+            "target": "y",
+        },  # fmt: skip
+        "window": {"length": duration_text(length), "timezone": "UTC"},
+        "label_horizon": duration_text(horizon),
+        "volume": {"min_rows": 10},
+        "kpis": [{"metric": "accuracy", "target": 0.8, "min_labelled": 20}],
+    }
+    path = folder / "shapes.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def duration_text(d: pd.Timedelta) -> str:
+    """A duration as the config writes it (``6h``, ``7d``)."""
+    hours = int(d.total_seconds() // 3600)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"

@@ -331,14 +331,16 @@ def _backfill_per_window(
     send_alerts: bool | None,
     advance: Callable[[], None],
 ) -> list[dict[str, Any]]:
-    """One monitor-model flow run per window (each its own run in Prefect's UI)."""
-    from driftwarden.flows.monitor.backfill import as_it_stands
+    """One monitor-model flow run per window (each its own run in Prefect's UI), then the label catch-up the
+    last ones are owed (a catch-up-labels flow run)."""
+    from driftwarden.flows.monitor.backfill import as_it_stands, catch_up_labels
 
     results = []
     for w in windows:
         as_of = None if labels_now else w.end.isoformat()
         results.append(_run_window(config, w.end.isoformat(), as_of, "backfill", send_alerts))
         advance()
+    catch_up_labels(str(config), windows[-1].end.isoformat(), labels_now)
     # Later runs re-score earlier windows as labels arrive: report each window as it stands now.
     url = get_settings().resolved_store_url()
     return [as_it_stands(cfg, url, w, result) for w, result in zip(windows, results, strict=True)]

@@ -32,6 +32,7 @@ from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import runtime, store
 from driftwarden.flows.monitor.flow import MonitorFailed, monitor_window
+from driftwarden.flows.monitor.label_catchup import catch_up
 from driftwarden.flows.monitor.tasks import load_window_json
 
 BASE_TIMEOUT_S = 1800
@@ -106,9 +107,11 @@ class Replay:
         self._open: list[tuple[Window, dict[str, Any]]] = []
         self.told: list[dict[str, Any]] = []
 
-    def stored(self, window: Window, result: dict[str, Any]) -> None:
+    def stored(self, window: Window, result: dict[str, Any], as_of: pd.Timestamp) -> None:
+        """``window``'s run, which knew the labels as of ``as_of``: the windows whose labels' horizon had passed
+        by then are final (that run's catch-up was their last)."""
         self._open.append((window, result))
-        while self._open and wall_shift(self._open[0][0].start, self._cfg.horizon) <= window.start:
+        while self._open and wall_shift(self._open[0][0].end, self._cfg.horizon) <= as_of:
             self._tell(*self._open.pop(0))
 
     def close(self) -> None:
@@ -132,6 +135,30 @@ def as_it_stands(cfg: ModelConfig, store_url: str, window: Window, result: dict[
     if attempt and current.get("retrain") is not None:
         current["retrain"] = {**current["retrain"], "attempt": attempt}
     return current
+
+
+def final_catch_up(
+    cfg: ModelConfig, store_url: str, until: pd.Timestamp, now: pd.Timestamp, labels_now: bool
+) -> list[dict[str, Any]]:
+    """The label catch-up the last windows of a replay are owed, as of the earlier of now and the end of the
+    last one's horizon (every label known now, with ``labels_now``); a failure is logged, never fatal: the
+    windows stand as replayed and the next run catches them up."""
+    as_of = now if labels_now else min(now, wall_shift(until, cfg.horizon))
+    try:
+        return catch_up(cfg, store_url, until, as_of)
+    except Exception as exc:
+        get_run_logger().warning("%s: the catch-up after the replay failed: %s: %s", cfg.name, type(exc).__name__, exc)
+        return []
+
+
+@flow(name="catch-up-labels")
+def catch_up_labels(config_path: str, until: str, labels_now: bool = False) -> list[dict[str, Any]]:
+    """``final_catch_up`` as a flow run of its own: the end of a window-by-window backfill."""
+    cfg = runtime.load_config.fn(config_path)
+    with runtime.inline_steps():
+        return final_catch_up(
+            cfg, get_settings().resolved_store_url(), pd.Timestamp(until), pd.Timestamp.now(tz="UTC"), labels_now
+        )
 
 
 def _run_name() -> str:
@@ -173,10 +200,10 @@ def backfill_model(
     todo = [w for w in windows if done_until is None or w.end > done_until]
     with runtime.inline_steps():
         for w in windows:
-            if w not in todo:
-                replay.stored(w, {})
-                continue
             as_of = now if labels_now else w.end
+            if w not in todo:
+                replay.stored(w, {}, as_of)
+                continue
             last = w == windows[-1]
             try:
                 result = monitor_window(
@@ -186,9 +213,11 @@ def backfill_model(
             except MonitorFailed as exc:  # stored as failed; the replay goes on
                 result = exc.summary
             _tell("stored", result)
-            replay.stored(w, result)
+            replay.stored(w, result, as_of)
             if checkpoint is not None:
                 checkpoint.advance(w.end)
+        if windows:
+            final_catch_up(cfg, store_url, windows[-1].end, now, labels_now)
     replay.close()
     if checkpoint is not None:
         checkpoint.finish()

@@ -11,6 +11,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from driftwarden.checks import records
+from driftwarden.checks.verdict import overdue_finding
 from driftwarden.checks.windows import Window
 from driftwarden.config.loader import ConfigError
 from driftwarden.config.model import ModelConfig
@@ -102,14 +103,16 @@ def monitor_window(
             predict_window(cfg, window)
         reference = monitor_tasks.ensure_reference(cfg, store_url)
         as_of = attempt.as_of = monitor_tasks.known_as_of(cfg, store_url, window, as_of)
-        labels = monitor_tasks.read_known_labels(cfg, window, as_of, reference)
-        scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels)
+        earlier = monitor_tasks.catchup_windows(cfg, store_url, window)  # what label catch-up still owes
+        labels = monitor_tasks.read_known_labels(cfg, window, as_of, reference, earlier)
+        scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels, earlier)
         rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of, reference)
-        kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan)
+        kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan, as_of)
         recent = monitor_tasks.recent_volumes(cfg, store_url, window)
         inputs = monitor_tasks.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
         failures = monitor_tasks.pick_failures(cfg, scan)
-        verdict = monitor_tasks.decide(inputs, kpis)
+        late = overdue_finding(cfg, window.end, as_of, kpis.labelled, kpis.rows)
+        verdict = monitor_tasks.decide(inputs, kpis, late)
         retrain = retrain_trigger.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of)
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
         metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)

@@ -15,26 +15,36 @@ from driftwarden.checks.drift import DriftResult, detect_drift
 from driftwarden.checks.failures import select_failures
 from driftwarden.checks.kpis import evaluate_kpis
 from driftwarden.checks.scan import WindowPart
-from driftwarden.checks.verdict import Finding, Verdict, decide_verdict, kpi_findings, output_drift_findings
+from driftwarden.checks.verdict import (
+    Finding,
+    Verdict,
+    decide_verdict,
+    kpi_findings,
+    output_drift_findings,
+    overdue_finding,
+)
 from driftwarden.checks.windows import Window, wall_shift
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import files as report_files
 from driftwarden.flows import store
 from driftwarden.flows.masking import mask_key
-from driftwarden.flows.monitor.tasks import Reference, kpi_history, local_time
+from driftwarden.flows.monitor import tasks as monitor_tasks
+from driftwarden.flows.monitor.tasks import Reference, kpi_history, local_time, owed_windows
 from driftwarden.flows.reports.pages import write_page
 from driftwarden.flows.runtime import IO, step
 from driftwarden.flows.store import locks
 
 
-def _windows_to_rescore(engine: Any, cfg: ModelConfig, window: Window) -> pd.DataFrame:
-    """The current runs of the earlier windows within the horizon that did not fail (``steps.catchup_windows``
+def _windows_to_rescore(engine: Any, cfg: ModelConfig, before: pd.Timestamp) -> pd.DataFrame:
+    """The current runs of the windows before ``before`` that catch-up still owes (``tasks.owed_windows``, which
     names the same windows to the scan)."""
-    earlier = store.latest_runs(
-        engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
-    )
-    return earlier[earlier["status"] != "failed"]
+    owed = owed_windows(engine, cfg, before)
+    if not owed:
+        return store.latest_runs(engine, cfg.name, last=0)
+    runs = store.latest_runs(engine, cfg.name, start=store.utc(owed[0][0]), end=store.utc(before), failed=False)
+    starts = {store.utc(s) for s, _ in owed}
+    return runs[[pd.Timestamp(t).to_pydatetime() in starts for t in runs["window_start"]]]
 
 
 def _target_drift(cfg: ModelConfig, labelled: pd.DataFrame, reference: Reference) -> DriftResult:
@@ -56,7 +66,7 @@ def rescore_earlier_windows(
     """Label catch-up: re-score earlier windows within the horizon whose labels grew, as new run versions."""
     engine = store.open_store(store_url)
     done: list[dict[str, Any]] = []
-    for run in _windows_to_rescore(engine, cfg, window).to_dict("records"):
+    for run in _windows_to_rescore(engine, cfg, window.start).to_dict("records"):
         lock = _try_lock(engine, cfg, run)
         if lock is None:  # that window is being monitored right now: its own run uses the labels known now
             continue
@@ -103,12 +113,14 @@ def _rescore_one(
         return None
     labelled = part.labelled
     stored = [Finding(**f) for f in json.loads(run["findings"])]
-    overdue = _overdue(cfg, end, as_of, len(labelled), part.rows)
+    overdue = overdue_finding(cfg, end, as_of, len(labelled), part.rows)
     grew = len(labelled) > (run["labelled_rows"] or 0)
     if not grew and (overdue is None or any(f.check == "labels" for f in stored)):
+        if as_of >= wall_shift(end, cfg.horizon):  # nothing new by the horizon: final as it stands
+            store.labels_checked(engine, int(run["id"]), store.utc(as_of))
         return None
     history = kpi_history(engine, cfg, start)
-    kpis = evaluate_kpis(labelled, cfg, part.rows, history)
+    kpis = evaluate_kpis(labelled, cfg, part.rows, history, overdue=overdue is not None)
     inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
     target = _target_drift(cfg, labelled, reference)
     verdict = decide_verdict(
@@ -171,14 +183,15 @@ def _rescore_page(
     )
 
 
-def _overdue(cfg: ModelConfig, end: pd.Timestamp, as_of: pd.Timestamp, labelled: int, rows: int) -> Finding | None:
-    """Labels still immature once the horizon has passed: silence is a failure too."""
-    if not cfg.kpis or rows == 0 or as_of < wall_shift(end, cfg.horizon):
-        return None
-    if labelled / rows >= cfg.label_maturity:
-        return None
-    return Finding(
-        "labels",
-        "warning",
-        f"only {labelled} of {rows} rows labelled ({labelled / rows:.0%}) after the {cfg.label_horizon} horizon",
-    )
+def catch_up(cfg: ModelConfig, store_url: str, until: pd.Timestamp, as_of: pd.Timestamp) -> list[dict[str, Any]]:
+    """The catch-up still owed to the windows ending by ``until`` (the end of a replay), as of ``as_of``: what
+    the runs of the next windows would have done, so that replayed history does not end in ``pending``."""
+    engine = store.open_store(store_url)
+    earlier = owed_windows(engine, cfg, until)
+    if not earlier:
+        return []
+    tail = Window(until, until)  # no rows of its own: only the owed windows are read
+    reference = monitor_tasks.ensure_reference(cfg, store_url)
+    labels = monitor_tasks.read_known_labels(cfg, tail, as_of, reference, earlier)
+    scan = monitor_tasks.scan_window(cfg, store_url, tail, reference, labels, earlier)
+    return rescore_earlier_windows(cfg, store_url, tail, scan.earlier, as_of, reference)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -21,6 +21,7 @@ from driftwarden.checks.scan import ScanResult, WindowScan
 from driftwarden.checks.sketch import sketch_frame
 from driftwarden.checks.validation import ValidationResult
 from driftwarden.checks.verdict import (
+    Finding,
     Verdict,
     decide_verdict,
     input_findings,
@@ -123,15 +124,19 @@ def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Time
 
 @step(IO)
 def read_known_labels(
-    cfg: ModelConfig, window: Window, as_of: pd.Timestamp, reference: Reference
+    cfg: ModelConfig,
+    window: Window,
+    as_of: pd.Timestamp,
+    reference: Reference,
+    earlier: list[tuple[pd.Timestamp, pd.Timestamp]] | None = None,
 ) -> pd.DataFrame | None:
-    """(id, target) of every label known as of the run, from the start of the label horizon; None when the
-    target comes with the predictions. Labels the model cannot have predicted (another encoding) fail the run
-    above MAX_UNKNOWN_SHARE and are left out below it."""
+    """(id, target) of every label known as of the run, from the start of the label horizon (or of the earliest
+    of the ``earlier`` windows re-scored); None when the target comes with the predictions. Labels the model
+    cannot have predicted (another encoding) fail the run above MAX_UNKNOWN_SHARE and are left out below it."""
     src = cfg.sources.labels
     if src is None:
         return None
-    labels = sources.read_labels(cfg, wall_shift(window.start, -cfg.horizon), as_of)
+    labels = sources.read_labels(cfg, labels_from(cfg, window, earlier or []), as_of)
     target = cfg.columns.target
     check = check_labels(labels[target], cfg, reference.profile)
     if check is not None and check.refused:
@@ -141,11 +146,18 @@ def read_known_labels(
 
 @step(IO)
 def scan_window(
-    cfg: ModelConfig, store_url: str, window: Window, reference: Reference, labels: pd.DataFrame | None
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    reference: Reference,
+    labels: pd.DataFrame | None,
+    earlier: list[tuple[pd.Timestamp, pd.Timestamp]] | None = None,
 ) -> ScanResult:
-    """One pass over the window's predictions in chunks (and over the earlier windows that label catch-up
-    may re-score, when there are any): validation, drift sketches, KPI rows, failure candidates, a sample."""
-    earlier = catchup_windows(cfg, store_url, window)
+    """One pass over the window's predictions in chunks (and over the ``earlier`` windows that label catch-up
+    re-scores, when there are any; by default ``catchup_windows``): validation, drift sketches, KPI rows,
+    failure candidates, a sample."""
+    if earlier is None:
+        earlier = owed_windows(store.open_store(store_url), cfg, window.start)
     settings = get_settings()
     sample_rows = settings.report_sample_rows
     if settings.dask_address:  # the chunks scanned by a Dask cluster's workers, merged here in reading order
@@ -167,17 +179,33 @@ def scan_window(
     return result
 
 
+def owed_windows(engine: Any, cfg: ModelConfig, before: pd.Timestamp) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(start, end) of the windows starting before ``before`` that label catch-up still owes a re-score: their
+    current run did not fail and their labels' horizon had not passed as of it (end + label_horizon > its
+    ``as_of``), whatever the window's length, the horizon or the schedule. A window is final once a run of
+    it (its own, or a re-score) knew the labels as of its horizon."""
+    tz, horizon = cfg.window.timezone, cfg.horizon
+    slack = timedelta(hours=3)  # a wall-clock shift differs from the plain one by at most a DST change
+    owed = []
+    for start, end, as_of in store.window_times(engine, cfg.name, store.utc(before)):
+        if as_of is not None and as_of >= end + horizon + slack:
+            continue  # most of a long history: decided without a time zone
+        local_end = local_time(end, tz)
+        if as_of is None or pd.Timestamp(as_of).tz_localize("UTC") < wall_shift(local_end, horizon):
+            owed.append((local_time(start, tz), local_end))
+    return owed
+
+
+@step(IO)
 def catchup_windows(cfg: ModelConfig, store_url: str, window: Window) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """(start, end) of the earlier windows within the label horizon with a stored run that did not fail."""
-    engine = store.open_store(store_url)
-    runs = store.latest_runs(
-        engine, cfg.name, start=store.utc(wall_shift(window.start, -cfg.horizon)), end=store.utc(window.start)
-    )
-    tz = cfg.window.timezone
-    return [
-        (local_time(r["window_start"], tz), local_time(r["window_end"], tz))
-        for r in runs[runs["status"] != "failed"].to_dict("records")
-    ]
+    """(start, end) of the earlier windows this window's run re-scores (``owed_windows``)."""
+    return owed_windows(store.open_store(store_url), cfg, window.start)
+
+
+def labels_from(cfg: ModelConfig, window: Window, earlier: list[tuple[pd.Timestamp, pd.Timestamp]]) -> pd.Timestamp:
+    """Labels are read from the start of the label horizon, or from the start of the earliest window re-scored
+    if that is earlier (a window longer than the horizon had labels arrive before it)."""
+    return min([wall_shift(window.start, -cfg.horizon), *(s for s, _ in earlier)])
 
 
 def local_time(stored: Any, tz: str) -> pd.Timestamp:
@@ -232,11 +260,15 @@ def kpi_history(engine: Any, cfg: ModelConfig, window_start: pd.Timestamp) -> di
 
 
 @step(IO)
-def window_kpis(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult) -> KpiResult:
-    """KPIs of a window from the labels known so far (with the consecutive-window history)."""
+def window_kpis(
+    cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult, as_of: pd.Timestamp | None = None
+) -> KpiResult:
+    """KPIs of a window from the labels known so far (with the consecutive-window history); as of a time past
+    the labels' horizon (a window monitored late), immature labels are overdue."""
     engine = store.open_store(store_url)
     history = kpi_history(engine, cfg, window.start)
-    return evaluate_kpis(scan.window.labelled, cfg, scan.window.rows, history)
+    late = as_of is not None and as_of >= wall_shift(window.end, cfg.horizon)
+    return evaluate_kpis(scan.window.labelled, cfg, scan.window.rows, history, overdue=late)
 
 
 @step(PURE)
@@ -245,8 +277,10 @@ def pick_failures(cfg: ModelConfig, scan: ScanResult) -> list[dict[str, Any]]:
 
 
 @step(PURE)
-def decide(inputs: InputChecks, kpis: KpiResult) -> Verdict:
-    return decide_verdict([*input_findings(inputs.volume, inputs.validation, inputs.drift), *kpi_findings(kpis)])
+def decide(inputs: InputChecks, kpis: KpiResult, late: Finding | None = None) -> Verdict:
+    """The verdict of the window's findings (``late``: its labels are overdue)."""
+    found = [*input_findings(inputs.volume, inputs.validation, inputs.drift), *kpi_findings(kpis)]
+    return decide_verdict([*found, *([late] if late else [])])
 
 
 @step(PURE)

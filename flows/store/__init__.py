@@ -328,6 +328,27 @@ def latest_runs(
         return _frame(conn, q.order_by(order))
 
 
+def labels_checked(engine: Engine, run_id: int, as_of: datetime) -> None:
+    """Label catch-up looked at a run's window again as of ``as_of`` and found no new label: the version it would
+    write would be this one again, so this one holds as of then (its own ``as_of`` is left as it was)."""
+    with engine.begin() as conn:
+        conn.execute(runs.update().where(runs.c.id == run_id).values(labels_checked_at=as_of))
+
+
+def window_times(engine: Engine, model: str, end: datetime) -> list[tuple[datetime, datetime, datetime | None]]:
+    """(window_start, window_end, labels known as of) of the current run of each window starting before ``end``
+    that did not fail, oldest first (the later of its ``as_of`` and ``labels_checked_at``): for the label
+    catch-up to find the windows it still owes."""
+    q = (
+        sa.select(runs.c.window_start, runs.c.window_end, runs.c.as_of, runs.c.labels_checked_at)
+        .where(runs.c.model == model, runs.c.superseded.is_(False), runs.c.status != "failed")
+        .where(runs.c.window_start < end)
+        .order_by(runs.c.window_start)
+    )
+    with engine.connect() as conn:
+        return [(r[0], r[1], max((t for t in (r[2], r[3]) if t is not None), default=None)) for r in conn.execute(q)]
+
+
 def run_metrics(engine: Engine, run_ids: Sequence[int], kind: str | None = None) -> pd.DataFrame:
     q = sa.select(metrics).where(metrics.c.run_id.in_([int(i) for i in run_ids]))
     if kind:

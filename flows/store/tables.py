@@ -37,6 +37,9 @@ runs = sa.Table(
     sa.Column("labelled_rows", sa.Integer),
     sa.Column("label_coverage", sa.Float),
     sa.Column("as_of", sa.DateTime),
+    # Label catch-up looked again as of this time and found no new label: the version holds as of then. Kept
+    # apart from as_of, which says what the version knew when it was written (status_since reads it).
+    sa.Column("labels_checked_at", sa.DateTime),
     sa.Column("reference_id", sa.Integer, sa.ForeignKey("references.id")),
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("finished_at", sa.DateTime),

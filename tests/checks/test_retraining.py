@@ -302,3 +302,28 @@ def test_a_margin_never_makes_promotion_easier_and_a_challenger_must_be_scorable
     rng = np.random.default_rng(1)
     test, p_few, details = delong_paired(few, rng.uniform(size=500), rng.uniform(size=500))
     assert p_few is None and details["positives"] == 5
+
+
+def test_an_undetermined_streak_retrains_as_after_drift_never_on_the_rows_since_the_change():
+    """Drift not evaluated on the breached windows: the policy's cause is undetermined, and the plan trains on
+    the last windows and the reference (as after input drift), not on the few rows since the streak began."""
+    policy = RetrainConfig(consecutive=2, min_labelled_rows=100)
+    states = [
+        WindowState(T0 + i * DAY, T0 + (i + 1) * DAY, ("undetermined",) if i >= 3 else (), True,
+                    ("accuracy",) if i >= 3 else (), 200)
+        for i in range(5)
+    ]  # fmt: skip
+    decision = decide_retrain(states, policy, ["accuracy"], T0 + 10 * DAY, None)
+    assert decision.retrain and decision.cause == "undetermined" and "drift not evaluated" in decision.reason
+    mixed = [*states[:4], WindowState(T0 + 4 * DAY, T0 + 5 * DAY, ("concept_change",), True, ("accuracy",), 200)]
+    assert decide_retrain(mixed, policy, ["accuracy"], T0 + 10 * DAY, None).cause == "undetermined"
+    cfg = _cfg(training={"after_concept_change": "since_change", "windows": 3, "min_rows": 100,
+                         "include_reference": True})  # fmt: skip
+    df, window_of = _labelled(6)
+    windows = sorted(window_of.unique())
+    reference = df.iloc[:400].assign(timestamp=windows[0] - pd.Timedelta(days=30))
+    plan = plan_training(cfg, df, window_of, windows[:5], "undetermined", windows[3], reference, None)
+    assert list(plan.train_windows) == windows[1:4]  # the last 3 windows before the holdout, not from windows[3]
+    assert plan.reference_rows > 0 and plan.note.startswith("undetermined")
+    since = plan_training(cfg, df, window_of, windows[:5], "concept_change", windows[3], reference, None)
+    assert list(since.train_windows) == windows[3:4] and since.reference_rows == 0

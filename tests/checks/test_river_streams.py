@@ -1,5 +1,5 @@
 """Real concept-drift streams, daily windows, pure checks: the KPI alarm fires exactly where the concept
-changed, with cause concept_change, while the inputs stay quiet."""
+changed, with cause undetermined: 24 rows a day are too few to look at input drift."""
 
 from __future__ import annotations
 
@@ -46,13 +46,15 @@ def replay(df: pd.DataFrame, cfg: ModelConfig, features: list[str]) -> pd.DataFr
     return days[days.last_row - days.first_row == 23]  # complete days only (the stream ends mid-day)
 
 
-def test_agrawal_accuracy_breaches_after_row_10000_with_cause_concept_change():
+def test_agrawal_accuracy_breaches_after_row_10000_with_cause_undetermined():
     cfg = ModelConfig.model_validate(agrawal_config())
     days = replay(agrawal(), cfg, AGRAWAL_NUM + AGRAWAL_CAT)
     before, after = days[days.last_row < 10000], days[days.first_row >= 10000]
     assert len(before) == 207 and len(after) == 416
     assert (after.status == "breach").all()
-    assert after.causes.map(lambda c: c == ("concept_change",)).all()
+    # 24 rows a day: nobody could look at the inputs, so the cause is undetermined, never "concept_change"
+    # (which says the inputs look normal)
+    assert after.causes.map(lambda c: c == ("undetermined",)).all()
     assert (before.status != "breach").all()
     assert (before.status == "ok").mean() > 0.95
     assert not days.drift_evaluated.any()  # 24 rows a day: drift is "not evaluated", never "drifted"
@@ -79,7 +81,7 @@ def test_friedman_mae_breach_covers_rows_10000_to_14999_and_clears_after():
     inside = days[(days.first_row >= 10000) & (days.last_row < 15000)]
     outside = days[(days.last_row < 10000) | (days.first_row >= 15000)]
     assert len(inside) == 208 and (inside.status == "breach").all()
-    assert inside.causes.map(lambda c: c == ("concept_change",)).all()
+    assert inside.causes.map(lambda c: c == ("undetermined",)).all()  # 24 rows a day: drift not evaluated
     assert (outside.status != "breach").all()
     after = days[days.first_row >= 15000]
     assert (after.status == "ok").mean() > 0.95 and after.value.median() < 1.2

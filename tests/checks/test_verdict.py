@@ -24,15 +24,19 @@ def test_rows():
     for weak in ([DRIFT_LOW], [KPI_LOW], [DRIFT_LOW, KPI_LOW]):
         v = decide_verdict(weak)
         assert v.status == "warning" and v.causes == ()
-    # a KPI breach with drift below the dataset rule is still a concept change, with the features named
+    # a KPI breach with features drifted below the dataset rule: the inputs did not look normal
     below = decide_verdict([DRIFT_LOW, KPI])
-    assert below.causes == ("concept_change",) and "check whether they contribute" in below.summary
+    assert below.causes == ("input_drift",) and "drifted (below the dataset rule)" in below.summary
+    assert "1 of 9 features drifted" in below.summary and "look normal" not in below.summary
     # broken data explains a KPI drop better than a new concept
     broken = decide_verdict([VOLUME, DQ, KPI])
     assert broken.causes == ("volume", "data_quality") and "data quality is the likely cause" in broken.summary
-    # drift not evaluated: still a concept change by the table, but the summary says it was not ruled out
+    # drift not evaluated: nobody looked at the inputs, so the cause is undetermined (still a breach)
     unknown = decide_verdict([Finding("drift", "note", "not evaluated: 24 rows < min_rows 1000"), KPI])
-    assert unknown.causes == ("concept_change",) and "cannot be ruled out" in unknown.summary
+    assert unknown.status == "breach" and unknown.causes == ("undetermined",), unknown
+    assert unknown.summary.startswith("BREACH: the model got worse, and why cannot be told")
+    assert "neither a drift nor a change of the relationship can be ruled out" in unknown.summary
+    assert decide_verdict([VOLUME, Finding("drift", "note", "not evaluated"), KPI]).causes == ("volume", "undetermined")
     assert decide_verdict([Finding("drift", "note", "not evaluated")]).status == "ok"
 
 

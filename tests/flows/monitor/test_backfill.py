@@ -320,10 +320,10 @@ def test_a_window_that_fails_is_stored_as_failed_and_the_replay_goes_on(tmp_path
     config = write_agrawal_sources(tmp_path / "agrawal")
     window_kpis = monitor_tasks.window_kpis
 
-    def kpis_or_fail(cfg, store_url, window, scan):
+    def kpis_or_fail(cfg, store_url, window, scan, *rest):
         if window.start == pd.Timestamp("2025-02-16", tz="UTC"):
             raise ValueError("the KPIs of 2025-02-16 cannot be computed")
-        return window_kpis(cfg, store_url, window, scan)
+        return window_kpis(cfg, store_url, window, scan, *rest)
 
     monkeypatch.setattr(monitor_tasks, "window_kpis", kpis_or_fail)
     result, days = cli("backfill", "--config", str(config), "--start", "2025-02-14", "--end", "2025-02-24", "--json")

@@ -55,7 +55,8 @@ def test_backfill_from_postgres_tables(tmp_path, dw_home, tables, monkeypatch):
     days = {d["window_start"][:10]: d for d in map(json.loads, filter(None, result.stdout.splitlines()))}
     assert days["2025-02-18"]["status"] == "ok" and days["2025-02-18"]["rows"] == 24
     for day in ("2025-02-21", "2025-02-22"):
-        assert days[day]["causes"] == ["concept_change"] and days[day]["labelled_rows"] == 24
+        # 24 rows a day: too few to look at input drift, so why the KPI broke is undetermined
+        assert days[day]["causes"] == ["undetermined"] and days[day]["labelled_rows"] == 24
 
 
 def test_database_errors_are_named(tmp_path, dw_home, tables, monkeypatch):

@@ -26,7 +26,7 @@ def test_backfill_into_postgres(tmp_path, dw_home, postgres_url, monkeypatch):
     assert result.exit_code == 0, result.output
     days = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [d["status"] for d in days][:4] == ["ok", "breach", "breach", "breach"]
-    assert days[2]["causes"] == ["concept_change"]
+    assert days[2]["causes"] == ["undetermined"]  # 24 rows a day: too few to look at input drift
 
     engine = store.open_store(postgres_url)
     assert engine.dialect.name == "postgresql"

@@ -58,12 +58,15 @@ def test_prune_deletes_old_reports_and_samples_but_keeps_training_samples_and_ru
 
     now = datetime(2025, 2, 23)  # windows that ended on or before 2025-02-22 are past the 1d retention
     dry = retention.prune(engine, cfg, now=now, dry_run=True)
-    assert (dry.samples, dry.kept_for_training) == (total - trained, trained)
+    past = {day: counts for day, counts in before.items() if day <= 21}  # the backfill's catch-up labelled 21 too
+    trained = sum(k for _, k in past.values())
+    assert (dry.samples, dry.kept_for_training) == (sum(t for t, _ in past.values()) - trained, trained)
     assert _samples_by_window(engine) == before  # a dry run deletes nothing
     done = retention.prune(engine, cfg, now=now)
     assert (done.samples, done.kept_for_training) == (dry.samples, dry.kept_for_training)
     assert done.reports >= 2 and done.files >= done.reports
-    assert _samples_by_window(engine) == {20: (trained, trained)}
+    kept_samples = {day: (k, k) for day, (_, k) in past.items() if k} | {d: c for d, c in before.items() if d > 21}
+    assert _samples_by_window(engine) == kept_samples
     runs = store.latest_runs(engine, "agrawal")
     assert len(runs) == 4  # verdicts and metrics stay
     kept = runs[runs["window_start"] == datetime(2025, 2, 22)]["report_uri"].iloc[0]
