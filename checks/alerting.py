@@ -229,8 +229,8 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
         if r.get("kind") != "kpi" or r.get("segment", "all") != "all":
             continue
         level = details.get("level")
-        if level not in ("ok", "warning", "breach"):
-            continue
+        if level not in ("ok", "warning", "breach") or details.get("incomplete"):
+            continue  # not evaluated, or of labels overdue (incomplete): no evidence either way
         name = str(r.get("name"))
         kpis[name] = None if level == "ok" else _kpi_observation(r, level, start, seen)
     found = tuple(replace(o, window_start=start, cause=seen) for o in obs)

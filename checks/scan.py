@@ -3,7 +3,7 @@
 The monitoring run never holds a window's features whole: each chunk is validated (GX, counts merged),
 sketched for drift, sampled for the report, and reduced to the few columns KPIs need (id, prediction,
 probabilities, model version, segments, label) plus the rows that could make the failure log. Earlier
-windows within the label horizon (label catch-up) get the same reduction, without validation or drift.
+windows that label catch-up still owes get the same reduction, without validation or drift.
 
 What a chunk comes to is a ``ScanPart``, and the window's scan is the merge of its chunks' parts in reading
 order; nothing in a part depends on how the rows were cut into chunks (sketches sum exactly, the sample is
@@ -82,7 +82,7 @@ class ScanResult:
     """A seeded uniform sample of the window's features (for the Evidently report): the rows whose ids hash
     lowest (see ``sample_keys``)."""
     earlier: dict[pd.Timestamp, WindowPart]
-    """Earlier windows within the label horizon, by window start."""
+    """Earlier windows that label catch-up re-scores, by window start."""
 
 
 @dataclass

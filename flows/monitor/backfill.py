@@ -98,9 +98,10 @@ class Checkpoint:
 
 
 class Replay:
-    """Tells each window's JSON once no later window of the replay can re-score it: when the replay has moved
-    a label horizon past its start, or at the end. One line a window, as it stands at the end of the replay,
-    and in time order: what a window-by-window backfill tells once all its runs are done."""
+    """Tells each window's JSON once no later window of the replay can re-score it: when a later window's run
+    (that did not fail) knew the labels as of a label horizon past its end, or at the end. One line a window,
+    as it stands at the end of the replay, and in time order: what a window-by-window backfill tells once all
+    its runs are done."""
 
     def __init__(self, cfg: ModelConfig, store_url: str):
         self._cfg, self._url = cfg, store_url
@@ -111,6 +112,8 @@ class Replay:
         """``window``'s run, which knew the labels as of ``as_of``: the windows whose labels' horizon had passed
         by then are final (that run's catch-up was their last)."""
         self._open.append((window, result))
+        if result.get("status") == "failed":  # its catch-up may not have run: the next window's does it
+            return
         while self._open and wall_shift(self._open[0][0].end, self._cfg.horizon) <= as_of:
             self._tell(*self._open.pop(0))
 
@@ -156,9 +159,8 @@ def catch_up_labels(config_path: str, until: str, labels_now: bool = False) -> l
     """``final_catch_up`` as a flow run of its own: the end of a window-by-window backfill."""
     cfg = runtime.load_config.fn(config_path)
     with runtime.inline_steps():
-        return final_catch_up(
-            cfg, get_settings().resolved_store_url(), pd.Timestamp(until), pd.Timestamp.now(tz="UTC"), labels_now
-        )
+        end = pd.Timestamp(until).tz_convert(cfg.window.timezone)  # the zone's DST, not the string's fixed offset
+        return final_catch_up(cfg, get_settings().resolved_store_url(), end, pd.Timestamp.now(tz="UTC"), labels_now)
 
 
 def _run_name() -> str:

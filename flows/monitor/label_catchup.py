@@ -1,6 +1,6 @@
-"""Label catch-up: as labels arrive, earlier windows within the label horizon are re-scored as new run
-versions (KPIs, target drift, failure samples, verdict, a fresh page), and a window whose labels are still
-immature once its horizon has passed gets a warning."""
+"""Label catch-up: as labels arrive, earlier windows whose labels' horizon had not passed as of their latest run
+(``tasks.owed_windows``) are re-scored as new run versions (KPIs, target drift, failure samples, verdict, a
+fresh page), and a window whose labels are still immature once its horizon has passed gets a warning."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def rescore_earlier_windows(
     as_of: pd.Timestamp,
     reference: Reference,
 ) -> list[dict[str, Any]]:
-    """Label catch-up: re-score earlier windows within the horizon whose labels grew, as new run versions."""
+    """Label catch-up: re-score the earlier windows still owed whose labels grew, as new run versions."""
     engine = store.open_store(store_url)
     done: list[dict[str, Any]] = []
     for run in _windows_to_rescore(engine, cfg, window.start).to_dict("records"):

@@ -118,8 +118,10 @@ def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Time
     engine = store.open_store(store_url)
     start = store.utc(window.start)
     current = store.latest_runs(engine, cfg.name, start=start, end=start + pd.Timedelta(seconds=1))
-    stored = current["as_of"].dropna()
-    return as_of if stored.empty else max(as_of, pd.Timestamp(stored.iloc[0]).tz_localize("UTC"))
+    if current.empty:
+        return as_of
+    known = [pd.Timestamp(t).tz_localize("UTC") for t in current[["as_of", "labels_checked_at"]].iloc[0] if pd.notna(t)]
+    return max([as_of, *known])
 
 
 @step(IO)

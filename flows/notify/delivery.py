@@ -172,10 +172,11 @@ def _superseded_in_time(cfg: ModelConfig, engine: Any, summary: dict[str, Any]) 
 
 
 def gather_evidence(cfg: ModelConfig, engine: Any, summary: dict[str, Any], now: datetime) -> Evidence:
-    """This window (from its summary and its stored metrics) and the earlier windows within the label
-    horizon (their KPIs mature later), plus the dead-man's switch."""
+    """This window (from its summary and its stored metrics) and the earlier windows that ended within the
+    label horizon before it (their KPIs mature later: this run may have re-scored them, whatever the window's
+    length), plus the dead-man's switch."""
     start = store.utc(summary["window_start"])
-    earlier = alert_store.recent_windows(engine, cfg.name, start - cfg.horizon, start)
+    earlier = alert_store.recent_windows(engine, cfg.name, None, start, ended_after=start - cfg.horizon)
     windows: list[WindowEvidence] = [window_evidence(_window(run), rows) for run, rows in earlier]
     this = alert_store.recent_windows(engine, cfg.name, start, start + pd.Timedelta(seconds=1))
     rows = this[0][1] if this and summary["status"] != "failed" else []

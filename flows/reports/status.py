@@ -49,7 +49,8 @@ def _model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[s
         )  # fmt: skip
     else:
         last = runs.iloc[-1]
-        recent = runs[runs["window_start"] > last["window_start"] - cfg.horizon]  # labels may still change these
+        # windows the last run may have re-scored (they ended within the horizon before it), and later ones
+        recent = runs[runs["window_end"] > last["window_start"] - cfg.horizon]
         mature = runs[runs["label_coverage"].fillna(0) >= cfg.label_maturity]
         out.update(
             last_window=_local(last["window_start"], tz),

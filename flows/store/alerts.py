@@ -209,12 +209,16 @@ def acknowledge(engine: Engine, model: str, key: str) -> bool:
 # --- what the runs say --------------------------------------------------------------------------------
 
 
-def recent_windows(engine: Engine, model: str, start: datetime, end: datetime) -> list[tuple[dict[str, Any], list]]:
-    """The current run of each window with window_start in [start, end), oldest first, with its metric
-    rows (details parsed, passed as True/False/None)."""
-    q = sa.select(runs).where(
-        runs.c.model == model, runs.c.superseded.is_(False), runs.c.window_start >= start, runs.c.window_start < end
-    )
+def recent_windows(
+    engine: Engine, model: str, start: datetime | None, end: datetime, ended_after: datetime | None = None
+) -> list[tuple[dict[str, Any], list]]:
+    """The current run of each window with window_start in [start, end) (and ending after ``ended_after``),
+    oldest first, with its metric rows (details parsed, passed as True/False/None)."""
+    q = sa.select(runs).where(runs.c.model == model, runs.c.superseded.is_(False), runs.c.window_start < end)
+    if start is not None:
+        q = q.where(runs.c.window_start >= start)
+    if ended_after is not None:
+        q = q.where(runs.c.window_end > ended_after)
     with engine.connect() as conn:
         found = [dict(r) for r in conn.execute(q.order_by(runs.c.window_start)).mappings()]
         ids = [r["id"] for r in found]

@@ -29,6 +29,7 @@ def test_rows():
     assert below.causes == ("input_drift",) and "drifted (below the dataset rule)" in below.summary
     assert "1 of 9 features drifted" in below.summary and "look normal" not in below.summary
     # broken data explains a KPI drop better than a new concept
+    assert decide_verdict([DQ, DRIFT_LOW, KPI]).causes == ("data_quality",)  # broken data explains both
     broken = decide_verdict([VOLUME, DQ, KPI])
     assert broken.causes == ("volume", "data_quality") and "data quality is the likely cause" in broken.summary
     # drift not evaluated: nobody looked at the inputs, so the cause is undetermined (still a breach)

@@ -70,7 +70,7 @@ def _window_fields(d: dict[str, Any]) -> dict[str, Any]:
             "cause": retrain.get("cause"),
             "attempt": None if attempt is None else {k: attempt.get(k) for k in keys},
         }
-    kpi_keys = ("value", "lower", "upper", "target", "passed", "level", "labelled")
+    kpi_keys = ("value", "lower", "upper", "target", "passed", "level", "labelled", "incomplete")
     same = (
         "window_start", "window_end", "status", "causes", "drifted_features", "rows", "labelled_rows",
         "label_coverage", "failures_logged", "run_version", "trigger", "as_of", "status_since", "error",

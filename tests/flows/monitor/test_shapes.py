@@ -15,9 +15,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from driftwarden.config.loader import load_model_config
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import store
 from driftwarden.flows.cli.app import app
+from driftwarden.flows.monitor.tasks import owed_windows
+from driftwarden.flows.notify.delivery import gather_evidence
 from tests.streams import START, duration_text, write_stream
 
 runner = CliRunner()
@@ -67,6 +70,11 @@ def test_every_window_whose_labels_had_time_ends_evaluated(tmp_path, dw_home, le
         assert d["labelled_rows"] == d["rows"] and not kpi["incomplete"], d
         assert "horizon" not in d["summary"], d["summary"]  # no "labels overdue" warning
         assert versions(d["window_start"]) <= bound, (d["window_start"], versions(d["window_start"]), bound)
+    # and nothing is left owed: no later run reads these windows again
+    cfg = load_model_config(config)
+    assert (
+        owed_windows(store.open_store(get_settings().resolved_store_url()), cfg, START + 100 * windows * length) == []
+    )
 
 
 @pytest.mark.slow
@@ -79,6 +87,13 @@ def test_weekly_windows_with_a_short_horizon_catch_a_kpi_breach(tmp_path, dw_hom
     assert "pending" not in levels, levels
     assert levels[:3] == ["ok"] * 3 and levels[3:] == ["breach"] * 3, levels
     assert all(w["status"] == "breach" for w in weeks[3:]), [w["status"] for w in weeks]
+    # the next week's run alerts on the week its catch-up just matured (it started a week before, beyond the
+    # 3-day horizon, but ended within it)
+    next_week = {**weeks[-1], "window_start": (START + 6 * W).isoformat(), "status": "ok", "summary": "OK"}
+    engine = store.open_store(get_settings().resolved_store_url())
+    evidence = gather_evidence(load_model_config(config), engine, next_week, (START + 7 * W).to_pydatetime())
+    kpi = [o for o in evidence.observations if o.check == "kpi"]
+    assert kpi and kpi[0].severity == "critical" and kpi[0].window_start == weeks[-1]["window_start"], kpi
 
 
 @pytest.mark.slow
