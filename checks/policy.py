@@ -28,6 +28,9 @@ class WindowState:
     breached: tuple[str, ...]
     """KPI metrics in breach on this window (mature windows only)."""
     labelled: int
+    dataset_drift: bool | None = None
+    """Whether the dataset drift rule itself was met (None: as its causes say). A KPI breach with features
+    drifted below the rule has cause input_drift too, but is no drift "alone" for ``on_drift``."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,10 @@ def decide_retrain(
             tuple(w.start for w in streak),
         )
     newest = fresh[-1] if fresh else None
-    if policy.on_drift and newest is not None and "input_drift" in newest.causes:
+    drift_alone = newest is not None and (
+        newest.dataset_drift if newest.dataset_drift is not None else "input_drift" in newest.causes
+    )
+    if policy.on_drift and drift_alone and newest is not None:
         return RetrainDecision(
             True, f"input drift on {newest.start.isoformat(timespec='minutes')} (retrain.on_drift)", "input_drift"
         )

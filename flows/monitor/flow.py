@@ -113,7 +113,8 @@ def monitor_window(
         failures = monitor_tasks.pick_failures(cfg, scan)
         late = overdue_finding(cfg, window.end, as_of, kpis.labelled, kpis.rows)
         verdict = monitor_tasks.decide(inputs, kpis, late)
-        retrain = retrain_trigger.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of)
+        drifted = any(f.check == "drift" and f.level == "breach" for f in verdict.findings)  # the dataset rule
+        retrain = retrain_trigger.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of, drifted)
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
         metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)
         draw = evidently or any(f.level != "note" for f in verdict.findings)  # a finding: its page is drawn

@@ -31,10 +31,17 @@ def decision_json(decision: RetrainDecision) -> dict[str, Any]:
 
 @step(PURE)
 def retrain_decision(
-    cfg: ModelConfig, store_url: str, window: Window, kpis: Any, causes: Sequence[str], as_of: pd.Timestamp
+    cfg: ModelConfig,
+    store_url: str,
+    window: Window,
+    kpis: Any,
+    causes: Sequence[str],
+    as_of: pd.Timestamp,
+    dataset_drift: bool | None = None,
 ) -> RetrainDecision:
-    """The policy's verdict after this window: the stored earlier windows plus this one (not yet stored).
-    A re-run of a window older than the newest stored one never starts a retrain."""
+    """The policy's verdict after this window: the stored earlier windows plus this one (not yet stored;
+    ``dataset_drift``: whether its drift met the dataset rule). A re-run of a window older than the newest
+    stored one never starts a retrain."""
     newer = store.latest_runs(store.open_store(store_url), cfg.name, start=store.utc(window.end))
     if not newer.empty:
         return RetrainDecision(False, "a re-run of an earlier window does not retrain (newer windows are stored)")
@@ -45,6 +52,7 @@ def retrain_decision(
         mature=bool(kpis.mature),
         breached=tuple(v.metric for v in kpis.breached),
         labelled=int(kpis.labelled),
+        dataset_drift=dataset_drift,
     )
     last = Registry(cfg).last_attempt_time()
     names = [k.metric for k in cfg.kpis]

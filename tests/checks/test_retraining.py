@@ -72,6 +72,9 @@ def test_policy_counts_only_the_configured_kpis_and_drift_only_when_allowed():
     assert not decide_retrain(drift, RetrainConfig(), ["accuracy"], T0 + DAY, None).retrain
     allowed = decide_retrain(drift, RetrainConfig(on_drift=True), ["accuracy"], T0 + DAY, None)
     assert allowed.retrain and allowed.cause == "input_drift"
+    # a KPI breach with features drifted below the dataset rule is input_drift, but no drift "alone"
+    below = [WindowState(T0, T0 + DAY, ("input_drift",), False, ("accuracy",), 0, dataset_drift=False)]
+    assert not decide_retrain(below, RetrainConfig(on_drift=True), ["accuracy"], T0 + DAY, None).retrain
 
 
 def _cfg(**retrain: object) -> ModelConfig:
