@@ -51,6 +51,22 @@ def kpi_columns(cfg: ModelConfig) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+def read_ranges(
+    start: pd.Timestamp, end: pd.Timestamp, earlier: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = ()
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The time ranges a window's scan reads, oldest first: the window and the earlier windows label catch-up
+    re-scores, adjacent ones joined. What lies between (a window that failed, one already final) is not read:
+    a bad row there is its own window's failure, not every later window's."""
+    spans = sorted([*earlier, (start, end)])
+    out: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for s, e in spans:
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
 def drift_columns(cfg: ModelConfig, profile: ReferenceProfile) -> list[tuple[str, Role]]:
     """The features, and apart the prediction (the probability of a binary model), that drift is measured on."""
     c = cfg.columns

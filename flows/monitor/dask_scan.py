@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from driftwarden.checks.profile import ReferenceProfile
-from driftwarden.checks.scan import ScanPart, ScanResult, WindowScan
+from driftwarden.checks.scan import ScanPart, ScanResult, WindowScan, read_ranges
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import prepare_environment
 from driftwarden.flows import sources
@@ -103,8 +103,8 @@ def scan_on_dask(
     start) by the workers of the Dask scheduler at ``address`` (``tcp://host:8786``, ``tls://...`` with
     dask's security settings); None: a LocalCluster of this machine's cores for this scan alone.
     ``chunk_rows`` defaults to DRIFTWARDEN_CHUNK_ROWS here (the workers' own setting is not read)."""
-    start = min([window_start, *(s for s, _ in earlier)])
-    specs = sources.plan_chunks(cfg, start, window_end, chunk_rows)
+    ranges = read_ranges(window_start, window_end, earlier)
+    specs = [spec for start, end in ranges for spec in sources.plan_chunks(cfg, start, end, chunk_rows)]
     scan = WindowScan(cfg, profile, window_start, window_end, labels, earlier, sample_rows)
     job = _Job(cfg, profile, window_start, window_end, labels, tuple(earlier), sample_rows)
     token = uuid.uuid4().hex[:12]
@@ -113,7 +113,7 @@ def scan_on_dask(
         log.info("scanning %s in %d pieces on %d Dask workers", cfg.name, len(specs), workers)
         shared = client.scatter(job, hash=False)  # once: each worker fetches it with its first piece
         futures = client.map(
-            scan_piece, specs, job=shared, key=[f"driftwarden-scan-{token}-{s.index}" for s in specs], pure=False
+            scan_piece, specs, job=shared, key=[f"driftwarden-scan-{token}-{i}" for i in range(len(specs))], pure=False
         )
         for future in futures:  # in reading order; later pieces wait on their workers meanwhile
             scan.merge(future.result())

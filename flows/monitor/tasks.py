@@ -17,7 +17,7 @@ from driftwarden.checks.failures import select_failures
 from driftwarden.checks.kpis import KpiResult, evaluate_kpis
 from driftwarden.checks.labels import check_labels, known_labels
 from driftwarden.checks.profile import ProfileBuilder, ReferenceProfile
-from driftwarden.checks.scan import ScanResult, WindowScan
+from driftwarden.checks.scan import ScanResult, WindowScan, read_ranges
 from driftwarden.checks.sketch import sketch_frame
 from driftwarden.checks.validation import ValidationResult
 from driftwarden.checks.verdict import (
@@ -169,10 +169,10 @@ def scan_window(
         )  # fmt: skip
     else:
         scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows)
-        start = min([window.start, *(s for s, _ in earlier)])
-        for chunk in sources.scan_predictions(cfg, start, window.end):
-            scan.add(chunk)
-            del chunk  # before the next one is read
+        for start, end in read_ranges(window.start, window.end, earlier):
+            for chunk in sources.scan_predictions(cfg, start, end):
+                scan.add(chunk)
+                del chunk  # before the next one is read
         result = scan.finish()
     target = cfg.columns.target
     check = None if labels is not None else check_labels(result.window.labelled[target], cfg, reference.profile)

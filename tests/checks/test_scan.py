@@ -182,3 +182,15 @@ def test_the_profile_does_not_depend_on_the_chunking():
         assert a.std == pytest.approx(frame[col].std(ddof=0))
     assert whole.categorical == parts.categorical
     assert whole.numeric["income"].q999 == pytest.approx(np.quantile(frame["income"], 0.999))  # exact below 200k
+
+
+def test_read_ranges_join_adjacent_windows_and_skip_what_lies_between():
+    from driftwarden.checks.scan import read_ranges
+
+    day = [pd.Timestamp("2025-02-14", tz="UTC") + pd.Timedelta(days=i) for i in range(8)]
+    # 14 and 15 owed, 16 failed (not owed), 17 owed, the window is 18
+    earlier = [(day[0], day[1]), (day[1], day[2]), (day[3], day[4])]
+    assert read_ranges(day[4], day[5], earlier) == [(day[0], day[2]), (day[3], day[5])]
+    assert read_ranges(day[4], day[5]) == [(day[4], day[5])]
+    weekly = [(day[0] - pd.Timedelta(days=7), day[0])]  # last week, owed: one range with this week
+    assert read_ranges(day[0], day[7], weekly) == [(weekly[0][0], day[7])]

@@ -343,11 +343,6 @@ def test_a_window_that_fails_is_stored_as_failed_and_the_replay_goes_on(tmp_path
 
 
 @slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a bad row of one window fails every later window's run within the label horizon: their label "
-    "catch-up scan reads through the failed window's rows (flows/monitor/tasks.py scan_window)",
-)
 def test_a_bad_row_fails_its_own_window_only(tmp_path, dw_home):
     config = write_agrawal_sources(tmp_path / "agrawal")
     preds = pd.read_csv(config.parent / "predictions.csv")
