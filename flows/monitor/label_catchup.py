@@ -36,15 +36,14 @@ from driftwarden.flows.runtime import IO, step
 from driftwarden.flows.store import locks
 
 
-def _windows_to_rescore(engine: Any, cfg: ModelConfig, before: pd.Timestamp) -> pd.DataFrame:
-    """The current runs of the windows before ``before`` that catch-up still owes (``tasks.owed_windows``, which
-    names the same windows to the scan)."""
-    owed = owed_windows(engine, cfg, before)
-    if not owed:
-        return store.latest_runs(engine, cfg.name, last=0)
-    runs = store.latest_runs(engine, cfg.name, start=store.utc(owed[0][0]), end=store.utc(before), failed=False)
-    starts = {store.utc(s) for s, _ in owed}
-    return runs[[pd.Timestamp(t).to_pydatetime() in starts for t in runs["window_start"]]]
+def _windows_to_rescore(
+    engine: Any, cfg: ModelConfig, starts: list[pd.Timestamp], before: pd.Timestamp
+) -> pd.DataFrame:
+    """The current runs, not failed, of the windows starting at ``starts`` (the owed windows the scan read:
+    ``tasks.owed_windows``), before ``before``."""
+    runs = store.latest_runs(engine, cfg.name, start=store.utc(min(starts)), end=store.utc(before), failed=False)
+    wanted = {store.utc(s) for s in starts}
+    return runs[[pd.Timestamp(t).to_pydatetime() in wanted for t in runs["window_start"]]]
 
 
 def _target_drift(cfg: ModelConfig, labelled: pd.DataFrame, reference: Reference) -> DriftResult:
@@ -64,9 +63,11 @@ def rescore_earlier_windows(
     reference: Reference,
 ) -> list[dict[str, Any]]:
     """Label catch-up: re-score the earlier windows still owed whose labels grew, as new run versions."""
+    if not earlier:
+        return []
     engine = store.open_store(store_url)
     done: list[dict[str, Any]] = []
-    for run in _windows_to_rescore(engine, cfg, window.start).to_dict("records"):
+    for run in _windows_to_rescore(engine, cfg, list(earlier), window.start).to_dict("records"):
         lock = _try_lock(engine, cfg, run)
         if lock is None:  # that window is being monitored right now: its own run uses the labels known now
             continue

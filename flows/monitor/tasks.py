@@ -130,7 +130,7 @@ def read_known_labels(
     window: Window,
     as_of: pd.Timestamp,
     reference: Reference,
-    earlier: list[tuple[pd.Timestamp, pd.Timestamp]] | None = None,
+    earlier: list[tuple[pd.Timestamp, pd.Timestamp]],
 ) -> pd.DataFrame | None:
     """(id, target) of every label known as of the run, from the start of the label horizon (or of the earliest
     of the ``earlier`` windows re-scored); None when the target comes with the predictions. Labels the model
@@ -138,7 +138,7 @@ def read_known_labels(
     src = cfg.sources.labels
     if src is None:
         return None
-    labels = sources.read_labels(cfg, labels_from(cfg, window, earlier or []), as_of)
+    labels = sources.read_labels(cfg, labels_from(cfg, window, earlier), as_of)
     target = cfg.columns.target
     check = check_labels(labels[target], cfg, reference.profile)
     if check is not None and check.refused:
@@ -153,13 +153,10 @@ def scan_window(
     window: Window,
     reference: Reference,
     labels: pd.DataFrame | None,
-    earlier: list[tuple[pd.Timestamp, pd.Timestamp]] | None = None,
+    earlier: list[tuple[pd.Timestamp, pd.Timestamp]],
 ) -> ScanResult:
     """One pass over the window's predictions in chunks (and over the ``earlier`` windows that label catch-up
-    re-scores, when there are any; by default ``catchup_windows``): validation, drift sketches, KPI rows,
-    failure candidates, a sample."""
-    if earlier is None:
-        earlier = owed_windows(store.open_store(store_url), cfg, window.start)
+    re-scores, ``catchup_windows``): validation, drift sketches, KPI rows, failure candidates, a sample."""
     settings = get_settings()
     sample_rows = settings.report_sample_rows
     if settings.dask_address:  # the chunks scanned by a Dask cluster's workers, merged here in reading order
@@ -262,14 +259,12 @@ def kpi_history(engine: Any, cfg: ModelConfig, window_start: pd.Timestamp) -> di
 
 
 @step(IO)
-def window_kpis(
-    cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult, as_of: pd.Timestamp | None = None
-) -> KpiResult:
+def window_kpis(cfg: ModelConfig, store_url: str, window: Window, scan: ScanResult, as_of: pd.Timestamp) -> KpiResult:
     """KPIs of a window from the labels known so far (with the consecutive-window history); as of a time past
     the labels' horizon (a window monitored late), immature labels are overdue."""
     engine = store.open_store(store_url)
     history = kpi_history(engine, cfg, window.start)
-    late = as_of is not None and as_of >= wall_shift(window.end, cfg.horizon)
+    late = as_of >= wall_shift(window.end, cfg.horizon)
     return evaluate_kpis(scan.window.labelled, cfg, scan.window.rows, history, overdue=late)
 
 
