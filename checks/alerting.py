@@ -47,6 +47,9 @@ class Observation:
     """The window it was found in (a KPI is decided on an earlier window than the inputs)."""
     cause: str | None = None
     """That window's likely cause in plain words (its verdict's first line)."""
+    share_state: str | None = None
+    """A share rule's state (``checks.shares``): a standing issue is alerted when it opens and never reminded
+    of (it is in every window's findings until it is gone or accepted); a rise is alerted as worse."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class Mute:
 class Decision:
     action: Action
     reason: str
-    """new, worse, reminder | cooldown, muted, acknowledged | cleared."""
+    """new, worse, reminder | cooldown, muted, acknowledged, standing | cleared."""
     notify: bool
     """Whether a message goes out for it."""
     state: ConditionState
@@ -204,7 +207,9 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
             if r.get("passed") is False:
                 subject = f"{r.get('column') or 'batch'}:{r.get('name')}"
                 detail = details.get("detail") or subject
-                obs.append(Observation("data_quality", subject, "critical", _f(r.get("value")), detail))
+                state = (details.get("share") or {}).get("state")
+                ob = Observation("data_quality", subject, "critical", _f(r.get("value")), detail, share_state=state)
+                obs.append(ob)
     drift = [r for r in rows if r.get("kind") == "drift"]
     dataset = next((r for r in drift if (r.get("details") or {}).get("role") == "dataset"), None)
     if dataset is not None and dataset.get("passed") is not None:
@@ -367,8 +372,10 @@ def _decide_active(
         grew = ob.value is not None and prior.sent_value is not None and ob.value >= prior.sent_value + step - 1e-9
         if prior.last_sent is None:  # opened while muted, or never delivered a decision to send
             reason, send = "new", True
-        elif rose or grew:
+        elif rose or grew or ob.share_state == "rise":
             reason, send = "worse", True
+        elif ob.share_state == "standing":
+            reason, send = "standing", False
         elif prior.acknowledged:
             reason, send = "acknowledged", False
         elif now - prior.last_sent >= cooldown:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from driftwarden.checks.drift import DriftResult
 from driftwarden.checks.kpis import KpiResult
-from driftwarden.checks.validation import ValidationResult
+from driftwarden.checks.validation import ExpectationOutcome, ValidationResult
 from driftwarden.checks.volume import VolumeResult
 
 
@@ -35,8 +35,8 @@ def input_metric_rows(
                 "column": o.column,
                 "value": o.bad_share,
                 "threshold": o.allowed_share,
-                "passed": o.success,
-                "details": {"rule": o.rule, "detail": o.detail},
+                "passed": o.passed,
+                "details": {"rule": o.rule, "detail": o.detail, **_share_details(o)},
             }
             for o in validation.outcomes
         ]
@@ -66,6 +66,14 @@ def input_metric_rows(
             }
         )
     return rows
+
+
+def _share_details(o: ExpectationOutcome) -> dict[str, Any]:
+    """A share rule's state, and the counts the next window decides its state from (``checks.shares``)."""
+    if o.state is None:
+        return {}
+    share = {"state": o.state, "since": o.since, "level_bad": o.level_bad, "level_rows": o.level_rows}
+    return {"share": {**share, "bad": o.bad, "rows": o.considered}}
 
 
 def target_metric_rows(drift: DriftResult) -> list[dict[str, Any]]:

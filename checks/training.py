@@ -95,7 +95,8 @@ def plan_training(
         if c.id in ref:  # the reference may share rows with the holdout: never train on those
             ref = ref[~ref[c.id].astype(str).isin(held_ids)]
         if c.timestamp in ref:
-            ref = ref[pd.to_datetime(ref[c.timestamp], utc=True) < pd.Timestamp(cut).tz_convert("UTC")]
+            stamps = pd.to_datetime(ref[c.timestamp], utc=True, format="ISO8601")  # with and without fractions
+            ref = ref[stamps < pd.Timestamp(cut).tz_convert("UTC")]
         else:
             note += " (the reference's rows have no timestamp: taken to be older than the holdout)"
         ref = ref.assign(**{WEIGHT: 1.0})

@@ -44,11 +44,34 @@ class ExpectationOutcome:
     """Share of rows allowed to break it."""
     rule: str
     """The rule in plain words, e.g. 'income within [0, 2.5e+05]'."""
+    bad: int = 0
+    considered: int = 0
+    """Rows breaking it, of the rows it considered."""
+    state: str | None = None
+    """Share rules (``checks.shares``): clear, new, standing, rise or accepted once decided against the window
+    before; None for a rule that allows no bad row, or before that decision."""
+    since: str = ""
+    """The window start when the issue was first seen (share rules with an issue)."""
+    level_bad: int = 0
+    level_rows: int = 0
+    """The standing level's pooled counts."""
 
     @property
     def detail(self) -> str:
         seen = "" if self.bad_share is None else f"{self.bad_share:.2%} of rows break it, "
         return f"{self.rule}: {seen}at most {self.allowed_share:.2%} allowed"
+
+    @property
+    def passed(self) -> bool:
+        """What the verdict and the alerts hold it to: a share rule by its state (a share over the tolerance
+        within its sampling noise passes; a standing issue does not), any other rule by its success."""
+        if self.state is None:
+            return self.success
+        return self.state in ("clear", "accepted")
+
+    @property
+    def level(self) -> float | None:
+        return self.level_bad / self.level_rows if self.level_rows else None
 
 
 @dataclass(frozen=True)
@@ -69,7 +92,18 @@ class ValidationResult:
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
+        """The rules broken in this window, by their counts alone (their failing rows are kept)."""
         return [o for o in self.outcomes if not o.success]
+
+    @property
+    def breached(self) -> list[ExpectationOutcome]:
+        """What breaches the window: a rule that allows no bad row broken, a share issue new, risen or
+        standing."""
+        return [o for o in self.outcomes if not o.passed]
+
+    @property
+    def accepted(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.state == "accepted"]
 
 
 @dataclass(frozen=True)
@@ -180,6 +214,17 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
             )
         )
     return rules
+
+
+def share_rule_keys(cfg: ModelConfig) -> list[str]:
+    """The ``<column>:<expectation>`` keys of the model's share rules (those allowing a share of bad rows), as
+    ``checks.shares.rule_key`` names them: what ``driftwarden accept --rule`` may name."""
+    v, cols = cfg.validation, cfg.columns
+    keys = [f"{c}:expect_column_values_to_not_be_null" for c in cols.features]
+    if v.range_mostly < 1:
+        keys += [f"{c}:expect_column_values_to_be_between" for c in cols.numerical]
+    keys += [f"{c}:expect_column_values_to_be_in_set" for c in cols.categorical]
+    return keys
 
 
 def _id_rules(cfg: ModelConfig) -> list[_Rule]:
@@ -369,7 +414,11 @@ class BatchValidator:
                 share = tally.bad / tally.considered if tally.considered else None
                 success = share is None or share <= allowed + 1e-12
                 kind = rule.kind
-                outcomes.append(ExpectationOutcome(kind, rule.column, success, share, allowed, rule.words))
+                outcomes.append(
+                    ExpectationOutcome(
+                        kind, rule.column, success, share, allowed, rule.words, tally.bad, tally.considered
+                    )
+                )
                 if not success and tally.positions:
                     positions = tuple(int(p) for p in np.concatenate(tally.positions))
                     failing.append(RowFailure(rule.reason, rule.column, positions, pd.concat(tally.rows)))

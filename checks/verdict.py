@@ -3,18 +3,23 @@
 | evidence in the window                                                  | cause            | status  |
 |-------------------------------------------------------------------------|------------------|---------|
 | too few rows (vs the floor and vs recent windows), or none              | volume           | breach  |
-| a validation expectation failed beyond its tolerance                    | data_quality     | breach  |
+| a validation expectation failed beyond its tolerance: a share rule's    | data_quality     | breach  |
+|   issue new, standing or risen (``checks.shares``), or any bad row of a rule allowing none |  |         |
 | the dataset drift rule is met                                           | input_drift      | breach  |
 | a KPI breach, and features drifted below the dataset rule               | input_drift (the features named) | breach |
-| a KPI breach, drift evaluated on the window and no feature drifted      | concept_change   | breach  |
-| a KPI breach, input drift not evaluated (too few rows for it)           | undetermined     | breach  |
+| a KPI breach, no feature drifted and a drift at the threshold ruled out | concept_change   | breach  |
+|   in every feature (its distance's upper bound below the threshold)     |                  |         |
+| a KPI breach, input drift not evaluated (too few rows for it), or no    | undetermined     | breach  |
+|   feature drifted but too few rows to rule out a drift at the threshold |                  |         |
 | a KPI breach with a validation breach                                   | data_quality (KPI listed) | breach |
 | a signal below its rule: one window beyond target, drift under the dataset rule,  | —          | warning |
 |   prediction or target drift, labels overdue                                      |            |         |
 | nothing of the above (labels still pending within the horizon is normal) | —               | ok      |
 
-``concept_change`` says "the inputs look normal": it is named only where the inputs were looked at and nothing
-drifted. Where nobody could look, the cause is ``undetermined``: still a breach (the KPI is beyond its target
+``concept_change`` says "the inputs look normal": it is named only where the inputs were looked at and a drift
+at the threshold would have been seen (``checks.drift.rules.drift_bound``: each feature's measured distance plus
+what sampling noise reaches at the window's rows stays below the threshold). Where nobody could look, or looked
+with too few rows, the cause is ``undetermined``: still a breach (the KPI is beyond its target
 with interval evidence), worded as such in alerts, and a retrain it starts trains as after input drift (the
 last windows and the reference), never on the rows "since the change" alone.
 """
@@ -29,7 +34,7 @@ import pandas as pd
 
 from driftwarden.checks.drift import DriftResult
 from driftwarden.checks.kpis import KpiResult, KpiValue
-from driftwarden.checks.validation import ValidationResult
+from driftwarden.checks.validation import ExpectationOutcome, ValidationResult
 from driftwarden.checks.volume import VolumeResult
 from driftwarden.checks.windows import wall_shift
 from driftwarden.config.model import ModelConfig
@@ -43,8 +48,8 @@ _PLAIN = {
     "data_quality": "the data broke its validation rules",
     "input_drift": "the model's inputs have drifted from the reference",
     "concept_change": "the model got worse while its inputs look normal: the relationship it learned has changed",
-    "undetermined": "the model got worse, and why cannot be told: its inputs could not be checked for drift "
-    "in this window (too few rows)",
+    "undetermined": "the model got worse, and why cannot be told: the window has too few rows to tell whether "
+    "its inputs drifted",
 }
 
 
@@ -80,9 +85,13 @@ def input_findings(
     out: list[Finding] = []
     if volume.breached:
         out.append(Finding("volume", "breach", volume.note))
-    if validation is not None and not validation.success:
-        failed = "; ".join(o.detail for o in validation.failed)
-        out.append(Finding("validation", "breach", f"failed: {failed}"))
+    if validation is not None:
+        if validation.breached:
+            failed = "; ".join(_share_words(o) for o in validation.breached)
+            out.append(Finding("validation", "breach", f"failed: {failed}"))
+        if validation.accepted:
+            accepted = "; ".join(_share_words(o) for o in validation.accepted)
+            out.append(Finding("validation", "note", f"accepted: {accepted}"))
     if drift is not None:
         if drift.dataset_drifted is None:
             out.append(Finding("drift", "note", drift.note))
@@ -90,8 +99,23 @@ def input_findings(
             out.append(Finding("drift", "breach", drift.note + _scores(drift)))
         elif drift.drifted_features:
             out.append(Finding("drift", "warning", drift.note + _scores(drift)))
+        elif not drift.ruled_out:
+            out.append(Finding("drift", "note", _not_ruled_out(drift)))
         out += output_drift_findings(drift)
     return out
+
+
+def _share_words(o: ExpectationOutcome) -> str:
+    """A rule's finding in words, with its share state where it has one."""
+    seen = f"first seen in the window of {o.since[:10]}" if o.since else ""
+    level = f"{o.level:.2%}" if o.level is not None else "?"
+    if o.state == "new":
+        return f"{o.detail} (new)"
+    if o.state == "rise":
+        return f"{o.detail} (risen over its standing level of {level}; {seen})"
+    if o.state in ("standing", "accepted"):
+        return f"{o.detail} ({o.state}: {seen}, {level} of rows since)"
+    return o.detail
 
 
 def output_drift_findings(drift: DriftResult) -> list[Finding]:
@@ -104,6 +128,19 @@ def output_drift_findings(drift: DriftResult) -> list[Finding]:
             )
             out.append(Finding(check, "warning", f"{c.role} {c.column} drifted ({c.method} {c.value:.3f})"))
     return out
+
+
+def _not_ruled_out(drift: DriftResult) -> str:
+    """Why "no feature drifted" is not "the inputs look normal": the features whose drift bound reaches the
+    threshold at the window's rows."""
+    parts = []
+    for c in drift.not_ruled_out:
+        if c.bound is None or c.bound_threshold is None:
+            parts.append(f"{c.column} not evaluated")
+        else:
+            parts.append(f"{c.column} could be up to {c.bound:.3f} (threshold {c.bound_threshold:.3f})")
+    rows = min((c.rows for c in drift.features), default=0)
+    return f"no feature drifted, but {rows} rows are too few to rule out a drift at the threshold: " + "; ".join(parts)
 
 
 def _scores(drift: DriftResult) -> str:
@@ -161,8 +198,8 @@ def _summary(status: Status, causes: list[Cause], found: tuple[Finding, ...]) ->
         lines.append("The KPI breach comes with broken data, so data quality is the likely cause.")
     elif "undetermined" in causes:
         lines.append(
-            "Input drift was not evaluated in this window (too few rows), so neither a drift nor a change of the "
-            "relationship can be ruled out."
+            "Input drift was not evaluated in this window, or no feature drifted but the rows are too few to rule "
+            "out a drift at the threshold, so neither a drift nor a change of the relationship can be ruled out."
         )
     return "\n".join([*lines, *notes])
 

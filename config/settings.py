@@ -63,6 +63,15 @@ class Settings(BaseSettings):
             return self.store_url.get_secret_value()
         return f"sqlite:///{(self.home / 'store.db').resolve()}"
 
+    def user_name(self) -> str:
+        """Who runs the command (the login name), for records a person makes, such as an acceptance."""
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
     def resolved_reports_dir(self) -> str:
         """An absolute folder, or the fsspec URL as given."""
         if self.reports_dir is not None and "://" in self.reports_dir:

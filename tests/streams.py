@@ -82,14 +82,17 @@ def write_stream(
     accuracy_after: float | None = None,
     shift_after: float = 0.0,
     seed: int = 0,
+    unseen: tuple[float, ...] = (),
 ) -> Path:
     """``windows`` windows of ``length`` with ``rows`` predictions each; each label arrives a uniform
     ``delay`` (in horizons) after its prediction, ``late_share`` of them 3 horizons late instead. The model is
     right 92% of the time, ``accuracy_after`` in the second half if given (a concept change); ``shift_after``
-    moves x1 by that many standard deviations in the second half (one feature of three drifts)."""
+    moves x1 by that many standard deviations in the second half (one feature of three drifts); ``unseen[i]``
+    is the share of window i's rows whose category ``c`` is ``z``, absent from the reference."""
     rng = np.random.default_rng(seed)
     n = rows * windows
-    ts = START + pd.to_timedelta(np.sort(rng.uniform(0, windows, n)) * length.total_seconds(), unit="s")
+    at = np.sort(rng.uniform(0, windows, n))
+    ts = START + pd.to_timedelta(at * length.total_seconds(), unit="s")
 
     def frame(k: int, t: Any, acc: np.ndarray) -> pd.DataFrame:
         x1, x2 = rng.normal(0, 1, k), rng.gamma(2.0, 1.0, k)
@@ -114,6 +117,9 @@ def write_stream(
         acc[n // 2 :] = accuracy_after
     preds = frame(n, ts, acc)
     preds.loc[n // 2 :, "x1"] += shift_after
+    if unseen:
+        share = np.asarray(unseen, dtype=float)[np.minimum(at.astype(int), len(unseen) - 1)]
+        preds.loc[rng.uniform(size=n) < share, "c"] = "z"
     preds["row"] = [f"p{i}" for i in range(n)]
     wait = rng.uniform(*delay, n) * horizon.total_seconds()
     late = rng.uniform(size=n) < late_share

@@ -23,6 +23,20 @@ class ColumnDrift:
     """None: not evaluated."""
     rows: int
     note: str = ""
+    bound: float | None = None
+    """An upper bound of its true drift distance at these rows (``rules.drift_bound``); None: not evaluated."""
+    bound_threshold: float | None = None
+    """The distance threshold the bound is held to."""
+
+    @property
+    def ruled_out(self) -> bool:
+        """A drift at the threshold would have been seen: the bound stays below the threshold."""
+        return (
+            self.drifted is False
+            and self.bound is not None
+            and self.bound_threshold is not None
+            and self.bound < self.bound_threshold
+        )
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,17 @@ class DriftResult:
     @property
     def drifted_features(self) -> list[str]:
         return [c.column for c in self.features if c.drifted]
+
+    @property
+    def ruled_out(self) -> bool:
+        """Every feature was evaluated and a drift at the threshold is ruled out in each (what a concept
+        change needs: the inputs were looked at, and they look normal)."""
+        return bool(self.features) and all(c.ruled_out for c in self.features)
+
+    @property
+    def not_ruled_out(self) -> list[ColumnDrift]:
+        """The features that did not drift but whose drift cannot be ruled out (too few rows, or unevaluated)."""
+        return [c for c in self.features if not c.drifted and not c.ruled_out]
 
     def get(self, column: str) -> ColumnDrift:
         for c in self.columns:

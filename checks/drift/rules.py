@@ -8,6 +8,11 @@
 - A distance is held to its configured threshold, raised to the method's noise floor when that is higher.
 - p-values are Holm-corrected across the columns of one role so tested.
 - The dataset drifted when the (weighted) share of drifted features reaches ``dataset_share``.
+- "No drift" is not "ruled out": a feature's drift is ruled out only when an upper bound of its distance (the
+  large-sample method's: normed Wasserstein or Jensen-Shannon, whatever method decided) stays below that
+  distance's threshold. The bound adds to the measured distance what sampling noise alone reaches at the
+  window's and the reference's rows (``drift_bound``); a short window cannot rule out a drift at the threshold,
+  and a KPI breach there is not called a concept change.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from driftwarden.checks.drift.methods import ColumnKind, Method, get_method
+from driftwarden.checks.drift.methods import ColumnKind, Measurement, Method, get_method
 from driftwarden.checks.drift.results import ColumnDrift, DriftResult, Role
 from driftwarden.checks.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from driftwarden.checks.sketch import CategoricalSketch, NumericSketch, Sketch, sketch_frame
@@ -49,6 +54,10 @@ class _Measure:
     note: str = ""
     floor: float = 0.0
     """The distance sampling noise alone reaches (99th percentile): the threshold never sits below it."""
+    bound: float | None = None
+    """An upper bound of the column's true distance (``drift_bound``)."""
+    bound_threshold: float | None = None
+    """The distance threshold the bound is held to."""
 
 
 def _column_drift(name: str, sketch: Sketch, ref: NumericProfile | CategoricalProfile, cfg: DriftConfig) -> _Measure:
@@ -66,6 +75,7 @@ def _column_drift(name: str, sketch: Sketch, ref: NumericProfile | CategoricalPr
         if "numeric" not in method.applies_to:
             raise ValueError(f"drift.methods: {method.key} does not apply to numeric column {name!r}")
         m = method.numeric(ref, sketch)
+        kind: ColumnKind = "numeric" if distinct > 5 else "categorical"
     else:
         if not isinstance(sketch, CategoricalSketch):
             raise TypeError(f"column {name!r} is categorical in the reference")
@@ -73,7 +83,75 @@ def _column_drift(name: str, sketch: Sketch, ref: NumericProfile | CategoricalPr
         if "categorical" not in method.applies_to:
             raise ValueError(f"drift.methods: {method.key} does not apply to categorical column {name!r}")
         m = method.categorical(ref, sketch)
-    return _Measure(method, m.value, n_cur, m.note, m.floor)
+        kind = "categorical"
+    bound, bound_thr = drift_bound(sketch, ref, cfg, method, m, kind)
+    return _Measure(method, m.value, n_cur, m.note, m.floor, bound, bound_thr)
+
+
+BOUND_Z = 1.645
+"""The bound's one-sided confidence: a drift at the threshold is seen (measured above the bound's margin) with
+95% probability."""
+
+
+def drift_bound(
+    sketch: Sketch,
+    ref: NumericProfile | CategoricalProfile,
+    cfg: DriftConfig,
+    method: Method,
+    measured: Measurement,
+    kind: ColumnKind,
+) -> tuple[float | None, float | None]:
+    """An upper bound of the column's true drift distance and the threshold it is held to: below the threshold,
+    a drift at the threshold would have been seen. The distance is the large-sample method's (the one measured
+    when it is a distance, else what ``auto`` picks from ``large_sample`` rows on).
+
+    - Normed Wasserstein: the measured distance plus BOUND_Z standard errors of the difference of the two
+      means in reference standard deviations, sqrt(1/n + 1/m). W1 is never below the difference of the means,
+      so a shift at the threshold measures at least the threshold minus that margin in 95% of windows; a
+      change of spread or shape at the threshold measures more, not less (``benchmarks/drift_power.py``
+      measures how often a drift at the threshold is ruled out all the same).
+    - Jensen-Shannon over categories: the distance at which the measured one would be in the lower 5% tail
+      (``js_upper_bound``: the two-sample chi-square statistic is non-central under a drift). On a numeric
+      column: the measured distance plus its noise floor (a metric: by the triangle inequality the true
+      distance is at most the measured one plus what noise adds)."""
+    if method.yields == "distance":
+        large, m = method, measured
+    else:
+        large = auto_method(kind, True)
+        m = large.numeric(ref, sketch) if isinstance(ref, NumericProfile) else large.categorical(ref, sketch)  # type: ignore[arg-type]
+    if np.isnan(m.value):
+        return None, None
+    threshold = max(large.threshold(cfg), m.floor)
+    if isinstance(ref, NumericProfile) and large.key == "wasserstein":
+        return float(m.value + BOUND_Z * np.sqrt(1 / max(sketch.finite, 1) + 1 / max(ref.count, 1))), threshold
+    if isinstance(ref, CategoricalProfile) and isinstance(sketch, CategoricalSketch) and large.key == "jensenshannon":
+        categories = len(set(ref.counts) | {k for k, v in sketch.counts.items() if v})
+        return js_upper_bound(m.value, categories, sketch.finite, ref.count), threshold
+    return float(m.value + m.floor), threshold  # the triangle inequality: noise adds at most the null's distance
+
+
+def js_upper_bound(measured: float, categories: int, n_cur: int, n_ref: int, confidence: float = 0.95) -> float:
+    """The upper confidence bound of a Jensen-Shannon distance between two category distributions, from the one
+    measured between samples of ``n_cur`` and ``n_ref`` rows. The two-sample Pearson statistic is about
+    8 n_eff JSD (n_eff = n m / (n + m); JSD ~ sum (p - q)^2 / (8 mid)), and under a true distance d it follows a
+    non-central chi-square with ``categories`` - 1 degrees of freedom and non-centrality 8 n_eff d^2: the bound
+    is the d at which the measured statistic would be the lower 5% tail."""
+    from scipy import optimize, stats
+
+    n_eff = n_cur * n_ref / max(n_cur + n_ref, 1)
+    df = max(categories - 1, 1)
+    observed = 8 * n_eff * measured**2
+    tail = 1 - confidence
+    if stats.chi2.cdf(observed, df) <= tail:  # smaller than noise alone gives: no drift at all fits worse
+        return 0.0
+
+    def excess(d: float) -> float:
+        return float(stats.ncx2.cdf(observed, df, 8 * n_eff * d * d)) - tail
+
+    high = 1.0
+    if excess(high) > 0:
+        return high
+    return float(optimize.brentq(excess, 0.0, high, xtol=1e-4))
 
 
 def _holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, float]]:
@@ -87,6 +165,10 @@ def _holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, flo
         still = still and p_values[key] <= level
         out[key] = (still, level)
     return out
+
+
+def _bounds(m: _Measure) -> tuple[float | None, float | None]:
+    return m.bound, m.bound_threshold
 
 
 def detect_drift(
@@ -136,13 +218,13 @@ def decide_drift(jobs: list[tuple[str, Role, Sketch]], profile: ReferenceProfile
             columns.append(ColumnDrift(name, role, "none", None, None, None, m.rows, m.note))
         elif m.method.yields == "p_value":
             rejected, level = holm[name]
-            columns.append(ColumnDrift(name, role, m.method.key, m.value, level, rejected, m.rows, m.note))
+            columns.append(ColumnDrift(name, role, m.method.key, m.value, level, rejected, m.rows, m.note, *_bounds(m)))
         else:
             configured = m.method.threshold(cfg)
             thr = max(configured, m.floor)
             note = f"threshold raised to the noise floor {m.floor:.3f}" if m.floor > configured else m.note
             drifted = bool(m.value >= thr) if not np.isnan(m.value) else None
-            columns.append(ColumnDrift(name, role, m.method.key, m.value, thr, drifted, m.rows, note))
+            columns.append(ColumnDrift(name, role, m.method.key, m.value, thr, drifted, m.rows, note, *_bounds(m)))
 
     evaluated = [c for c in columns if c.role == "feature" and c.drifted is not None]
     if not evaluated:

@@ -1,4 +1,4 @@
-"""Alert commands: mute, unmute, ack, and the ``alerts`` group (show, flush, check-silence)."""
+"""Alert commands: mute, unmute, ack, accept, and the ``alerts`` group (show, flush, check-silence)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,90 @@ def ack(
     if not alert_store.acknowledge(_alert_engine(), cfg.name, key):
         exit_with_error(f"--key: no open condition {key} for {cfg.name} (see `driftwarden alerts`)", 2)
     out.print(f"acknowledged {key}")
+
+
+MAX_ACCEPT = timedelta(days=180)
+"""An acceptance longer than this is a change of the rule: allow the category or widen the range in the config."""
+
+
+@app.command()
+def accept(
+    config: ConfigOpt,
+    rule: Annotated[
+        str | None,
+        typer.Option(
+            help="The share rule, <column>:<expectation> as in the finding, e.g. "
+            "employment_type:expect_column_values_to_be_in_set. Omit it to list."
+        ),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why the standing issue is accepted (kept with it).")] = "",
+    duration: Annotated[str, typer.Option("--for", help="How long it stands accepted, e.g. 30d, 8w.")] = "",
+    by: Annotated[str, typer.Option(help="Who accepts it.")] = "",
+    end: Annotated[bool, typer.Option("--end", help="End the rule's acceptance now.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="List as one JSON object.")] = False,
+) -> None:
+    """Accept a standing share issue (unseen categories, nulls, out-of-range values at a stable share): a note
+    instead of a warning until it expires; a rise over its level still breaches. Without --rule: the
+    acceptances made and the share issues of the latest window."""
+    from driftwarden.checks.validation import share_rule_keys
+    from driftwarden.flows import store
+    from driftwarden.flows.store import accepted as accepted_store
+
+    cfg = load(config)
+    engine = _alert_engine()
+    if rule is None:
+        _list_acceptances(cfg, engine, as_json)
+        return
+    keys = share_rule_keys(cfg)
+    if rule not in keys:
+        exit_with_error(f"--rule: {rule} is no share rule of {cfg.name}; they are: {', '.join(keys)}", 2)
+    if end:
+        out.print(f"ended {accepted_store.end(engine, cfg.name, rule)} acceptance(s) of {cfg.name} {rule}")
+        return
+    if not reason.strip():
+        exit_with_error("--reason: say why the issue is accepted", 2)
+    if not duration:
+        exit_with_error("--for: an acceptance expires; say when, e.g. --for 30d", 2)
+    span = duration_option(duration, "--for")
+    if not timedelta(hours=1) <= span <= MAX_ACCEPT:
+        exit_with_error(f"--for: an acceptance lasts from an hour to {MAX_ACCEPT.days} days, not {duration}", 2)
+    who = by.strip() or get_settings().user_name()
+    expires = store.now_utc() + span
+    accepted_store.add(engine, cfg.name, rule, reason.strip(), who, expires)
+    out.print(f"accepted {cfg.name} {rule} until {expires:%Y-%m-%d %H:%M} UTC by {escape(who)}: {escape(reason)}")
+
+
+def _list_acceptances(cfg: Any, engine: Any, as_json: bool) -> None:
+    import json as json_
+
+    from driftwarden.flows import store
+    from driftwarden.flows.store import accepted as accepted_store
+
+    made = accepted_store.rows(engine, cfg.name)
+    now = store.now_utc()
+    latest = store.latest_runs(engine, cfg.name, last=1, failed=False)
+    issues: list[dict[str, Any]] = []
+    if not latest.empty:
+        for _, r in store.run_metrics(engine, [int(latest["id"].iloc[0])], kind="validation").iterrows():
+            share = (json_.loads(r["details"]) if r["details"] else {}).get("share") or {}
+            if share.get("state") not in (None, "clear"):
+                issues.append({"rule": f"{r['column']}:{r['name']}", "state": share["state"],
+                               "since": share.get("since"), "share": r["value"]})  # fmt: skip
+    listed = [
+        {"rule": r["rule"], "reason": r["reason"], "by": r["accepted_by"], "created_at": str(r["created_at"]),
+         "expires_at": str(r["expires_at"]), "in_force": bool(r["expires_at"] > now)}
+        for _, r in made.iterrows()
+    ]  # fmt: skip
+    if as_json:
+        print(json_.dumps({"model": cfg.name, "acceptances": listed, "share_issues": issues}, default=str))
+        return
+    out.print(f"{cfg.name}: {len(issues)} share issue(s) in the latest window")
+    for i in issues:
+        out.print(f"  {i['rule']}: {i['state']} since {str(i['since'])[:10]}, share {i['share']:.2%}")
+    for a in listed:
+        state = "in force" if a["in_force"] else "ended"
+        out.print(f"accepted {a['rule']} until {a['expires_at'][:16]} UTC ({state}) by {escape(a['by'])}: "
+                  f"{escape(a['reason'])}")  # fmt: skip
 
 
 alerts_app = typer.Typer(help="Open conditions, mutes and the outbox; flush it; check for silence.")

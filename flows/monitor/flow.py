@@ -110,6 +110,7 @@ def monitor_window(
         kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan, as_of)
         recent = monitor_tasks.recent_volumes(cfg, store_url, window)
         inputs = monitor_tasks.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
+        inputs = monitor_tasks.share_states(cfg, store_url, window, inputs, as_of)
         failures = monitor_tasks.pick_failures(cfg, scan)
         late = overdue_finding(cfg, window.end, as_of, kpis.labelled, kpis.rows)
         verdict = monitor_tasks.decide(inputs, kpis, late)

@@ -4,7 +4,7 @@ the statistics live in ``checks/``."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from driftwarden.checks.kpis import KpiResult, evaluate_kpis
 from driftwarden.checks.labels import check_labels, known_labels
 from driftwarden.checks.profile import ProfileBuilder, ReferenceProfile
 from driftwarden.checks.scan import ScanResult, WindowScan, read_ranges
+from driftwarden.checks.shares import PriorShare, apply_share_states
 from driftwarden.checks.sketch import sketch_frame
 from driftwarden.checks.validation import ValidationResult
 from driftwarden.checks.verdict import (
@@ -234,6 +235,30 @@ def check_inputs(
     if target in labelled and (target in reference.profile.numeric or target in reference.profile.categorical):
         jobs.append((target, "target", sketch_frame(labelled, reference.profile, [target])[target]))
     return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift))
+
+
+@step(IO)
+def share_states(
+    cfg: ModelConfig, store_url: str, window: Window, inputs: InputChecks, as_of: pd.Timestamp
+) -> InputChecks:
+    """The share rules' states (new, standing, rise, accepted: ``checks.shares``) against the latest earlier
+    window that was checked, and the acceptances in force as of ``as_of``."""
+    if inputs.validation is None:
+        return inputs
+    from driftwarden.flows.store import accepted as accepted_store
+
+    engine = store.open_store(store_url)
+    prior: dict[str, PriorShare] = {}
+    before = store.latest_runs(engine, cfg.name, end=store.utc(window.start), last=1, failed=False)
+    if not before.empty:
+        rows = store.run_metrics(engine, [int(before["id"].iloc[0])], kind="validation")
+        for _, r in rows.iterrows():
+            found = PriorShare.from_details(json.loads(r["details"]) if r["details"] else {})
+            if found is not None:
+                prior[f"{r['column'] or 'batch'}:{r['name']}"] = found
+    accepted = accepted_store.in_force(engine, cfg.name, store.utc(as_of))
+    decided = apply_share_states(inputs.validation, prior, accepted, window.start.isoformat())
+    return replace(inputs, validation=decided)
 
 
 def kpi_history(engine: Any, cfg: ModelConfig, window_start: pd.Timestamp) -> dict[str, list[bool]]:

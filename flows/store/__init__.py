@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from driftwarden.flows.store.schema import upgrade
 from driftwarden.flows.store.tables import (  # noqa: F401 (the store's tables, as store.<table>)
+    acceptances,
     conditions,
     failure_samples,
     metadata,
@@ -406,7 +407,7 @@ def forget_model(engine: Engine, model: str) -> int:
     with engine.begin() as conn:
         run_ids = sa.select(runs.c.id).where(runs.c.model == model).scalar_subquery()
         conn.execute(metrics.delete().where(metrics.c.run_id.in_(run_ids)))
-        for table in (failure_samples, conditions, outbox, mutes, run_locks):
+        for table in (failure_samples, conditions, outbox, mutes, run_locks, acceptances):
             conn.execute(table.delete().where(table.c.model == model))
         removed = int(conn.execute(runs.delete().where(runs.c.model == model)).rowcount or 0)
         conn.execute(references.delete().where(references.c.model == model))

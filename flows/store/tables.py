@@ -151,3 +151,18 @@ run_locks = sa.Table(
     sa.Column("acquired_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
+
+
+# A user's acceptance of a standing share issue (``driftwarden accept``): the issue is a note, not a warning,
+# until the acceptance expires or ends. Added by migration 0005.
+acceptances = sa.Table(
+    "acceptances",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("rule", sa.Text, nullable=False),  # <column>:<expectation>
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("accepted_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)

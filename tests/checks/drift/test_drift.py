@@ -58,7 +58,7 @@ def test_injected_shift_is_flagged_and_only_there(profile):
 
 
 def test_small_windows_are_not_evaluated_never_drifted(profile):
-    result = detect_drift(frame(300, 5, {"x0": 3.0}), profile, DriftConfig(), [*NUM, "colour"])
+    result = detect_drift(frame(DriftConfig().min_rows - 1, 5, {"x0": 3.0}), profile, DriftConfig(), [*NUM, "colour"])
     assert all(c.drifted is None and c.method == "none" for c in result.features)
     assert result.dataset_drifted is None and result.share is None
     assert "min_rows" in result.features[0].note

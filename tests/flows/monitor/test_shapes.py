@@ -131,7 +131,44 @@ def test_a_kpi_breach_too_short_to_check_drift_is_undetermined_and_one_checked_c
     short = backfill(write_stream(tmp_path / "short", D, D, (0.1, 0.5), 6, accuracy_after=0.6, seed=6), D, 6)
     for d in short[3:]:
         assert d["status"] == "breach" and d["causes"] == ["undetermined"], d["summary"]
-        assert "could not be checked for drift" in d["summary"] and "look normal" not in d["summary"]
+        assert "too few rows to tell whether its inputs drifted" in d["summary"], d["summary"]
+        assert "look normal" not in d["summary"]
     long = write_stream(tmp_path / "long", D, D, (0.1, 0.5), 6, rows=1500, accuracy_after=0.6, seed=7)
     for d in backfill(long, D, 6)[3:]:
         assert d["status"] == "breach" and d["causes"] == ["concept_change"] and d["drifted_features"] == [], d
+
+
+def test_a_standing_unseen_category_holds_its_status_a_doubling_breaches_and_an_acceptance_quiets_it(tmp_path, dw_home):
+    """A category absent from the reference at 1.5% of rows (the tolerance is 1%) for 8 daily windows, then
+    at 3%: the issue opens once and stands (one status change, alerted once), the doubling is a rise, and
+    once accepted the next run has the issue as a note, not a breach; the acceptance is listed."""
+    config = write_stream(tmp_path, D, D, (0.1, 0.5), 13, rows=2500, seed=8, unseen=(0.015,) * 8 + (0.03,) * 5)
+    windows = backfill(config, D, 12)
+    states = []
+    engine = store.open_store(get_settings().resolved_store_url())
+    for w in windows:
+        begin = pd.Timestamp(w["window_start"])
+        run = store.latest_runs(engine, "shapes", start=store.utc(begin), end=store.utc(begin + D))
+        rows = store.run_metrics(engine, [int(run["id"].iloc[-1])], kind="validation")
+        in_set = rows[(rows["column"] == "c") & (rows["name"] == "expect_column_values_to_be_in_set")]
+        share = json.loads(in_set["details"].iloc[0])["share"]
+        states.append(share.get("state"))
+    status = [w["status"] for w in windows]
+    opened = states.index("new")  # 1.5% against 1% is beyond it with 99% evidence in a window or two
+    assert opened <= 2 and status == ["ok"] * opened + ["breach"] * (12 - opened), (status, states)
+    assert all(w["causes"] == ["data_quality"] for w in windows[opened:])
+    assert set(states[opened + 1 : 8]) == {"standing"} and "rise" in states[8:10], states
+    assert "(standing: first seen in the window of 2026-03-0" in windows[5]["summary"], windows[5]["summary"]
+    rule = "c:expect_column_values_to_be_in_set"
+    bad = runner.invoke(app, ["accept", "--config", str(config), "--rule", "c:nope", "--reason", "x", "--for", "7d"])
+    assert bad.exit_code == 2 and rule in bad.output
+    done = runner.invoke(
+        app, ["accept", "--config", str(config), "--rule", rule, "--reason", "new product line", "--for", "30d"]
+    )
+    assert done.exit_code == 0, done.output
+    nxt = runner.invoke(app, ["run", "--config", str(config), "--window-end", (START + 13 * D).isoformat(), "--json"])
+    summary = json.loads(nxt.stdout.splitlines()[-1])
+    assert "accepted: c in the 3 known categories" in summary["summary"], summary["summary"]
+    assert summary["status"] != "breach" and "validation (breach)" not in summary["summary"]  # c's drift may warn
+    listed = json.loads(runner.invoke(app, ["accept", "--config", str(config), "--json"]).stdout)
+    assert listed["acceptances"][0]["reason"] == "new product line" and listed["acceptances"][0]["in_force"]
