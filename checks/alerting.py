@@ -59,12 +59,17 @@ class Evidence:
     observations: tuple[Observation, ...] = ()
     evaluated: frozenset[str] = frozenset()
     """``check`` (every subject of it) or ``check/subject``."""
+    accepted: frozenset[str] = frozenset()
+    """``check/subject`` of the standing issues a user accepted (``driftwarden accept``): they close as
+    accepted, not as cleared."""
 
     def covers(self, check: str, subject: str) -> bool:
         return check in self.evaluated or f"{check}/{subject}" in self.evaluated
 
     def __add__(self, other: Evidence) -> Evidence:
-        return Evidence(self.observations + other.observations, self.evaluated | other.evaluated)
+        return Evidence(
+            self.observations + other.observations, self.evaluated | other.evaluated, self.accepted | other.accepted
+        )
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ class Mute:
 class Decision:
     action: Action
     reason: str
-    """new, worse, reminder | cooldown, muted, acknowledged, standing | cleared."""
+    """new, worse, reminder | cooldown, muted, acknowledged, standing | cleared, accepted."""
     notify: bool
     """Whether a message goes out for it."""
     state: ConditionState
@@ -193,6 +198,7 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
     rows = list(metric_rows)
     obs: list[Observation] = []
     evaluated: set[str] = {"run_failed"}
+    accepted: set[str] = set()
     for r in rows:
         kind, details = r.get("kind"), r.get("details") or {}
         if kind == "volume":
@@ -210,6 +216,8 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
                 state = (details.get("share") or {}).get("state")
                 ob = Observation("data_quality", subject, "critical", _f(r.get("value")), detail, share_state=state)
                 obs.append(ob)
+            elif (details.get("share") or {}).get("state") == "accepted":
+                accepted.add(f"data_quality/{r.get('column') or 'batch'}:{r.get('name')}")
     drift = [r for r in rows if r.get("kind") == "drift"]
     dataset = next((r for r in drift if (r.get("details") or {}).get("role") == "dataset"), None)
     if dataset is not None and dataset.get("passed") is not None:
@@ -239,7 +247,7 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
         name = str(r.get("name"))
         kpis[name] = None if level == "ok" else _kpi_observation(r, level, start, seen)
     found = tuple(replace(o, window_start=start, cause=seen) for o in obs)
-    return WindowEvidence(start, None, Evidence(found, frozenset(evaluated)), kpis)
+    return WindowEvidence(start, None, Evidence(found, frozenset(evaluated), frozenset(accepted)), kpis)
 
 
 def _cause_line(summary: str) -> str | None:
@@ -350,7 +358,8 @@ def decide(
         muted = any(m.covers(st.check, st.subject, now) for m in mutes)
         resolved = replace(st, state="resolved", last_seen=now, acknowledged=False)
         notify = cfg.resolved and st.last_sent is not None and not muted
-        out.append(Decision("resolve", "cleared", notify, resolved, None))
+        why = "accepted" if f"{st.check}/{st.subject}" in evidence.accepted else "cleared"
+        out.append(Decision("resolve", why, notify, resolved, None))
     return out
 
 
@@ -498,8 +507,16 @@ def _resolved(
     model: str, severity: Severity, cleared: Sequence[Decision], cfg: AlertsConfig, window: Mapping[str, Any] | None
 ) -> Message:
     title = f"[driftwarden] RESOLVED {model}: {_checks(cleared)}"
-    lines = [title, "", f"Model: {model}", *_run_line(window), "", "These conditions cleared:"]
-    lines += [f"- {_LABEL[d.state.check]}: {d.state.detail}" for d in cleared]
+    lines = [title, "", f"Model: {model}", *_run_line(window), ""]
+    gone = [d for d in cleared if d.reason != "accepted"]
+    accepted = [d for d in cleared if d.reason == "accepted"]
+    if gone:
+        lines += ["These conditions cleared:", *[f"- {_LABEL[d.state.check]}: {d.state.detail}" for d in gone]]
+    if accepted:
+        lines += [
+            "These standing issues were accepted (`driftwarden accept`; still in the data, no longer alerted):",
+            *[f"- {_LABEL[d.state.check]}: {d.state.detail}" for d in accepted],
+        ]
     lines += ["", *_footer(window, cfg)]
     return _message("resolved", severity, model, title, lines, cleared, window, cfg)
 

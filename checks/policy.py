@@ -78,7 +78,7 @@ def decide_retrain(
                 "problems in them: fix the feed first (retraining on it would learn the breakage)",
             )
         drifted = any("input_drift" in w.causes for w in streak)
-        # A concept change is trained on the rows since the change; a streak where drift could not be looked at
+        # A concept change is trained on the rows since the change; a streak where drift could not be ruled out
         # (undetermined) is not one: it trains as after input drift (the last windows and the reference).
         unknown = any("undetermined" in w.causes for w in streak)
         cause: Cause = "input_drift" if drifted else "undetermined" if unknown else "concept_change"
@@ -86,7 +86,7 @@ def decide_retrain(
             True,
             f"{', '.join(kpis)} breached on {len(streak)} consecutive mature windows since "
             f"{streak[0].start.isoformat(timespec='minutes')} ({labelled} labelled rows; "
-            f"{'with input drift' if drifted else 'drift not evaluated' if unknown else 'without input drift'})",
+            f"{'with input drift' if drifted else 'drift not ruled out' if unknown else 'without input drift'})",
             cause,
             streak[0].start,
             tuple(w.start for w in streak),

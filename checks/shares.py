@@ -8,12 +8,12 @@ sampling uncertainty (a Wilson interval at Z, 99%), and the rule remembers its p
 - from **clear** (or no earlier window): the share's lower bound above the tolerance -> **new** (breach);
   anything less is **clear** (a point estimate over the tolerance within its noise is no finding);
 - from **new, standing, rise or accepted**:
-  - the share's upper bound (this window's, or pooled with the window before) below the tolerance, or below
-    the standing level divided by RISE (gone) -> **clear**;
+  - the share's upper bound (this window's, or pooled with the window before) below the tolerance (gone; a
+    share that fell but is still beyond the tolerance is not) -> **clear**;
   - the share's lower bound above the standing level's upper bound and at least RISE times the level (this
     window alone, or pooled with the window before) -> **rise** (breach), the level starting again from it;
   - otherwise **standing** (still a breach, alerted once: no reminders), or **accepted** (a note, the
-    status back to ok) while a user's acceptance is in force.
+    status back to ok) while a user's acceptance is in force (also when the issue opens again under one).
 
 The standing level is the pooled share of the windows since the issue was first seen (since its last rise).
 A standing issue stays a breach in every window until its share is gone or a user accepts it (with a reason
@@ -105,6 +105,8 @@ def decide_share(
     since, level_bad, level_rows = window_start, bad, rows
     if not active or prior is None:
         state = "new" if rows and lo > allowed else "clear"
+        if state == "new" and accepted is not None:  # accepted, its memory lost (a gap): the level starts here
+            state = "accepted"
     else:
         level = prior.level_bad / prior.level_rows if prior.level_rows else 0.0
         level_hi = wilson(prior.level_bad, prior.level_rows)[1]
@@ -114,7 +116,7 @@ def decide_share(
             prior.state != "rise" and pooled_lo > level_hi and pooled >= RISE * level
         )
         pooled_hi = wilson(bad + prior.bad, rows + prior.rows)[1]
-        if min(hi, pooled_hi) < max(allowed, level / RISE):
+        if min(hi, pooled_hi) < allowed:  # back within the tolerance with evidence; less is not gone
             state = "clear"
         elif rose and prior.state != "rise":
             state, since = "rise", prior.since  # the level starts again from this window

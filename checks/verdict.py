@@ -48,8 +48,8 @@ _PLAIN = {
     "data_quality": "the data broke its validation rules",
     "input_drift": "the model's inputs have drifted from the reference",
     "concept_change": "the model got worse while its inputs look normal: the relationship it learned has changed",
-    "undetermined": "the model got worse, and why cannot be told: the window has too few rows to tell whether "
-    "its inputs drifted",
+    "undetermined": "the model got worse, and why cannot be told: its inputs could not be shown unchanged "
+    "(too few rows to rule out a drift)",
 }
 
 
@@ -140,7 +140,7 @@ def _not_ruled_out(drift: DriftResult) -> str:
         else:
             parts.append(f"{c.column} could be up to {c.bound:.3f} (threshold {c.bound_threshold:.3f})")
     rows = min((c.rows for c in drift.features), default=0)
-    return f"no feature drifted, but {rows} rows are too few to rule out a drift at the threshold: " + "; ".join(parts)
+    return f"no feature drifted, but with {rows} rows a drift at the threshold is not ruled out: " + "; ".join(parts)
 
 
 def _scores(drift: DriftResult) -> str:

@@ -110,10 +110,13 @@ def drift_bound(
       so a shift at the threshold measures at least the threshold minus that margin in 95% of windows; a
       change of spread or shape at the threshold measures more, not less (``benchmarks/drift_power.py``
       measures how often a drift at the threshold is ruled out all the same).
-    - Jensen-Shannon over categories: the distance at which the measured one would be in the lower 5% tail
-      (``js_upper_bound``: the two-sample chi-square statistic is non-central under a drift). On a numeric
-      column: the measured distance plus its noise floor (a metric: by the triangle inequality the true
-      distance is at most the measured one plus what noise adds)."""
+      The margin uses the window's own spread where it is wider than the reference's (a change confined to a
+      tail widens the noise of the mean), and the reference sample's size (the distance is measured on it).
+    - Jensen-Shannon: the distance at which the measured one would be in the lower 5% tail (``js_upper_bound``:
+      the two-sample chi-square statistic is non-central under a drift), over the categories, a numeric
+      column's few values, or its Sturges bins.
+    The bound is held to the configured threshold, never to one raised to the noise floor: where noise alone
+    reaches the threshold, nothing is ruled out."""
     if method.yields == "distance":
         large, m = method, measured
     else:
@@ -121,13 +124,36 @@ def drift_bound(
         m = large.numeric(ref, sketch) if isinstance(ref, NumericProfile) else large.categorical(ref, sketch)  # type: ignore[arg-type]
     if np.isnan(m.value):
         return None, None
-    threshold = max(large.threshold(cfg), m.floor)
-    if isinstance(ref, NumericProfile) and large.key == "wasserstein":
-        return float(m.value + BOUND_Z * np.sqrt(1 / max(sketch.finite, 1) + 1 / max(ref.count, 1))), threshold
-    if isinstance(ref, CategoricalProfile) and isinstance(sketch, CategoricalSketch) and large.key == "jensenshannon":
-        categories = len(set(ref.counts) | {k for k, v in sketch.counts.items() if v})
-        return js_upper_bound(m.value, categories, sketch.finite, ref.count), threshold
-    return float(m.value + m.floor), threshold  # the triangle inequality: noise adds at most the null's distance
+    threshold = large.threshold(cfg)  # the configured one: a floor raised by noise is no level to rule out at
+    n_ref = min(ref.count, len(ref.values())) if isinstance(ref, NumericProfile) else ref.count
+    if isinstance(ref, NumericProfile) and isinstance(sketch, NumericSketch) and large.key == "wasserstein":
+        # the window's own spread, when it is wider: a change in a tail widens the mean's noise
+        spread = max(_spread(sketch) / max(ref.std, 0.001), 1.0)
+        margin = BOUND_Z * np.sqrt(spread**2 / max(sketch.finite, 1) + 1 / max(n_ref, 1))
+        return float(m.value + margin), threshold
+    if large.key == "jensenshannon":
+        if isinstance(sketch, CategoricalSketch) and isinstance(ref, CategoricalProfile):
+            categories = len(set(ref.counts) | {k for k, v in sketch.counts.items() if v})
+        else:  # a numeric column's values or Sturges bins
+            distinct = len(np.unique(ref.values())) if isinstance(ref, NumericProfile) else 2
+            categories = distinct if distinct <= 20 else int(np.log2(n_ref + sketch.finite) + 1)
+        return js_upper_bound(m.value, categories, sketch.finite, n_ref), threshold
+    return None, None  # a method with no bound: nothing is ruled out by it
+
+
+def _spread(sketch: NumericSketch) -> float:
+    """The window's standard deviation: of its raw values, else of its bins (midpoints; the outer bins at the
+    window's extremes)."""
+    raw = sketch.values()
+    if raw is not None and raw.size > 1:
+        return float(np.std(raw))
+    edges = sketch.edges
+    if sketch.finite < 2 or edges.size < 2:
+        return 0.0
+    mids = np.concatenate([[sketch.minimum], (edges[:-1] + edges[1:]) / 2, [sketch.maximum]])
+    counts = sketch.counts.astype(float)
+    mean = float(np.sum(mids * counts) / counts.sum())
+    return float(np.sqrt(np.sum(counts * (mids - mean) ** 2) / counts.sum()))
 
 
 def js_upper_bound(measured: float, categories: int, n_cur: int, n_ref: int, confidence: float = 0.95) -> float:
@@ -142,8 +168,8 @@ def js_upper_bound(measured: float, categories: int, n_cur: int, n_ref: int, con
     df = max(categories - 1, 1)
     observed = 8 * n_eff * measured**2
     tail = 1 - confidence
-    if stats.chi2.cdf(observed, df) <= tail:  # smaller than noise alone gives: no drift at all fits worse
-        return 0.0
+    if stats.chi2.cdf(observed, df) <= tail:  # below what noise alone gives: the approximation does not hold
+        return measured
 
     def excess(d: float) -> float:
         return float(stats.ncx2.cdf(observed, df, 8 * n_eff * d * d)) - tail

@@ -237,6 +237,11 @@ def check_inputs(
     return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift))
 
 
+SHARE_MEMORY = 7
+"""A share rule remembers its state across at most this many window lengths (a gap in the feed, failed
+runs); an older issue is new again."""
+
+
 @step(IO)
 def share_states(
     cfg: ModelConfig, store_url: str, window: Window, inputs: InputChecks, as_of: pd.Timestamp
@@ -249,13 +254,17 @@ def share_states(
 
     engine = store.open_store(store_url)
     prior: dict[str, PriorShare] = {}
-    before = store.latest_runs(engine, cfg.name, end=store.utc(window.start), last=1, failed=False)
-    if not before.empty:
-        rows = store.run_metrics(engine, [int(before["id"].iloc[0])], kind="validation")
-        for _, r in rows.iterrows():
+    since = window.start - SHARE_MEMORY * cfg.window_length
+    before = store.latest_runs(engine, cfg.name, start=store.utc(since), end=store.utc(window.start), failed=False)
+    ids = [int(i) for i in before["id"]]
+    rows = store.run_metrics(engine, ids, kind="validation") if ids else pd.DataFrame()
+    for run_id in reversed(ids):  # the newest run that validated rows (an empty window validated none)
+        for _, r in rows[rows["run_id"] == run_id].iterrows():
             found = PriorShare.from_details(json.loads(r["details"]) if r["details"] else {})
             if found is not None:
                 prior[f"{r['column'] or 'batch'}:{r['name']}"] = found
+        if prior:
+            break
     accepted = accepted_store.in_force(engine, cfg.name, store.utc(as_of))
     decided = apply_share_states(inputs.validation, prior, accepted, window.start.isoformat())
     return replace(inputs, validation=decided)

@@ -369,3 +369,22 @@ def test_silence_alerts_once_then_after_the_cooldown_not_every_hour():
         decisions, prior = run(silence_evidence(cfg, now, last, None, None), prior=prior, now=now)
         sent_at += [hour for d in decisions if d.notify]
     assert sent_at == [0, 24]  # the first alert and one reminder after the 24h cooldown
+
+
+def share_row(state, share=0.015):
+    passed = state in ("clear", "accepted")
+    details = {"rule": "c known", "detail": f"c known: {share:.2%} of rows break it", "share": {"state": state}}
+    return {"kind": "validation", "name": "expect_column_values_to_be_in_set", "column": "c", "value": share,
+            "threshold": 0.01, "passed": passed, "details": details}  # fmt: skip
+
+
+def test_a_standing_share_issue_alerts_once_a_rise_again_and_an_acceptance_closes_it_as_accepted():
+    states, sent = {}, []
+    for i, state in enumerate(["new", "standing", "standing", "rise", "standing", "accepted"]):
+        now = T0 + timedelta(days=2 * i)  # past the 24 h cooldown every time: a reminder would be due
+        evidence = window_evidence(window(), [share_row(state)]).inputs
+        decisions, states = run(evidence, states, now)
+        sent += [(d.action, d.reason) for d in decisions if d.notify]
+    assert sent == [("alert", "new"), ("alert", "worse"), ("resolve", "accepted")]
+    [msg] = compose("credit_risk", [d for d in decisions if d.notify], CFG, window())
+    assert "accepted (`driftwarden accept`" in msg.text and "cleared" not in msg.text

@@ -317,7 +317,7 @@ def test_an_undetermined_streak_retrains_as_after_drift_never_on_the_rows_since_
         for i in range(5)
     ]  # fmt: skip
     decision = decide_retrain(states, policy, ["accuracy"], T0 + 10 * DAY, None)
-    assert decision.retrain and decision.cause == "undetermined" and "drift not evaluated" in decision.reason
+    assert decision.retrain and decision.cause == "undetermined" and "drift not ruled out" in decision.reason
     mixed = [*states[:4], WindowState(T0 + 4 * DAY, T0 + 5 * DAY, ("concept_change",), True, ("accuracy",), 200)]
     assert decide_retrain(mixed, policy, ["accuracy"], T0 + 10 * DAY, None).cause == "undetermined"
     cfg = _cfg(training={"after_concept_change": "since_change", "windows": 3, "min_rows": 100,

@@ -119,3 +119,24 @@ def test_wilson_interval_covers_its_share():
     for n, p in ((100, 0.01), (2500, 0.02), (50_000, 0.005)):
         inside = sum(lo <= p <= hi for lo, hi in (wilson(int(rng.binomial(n, p)), n) for _ in range(400)))
         assert inside >= 0.97 * 400
+
+
+def test_a_share_that_falls_but_stays_beyond_its_tolerance_is_not_gone():
+    """5% then 3% against 1% allowed is still broken; a spike's rise does not make the next window clear."""
+    rng_free = [(2500, 125), (2500, 75), (2500, 75)]
+    prior = None
+    states = []
+    for rows, bad in rng_free:
+        o = decide_share(outcome(bad, rows, 0.01), prior, None, "w")
+        prior, states = prior_of(o), [*states, o.state]
+    assert states == ["new", "standing", "standing"]
+    prior, states = None, []
+    for bad in (50, 50, 250, 50):
+        o = decide_share(outcome(bad, 2500, 0.01), prior, None, "w")
+        prior, states = prior_of(o), [*states, o.state]
+    assert states == ["new", "standing", "rise", "standing"]
+
+
+def test_an_accepted_rule_that_opens_again_after_a_gap_stays_accepted():
+    accepted = Acceptance("c:" + KIND, "known", "2099-01-01")
+    assert decide_share(outcome(60, 2500, 0.01), None, accepted, "w").state == "accepted"

@@ -155,3 +155,16 @@ def test_prediction_and_target_drift_are_reported_apart_never_in_the_share():
     assert result.get("y").role == "target" and result.get("y").drifted is True
     assert result.drifted_features == [] and result.share == 0.0 and result.dataset_drifted is False
     assert [c.column for c in result.features] == [*NUM, "colour"]
+
+
+def test_a_drift_confined_to_a_tail_is_not_ruled_out_and_clean_inputs_are(profile):
+    """0.1% of rows moved 100 reference stds barely moves the mean, but its W1 is 0.1: a bound on the mean's
+    noise alone would rule it out; with the window's own spread it does not. A clean window of 5,000 rows is
+    ruled out in every feature."""
+    clean = detect_drift(frame(5000, 11, {}), profile, DriftConfig(), [*NUM, "colour"])
+    assert clean.ruled_out and not clean.drifted_features
+    tail = frame(3000, 12, {})
+    std = float(np.std(profile.numeric["x0"].values()))
+    tail.loc[tail.index[:3], "x0"] += 100 * std
+    x0 = detect_drift(tail, profile, DriftConfig(), [*NUM, "colour"]).get("x0")
+    assert not x0.ruled_out and x0.bound is not None and x0.bound >= 0.1
