@@ -500,6 +500,11 @@ def _alert(
     lines += ["", *_footer(window, cfg)]
     lines += ["", "Condition keys (acknowledge with `driftwarden ack --config <yaml> --key <key>`):"]
     lines += [f"  {d.state.key}" for d in sends]
+    if any(d.observation is not None and d.observation.share_state for d in sends):
+        lines += [
+            "A share issue that is known and acceptable can be accepted (a note until it expires): "
+            "`driftwarden accept --config <yaml> --rule <column>:<expectation> --reason ... --for 30d`."
+        ]
     return _message("alert", severity, model, title, lines, sends, window, cfg)
 
 

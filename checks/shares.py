@@ -12,8 +12,9 @@ sampling uncertainty (a Wilson interval at Z, 99%), and the rule remembers its p
     share that fell but is still beyond the tolerance is not) -> **clear**;
   - the share's lower bound above the standing level's upper bound and at least RISE times the level (this
     window alone, or pooled with the window before) -> **rise** (breach), the level starting again from it;
-  - otherwise **standing** (still a breach, alerted once: no reminders), or **accepted** (a note, the
-    status back to ok) while a user's acceptance is in force (also when the issue opens again under one).
+  - right after a rise, or otherwise: **standing** (still a breach, alerted once: no reminders), or
+    **accepted** (a note, the status back to ok) while a user's acceptance is in force (also when the issue
+    opens again under one).
 
 The standing level is the pooled share of the windows since the issue was first seen (since its last rise).
 A standing issue stays a breach in every window until its share is gone or a user accepts it (with a reason
@@ -75,7 +76,7 @@ class Acceptance:
     """``<column>:<expectation>``, as ``rule_key`` makes it."""
     reason: str
     expires: str
-    """ISO time after which the issue is a standing warning again."""
+    """ISO time after which the issue is a standing breach again."""
     by: str = ""
 
 

@@ -48,8 +48,8 @@ _PLAIN = {
     "data_quality": "the data broke its validation rules",
     "input_drift": "the model's inputs have drifted from the reference",
     "concept_change": "the model got worse while its inputs look normal: the relationship it learned has changed",
-    "undetermined": "the model got worse, and why cannot be told: its inputs could not be shown unchanged "
-    "(too few rows to rule out a drift)",
+    "undetermined": "the model got worse and the cause is not known: the window had too few rows to check "
+    "that its inputs are unchanged",
 }
 
 
@@ -112,7 +112,7 @@ def _share_words(o: ExpectationOutcome) -> str:
     if o.state == "new":
         return f"{o.detail} (new)"
     if o.state == "rise":
-        return f"{o.detail} (risen over its standing level of {level}; {seen})"
+        return f"{o.detail} (risen well above its standing level, which restarts at {level}; {seen})"
     if o.state in ("standing", "accepted"):
         return f"{o.detail} ({o.state}: {seen}, {level} of rows since)"
     return o.detail
@@ -197,9 +197,20 @@ def _summary(status: Status, causes: list[Cause], found: tuple[Finding, ...]) ->
     elif kpi_breach and "data_quality" in causes:
         lines.append("The KPI breach comes with broken data, so data quality is the likely cause.")
     elif "undetermined" in causes:
+        notes = [f.detail for f in found if f.check == "drift" and f.level == "note"]
+        if any(n.startswith("no feature drifted") for n in notes):
+            lines.append(
+                "No feature drifted, but a drift of the threshold's size could be missed with these rows (the "
+                "features below), so neither a drift nor a change of the relationship can be ruled out."
+            )
+        else:
+            lines.append(
+                "Input drift could not be checked (fewer rows than drift.min_rows), so neither a drift nor a "
+                "change of the relationship can be ruled out."
+            )
         lines.append(
-            "Input drift was not evaluated in this window, or no feature drifted but the rows are too few to rule "
-            "out a drift at the threshold, so neither a drift nor a change of the relationship can be ruled out."
+            "What to do: check the named features and the feed upstream; a retrain it starts trains on the "
+            "recent windows and the reference, not on these rows alone."
         )
     return "\n".join([*lines, *notes])
 

@@ -111,7 +111,7 @@ def accept(
     as_json: Annotated[bool, typer.Option("--json", help="List as one JSON object.")] = False,
 ) -> None:
     """Accept a standing share issue (unseen categories, nulls, out-of-range values at a stable share): a note
-    instead of a warning until it expires; a rise over its level still breaches. Without --rule: the
+    instead of a breach until it expires; a rise over its level still breaches. Without --rule: the
     acceptances made and the share issues of the latest window."""
     from driftwarden.checks.validation import share_rule_keys
     from driftwarden.flows import store

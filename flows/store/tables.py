@@ -153,7 +153,7 @@ run_locks = sa.Table(
 )
 
 
-# A user's acceptance of a standing share issue (``driftwarden accept``): the issue is a note, not a warning,
+# A user's acceptance of a standing share issue (``driftwarden accept``): the issue is a note, not a breach,
 # until the acceptance expires or ends. Added by migration 0005.
 acceptances = sa.Table(
     "acceptances",

@@ -35,7 +35,7 @@ def test_rows():
     # drift not evaluated: nobody looked at the inputs, so the cause is undetermined (still a breach)
     unknown = decide_verdict([Finding("drift", "note", "not evaluated: 24 rows < min_rows 1000"), KPI])
     assert unknown.status == "breach" and unknown.causes == ("undetermined",), unknown
-    assert unknown.summary.startswith("BREACH: the model got worse, and why cannot be told")
+    assert unknown.summary.startswith("BREACH: the model got worse and the cause is not known")
     assert "neither a drift nor a change of the relationship can be ruled out" in unknown.summary
     assert decide_verdict([VOLUME, Finding("drift", "note", "not evaluated"), KPI]).causes == ("volume", "undetermined")
     assert decide_verdict([Finding("drift", "note", "not evaluated")]).status == "ok"

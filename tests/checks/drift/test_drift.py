@@ -168,3 +168,25 @@ def test_a_drift_confined_to_a_tail_is_not_ruled_out_and_clean_inputs_are(profil
     tail.loc[tail.index[:3], "x0"] += 100 * std
     x0 = detect_drift(tail, profile, DriftConfig(), [*NUM, "colour"]).get("x0")
     assert not x0.ruled_out and x0.bound is not None and x0.bound >= 0.1
+
+
+@pytest.mark.parametrize(("categories", "rows"), [(4, 300), (20, 2000)])
+def test_a_categorical_drift_at_the_threshold_is_rarely_ruled_out(categories, rows):
+    """The Jensen-Shannon bound is a 95% one: a drift exactly at the threshold is ruled out in at most 8% of
+    300 simulated windows (5% by design; the binomial noise of 300 draws is about 1.3%)."""
+    from scipy.optimize import brentq
+    from scipy.spatial import distance
+
+    from driftwarden.checks.drift.rules import js_upper_bound
+
+    rng = np.random.default_rng(categories)
+    p = rng.dirichlet(np.ones(categories) * 3)
+    towards = np.eye(categories)[0]
+    t = brentq(lambda t: distance.jensenshannon(p, (1 - t) * p + t * towards) - 0.1, 0, 1)
+    q = (1 - t) * p + t * towards
+    ruled = 0
+    for _ in range(300):
+        a, b = rng.multinomial(5000, p), rng.multinomial(rows, q)
+        measured = float(distance.jensenshannon(a / a.sum(), b / b.sum()))
+        ruled += js_upper_bound(measured, categories, rows, 5000) < 0.1
+    assert ruled <= 0.08 * 300

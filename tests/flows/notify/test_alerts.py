@@ -338,7 +338,7 @@ def test_monitor_runs_alert_once_per_condition_and_resolve(dw_home, tmp_path, re
     assert len(kpi_alerts) == 1, [b["title"] for b in bodies]  # one alert, not one per window
     text = kpi_alerts[0]["text"]
     assert "accuracy 0." in text and "below target 0.9" in text
-    assert "Likely cause: The model got worse, and why cannot be told" in text
+    assert "Likely cause: The model got worse and the cause is not known" in text
     assert kpi_alerts[0]["title"].startswith("[driftwarden] CRITICAL agrawal: KPI in window 2025-02-2")
     assert all(SECRET not in json.dumps(b) for b in bodies)
     assert len(log.read_text().splitlines()) >= len(bodies)
