@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from driftwarden.checks.shares import rule_of
 from driftwarden.config.alerts import SEVERITIES, AlertsConfig, Severity, SilenceConfig
 from driftwarden.config.common import parse_duration
 
@@ -210,14 +211,14 @@ def window_evidence(window: Mapping[str, Any], metric_rows: Iterable[Mapping[str
                 obs.append(Observation("volume", "rows", "critical", bad, note))
         elif kind == "validation":
             evaluated.add("data_quality")
+            subject = rule_of(r.get("column"), str(r.get("name")))
+            state = (details.get("share") or {}).get("state")
             if r.get("passed") is False:
-                subject = f"{r.get('column') or 'batch'}:{r.get('name')}"
                 detail = details.get("detail") or subject
-                state = (details.get("share") or {}).get("state")
                 ob = Observation("data_quality", subject, "critical", _f(r.get("value")), detail, share_state=state)
                 obs.append(ob)
-            elif (details.get("share") or {}).get("state") == "accepted":
-                accepted.add(f"data_quality/{r.get('column') or 'batch'}:{r.get('name')}")
+            elif state == "accepted":
+                accepted.add(f"data_quality/{subject}")
     drift = [r for r in rows if r.get("kind") == "drift"]
     dataset = next((r for r in drift if (r.get("details") or {}).get("role") == "dataset"), None)
     if dataset is not None and dataset.get("passed") is not None:

@@ -80,8 +80,14 @@ class Acceptance:
     by: str = ""
 
 
+def rule_of(column: str | None, expectation: str) -> str:
+    """A validation rule's key, ``<column>:<expectation>``: the subject of its data_quality alert condition,
+    the key its state is remembered by, what ``driftwarden accept --rule`` names."""
+    return f"{column or 'batch'}:{expectation}"
+
+
 def rule_key(o: ExpectationOutcome) -> str:
-    return f"{o.column or 'batch'}:{o.expectation}"
+    return rule_of(o.column, o.expectation)
 
 
 def wilson(bad: int, rows: int, z: float = Z) -> tuple[float, float]:
@@ -111,15 +117,14 @@ def decide_share(
     else:
         level = prior.level_bad / prior.level_rows if prior.level_rows else 0.0
         level_hi = wilson(prior.level_bad, prior.level_rows)[1]
-        pooled_lo = wilson(bad + prior.bad, rows + prior.rows)[0]
+        pooled_lo, pooled_hi = wilson(bad + prior.bad, rows + prior.rows)
         pooled = (bad + prior.bad) / (rows + prior.rows) if rows + prior.rows else 0.0
-        rose = (lo > level_hi and bad / max(rows, 1) >= RISE * level) or (
-            prior.state != "rise" and pooled_lo > level_hi and pooled >= RISE * level
+        rose = prior.state != "rise" and (  # right after a rise the level is that window's: standing
+            (lo > level_hi and bad / max(rows, 1) >= RISE * level) or (pooled_lo > level_hi and pooled >= RISE * level)
         )
-        pooled_hi = wilson(bad + prior.bad, rows + prior.rows)[1]
         if min(hi, pooled_hi) < allowed:  # back within the tolerance with evidence; less is not gone
             state = "clear"
-        elif rose and prior.state != "rise":
+        elif rose:
             state, since = "rise", prior.since  # the level starts again from this window
         else:
             state, since = "standing", prior.since

@@ -142,8 +142,7 @@ def accept(
 
 
 def _list_acceptances(cfg: Any, engine: Any, as_json: bool) -> None:
-    import json as json_
-
+    from driftwarden.checks.shares import rule_of
     from driftwarden.flows import store
     from driftwarden.flows.store import accepted as accepted_store
 
@@ -153,9 +152,9 @@ def _list_acceptances(cfg: Any, engine: Any, as_json: bool) -> None:
     issues: list[dict[str, Any]] = []
     if not latest.empty:
         for _, r in store.run_metrics(engine, [int(latest["id"].iloc[0])], kind="validation").iterrows():
-            share = (json_.loads(r["details"]) if r["details"] else {}).get("share") or {}
+            share = (json.loads(r["details"]) if r["details"] else {}).get("share") or {}
             if share.get("state") not in (None, "clear"):
-                issues.append({"rule": f"{r['column']}:{r['name']}", "state": share["state"],
+                issues.append({"rule": rule_of(r["column"], r["name"]), "state": share["state"],
                                "since": share.get("since"), "share": r["value"]})  # fmt: skip
     listed = [
         {"rule": r["rule"], "reason": r["reason"], "by": r["accepted_by"], "created_at": str(r["created_at"]),
@@ -163,7 +162,7 @@ def _list_acceptances(cfg: Any, engine: Any, as_json: bool) -> None:
         for _, r in made.iterrows()
     ]  # fmt: skip
     if as_json:
-        print(json_.dumps({"model": cfg.name, "acceptances": listed, "share_issues": issues}, default=str))
+        print(json.dumps({"model": cfg.name, "acceptances": listed, "share_issues": issues}, default=str))
         return
     out.print(f"{cfg.name}: {len(issues)} share issue(s) in the latest window")
     for i in issues:

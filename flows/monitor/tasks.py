@@ -18,7 +18,7 @@ from driftwarden.checks.kpis import KpiResult, evaluate_kpis
 from driftwarden.checks.labels import check_labels, known_labels
 from driftwarden.checks.profile import ProfileBuilder, ReferenceProfile
 from driftwarden.checks.scan import ScanResult, WindowScan, read_ranges
-from driftwarden.checks.shares import PriorShare, apply_share_states
+from driftwarden.checks.shares import PriorShare, apply_share_states, rule_of
 from driftwarden.checks.sketch import sketch_frame
 from driftwarden.checks.validation import ValidationResult
 from driftwarden.checks.verdict import (
@@ -262,7 +262,7 @@ def share_states(
         for _, r in rows[rows["run_id"] == run_id].iterrows():
             found = PriorShare.from_details(json.loads(r["details"]) if r["details"] else {})
             if found is not None:
-                prior[f"{r['column'] or 'batch'}:{r['name']}"] = found
+                prior[rule_of(r["column"], r["name"])] = found
         if prior:
             break
     accepted = accepted_store.in_force(engine, cfg.name, store.utc(as_of))
