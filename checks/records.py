@@ -9,6 +9,8 @@ from typing import Any
 import pandas as pd
 
 from driftwarden.checks.drift import DriftResult
+from driftwarden.checks.drift.multivariate import MultivariateDrift
+from driftwarden.checks.estimation.compare import EstimateCheck
 from driftwarden.checks.kpis import KpiResult
 from driftwarden.checks.validation import ExpectationOutcome, ValidationResult
 from driftwarden.checks.volume import VolumeResult
@@ -110,6 +112,42 @@ def kpi_metric_rows(kpis: KpiResult) -> list[dict[str, Any]]:
     ]
 
 
+def estimate_metric_rows(checks: Sequence[EstimateCheck], fitted_on: str = "") -> list[dict[str, Any]]:
+    """The window's estimated KPIs (kind ``estimate``), each with the comparison on its labelled rows and what
+    the estimator was fitted on (``fitted_on``, e.g. 'reference v2: 5,000 rows')."""
+    return [
+        {
+            "kind": "estimate",
+            "name": c.estimate.metric,
+            "segment": "all",
+            "value": c.estimate.value,
+            "lower": c.estimate.lower,
+            "upper": c.estimate.upper,
+            "threshold": c.target,
+            "direction": c.direction,
+            "passed": None if c.estimate.value is None else not c.beyond_target,
+            "details": {**c.details(), "fitted_on": fitted_on},
+        }
+        for c in checks
+    ]
+
+
+def multivariate_metric_rows(found: MultivariateDrift | None) -> list[dict[str, Any]]:
+    if found is None:
+        return []
+    return [
+        {
+            "kind": "multivariate_drift",
+            "name": "pca_reconstruction_error",
+            "value": found.error,
+            "threshold": found.threshold,
+            "direction": "lower_is_better",
+            "passed": None if found.error is None else not found.drifted,
+            "details": found.to_json(),
+        }
+    ]
+
+
 def kpi_history(kpi_rows: pd.DataFrame, metric: str, grid: Sequence[datetime]) -> list[bool]:
     """Oldest-first wrong-side flags of a metric over the windows just before a window (rows of the 'all'
     segment), for the k-consecutive rule: ``grid`` holds the starts of those earlier windows, oldest first.
@@ -138,7 +176,8 @@ def _utc_ns(ts: Any) -> int:
 
 CONTRACT_KEYS = (
     "model", "window_start", "window_end", "run_version", "trigger", "as_of", "rows", "labelled_rows",
-    "label_coverage", "status", "causes", "drifted_features", "kpis", "failures_logged", "summary", "report",
+    "label_coverage", "status", "causes", "drifted_features", "kpis", "estimates", "multivariate_drift",
+    "failures_logged", "summary", "report",
     "status_since", "error", "retrain", "last_attempt_failed",
 )  # fmt: skip
 _EMPTY_KPI = {
@@ -193,6 +232,32 @@ def window_json(
             }
     for name in kpi_names:
         kpis.setdefault(name, {**_EMPTY_KPI, "level": "not_evaluated"})
+    estimated: dict[str, Any] = {}
+    multivariate = None
+    if not metric_rows.empty:
+        for _, r in metric_rows[metric_rows["kind"] == "estimate"].iterrows():
+            d = r["details"]
+            estimated[r["name"]] = {
+                "value": _num(r["value"]),
+                "lower": _num(r["lower"]),
+                "upper": _num(r["upper"]),
+                "target": _num(r["threshold"]),
+                "beyond_target": bool(d.get("beyond_target")),
+                "method": d.get("method"),
+                "fitted_on": d.get("fitted_on"),
+                "rows": d.get("rows"),
+                "not_estimable": d.get("reason") or None,
+                "realized": d.get("realized"),
+                "labelled": d.get("labelled"),
+                "on_labelled": None
+                if d.get("labelled_value") is None
+                else {"value": d["labelled_value"], "lower": d.get("labelled_lower"), "upper": d.get("labelled_upper")},
+                "gap": d.get("gap"),
+                "error": d.get("error"),
+            }
+        found = metric_rows[metric_rows["kind"] == "multivariate_drift"]
+        if not found.empty:
+            multivariate = dict(found.iloc[0]["details"])
     retrain = None
     if not metric_rows.empty:
         decided = metric_rows[metric_rows["kind"] == "retrain"]
@@ -213,6 +278,8 @@ def window_json(
         "causes": list(run["causes"]),
         "drifted_features": drifted,
         "kpis": kpis,
+        "estimates": estimated,
+        "multivariate_drift": multivariate,
         "failures_logged": int(failures_logged),
         "summary": run["summary"],
         "report": run["report_uri"],

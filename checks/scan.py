@@ -22,8 +22,11 @@ import numpy as np
 import pandas as pd
 
 from driftwarden.checks.drift import Role
+from driftwarden.checks.drift.multivariate import ReconstructionSum
+from driftwarden.checks.estimation import Tally
 from driftwarden.checks.failures import failure_candidates
 from driftwarden.checks.profile import ReferenceProfile
+from driftwarden.checks.reference_models import ReferenceModels
 from driftwarden.checks.sketch import Sketch, new_sketch
 from driftwarden.checks.validation import BatchValidator, ValidationPart, ValidationResult
 from driftwarden.config.model import ModelConfig
@@ -99,6 +102,10 @@ class ScanResult:
     lowest (see ``sample_keys``)."""
     earlier: dict[pd.Timestamp, WindowPart]
     """Earlier windows that label catch-up re-scores, by window start."""
+    estimation: Tally | None = None
+    """The window's rows summed for its estimated KPIs (None: nothing to estimate)."""
+    reconstruction: ReconstructionSum | None = None
+    """The window's reconstruction errors summed for its multivariate drift (None: not measured)."""
 
 
 @dataclass
@@ -137,11 +144,17 @@ class _Part:
     def __post_init__(self) -> None:
         self.labelled = _Columns(self.columns)
 
-    def add(self, cfg: ModelConfig, rows: pd.DataFrame, labels: pd.DataFrame | None) -> None:
-        """Label the chunk's rows (joined on the KPI columns only) and keep its failure candidates whole."""
+    def add(
+        self, cfg: ModelConfig, rows: pd.DataFrame, labels: pd.DataFrame | None, values: pd.DataFrame | None = None
+    ) -> None:
+        """Label the chunk's rows (joined on the KPI columns, and the estimator's ``values`` of each row, only)
+        and keep its failure candidates whole."""
         self.rows += len(rows)
         target = cfg.columns.target
-        slim = attach_labels(cfg, rows[kpi_columns(cfg)].assign(_row=np.arange(len(rows))), labels)
+        slim = rows[kpi_columns(cfg)].assign(_row=np.arange(len(rows)))
+        if values is not None:
+            slim = pd.concat([slim, values.set_axis(slim.index)], axis=1)
+        slim = attach_labels(cfg, slim, labels)
         picked = failure_candidates(slim, cfg)
         whole = rows.iloc[picked["_row"].to_numpy()].reset_index(drop=True)
         whole[target] = picked[target].to_numpy()
@@ -216,10 +229,20 @@ class ScanPart:
     """At most ``sample_rows`` rows of features with their ``_key``: the smallest keys seen."""
     columns: list[str] = field(default_factory=list)
     """The columns of the chunks read."""
+    estimation: Tally | None = None
+    reconstruction: ReconstructionSum | None = None
 
     def merge(self, other: ScanPart) -> None:
         """Add the part of the rows read right after these."""
         self.window.merge(other.window)
+        for name in ("estimation", "reconstruction"):
+            theirs = getattr(other, name)
+            if theirs is not None:
+                mine = getattr(self, name)
+                if mine is None:
+                    setattr(self, name, theirs)
+                else:
+                    mine.merge(theirs)
         for key, part in other.earlier.items():
             self.earlier[key].merge(part)
         for name, sketch in other.sketches.items():
@@ -236,8 +259,9 @@ class ScanPart:
         """This part with its sketches' edges left out (``merge`` does not read them): what travels."""
         sketches = {name: sketch.detached() for name, sketch in self.sketches.items()}
         return ScanPart(
-            self.sample_rows, self.window, self.earlier, sketches, self.ids, self.validation, self.sample, self.columns
-        )
+            self.sample_rows, self.window, self.earlier, sketches, self.ids, self.validation, self.sample, self.columns,
+            self.estimation, self.reconstruction,
+        )  # fmt: skip
 
 
 def _smallest_keys(a: pd.DataFrame | None, b: pd.DataFrame | None, n: int) -> pd.DataFrame | None:
@@ -264,11 +288,16 @@ class WindowScan:
         earlier: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = (),
         sample_rows: int = 5000,
         seed: int = 0,
+        models: ReferenceModels | None = None,
     ):
         self._cfg, self._profile, self._labels = cfg, profile, labels
+        self._models = models or ReferenceModels()
+        self._estimator = self._models.usable_estimator
+        self._pca = self._models.usable_pca
         self._start, self._end = start, end
         self._earlier = {s: (s, e) for s, e in earlier}
-        self._slim = list(dict.fromkeys([*kpi_columns(cfg), cfg.columns.target]))
+        values = list(self._estimator.value_columns) if self._estimator is not None else []
+        self._slim = list(dict.fromkeys([*kpi_columns(cfg), cfg.columns.target, *values]))
         self._validator: BatchValidator | None = None
         self._roles: dict[str, Role] = {}
         self._blank: dict[str, Sketch] = {}
@@ -302,8 +331,11 @@ class WindowScan:
         for key, (s, e) in self._earlier.items():
             rows = _rows_between(chunk, ts, s, e)
             if len(rows):
-                part.earlier[key].add(self._cfg, rows, self._labels)
+                part.earlier[key].add(self._cfg, rows, self._labels, self._values(rows))
         return part
+
+    def _values(self, rows: pd.DataFrame) -> pd.DataFrame | None:
+        return self._estimator.row_values(rows) if self._estimator is not None else None
 
     def add(self, chunk: pd.DataFrame) -> None:
         self.merge(self.scan(chunk))
@@ -320,7 +352,13 @@ class WindowScan:
         sketching = [_pool().submit(sketch.add, rows[name]) for name, sketch in part.sketches.items()]
         try:
             part.validation = self._validator.part(rows)
-            part.window.add(cfg, rows, self._labels)
+            values = self._values(rows)
+            if self._estimator is not None and values is not None:
+                part.estimation = self._estimator.tally(values)
+            if self._pca is not None:
+                part.reconstruction = ReconstructionSum()
+                part.reconstruction.add(self._pca, rows)
+            part.window.add(cfg, rows, self._labels, values)
             part.ids.add(rows)
             part.sample = self._sample_of(rows)
         finally:
@@ -350,4 +388,10 @@ class WindowScan:
             sample = state.sample.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
         earlier = {key: part.finish(cfg, columns) for key, part in state.earlier.items()}
         sketches = {name: (self._roles[name], sketch) for name, sketch in state.sketches.items()}
-        return ScanResult(window, validation, sketches, sample, earlier)
+        estimation = state.estimation
+        if estimation is None and self._models.estimator is not None:
+            estimation = Tally()  # nothing estimable or no rows: the estimates say why
+        reconstruction = state.reconstruction
+        if reconstruction is None and self._pca is not None:
+            reconstruction = ReconstructionSum()
+        return ScanResult(window, validation, sketches, sample, earlier, estimation, reconstruction)

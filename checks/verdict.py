@@ -6,14 +6,20 @@
 | a validation expectation failed beyond its tolerance: a share rule's    | data_quality     | breach  |
 |   issue new, standing or risen (``checks.shares``), or any bad row of a rule allowing none |  |         |
 | the dataset drift rule is met                                           | input_drift      | breach  |
-| a KPI breach, and features drifted below the dataset rule               | input_drift (the features named) | breach |
+| an estimated KPI beyond its target, ``estimation.level: breach``        | input_drift      | breach  |
+| a KPI breach, its realized value worse than the estimate's band on the  | concept_change   | breach  |
+|   same labelled rows (the model as confident as before, and wrong)      |                  |         |
+| a KPI breach the estimate predicted (realized inside its band, the      | input_drift      | breach  |
+|   estimate itself beyond the target)                                    |                  |         |
+| a KPI breach, and features drifted below the dataset rule, or jointly   | input_drift (the features named) | breach |
 | a KPI breach, no feature drifted and a drift at the threshold ruled out | concept_change   | breach  |
 |   in every feature (its distance's upper bound below the threshold)     |                  |         |
 | a KPI breach, input drift not evaluated (too few rows for it), or no    | undetermined     | breach  |
 |   feature drifted but too few rows to rule out a drift at the threshold |                  |         |
 | a KPI breach with a validation breach                                   | data_quality (KPI listed) | breach |
 | a signal below its rule: one window beyond target, drift under the dataset rule,  | —          | warning |
-|   prediction or target drift, labels overdue                                      |            |         |
+|   joint (multivariate) drift, prediction or target drift, labels overdue, an      |            |         |
+|   estimated KPI beyond its target before the labels (``estimation.level``)        |            |         |
 | nothing of the above (labels still pending within the horizon is normal) | —               | ok      |
 
 ``concept_change`` says "the inputs look normal": it is named only where the inputs were looked at and a drift
@@ -33,6 +39,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from driftwarden.checks.drift import DriftResult
+from driftwarden.checks.drift.multivariate import MultivariateDrift
+from driftwarden.checks.estimation.compare import EstimateCheck
 from driftwarden.checks.kpis import KpiResult, KpiValue
 from driftwarden.checks.validation import ExpectationOutcome, ValidationResult
 from driftwarden.checks.volume import VolumeResult
@@ -55,7 +63,10 @@ _PLAIN = {
 
 @dataclass(frozen=True)
 class Finding:
-    check: Literal["volume", "validation", "drift", "prediction_drift", "target_drift", "kpi", "labels"]
+    check: Literal[
+        "volume", "validation", "drift", "multivariate_drift", "prediction_drift", "target_drift", "kpi", "labels",
+        "estimate", "estimate_gap", "estimate_match",
+    ]  # fmt: skip
     level: Literal["breach", "warning", "note"]
     """breach and warning set the status; a note is context that changes nothing (drift not evaluated)."""
     detail: str
@@ -148,6 +159,64 @@ def _scores(drift: DriftResult) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
+def multivariate_findings(found: MultivariateDrift | None) -> list[Finding]:
+    """Joint drift: the features' reconstruction error beyond what the reference holds at the window's rows."""
+    if found is None or found.error is None or not found.drifted:
+        return []
+    return [
+        Finding(
+            "multivariate_drift",
+            "warning",
+            f"the features move together differently from the reference: reconstruction error {found.error:.3f} "
+            f"above {found.threshold:.3f} (reference {found.reference_error:.3f}, {found.rows} rows)",
+        )
+    ]
+
+
+def estimate_findings(checks: Iterable[EstimateCheck], cfg: ModelConfig) -> list[Finding]:
+    """What the estimates say: an estimated KPI beyond its target before its labels are mature (the configured
+    level), and for a KPI breach, whether the realized value is what the model's confidence predicts on the
+    same labelled rows (the inputs explain it) or worse (the relationship changed)."""
+    out: list[Finding] = []
+    for c in checks:
+        e = c.estimate
+        if e.value is None:
+            continue
+        if not c.mature and c.beyond_target:
+            side = "below" if c.direction == "higher_is_better" else "above"
+            out.append(
+                Finding(
+                    "estimate",
+                    cfg.estimation.level,
+                    f"{e.metric} estimated {e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}] {side} target {c.target:g} "
+                    f"before its labels ({e.method.upper()} on {e.rows} rows; {c.labelled} labelled so far)",
+                )
+            )
+        lab = c.on_labelled
+        if c.kpi_level != "breach" or lab is None or lab.value is None or c.realized is None:
+            continue
+        band = f"{lab.value:.3f} [{lab.lower:.3f}, {lab.upper:.3f}]"
+        if c.gap == "worse":
+            out.append(
+                Finding(
+                    "estimate_gap",
+                    "note",
+                    f"realized {e.metric} {c.realized:.3f} is worse than the {band} the model's confidence predicts "
+                    f"on the same {c.labelled} labelled rows: the relationship between inputs and outcome changed",
+                )
+            )
+        elif c.gap == "within" and c.point_beyond_target:
+            out.append(
+                Finding(
+                    "estimate_match",
+                    "note",
+                    f"realized {e.metric} {c.realized:.3f} is what the model's confidence predicts on the same "
+                    f"{c.labelled} labelled rows ({band}): its inputs moved to where it is less accurate",
+                )
+            )
+    return out
+
+
 def kpi_findings(kpis: KpiResult | None) -> list[Finding]:
     if kpis is None:
         return []
@@ -164,11 +233,20 @@ def decide_verdict(findings: Iterable[Finding]) -> Verdict:
         causes.append("volume")
     if "validation" in breach:
         causes.append("data_quality")
-    drift = {f.level for f in found if f.check == "drift"}
-    if "drift" in breach or ("kpi" in breach and "warning" in drift and "validation" not in breach):
-        causes.append("input_drift")  # a KPI breach with features drifted, even below the dataset rule
-    elif "kpi" in breach and "validation" not in breach:
-        causes.append("undetermined" if "note" in drift else "concept_change")
+    drift = {f.level for f in found if f.check in ("drift", "multivariate_drift")}
+    estimated = {f.check for f in found}
+    kpi_alone = "kpi" in breach and "validation" not in breach
+    if "drift" in breach or "estimate" in breach:
+        causes.append("input_drift")  # the dataset drift rule met, or an estimated KPI held to breach
+    if kpi_alone and "estimate_gap" in estimated:  # worse than the model's confidence on these very rows
+        if "warning" in drift and "input_drift" not in causes:
+            causes.append("input_drift")  # features drifted too (below the rule): both are named
+        causes.append("concept_change")
+    elif kpi_alone and "input_drift" not in causes:
+        if "estimate_match" in estimated or "warning" in drift:
+            causes.append("input_drift")  # the estimate predicted the fall, or features drifted below the rule
+        else:
+            causes.append("undetermined" if "note" in drift else "concept_change")
     if causes:
         status: Status = "breach"
     elif any(f.level == "warning" for f in found):
@@ -188,7 +266,27 @@ def _summary(status: Status, causes: list[Cause], found: tuple[Finding, ...]) ->
     lines = [f"{head}: " + ("; ".join(_PLAIN[c] for c in causes) if causes else "signals below the breach rules") + "."]
     kpi_breach = any(f.check == "kpi" and f.level == "breach" for f in found)
     drift = {f.level for f in found if f.check == "drift"}
-    if kpi_breach and "input_drift" in causes and "breach" not in drift:
+    checks = {f.check for f in found}
+    if kpi_breach and "concept_change" in causes and "estimate_gap" in checks and "input_drift" in causes:
+        lines.append(
+            "Some inputs drifted, and the model is wrong more often than its confidence on these very inputs "
+            "predicts: beyond the drift, the relationship it learned has changed."
+        )
+    elif kpi_breach and "concept_change" in causes and "estimate_gap" in checks:
+        lines.append(
+            "The model is as confident as before on these inputs and wrong more often than its confidence "
+            "predicts, so the relationship it learned has changed."
+        )
+    elif kpi_breach and "input_drift" in causes and "estimate_match" in checks:
+        lines.append(
+            "The model's own confidence predicted the fall: its inputs moved to where it is less accurate, so the "
+            "shifted inputs are the likely cause."
+        )
+    elif kpi_breach and "input_drift" in causes and "multivariate_drift" in checks and not drift:
+        lines.append("The KPI breach comes with features that move together differently, so they are the likely cause.")
+    elif "input_drift" in causes and "estimate" in checks and not kpi_breach:
+        lines.append("No label has confirmed it yet: the estimate comes from the model's confidence on these inputs.")
+    elif kpi_breach and "input_drift" in causes and "breach" not in drift:
         lines.append(
             "The KPI breach comes with features that drifted (below the dataset rule), so they are the likely cause."
         )

@@ -214,6 +214,20 @@ class DriftConfig(Strict):
     """The dataset has drifted when the (weighted) share of drifted features reaches this."""
     weights: dict[str, float] = Field(default_factory=dict)
     """Optional feature weights (e.g. importances) for the dataset share; missing features weigh 1."""
+    multivariate: bool = True
+    """Also measure the joint drift of the features: the reconstruction error of a PCA fitted on the reference
+    (a change of how features move together, which no single feature's drift shows). Counted as input drift."""
+
+
+class EstimationConfig(Strict):
+    """KPIs estimated before their labels arrive (CBPE for classifiers with probabilities, DLE for regression)."""
+
+    enabled: bool = True
+    level: Literal["warning", "breach"] = "warning"
+    """What an estimated KPI beyond its target is while the window's labels are immature: its whole 95% band on
+    the wrong side of the target."""
+    retrain: bool = False
+    """With ``level: breach`` and ``retrain.auto``, such an estimate may start a retrain (as input drift does)."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +347,7 @@ class ModelConfig(Strict):
     volume: VolumeConfig = VolumeConfig()
     validation: ValidationConfig = ValidationConfig()
     drift: DriftConfig = DriftConfig()
+    estimation: EstimationConfig = EstimationConfig()
     kpis: list[KpiConfig] = Field(default_factory=list)
     failures: FailuresConfig = FailuresConfig()
     alerts: AlertsConfig = AlertsConfig()

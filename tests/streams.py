@@ -83,12 +83,15 @@ def write_stream(
     shift_after: float = 0.0,
     seed: int = 0,
     unseen: tuple[float, ...] = (),
+    estimation: bool = True,
 ) -> Path:
     """``windows`` windows of ``length`` with ``rows`` predictions each; each label arrives a uniform
     ``delay`` (in horizons) after its prediction, ``late_share`` of them 3 horizons late instead. The model is
     right 92% of the time, ``accuracy_after`` in the second half if given (a concept change); ``shift_after``
     moves x1 by that many standard deviations in the second half (one feature of three drifts); ``unseen[i]``
-    is the share of window i's rows whose category ``c`` is ``z``, absent from the reference."""
+    is the share of window i's rows whose category ``c`` is ``z``, absent from the reference; ``estimation``:
+    the KPIs estimated from the probabilities (calibrated on the reference: right 92% of the time whatever they
+    say, so an accuracy that falls to ``accuracy_after`` is worse than the estimate, a concept change)."""
     rng = np.random.default_rng(seed)
     n = rows * windows
     at = np.sort(rng.uniform(0, windows, n))
@@ -152,6 +155,7 @@ def write_stream(
         "label_horizon": duration_text(horizon),
         "volume": {"min_rows": 10},
         "kpis": [{"metric": "accuracy", "target": 0.8, "min_labelled": 20}],
+        "estimation": {"enabled": estimation},
     }
     path = folder / "shapes.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -14,6 +14,18 @@ from driftwarden.config.settings import get_settings
 from driftwarden.flows.cli.app import STATUS_STYLE, JsonOpt, app, exit_with_error, load, out
 
 
+def _estimated_cell(estimated: dict[str, dict[str, object]]) -> str:
+    """The last window's estimated KPIs (before its labels): 'accuracy 0.871 [0.86, 0.88]'."""
+    parts = []
+    for metric, e in estimated.items():
+        band = e.get("band")
+        if isinstance(e.get("value"), float) and isinstance(band, list):
+            parts.append(f"{metric} {e['value']:.3f} [{band[0]:.3f}, {band[1]:.3f}]")
+        elif e.get("not_estimable"):
+            parts.append(f"{metric} [dim]n/e[/dim]")
+    return "\n".join(parts) or "—"
+
+
 @app.command()
 def status(
     configs: Annotated[list[Path] | None, typer.Argument(help="Model configs (default: config/*.yaml).")] = None,
@@ -36,7 +48,7 @@ def status(
             print(json.dumps(r, default=str))
         return
     table = Table(title=f"driftwarden: {len(rows)} models")
-    for col in ("model", "last window", "run at", "status", "causes", "labels", "open breaches"):
+    for col in ("model", "last window", "run at", "status", "causes", "labels", "estimated", "open breaches"):
         table.add_column(col, no_wrap=col in ("model", "last window", "run at", "status"))
     for col in ("open conditions", "muted", "outbox", "champion", "last retrain", "next run"):
         table.add_column(col, overflow="fold")
@@ -54,6 +66,7 @@ def status(
             f"[{style}]{st}[/{style}]",
             escape(r.get("error") or ", ".join(r["causes"]) or "—"),
             labels,
+            _estimated_cell(r.get("estimated") or {}),
             str(r["breaches_open"]),
             escape("\n".join(r["open_conditions"])) or "—",
             escape("\n".join(r["muted"])) or "—",

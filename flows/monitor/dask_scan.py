@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from driftwarden.checks.profile import ReferenceProfile
+from driftwarden.checks.reference_models import ReferenceModels
 from driftwarden.checks.scan import ScanPart, ScanResult, WindowScan, read_ranges
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import prepare_environment
@@ -58,6 +59,7 @@ class _Job:
     labels: pd.DataFrame | None
     earlier: tuple[tuple[pd.Timestamp, pd.Timestamp], ...]
     sample_rows: int
+    models: ReferenceModels | None = None
     _scan: WindowScan | None = field(default=None, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -72,8 +74,9 @@ class _Job:
         with self._lock:
             if self._scan is None:
                 self._scan = WindowScan(
-                    self.cfg, self.profile, self.start, self.end, self.labels, self.earlier, self.sample_rows
-                )
+                    self.cfg, self.profile, self.start, self.end, self.labels, self.earlier, self.sample_rows,
+                    models=self.models,
+                )  # fmt: skip
             return self._scan
 
 
@@ -98,6 +101,7 @@ def scan_on_dask(
     sample_rows: int = 5000,
     address: str | None = None,
     chunk_rows: int | None = None,
+    models: ReferenceModels | None = None,
 ) -> ScanResult:
     """The window's scan (``WindowScan`` over ``sources.scan_predictions`` from the earliest re-scored window's
     start) by the workers of the Dask scheduler at ``address`` (``tcp://host:8786``, ``tls://...`` with
@@ -105,8 +109,8 @@ def scan_on_dask(
     ``chunk_rows`` defaults to DRIFTWARDEN_CHUNK_ROWS here (the workers' own setting is not read)."""
     ranges = read_ranges(window_start, window_end, earlier)
     specs = [spec for start, end in ranges for spec in sources.plan_chunks(cfg, start, end, chunk_rows)]
-    scan = WindowScan(cfg, profile, window_start, window_end, labels, earlier, sample_rows)
-    job = _Job(cfg, profile, window_start, window_end, labels, tuple(earlier), sample_rows)
+    scan = WindowScan(cfg, profile, window_start, window_end, labels, earlier, sample_rows, models=models)
+    job = _Job(cfg, profile, window_start, window_end, labels, tuple(earlier), sample_rows, models)
     token = uuid.uuid4().hex[:12]
     with _client(address) as client:
         workers = _check_workers(client, address)

@@ -102,21 +102,27 @@ def monitor_window(
         if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
             predict_window(cfg, window)
         reference = monitor_tasks.ensure_reference(cfg, store_url)
+        models = monitor_tasks.reference_models(cfg, reference)
         as_of = attempt.as_of = monitor_tasks.known_as_of(cfg, store_url, window, as_of)
         earlier = monitor_tasks.catchup_windows(cfg, store_url, window)  # what label catch-up still owes
         labels = monitor_tasks.read_known_labels(cfg, window, as_of, reference, earlier)
-        scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels, earlier)
-        rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of, reference)
+        scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels, earlier, models)
+        rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of, reference, models)
         kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan, as_of)
         recent = monitor_tasks.recent_volumes(cfg, store_url, window)
-        inputs = monitor_tasks.check_inputs(cfg, scan, scan.window.labelled, reference, recent)
+        inputs = monitor_tasks.check_inputs(cfg, scan, scan.window.labelled, reference, recent, models)
         inputs = monitor_tasks.share_states(cfg, store_url, window, inputs, as_of)
         failures = monitor_tasks.pick_failures(cfg, scan)
         late = overdue_finding(cfg, window.end, as_of, kpis.labelled, kpis.rows)
-        verdict = monitor_tasks.decide(inputs, kpis, late)
+        estimated = monitor_tasks.window_estimates(cfg, models, scan, kpis)
+        verdict = monitor_tasks.decide(cfg, inputs, kpis, late, estimated)
         drifted = any(f.check == "drift" and f.level == "breach" for f in verdict.findings)  # the dataset rule
+        if cfg.estimation.retrain:  # an estimate held to breach starts a retrain as input drift does
+            drifted = drifted or any(f.check == "estimate" and f.level == "breach" for f in verdict.findings)
         retrain = retrain_trigger.retrain_decision(cfg, store_url, window, kpis, verdict.causes, as_of, drifted)
         metric_rows = records.input_metric_rows(inputs.volume, inputs.validation, inputs.drift)
+        metric_rows += records.multivariate_metric_rows(inputs.multivariate)
+        metric_rows += records.estimate_metric_rows(estimated, models.fitted_on)
         metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)
         draw = evidently or any(f.level != "note" for f in verdict.findings)  # a finding: its page is drawn
         report = monitor_tasks.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started, draw)

@@ -12,13 +12,16 @@ import pandas as pd
 
 from driftwarden.checks import records
 from driftwarden.checks.drift import DriftResult, detect_drift
+from driftwarden.checks.estimation.compare import EstimateCheck, check_estimates, stored_estimates
 from driftwarden.checks.failures import select_failures
-from driftwarden.checks.kpis import evaluate_kpis
+from driftwarden.checks.kpis import KpiResult, evaluate_kpis
+from driftwarden.checks.reference_models import ReferenceModels
 from driftwarden.checks.scan import WindowPart
 from driftwarden.checks.verdict import (
     Finding,
     Verdict,
     decide_verdict,
+    estimate_findings,
     kpi_findings,
     output_drift_findings,
     overdue_finding,
@@ -61,6 +64,7 @@ def rescore_earlier_windows(
     earlier: dict[pd.Timestamp, WindowPart],
     as_of: pd.Timestamp,
     reference: Reference,
+    models: ReferenceModels | None = None,
 ) -> list[dict[str, Any]]:
     """Label catch-up: re-score the earlier windows still owed whose labels grew, as new run versions."""
     if not earlier:
@@ -72,7 +76,7 @@ def rescore_earlier_windows(
         if lock is None:  # that window is being monitored right now: its own run uses the labels known now
             continue
         try:
-            rescored = _rescore_one(cfg, engine, run, earlier, as_of, reference)
+            rescored = _rescore_one(cfg, engine, run, earlier, as_of, reference, models)
         finally:
             locks.release(engine, lock)
         if rescored is not None:
@@ -103,6 +107,7 @@ def _rescore_one(
     earlier: dict[pd.Timestamp, WindowPart],
     as_of: pd.Timestamp,
     reference: Reference,
+    models: ReferenceModels | None = None,
 ) -> dict[str, Any] | None:
     """Re-score one earlier window if its labels grew (or became overdue); None when nothing changed."""
     start, end = (
@@ -122,12 +127,15 @@ def _rescore_one(
         return None
     history = kpi_history(engine, cfg, start)
     kpis = evaluate_kpis(labelled, cfg, part.rows, history, overdue=overdue is not None)
-    inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift")]
+    inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift", *_ESTIMATE_CHECKS)]
     target = _target_drift(cfg, labelled, reference)
+    estimated = _estimates(cfg, engine, run, labelled, kpis, models)
     verdict = decide_verdict(
-        [*inputs, *kpi_findings(kpis), *output_drift_findings(target), *([overdue] if overdue else [])]
-    )
+        [*inputs, *kpi_findings(kpis), *estimate_findings(estimated, cfg), *output_drift_findings(target),
+         *([overdue] if overdue else [])]
+    )  # fmt: skip
     kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
+    kpi_rows += records.estimate_metric_rows(estimated, models.fitted_on if models is not None else "")
     page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
     failures = [s.to_row() for s in select_failures(None, part.candidates, cfg, mask_key())]
     record = store.RunRecord(
@@ -153,8 +161,31 @@ def _rescore_one(
         [store.MetricRow(**m) for m in kpi_rows],
         failures,
         copy_metrics_from=int(run["id"]),
+        copy_kinds_except=("kpi", "target_drift", "estimate"),
     )
     return {"window_start": str(start), "status": verdict.status, "previous": run["status"], "run_version": version}
+
+
+_ESTIMATE_CHECKS = ("estimate", "estimate_gap", "estimate_match")
+
+
+def _estimates(
+    cfg: ModelConfig,
+    engine: Any,
+    run: dict[str, Any],
+    labelled: pd.DataFrame,
+    kpis: KpiResult,
+    models: ReferenceModels | None,
+) -> tuple[EstimateCheck, ...]:
+    """The estimates the window's first run stored (of all its rows), held against the KPIs of the labels now
+    known on the same labelled rows."""
+    if models is None or models.estimator is None:
+        return ()
+    rows = store.run_metrics(engine, [int(run["id"])], kind="estimate")
+    if rows.empty:
+        return ()
+    rows["details"] = rows["details"].map(json.loads)
+    return check_estimates(models.estimator, stored_estimates(rows), labelled, kpis, cfg)
 
 
 def _rescore_page(
@@ -194,5 +225,6 @@ def catch_up(cfg: ModelConfig, store_url: str, until: pd.Timestamp, as_of: pd.Ti
     tail = Window(until, until)  # no rows of its own: only the owed windows are read
     reference = monitor_tasks.ensure_reference(cfg, store_url)
     labels = monitor_tasks.read_known_labels(cfg, tail, as_of, reference, earlier)
-    scan = monitor_tasks.scan_window(cfg, store_url, tail, reference, labels, earlier)
-    return rescore_earlier_windows(cfg, store_url, tail, scan.earlier, as_of, reference)
+    models = monitor_tasks.reference_models(cfg, reference)
+    scan = monitor_tasks.scan_window(cfg, store_url, tail, reference, labels, earlier, models)
+    return rescore_earlier_windows(cfg, store_url, tail, scan.earlier, as_of, reference, models)

@@ -8,15 +8,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from prefect.artifacts import create_markdown_artifact
 
 from driftwarden.checks import records
 from driftwarden.checks.drift import DriftResult, decide_drift
+from driftwarden.checks.drift.multivariate import MultivariateDrift, judge
+from driftwarden.checks.estimation.base import MAX_FIT_ROWS
+from driftwarden.checks.estimation.compare import EstimateCheck, check_estimates
 from driftwarden.checks.failures import select_failures
 from driftwarden.checks.kpis import KpiResult, evaluate_kpis
 from driftwarden.checks.labels import check_labels, known_labels
 from driftwarden.checks.profile import ProfileBuilder, ReferenceProfile
+from driftwarden.checks.reference_models import ReferenceModels, fit_reference_models
 from driftwarden.checks.scan import ScanResult, WindowScan, read_ranges
 from driftwarden.checks.shares import PriorShare, apply_share_states, rule_of
 from driftwarden.checks.sketch import sketch_frame
@@ -25,8 +30,10 @@ from driftwarden.checks.verdict import (
     Finding,
     Verdict,
     decide_verdict,
+    estimate_findings,
     input_findings,
     kpi_findings,
+    multivariate_findings,
 )
 from driftwarden.checks.volume import VolumeResult, check_volume
 from driftwarden.checks.windows import Window, wall_shift, window_ending_at
@@ -48,11 +55,47 @@ class Reference:
     profile: ReferenceProfile
 
 
+_fitted: list[tuple[tuple[Any, ...], ReferenceModels]] = []
+
+
+@step(IO)
+def reference_models(cfg: ModelConfig, reference: Reference) -> ReferenceModels:
+    """The KPI estimator and the multivariate drift PCA of the current reference, fitted on a seeded sample of
+    its rows once per reference version in this process (a backfill fits them once)."""
+    if not ((cfg.estimation.enabled and cfg.kpis) or cfg.drift.multivariate):
+        return ReferenceModels()
+    key = (cfg.name, reference.id, reference.version, cfg.columns.model_dump_json(), cfg.estimation, cfg.drift,
+           tuple((k.metric, k.target) for k in cfg.kpis))  # fmt: skip
+    for seen, models in _fitted:
+        if seen == key:
+            return models
+    rows = _reference_sample(cfg)
+    models = fit_reference_models(rows, cfg, f"reference v{reference.version}: {len(rows):,} rows")
+    _fitted[:] = [(key, models)]
+    return models
+
+
+def _reference_sample(cfg: ModelConfig) -> pd.DataFrame:
+    """At most MAX_FIT_ROWS reference rows, a seeded uniform sample (read in chunks: the rows with the smallest
+    random keys), in reading order."""
+    rng = np.random.default_rng(0)
+    kept: pd.DataFrame | None = None
+    for chunk in sources.scan_reference(cfg):
+        chunk = chunk.assign(_key=rng.random(len(chunk)))
+        kept = chunk if kept is None else pd.concat([kept, chunk], ignore_index=True)
+        if len(kept) > MAX_FIT_ROWS:
+            kept = kept.nsmallest(MAX_FIT_ROWS, "_key").sort_index()
+        del chunk
+    assert kept is not None  # scan_reference yields at least one chunk
+    return kept.drop(columns="_key").reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class InputChecks:
     volume: VolumeResult
     validation: ValidationResult | None
     drift: DriftResult | None
+    multivariate: MultivariateDrift | None = None
 
 
 def profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -155,18 +198,20 @@ def scan_window(
     reference: Reference,
     labels: pd.DataFrame | None,
     earlier: list[tuple[pd.Timestamp, pd.Timestamp]],
+    models: ReferenceModels | None = None,
 ) -> ScanResult:
     """One pass over the window's predictions in chunks (and over the ``earlier`` windows that label catch-up
-    re-scores, ``catchup_windows``): validation, drift sketches, KPI rows, failure candidates, a sample."""
+    re-scores, ``catchup_windows``): validation, drift sketches, KPI rows, failure candidates, a sample, and
+    the sums of the estimated KPIs and of the multivariate drift (``models``)."""
     settings = get_settings()
     sample_rows = settings.report_sample_rows
     if settings.dask_address:  # the chunks scanned by a Dask cluster's workers, merged here in reading order
         address = None if settings.dask_address == "local" else settings.dask_address
         result = scan_on_dask(
-            cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows, address
+            cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows, address, models=models
         )  # fmt: skip
     else:
-        scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows)
+        scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows, models=models)
         for start, end in read_ranges(window.start, window.end, earlier):
             for chunk in sources.scan_predictions(cfg, start, end):
                 scan.add(chunk)
@@ -224,7 +269,12 @@ def recent_volumes(cfg: ModelConfig, store_url: str, window: Window) -> list[int
 
 @step(PURE)
 def check_inputs(
-    cfg: ModelConfig, scan: ScanResult, labelled: pd.DataFrame, reference: Reference, recent: list[int]
+    cfg: ModelConfig,
+    scan: ScanResult,
+    labelled: pd.DataFrame,
+    reference: Reference,
+    recent: list[int],
+    models: ReferenceModels | None = None,
 ) -> InputChecks:
     """Volume, validation and drift of the window's rows (target drift from the labels known so far)."""
     volume = check_volume(scan.window.rows, recent, cfg.volume)
@@ -234,7 +284,11 @@ def check_inputs(
     target = cfg.columns.target
     if target in labelled and (target in reference.profile.numeric or target in reference.profile.categorical):
         jobs.append((target, "target", sketch_frame(labelled, reference.profile, [target])[target]))
-    return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift))
+    multivariate = None
+    pca = models.usable_pca if models is not None else None
+    if pca is not None and scan.reconstruction is not None:
+        multivariate = judge(pca, scan.reconstruction)
+    return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift), multivariate)
 
 
 SHARE_MEMORY = 7
@@ -308,9 +362,27 @@ def pick_failures(cfg: ModelConfig, scan: ScanResult) -> list[dict[str, Any]]:
 
 
 @step(PURE)
-def decide(inputs: InputChecks, kpis: KpiResult, late: Finding | None = None) -> Verdict:
+def window_estimates(
+    cfg: ModelConfig, models: ReferenceModels, scan: ScanResult, kpis: KpiResult
+) -> tuple[EstimateCheck, ...]:
+    """The window's estimated KPIs, held against their targets and the realized KPIs of its labelled rows."""
+    return check_estimates(models.estimator, scan.estimation, scan.window.labelled, kpis, cfg)
+
+
+@step(PURE)
+def decide(
+    cfg: ModelConfig,
+    inputs: InputChecks,
+    kpis: KpiResult,
+    late: Finding | None = None,
+    estimated: tuple[EstimateCheck, ...] = (),
+) -> Verdict:
     """The verdict of the window's findings (``late``: its labels are overdue)."""
-    found = [*input_findings(inputs.volume, inputs.validation, inputs.drift), *kpi_findings(kpis)]
+    found = [
+        *input_findings(inputs.volume, inputs.validation, inputs.drift),
+        *multivariate_findings(inputs.multivariate),
+    ]
+    found += [*kpi_findings(kpis), *estimate_findings(estimated, cfg)]
     return decide_verdict([*found, *([late] if late else [])])
 
 

@@ -83,13 +83,16 @@ def write_page(
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(m, k))}</td>" for k in heads) + "</tr>"
         for m in metric_rows
-        if m["kind"] in ("volume", "validation", "drift", "kpi")
+        if m["kind"] in ("volume", "validation", "drift", "multivariate_drift", "kpi", "estimate")
     )
     title = f"{html.escape(cfg.name)} {html.escape(window_label)}"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{_CSS}</style></head>
 <body><h1>{html.escape(cfg.name)}</h1><h2>{html.escape(window_label)}</h2>
 <pre>{html.escape(summary)}</pre>
 <h3>Checks on the full window</h3>
+<p>Rows of kind <code>estimate</code> are KPIs estimated from the model's confidence, before the labels (value
+and 95% band); <code>multivariate_drift</code> is the features' joint drift (the PCA's reconstruction error
+against its threshold at the window's size).</p>
 <table><tr>{"".join(f"<th>{h}</th>" for h in heads)}</tr>{rows}</table>
 {note}</body></html>"""
     return report_files.write_text(path, page)

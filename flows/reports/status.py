@@ -32,7 +32,7 @@ def model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[st
         return {
             "model": cfg.name, "next_run": next_run(cfg, now), "last_window": None, "status": "unknown",
             "causes": [], "label_coverage": None, "labels_mature_through": None, "breaches_open": 0,
-            "open_conditions": [], "muted": [], "outbox": {}, "champion": None, "last_retrain": None,
+            "open_conditions": [], "muted": [], "outbox": {}, "champion": None, "last_retrain": None, "estimated": {},
             "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
         }  # fmt: skip
 
@@ -45,7 +45,7 @@ def _model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[s
     if runs.empty:
         out.update(
             last_window=None, status="never run", causes=[], label_coverage=None, labels_mature_through=None,
-            breaches_open=0,
+            breaches_open=0, estimated={},
         )  # fmt: skip
     else:
         last = runs.iloc[-1]
@@ -60,6 +60,7 @@ def _model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[s
             label_coverage=None if pd.isna(last["label_coverage"]) else round(float(last["label_coverage"]), 3),
             labels_mature_through=None if mature.empty else _local(mature.iloc[-1]["window_start"], tz),
             breaches_open=int((recent["status"] == "breach").sum()),
+            estimated=_estimated(engine, int(last["id"])),
         )
     backlog = alert_store.outbox_rows(engine, cfg.name)
     out["outbox"] = {str(k): int(v) for k, v in backlog.groupby("status").size().items()} if len(backlog) else {}
@@ -75,6 +76,23 @@ def _model_status(cfg: ModelConfig, store_url: str, now: pd.Timestamp) -> dict[s
     out["champion"] = None if champion is None else f"v{champion.number}"
     attempts = registry.attempts()
     out["last_retrain"] = None if not attempts else {k: attempts[-1].get(k) for k in ("outcome", "as_of", "reason")}
+    return out
+
+
+def _estimated(engine: Any, run_id: int) -> dict[str, Any]:
+    """The last window's estimated KPIs: metric -> value, band and target (or why it is not estimable)."""
+    rows = store.run_metrics(engine, [run_id], kind="estimate")
+    out: dict[str, Any] = {}
+    for _, r in rows.iterrows():
+        details = json.loads(r["details"]) if r["details"] else {}
+        value = None if pd.isna(r["value"]) else round(float(r["value"]), 4)
+        band = None if pd.isna(r["lower"]) else [round(float(r["lower"]), 4), round(float(r["upper"]), 4)]
+        out[r["name"]] = {
+            "value": value,
+            "band": band,
+            "target": r["threshold"],
+            "not_estimable": details.get("reason") or None,
+        }
     return out
 
 

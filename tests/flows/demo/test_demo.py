@@ -32,6 +32,13 @@ def test_demo_flags_each_injected_night_with_its_cause(tmp_path, dw_home):
     assert all(n["drifted_features"] == [] for n in by_cause[None])
     [shift] = by_cause["input_drift"]
     assert shift["causes"] == ["input_drift"] and {"age", "income"} <= set(shift["drifted_features"])
+    # the estimate from the model's confidence: on clean nights within a point of realized; on the feature
+    # shift it falls with realized; on the concept change it holds while realized falls
+    clean = [n["estimates"]["accuracy"] for n in by_cause[None] if n["rows"] > 1000]
+    assert all(abs(e["error"]) < 0.03 for e in clean), clean
+    calm = min(e["value"] for e in clean if e["value"] > 0.88)
+    moved = shift["estimates"]["accuracy"]
+    assert moved["value"] < calm - 0.015 and abs(moved["error"]) < 0.01 and moved["gap"] == "within", moved
     [broken] = by_cause["data_quality"]
     assert broken["causes"] == ["data_quality"] and broken["failures_logged"] > 0
     [thin] = by_cause["volume"]
@@ -42,6 +49,9 @@ def test_demo_flags_each_injected_night_with_its_cause(tmp_path, dw_home):
     for n in mature:
         assert n["causes"] == ["concept_change"] and n["drifted_features"] == []
         assert n["kpis"]["accuracy"]["upper"] < 0.8
+        held = n["estimates"]["accuracy"]
+        assert held["value"] > 0.87 and held["gap"] == "worse" and held["error"] > 0.15, held
+        assert "as confident as before" in n["summary"]
         assert n["status_since"] > n["window_end"]  # caught once the labels matured, days later
     assert all(n["status"] != "breach" for n in concept if n not in mature)
     assert all(n["error"] is None for n in nights)

@@ -49,6 +49,9 @@ def test_backfill_catches_the_concept_change_once_labels_mature(agrawal_yaml):
         assert d["status"] == "breach" and d["causes"] == ["undetermined"], d["summary"]
         assert d["kpis"]["accuracy"]["value"] < 0.75 and d["kpis"]["accuracy"]["passed"] is False
         assert d["drifted_features"] == [] and d["failures_logged"] > 0
+        # the stream's model outputs 0/1 "probabilities": nothing to estimate from, and it says so
+        why = d["estimates"]["accuracy"]["not_estimable"]
+        assert d["estimates"]["accuracy"]["value"] is None and "distinct values" in why, d["estimates"]
         # flagged late but surely: at the run two days after the window, when its labels had arrived
         assert pd.Timestamp(d["status_since"]) == pd.Timestamp(d["window_end"]) + pd.Timedelta(days=2)
     for day in ["2025-02-26", "2025-02-27"]:  # the catch-up at the end of the replay, as of their horizon

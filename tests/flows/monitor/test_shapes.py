@@ -113,13 +113,19 @@ def test_labels_overdue_are_a_warning_with_the_kpis_of_what_arrived(tmp_path, dw
 @pytest.mark.slow
 def test_a_kpi_breach_with_a_feature_drifted_below_the_dataset_rule_is_input_drift(tmp_path, dw_home):
     """One feature of three drifts (below the dataset rule of half the features) as the accuracy falls: the
-    inputs did not look normal, so the breach is input_drift naming that feature, never concept_change."""
-    config = write_stream(tmp_path, D, D, (0.1, 0.5), 6, rows=1500, accuracy_after=0.6, shift_after=0.6, seed=5)
-    days = backfill(config, D, 6)
+    inputs did not look normal, so the breach is input_drift naming that feature, never concept_change alone.
+    The fall is the stream's labels flipped whatever the inputs: with the estimate from the model's confidence
+    (which the drift leaves at 0.92), both are named, the drift and the relationship that changed."""
+    kw: dict[str, Any] = {"rows": 1500, "accuracy_after": 0.6, "shift_after": 0.6, "seed": 5}
+    days = backfill(write_stream(tmp_path / "plain", D, D, (0.1, 0.5), 6, estimation=False, **kw), D, 6)
     for d in days[3:]:
         assert d["status"] == "breach" and d["causes"] == ["input_drift"], d["summary"]
         assert d["drifted_features"] == ["x1"] and "below the dataset rule" in d["summary"], d
     assert all(d["status"] == "ok" for d in days[:3]), [d["status"] for d in days]
+    days = backfill(write_stream(tmp_path / "estimated", D, D, (0.1, 0.5), 6, **kw), D, 6)
+    for d in days[3:]:
+        assert d["causes"] == ["input_drift", "concept_change"] and d["drifted_features"] == ["x1"], d["summary"]
+        assert d["estimates"]["accuracy"]["gap"] == "worse" and "beyond the drift" in d["summary"], d
 
 
 @pytest.mark.slow
@@ -128,11 +134,16 @@ def test_a_kpi_breach_too_short_to_check_drift_is_undetermined_and_one_checked_c
 ):
     """The same fall in accuracy on windows too short for drift (240 rows) is undetermined, worded so; on
     windows long enough (1,500 rows) whose inputs did not drift, it is a concept change."""
-    short = backfill(write_stream(tmp_path / "short", D, D, (0.1, 0.5), 6, accuracy_after=0.6, seed=6), D, 6)
+    stream = {"accuracy_after": 0.6, "seed": 6}
+    short = backfill(write_stream(tmp_path / "short", D, D, (0.1, 0.5), 6, estimation=False, **stream), D, 6)
     for d in short[3:]:
         assert d["status"] == "breach" and d["causes"] == ["undetermined"], d["summary"]
         assert "too few rows to check that its inputs are unchanged" in d["summary"], d["summary"]
         assert "look normal" not in d["summary"]
+    # the estimate decides what 240 rows cannot: realized 0.6 against the 0.92 the model's confidence predicts
+    estimated = backfill(write_stream(tmp_path / "estimated", D, D, (0.1, 0.5), 6, **stream), D, 6)
+    for d in estimated[3:]:
+        assert d["causes"] == ["concept_change"] and d["estimates"]["accuracy"]["gap"] == "worse", d["summary"]
     long = write_stream(tmp_path / "long", D, D, (0.1, 0.5), 6, rows=1500, accuracy_after=0.6, seed=7)
     for d in backfill(long, D, 6)[3:]:
         assert d["status"] == "breach" and d["causes"] == ["concept_change"] and d["drifted_features"] == [], d
