@@ -3,9 +3,9 @@ shifts? Figures, not a test (tests/checks/test_estimation.py runs a small share 
 
     .venv/bin/python benchmarks/estimation.py [--windows 240] [--sizes 300,1000,5000]
 
-Generated worlds with a calibrated model (``world``): binary and three-class classifiers (logistic, the model is
-the true law, so its probabilities are calibrated on the reference), and a regression whose noise grows with one
-feature. Windows are drawn with known covariate shifts (the features' means moved along the direction that
+Generated worlds with a calibrated model (``world``): binary (74% and, a rare event, 7% positives) and
+three-class classifiers (logistic, the model is the true law, so its probabilities are calibrated on the
+reference), and a regression whose noise grows with one feature. Windows are drawn with known covariate shifts (the features' means moved along the direction that
 hurts the model, by 0 to 1.5 standard deviations), ``--windows`` of them per task and size, seeded. For each:
 the estimate and its 95% band against the KPI realized on the window's labels. Then concept change: the inputs
 unchanged and the label's law flipped for a share of rows; the estimate holds while the realized KPI falls.
@@ -30,12 +30,14 @@ from driftwarden.config.model import ModelConfig
 FEATURES = ["x1", "x2", "x3", "x4"]
 METRICS = {
     "binary": ["accuracy", "precision", "recall", "f1", "roc_auc"],
+    "binary_rare": ["accuracy", "precision", "recall", "f1", "roc_auc"],
     "multiclass": ["accuracy", "f1", "roc_auc"],
     "regression": ["mae", "rmse"],
 }
 
 
 def config(task: str) -> ModelConfig:
+    """The study's model config for a task (``binary``, ``multiclass``, ``regression``)."""
     cols: dict[str, Any] = {"timestamp": "ts", "id": "id", "numerical": FEATURES, "categorical": ["group"],
                             "prediction": "pred", "target": "y"}  # fmt: skip
     if task == "binary":
@@ -60,6 +62,8 @@ class World:
     task: str
     w: np.ndarray
     """The direction that hurts the model when the features move along it."""
+    intercept: float = 2.0
+    """Binary: the logit's intercept (2.0: 74% positives; -4.5: 7%, a rare event)."""
 
     def draw(self, n: int, rng: np.random.Generator, shift: float = 0.0, flip: float = 0.0) -> pd.DataFrame:
         """``n`` rows, the features moved by ``shift`` standard deviations along ``w``; ``flip``: the share of
@@ -69,7 +73,7 @@ class World:
         frame = pd.DataFrame(x, columns=FEATURES).assign(group=group, id=np.arange(n), ts=0)
         flipped = rng.random(n) < flip
         if self.task == "binary":
-            logit = 2.0 * x[:, 0] - 1.5 * x[:, 1] + 0.5 * x[:, 2] + 2.0
+            logit = 2.0 * x[:, 0] - 1.5 * x[:, 1] + 0.5 * x[:, 2] + self.intercept
             p = 1 / (1 + np.exp(-logit))
             label = (rng.random(n) < np.where(flipped, 1 - p, p)).astype(int)
             return frame.assign(p=p, pred=(p >= 0.5).astype(int), y=label)
@@ -92,6 +96,8 @@ def worlds() -> dict[str, World]:
     return {
         # toward the decision boundary: at a shift of 1.5 the features' mean sits on it
         "binary": World("binary", -np.array([2.0, -1.5, 0.5, 0.0]) * 2.0 / 1.5 / (2.0**2 + 1.5**2 + 0.5**2)),
+        # a rare positive class (7%): shifted toward the boundary, more rows become positive or doubtful
+        "binary_rare": World("binary", np.array([2.0, -1.5, 0.5, 0.0]) * 2.0 / 1.5 / 6.5, intercept=-4.5),
         "multiclass": World("multiclass", np.array([-1.095, 0.238, 0.0, 0.0]) / 1.5),  # to where all three meet
         "regression": World("regression", np.array([0.0, 0.0, 1.0, 0.0])),  # into the noisy region
     }
@@ -110,7 +116,8 @@ def window_estimates(fitted: Any, frame: pd.DataFrame) -> dict[str, Any]:
 
 def study(task: str, windows: int, sizes: list[int], reference_rows: int = 5000, seed: int = 0) -> dict[str, Any]:
     """Coverage and error of the estimates over ``windows`` shifted windows of each size, and the concept test."""
-    cfg, world = config(task), worlds()[task]
+    world = worlds()[task]
+    cfg = config(world.task)
     rng = np.random.default_rng(seed)
     fitted = fit_estimator(world.draw(reference_rows, rng), cfg)
     assert fitted is not None and not hasattr(fitted, "reason"), fitted

@@ -193,19 +193,25 @@ def estimate_findings(checks: Iterable[EstimateCheck], cfg: ModelConfig) -> list
                 )
             )
         lab = c.on_labelled
-        if c.kpi_level != "breach" or lab is None or lab.value is None or c.realized is None:
+        if c.kpi_level != "breach" or lab is None or lab.lower is None or lab.upper is None or c.realized is None:
             continue
         band = f"{lab.value:.3f} [{lab.lower:.3f}, {lab.upper:.3f}]"
-        if c.gap == "worse":
+        higher = c.direction == "higher_is_better"
+        fine = lab.lower >= c.target if higher else lab.upper <= c.target  # the estimate says: no breach
+        fallen = lab.upper < c.target if higher else lab.lower > c.target  # the estimate says: a breach
+        # Only a clear verdict of the estimate is evidence: where its band reaches the target, a breach alone
+        # pushes realized below it (both judge the same noisy rows), and that says nothing of the cause.
+        if c.gap == "worse" and fine:
             out.append(
                 Finding(
                     "estimate_gap",
                     "note",
                     f"realized {e.metric} {c.realized:.3f} is worse than the {band} the model's confidence predicts "
-                    f"on the same {c.labelled} labelled rows: the relationship between inputs and outcome changed",
+                    f"on the same {c.labelled} labelled rows, which would meet the target: the relationship between "
+                    "inputs and outcome changed (or an input the model does not see moved)",
                 )
             )
-        elif c.gap == "within" and c.point_beyond_target:
+        elif c.gap == "within" and fallen:
             out.append(
                 Finding(
                     "estimate_match",

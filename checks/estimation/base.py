@@ -36,6 +36,9 @@ MAX_FIT_ROWS = 20_000
 FOLDS = 5
 BAND_Z = 1.96
 BAND_DRAWS = 200
+JACKKNIFE_T = 2.776
+"""The jackknife's variance has FOLDS - 1 = 4 degrees of freedom: its part of the band takes Student's t (97.5%),
+not the normal's 1.96 (a calibration error beyond 1.96 jackknife deviations is shared by every window)."""
 MAX_SHIFT_COLUMNS = 3
 """Columns whose tails an estimator is refitted without (``held_out_sigma``'s shift part), the strongest first."""
 SUPPORT_Q = 0.01
@@ -243,7 +246,8 @@ def estimates(fitted: Fitted | NotEstimable, tally: Tally) -> tuple[Estimate, ..
         spread, at, shift = fitted.sigma[metric]
         rows = max(effective.get(metric, float(tally.rows)), 1.0)
         beyond = fitted.support.excess(tally.sums.get("beyond", 0.0) / tally.rows) if fitted.support else 0.0
-        half = BAND_Z * np.sqrt(spread**2 * at / rows + (shift * beyond) ** 2 + jackknife.get(metric, 0.0))
+        sampling = BAND_Z**2 * (spread**2 * at / rows + (shift * beyond) ** 2)
+        half = float(np.sqrt(sampling + JACKKNIFE_T**2 * jackknife.get(metric, 0.0)))
         lo, hi = _clip(metric, value - half), _clip(metric, value + half)
         out.append(Estimate(metric, float(value), lo, hi, tally.rows, fitted.method))
     return tuple(out)

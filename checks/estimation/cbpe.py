@@ -32,7 +32,11 @@ from driftwarden.checks.profile import as_category_text, category_text
 from driftwarden.config.model import ModelConfig
 
 BINS = 1000
-"""Score bins of the expected ROC AUC (a window's sums stay this size however many rows it has)."""
+"""Score bins of the expected ROC AUC, cut at the reference's score quantiles (a window's sums stay this size
+however many rows it has; uniform bins would put most rows of a confident or imbalanced model in one bin, and
+ties within a bin pull the AUC toward 0.5)."""
+MIN_CLASS_ROWS = 50
+"""Fewer reference rows of a class (the positives of a rare event): its calibration, and every band, is noise."""
 MIN_DISTINCT_SCORES = 5
 """Fewer distinct probabilities in the reference (0/1 only, a hard classifier): nothing to be confident about."""
 EPS = 1e-12
@@ -68,6 +72,8 @@ class CBPE:
     sigma: dict[str, tuple[float, float, float]]
     support: Support | None
     folds: tuple[tuple[Calibrator, ...], ...] = ()
+    edges: tuple[np.ndarray, ...] = ()
+    """Per score column, the inner edges of its AUC bins (the reference's score quantiles)."""
     correct: tuple[Calibrator, ...] = ()
     """Multiclass: the chance that the prediction is right from the predicted class's own probability (the
     full fit, then each fold's): calibrated directly, accuracy does not inherit the error of renormalising
@@ -121,12 +127,19 @@ class CBPE:
                     out[f"_c{suffix}"] = np.where(pred >= 0, cal(own), 0.0)
         if self.binary:
             pred = np.where(pred == 1, 1, 0)  # anything but the positive class is a negative prediction
-        bins = np.clip((scores * BINS).astype(np.int64), 0, BINS - 1)
+        bins = self._bins(scores)
         out["_pred"] = pred
         out |= {f"_bin{i}": bins[:, i] for i in range(bins.shape[1])}
         if self.support is not None:
             out["_beyond"] = self.support.beyond(chunk)
         return pd.DataFrame(out, index=chunk.index)
+
+    def _bins(self, scores: np.ndarray) -> np.ndarray:
+        if not self.edges:
+            return np.clip((scores * BINS).astype(np.int64), 0, BINS - 1)
+        return np.column_stack(
+            [np.searchsorted(edges, scores[:, i], side="right") for i, edges in enumerate(self.edges)]
+        ).astype(np.int64)
 
     def _calibrated(self, cals: tuple[Calibrator, ...], scores: np.ndarray) -> np.ndarray:
         q = np.column_stack([cal(scores[:, i]) for i, cal in enumerate(cals)])
@@ -217,10 +230,12 @@ class CBPE:
         right = np.diag(c[:, :k])
         predicted = c[:, :k].sum(axis=0)
         actual = c.sum(axis=1)
-        # macro averages over the classes expected to occur or predicted, as the realized KPIs average
-        precision = [right[i] / predicted[i] for i in range(k) if predicted[i] > 0.5]
+        # macro averages as the realized KPIs take them: precision and F1 over the classes expected to occur or
+        # predicted (a class never predicted has precision 0), recall over the classes expected to occur
+        seen = [i for i in range(k) if predicted[i] > 0.5 or actual[i] > 0.5]
+        precision = [right[i] / predicted[i] if predicted[i] > 0.5 else 0.0 for i in seen]
         recall = [right[i] / actual[i] for i in range(k) if actual[i] > 0.5]
-        f1 = [2 * right[i] / (predicted[i] + actual[i]) for i in range(k) if predicted[i] + actual[i] > 0.5]
+        f1 = [2 * right[i] / (predicted[i] + actual[i]) if predicted[i] > 0.5 else 0.0 for i in seen]
         aucs = [
             _auc(tally.arrays[f"auc_pos{i}{v}"], tally.arrays[f"auc_neg{i}{v}"]) for i in range(k) if actual[i] > 0.5
         ]
@@ -283,8 +298,15 @@ def fit_cbpe(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]
         )  # fmt: skip
     y = as_category_text(reference[c.target]).to_numpy(dtype=object)
     targets = [(y == classes[1]).astype(float)] if cfg.task == "binary" else [(y == k).astype(float) for k in classes]
-    if any(t.min() == t.max() for t in targets):
-        return NotEstimable("cbpe", metrics, "the reference's labels do not hold every class")
+    fewest = min(int(min(t.sum(), len(t) - t.sum())) for t in targets)
+    if fewest < MIN_CLASS_ROWS:
+        return NotEstimable(
+            "cbpe", metrics,
+            f"the reference's rarest class has {fewest} labelled rows; a calibration needs at least {MIN_CLASS_ROWS}",
+        )  # fmt: skip
+    edges = tuple(
+        np.unique(np.quantile(scores[:, i], np.linspace(0, 1, BINS + 1)[1:-1])) for i in range(scores.shape[1])
+    )
 
     support = Support.of(reference[list(c.numerical)]) if c.numerical else None
 
@@ -298,7 +320,9 @@ def fit_cbpe(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]
     def fit(rows: np.ndarray) -> CBPE:
         cals = tuple(Calibrator.fit(scores[rows, i], t[rows]) for i, t in enumerate(targets))
         correct = () if cfg.task == "binary" else (Calibrator.fit(own[rows], right[rows]),)
-        return CBPE("cbpe", metrics, classes, score_columns, c.prediction, cals, {}, support, correct=correct)
+        return CBPE(
+            "cbpe", metrics, classes, score_columns, c.prediction, cals, {}, support, edges=edges, correct=correct
+        )  # fmt: skip
 
     shifts = reference[[*c.numerical, *score_columns]].apply(pd.to_numeric, errors="coerce").fillna(0.0)
     # the score's own tails, and the features the score follows most closely (each costs two more fits)
@@ -310,5 +334,5 @@ def fit_cbpe(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]
     dropped = [fit(np.flatnonzero(folds != k)) for k in range(FOLDS)]
     return CBPE(
         "cbpe", metrics, classes, score_columns, c.prediction, full.calibrators, sigma, support,
-        tuple(d.calibrators for d in dropped), full.correct + tuple(x for d in dropped for x in d.correct),
+        tuple(d.calibrators for d in dropped), edges, full.correct + tuple(x for d in dropped for x in d.correct),
     )  # fmt: skip
