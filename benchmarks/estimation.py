@@ -5,10 +5,11 @@ shifts? Figures, not a test (tests/checks/test_estimation.py runs a small share 
 
 Generated worlds with a calibrated model (``world``): binary (74% and, a rare event, 7% positives) and
 three-class classifiers (logistic, the model is the true law, so its probabilities are calibrated on the
-reference), and a regression whose noise grows with one feature. Windows are drawn with known covariate shifts (the features' means moved along the direction that
-hurts the model, by 0 to 1.5 standard deviations), ``--windows`` of them per task and size, seeded. For each:
-the estimate and its 95% band against the KPI realized on the window's labels. Then concept change: the inputs
-unchanged and the label's law flipped for a share of rows; the estimate holds while the realized KPI falls.
+reference), and a regression whose noise grows with one feature. Windows are drawn with known covariate
+shifts (the features' means moved along the direction that hurts the model, by 0 to 1.5 standard deviations),
+``--windows`` of them per task and size, seeded. For each: the estimate and its 95% band against the KPI
+realized on the window's labels. Then concept change: the inputs unchanged and the label's law flipped for a
+share of rows; the estimate holds while the realized KPI falls.
 Prints coverage and mean absolute error per task, metric and size; the last line is one JSON object.
 """
 
