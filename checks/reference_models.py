@@ -8,11 +8,13 @@ version in a process; after a promotion the reference is the new champion's hold
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from driftwarden.checks.drift.multivariate import PcaFit, fit_pca
-from driftwarden.checks.estimation import Fitted, NotEstimable, fit_estimator
+from driftwarden.checks.estimation import Fitted, NotEstimable, estimated_metrics, fit_estimator
+from driftwarden.checks.estimation.cbpe import CBPE
 from driftwarden.config.model import ModelConfig
 
 
@@ -34,16 +36,57 @@ class ReferenceModels:
     def usable_pca(self) -> PcaFit | None:
         return self.pca if isinstance(self.pca, PcaFit) else None
 
+    def to_json(self) -> dict[str, Any] | None:
+        """Plain JSON, to be stored with the reference's profile; None where a fit has no JSON form (DLE's loss
+        models): those are fitted again in each process."""
+        e = self.estimator
+        if isinstance(e, CBPE):
+            estimator: dict[str, Any] | None = {"cbpe": e.to_json()}
+        elif isinstance(e, NotEstimable):
+            estimator = {"not_estimable": {"method": e.method, "metrics": list(e.metrics), "reason": e.reason}}
+        elif e is None:
+            estimator = None
+        else:
+            return None
+        pca = self.pca.to_json() if isinstance(self.pca, PcaFit) else self.pca
+        return {"estimator": estimator, "pca": pca, "fitted_on": self.fitted_on}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ReferenceModels:
+        raw = d.get("estimator")
+        estimator: Fitted | NotEstimable | None = None
+        if raw and "cbpe" in raw:
+            estimator = CBPE.from_json(raw["cbpe"])
+        elif raw and "not_estimable" in raw:
+            n = raw["not_estimable"]
+            estimator = NotEstimable(n["method"], tuple(n["metrics"]), n["reason"])
+        pca = d.get("pca")
+        return cls(estimator, PcaFit.from_json(pca) if isinstance(pca, dict) else pca, d.get("fitted_on", ""))
+
+    def fits(self, cfg: ModelConfig) -> bool:
+        """Whether these were fitted for what ``cfg`` asks (the KPIs estimated, estimation and multivariate drift
+        on or off): a stored fit of another config is fitted again."""
+        wanted = estimated_metrics(cfg) if cfg.estimation.enabled and cfg.kpis else ()
+        have = tuple(self.estimator.metrics) if self.estimator is not None else ()
+        return tuple(wanted) == have and (self.pca is not None) == cfg.drift.multivariate
+
 
 def fit_reference_models(reference: pd.DataFrame, cfg: ModelConfig, fitted_on: str = "") -> ReferenceModels:
     """Fit what the config asks for on the reference's rows (features, the model's outputs, the label)."""
-    estimator = None
+    estimator: Fitted | NotEstimable | None = None
     if cfg.estimation.enabled and cfg.kpis:
-        estimator = fit_estimator(reference, cfg)
+        try:
+            estimator = fit_estimator(reference, cfg)
+        except (ValueError, KeyError, TypeError) as exc:  # the reference's rows, not the monitoring, are at fault
+            metrics = estimated_metrics(cfg)
+            estimator = NotEstimable("", metrics, f"the estimator could not be fitted: {type(exc).__name__}: {exc}")
         if isinstance(estimator, NotEstimable) and fitted_on:
             estimator = NotEstimable(estimator.method, estimator.metrics, f"{estimator.reason} ({fitted_on})")
     pca: PcaFit | str | None = None
     if cfg.drift.multivariate:
         cols = cfg.columns
-        pca = fit_pca(reference, list(cols.numerical), list(cols.categorical))
+        try:
+            pca = fit_pca(reference, list(cols.numerical), list(cols.categorical))
+        except (ValueError, KeyError, TypeError) as exc:
+            pca = f"the PCA could not be fitted: {type(exc).__name__}: {exc}"
     return ReferenceModels(estimator, pca, fitted_on)

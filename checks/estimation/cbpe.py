@@ -12,6 +12,7 @@ change, the same inputs now meaning another label, is invisible to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,13 @@ class Calibrator:
     def __call__(self, score: np.ndarray) -> np.ndarray:
         return np.interp(score, self.x, self.y)
 
+    def to_json(self) -> list[list[float]]:
+        return [self.x.tolist(), self.y.tolist()]
+
+    @classmethod
+    def from_json(cls, data: list[list[float]]) -> Calibrator:
+        return cls(np.asarray(data[0], dtype=float), np.asarray(data[1], dtype=float))
+
 
 @dataclass(frozen=True)
 class CBPE:
@@ -84,6 +92,39 @@ class CBPE:
     @property
     def binary(self) -> bool:
         return len(self.calibrators) == 1
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON of the fit (stored with the reference profile, so a run need not refit it)."""
+        support = self.support
+        return {
+            "method": self.method, "metrics": list(self.metrics), "classes": list(self.classes),
+            "score_columns": list(self.score_columns), "prediction": self.prediction,
+            "calibrators": [c.to_json() for c in self.calibrators],
+            "sigma": {m: list(v) for m, v in self.sigma.items()},
+            "support": None if support is None else {
+                "columns": list(support.columns), "low": support.low.tolist(), "high": support.high.tolist(),
+                "reference_share": support.reference_share,
+            },
+            "folds": [[c.to_json() for c in fold] for fold in self.folds],
+            "edges": [e.tolist() for e in self.edges],
+            "correct": [c.to_json() for c in self.correct],
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CBPE:
+        s = d["support"]
+        support = None if s is None else Support(
+            tuple(s["columns"]), np.asarray(s["low"], dtype=float), np.asarray(s["high"], dtype=float),
+            float(s["reference_share"]),
+        )  # fmt: skip
+        return cls(
+            d["method"], tuple(d["metrics"]), tuple(d["classes"]), tuple(d["score_columns"]), d["prediction"],
+            tuple(Calibrator.from_json(c) for c in d["calibrators"]),
+            {m: (float(v[0]), float(v[1]), float(v[2])) for m, v in d["sigma"].items()}, support,
+            tuple(tuple(Calibrator.from_json(c) for c in fold) for fold in d["folds"]),
+            tuple(np.asarray(e, dtype=float) for e in d["edges"]),
+            tuple(Calibrator.from_json(c) for c in d["correct"]),
+        )  # fmt: skip
 
     @property
     def variants(self) -> tuple[str, ...]:

@@ -53,6 +53,9 @@ class Reference:
     id: int
     version: int
     profile: ReferenceProfile
+    models: dict[str, Any] | None = None
+    """The estimator and PCA fitted with the profile, as stored (``ReferenceModels.to_json``); None: fitted in
+    each process (a model with private columns, a regression's loss models, a profile stored before them)."""
 
 
 _fitted: list[tuple[tuple[Any, ...], ReferenceModels]] = []
@@ -60,8 +63,9 @@ _fitted: list[tuple[tuple[Any, ...], ReferenceModels]] = []
 
 @step(IO)
 def reference_models(cfg: ModelConfig, reference: Reference) -> ReferenceModels:
-    """The KPI estimator and the multivariate drift PCA of the current reference, fitted on a seeded sample of
-    its rows once per reference version in this process (a backfill fits them once)."""
+    """The KPI estimator and the multivariate drift PCA of the current reference: as stored with its profile,
+    or fitted on a seeded sample of its rows once per reference version in this process (a backfill fits them
+    once)."""
     if not ((cfg.estimation.enabled and cfg.kpis) or cfg.drift.multivariate):
         return ReferenceModels()
     key = (cfg.name, reference.id, reference.version, cfg.columns.model_dump_json(), cfg.estimation, cfg.drift,
@@ -69,25 +73,37 @@ def reference_models(cfg: ModelConfig, reference: Reference) -> ReferenceModels:
     for seen, models in _fitted:
         if seen == key:
             return models
-    rows = _reference_sample(cfg)
-    models = fit_reference_models(rows, cfg, f"reference v{reference.version}: {len(rows):,} rows")
+    if reference.models is not None:
+        stored = ReferenceModels.from_json(reference.models)
+        if stored.fits(cfg):
+            _fitted[:] = [(key, stored)]
+            return stored
+    sample = _Sample()
+    for chunk in sources.scan_reference(cfg):
+        sample.add(chunk)
+        del chunk  # before the next one is read
+    rows = sample.frame()
+    models = fit_reference_models(rows, cfg, _fitted_on(cfg, len(rows)))
     _fitted[:] = [(key, models)]
     return models
 
 
-def _reference_sample(cfg: ModelConfig) -> pd.DataFrame:
-    """At most MAX_FIT_ROWS reference rows, a seeded uniform sample (read in chunks: the rows with the smallest
-    random keys), in reading order."""
-    rng = np.random.default_rng(0)
-    kept: pd.DataFrame | None = None
-    for chunk in sources.scan_reference(cfg):
-        chunk = chunk.assign(_key=rng.random(len(chunk)))
-        kept = chunk if kept is None else pd.concat([kept, chunk], ignore_index=True)
-        if len(kept) > MAX_FIT_ROWS:
-            kept = kept.nsmallest(MAX_FIT_ROWS, "_key").sort_index()
-        del chunk
-    assert kept is not None  # scan_reference yields at least one chunk
-    return kept.drop(columns="_key").reset_index(drop=True)
+class _Sample:
+    """At most MAX_FIT_ROWS reference rows, a seeded uniform sample (the rows with the smallest random keys of
+    the chunks added), in reading order."""
+
+    def __init__(self) -> None:
+        self._rng = np.random.default_rng(0)
+        self._kept: pd.DataFrame | None = None
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        chunk = chunk.assign(_key=self._rng.random(len(chunk)))
+        kept = chunk if self._kept is None else pd.concat([self._kept, chunk], ignore_index=True)
+        self._kept = kept.nsmallest(MAX_FIT_ROWS, "_key").sort_index() if len(kept) > MAX_FIT_ROWS else kept
+
+    def frame(self) -> pd.DataFrame:
+        assert self._kept is not None  # scan_reference yields at least one chunk
+        return self._kept.drop(columns="_key").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -117,16 +133,29 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     fingerprint = sources.source_fingerprint(cfg) + "|" + cfg.columns.model_dump_json()
     private = cfg.private_columns
     stored = store.current_reference(engine, cfg.name)
+    c = cfg.columns
+    secret = bool(private & {*c.features, c.prediction, c.target, c.probability})
     if stored is not None and stored.fingerprint == fingerprint:
         profile = _stored_profile(stored.profile)
-        c = cfg.columns
-        if private & {*c.features, c.prediction, c.target, c.probability}:
-            profile = profile.merged(_profile_reference(cfg, only=private))  # never stored: profiled per run
-        return Reference(stored.id, stored.version, profile)
-    profile = _profile_reference(cfg)
+        if secret:
+            profile = profile.merged(_profile_reference(cfg, only=private)[0])  # never stored: profiled per run
+        return Reference(stored.id, stored.version, profile, stored.profile.get("models"))
+    profile, sample = _profile_reference(cfg, sampled=True)
     kept = profile.without(private).to_json()  # masked and excluded columns stay out of the store
+    models = None
+    if not secret and sample is not None:  # fitted in the same pass; a private column's means never leave
+        models = fit_reference_models(sample, cfg, _fitted_on(cfg, len(sample))).to_json()
+        if models is not None:
+            kept["models"] = models
     added = store.add_reference(engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, kept)
-    return Reference(added.id, added.version, profile)
+    return Reference(added.id, added.version, profile, models)
+
+
+def _fitted_on(cfg: ModelConfig, rows: int) -> str:
+    """What the reference models are fitted on, in words: after a promotion, the champion's holdout."""
+    promoted = sources.promoted_reference(cfg)
+    what = "the reference" if promoted is None else f"the holdout of champion v{promoted[1]}"
+    return f"{what}: {rows:,} rows"
 
 
 _parsed: list[tuple[dict[str, Any], ReferenceProfile]] = []
@@ -140,9 +169,13 @@ def _stored_profile(stored: dict[str, Any]) -> ReferenceProfile:
     return _parsed[0][1]
 
 
-def _profile_reference(cfg: ModelConfig, only: set[str] | None = None) -> ReferenceProfile:
-    """The reference's profile, read in chunks; ``only``: of these columns alone (the same sampled rows)."""
+def _profile_reference(
+    cfg: ModelConfig, only: set[str] | None = None, sampled: bool = False
+) -> tuple[ReferenceProfile, pd.DataFrame | None]:
+    """The reference's profile, read in chunks; ``only``: of these columns alone (the same sampled rows);
+    ``sampled``: with a seeded uniform sample of its rows, at most MAX_FIT_ROWS (``_reference_sample``)."""
     builder: ProfileBuilder | None = None
+    sample = _Sample() if sampled else None
     for chunk in sources.scan_reference(cfg):
         if builder is None:
             numeric, categorical = profile_columns(cfg, chunk)
@@ -150,9 +183,11 @@ def _profile_reference(cfg: ModelConfig, only: set[str] | None = None) -> Refere
                 numeric, categorical = [c for c in numeric if c in only], [c for c in categorical if c in only]
             builder = ProfileBuilder(numeric, categorical)
         builder.add(chunk)
+        if sample is not None:
+            sample.add(chunk)
         del chunk  # before the next one is read
     assert builder is not None  # scan_reference yields at least one chunk
-    return builder.finish()
+    return builder.finish(), (sample.frame() if sample is not None else None)
 
 
 @step(IO)
