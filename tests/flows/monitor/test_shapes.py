@@ -183,3 +183,31 @@ def test_a_standing_unseen_category_holds_its_status_a_doubling_breaches_and_an_
     assert summary["status"] != "breach" and "validation (breach)" not in summary["summary"]  # c's drift may warn
     listed = json.loads(runner.invoke(app, ["accept", "--config", str(config), "--json"]).stdout)
     assert listed["acceptances"][0]["reason"] == "new product line" and listed["acceptances"][0]["in_force"]
+
+
+def test_the_estimator_and_the_pca_are_stored_with_the_profile_and_used_without_reading_the_reference_again(
+    tmp_path, dw_home, monkeypatch
+):
+    """Fitted once, when the reference is profiled, and stored with its profile: a later process takes them
+    from the store (its reference is not read again) and estimates what the first did."""
+    from driftwarden.flows import sources
+    from driftwarden.flows.monitor import tasks
+
+    config = write_stream(tmp_path, D, D, (0.1, 0.5), 2, rows=400, seed=9)
+    [first, _] = backfill(config, D, 2)
+    cfg = load_model_config(config)
+    engine = store.open_store(get_settings().resolved_store_url())
+    stored = store.current_reference(engine, cfg.name)
+    assert stored is not None and "cbpe" in stored.profile["models"]["estimator"]
+    assert stored.profile["models"]["pca"]["components"] >= 1
+    tasks._fitted.clear()  # a new process
+
+    def unread(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the reference was read again")
+
+    monkeypatch.setattr(sources, "scan_reference", unread)
+    reference = tasks.ensure_reference.fn(cfg, get_settings().resolved_store_url())
+    models = tasks.reference_models.fn(cfg, reference)
+    assert models.fitted_on == "the reference: 3,000 rows" and models.usable_pca is not None
+    estimate = first["estimates"]["accuracy"]
+    assert estimate["fitted_on"] == models.fitted_on and estimate["value"] is not None
