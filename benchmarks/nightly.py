@@ -15,8 +15,9 @@ is its own:
            scikit-learn on the clock, as a process worker pays them every night (``process_s``); and a
            second run in the same process (``warm_s``);
   off      the project path again without the estimated KPIs (CBPE) and the multivariate drift (PCA), in a
-           fresh process of its own: their cost is ``run_s`` minus this (``estimation_s``; ``estimation_warm_s``
-           for the second run, once their fits on the reference are done);
+           fresh process of its own: their cost together is ``run_s`` minus this (``estimation_s``;
+           ``estimation_warm_s`` for the second run in the process), and each apart through a run with the
+           multivariate drift alone (``estimates_alone_s``, ``multivariate_alone_s``);
   naive    Evidently's DataDriftPreset + a row-level GX suite on the full batch (first seed only);
   full     the project's statistics and thresholds on the full data, no sampling or sketching, one
            column at a time (the reference verdicts).
@@ -112,6 +113,7 @@ def write_case(folder: Path, rows: int, n_features: int, seed: int) -> Path:
     # the same model without the estimated KPIs and the multivariate drift: what the two cost
     off = {**config, "estimation": {"enabled": False}, "drift": {"multivariate": False}}
     (folder / "model_off.yaml").write_text(yaml.safe_dump(off))
+    (folder / "model_no_estimates.yaml").write_text(yaml.safe_dump({**config, "estimation": {"enabled": False}}))
     return path
 
 
@@ -257,9 +259,11 @@ def main() -> None:
     runs, processes, warms, profiles, rss, naive_s = [], [], [], [], [], None
     extra: list[float] = []
     extra_warm: list[float] = []
+    estimates_alone: list[float] = []
+    pca_alone: list[float] = []
     print(
         f"{'seed':>4} {'gen_s':>6} {'profile_s':>9} {'run_s':>6} {'process_s':>9} {'warm_s':>6} {'rss_mb':>7} "
-        f"{'agree':>6} {'injected':>8} {'clean':>5} {'est_s':>6}"
+        f"{'agree':>6} {'injected':>8} {'clean':>5} {'est_s':>6} {'cbpe_s':>6} {'pca_s':>6}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
@@ -269,7 +273,10 @@ def main() -> None:
             setup = run_child("setup", config)
             project = run_child("project", config)
             off = run_child("project", config.with_name("model_off.yaml"))
+            pca_only = run_child("project", config.with_name("model_no_estimates.yaml"))
             extra.append(project["seconds"] - off["seconds"])
+            estimates_alone.append(project["seconds"] - pca_only["seconds"])
+            pca_alone.append(pca_only["seconds"] - off["seconds"])
             extra_warm.append(project["warm_s"] - off["warm_s"])
             full = run_child("full", config)
             if seed == 0 and not args.no_naive:
@@ -289,7 +296,7 @@ def main() -> None:
                 f"{seed:>4} {gen:6.1f} {setup['profile_s']:9.1f} {project['seconds']:6.2f} {project['process_s']:9.2f} "
                 f"{project['warm_s']:6.2f} "
                 f"{project['peak_rss_mb']:7.0f} {a:>3}/{len(full['verdicts']):<2} {hits_i:>4}/{len(inj):<3} {hits_c:>5}"
-                f" {extra[-1]:6.2f}"
+                f" {extra[-1]:6.2f} {estimates_alone[-1]:6.2f} {pca_alone[-1]:6.2f}"
             )
             shutil.rmtree(config.parent)  # 10M rows are 4 GB of Parquet a seed
     run_s = float(np.median(runs))
@@ -308,6 +315,8 @@ def main() -> None:
         "clean_flagged": clean_hits,
         "estimation_s": round(float(np.median(extra)), 2),
         "estimation_warm_s": round(float(np.median(extra_warm)), 2),
+        "estimates_alone_s": round(float(np.median(estimates_alone)), 2),
+        "multivariate_alone_s": round(float(np.median(pca_alone)), 2),
     }
     print(json.dumps(result))
 

@@ -26,7 +26,7 @@ import estimation as study  # noqa: E402  (the benchmark's generated worlds)
 
 @pytest.mark.parametrize(("task", "metrics"), [("binary", ["accuracy", "roc_auc", "f1"]), ("regression", ["mae"])])
 def test_bands_cover_the_realized_kpi_under_covariate_shift(task, metrics):
-    found = study.study(task, windows=50, sizes=[1000])["by_size"][1000]
+    found = study.study(task, windows=50, sizes=[1000], references=2)["by_size"][1000]
     for m in metrics:
         assert 0.86 <= found[m]["coverage"] <= 1.0, (m, found[m])
         assert found[m]["windows"] == 50
