@@ -75,6 +75,10 @@ def reference_models(cfg: ModelConfig, reference: Reference) -> ReferenceModels:
             return models
     if reference.models is not None:
         stored = ReferenceModels.from_json(reference.models)
+        if not (cfg.estimation.enabled and cfg.kpis):  # a part turned off since: the rest is still good
+            stored = replace(stored, estimator=None)
+        if not cfg.drift.multivariate:
+            stored = replace(stored, pca=None)
         if stored.fits(cfg):
             _fitted[:] = [(key, stored)]
             return stored
