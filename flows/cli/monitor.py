@@ -352,7 +352,7 @@ def _kpi_cell(v: dict[str, Any], estimate: dict[str, Any] | None = None) -> str:
     est = ""
     if estimate and estimate.get("value") is not None:
         style = "yellow" if estimate.get("beyond_target") else "dim"
-        est = f" [{style}]est {estimate['value']:.3f}[/{style}]"
+        est = f"\n[{style}]est {estimate['value']:.3f}[/{style}]"  # its own line: a narrow column folds it anyway
     if v.get("value") is None:
         return ("[dim]pending[/dim]" if v.get("level") == "pending" else "[dim]n/e[/dim]") + est
     mark = {"breach": "[red]✗[/red]", "warning": "[yellow]![/yellow]", "ok": "✓", "pending": "[dim]…[/dim]"}
