@@ -5,6 +5,7 @@ fresh page), and a window whose labels are still immature once its horizon has p
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from driftwarden.checks import records
 from driftwarden.checks.drift import DriftResult, detect_drift
+from driftwarden.checks.estimation.cbpe import CBPE
 from driftwarden.checks.estimation.compare import EstimateCheck, check_estimates, stored_estimates
 from driftwarden.checks.failures import select_failures
 from driftwarden.checks.kpis import KpiResult, evaluate_kpis
@@ -129,13 +131,15 @@ def _rescore_one(
     kpis = evaluate_kpis(labelled, cfg, part.rows, history, overdue=overdue is not None)
     inputs = [f for f in stored if f.check not in ("kpi", "labels", "target_drift", *_ESTIMATE_CHECKS)]
     target = _target_drift(cfg, labelled, reference)
-    estimated = _estimates(cfg, engine, run, labelled, kpis, models)
+    compared = _estimates(cfg, engine, run, labelled, kpis, models, reference)
+    estimated, fitted_on = compared if compared is not None else (None, "")
     verdict = decide_verdict(
-        [*inputs, *kpi_findings(kpis), *estimate_findings(estimated, cfg), *output_drift_findings(target),
+        [*inputs, *kpi_findings(kpis), *estimate_findings(estimated or (), cfg), *output_drift_findings(target),
          *([overdue] if overdue else [])]
     )  # fmt: skip
     kpi_rows = records.kpi_metric_rows(kpis) + records.target_metric_rows(target)
-    kpi_rows += records.estimate_metric_rows(estimated, models.fitted_on if models is not None else "")
+    if estimated is not None:
+        kpi_rows += records.estimate_metric_rows(estimated, fitted_on)
     page = _rescore_page(cfg, engine, run, start, end, verdict, kpi_rows)
     failures = [s.to_row() for s in select_failures(None, part.candidates, cfg, mask_key())]
     record = store.RunRecord(
@@ -161,7 +165,7 @@ def _rescore_one(
         [store.MetricRow(**m) for m in kpi_rows],
         failures,
         copy_metrics_from=int(run["id"]),
-        copy_kinds_except=("kpi", "target_drift", "estimate"),
+        copy_kinds_except=("kpi", "target_drift", *(("estimate",) if estimated is not None else ())),
     )
     return {"window_start": str(start), "status": verdict.status, "previous": run["status"], "run_version": version}
 
@@ -176,16 +180,33 @@ def _estimates(
     labelled: pd.DataFrame,
     kpis: KpiResult,
     models: ReferenceModels | None,
-) -> tuple[EstimateCheck, ...]:
+    reference: Reference,
+) -> tuple[tuple[EstimateCheck, ...], str] | None:
     """The estimates the window's first run stored (of all its rows), held against the KPIs of the labels now
-    known on the same labelled rows."""
-    if models is None or models.estimator is None:
-        return ()
+    known on the same labelled rows, by the estimator of the reference that run was held to: after a promotion,
+    a window the old champion scored is compared through the old champion's estimator (its stored fit, applied
+    to the labelled rows' scores). None where that estimator cannot be had again (not stored: a regression's
+    loss models, a model with private columns): the estimates stay as first stored. With the estimator's
+    ``fitted_on``."""
     rows = store.run_metrics(engine, [int(run["id"])], kind="estimate")
     if rows.empty:
-        return ()
+        return (), ""
     rows["details"] = rows["details"].map(json.loads)
-    return check_estimates(models.estimator, stored_estimates(rows), labelled, kpis, cfg)
+    if run["reference_id"] is not None and int(run["reference_id"]) != reference.id:
+        old = store.reference_by_id(engine, int(run["reference_id"]))
+        found = ReferenceModels.from_json(old.profile["models"]) if old and old.profile.get("models") else None
+        estimator = found.usable_estimator if found is not None else None
+        needed = (*estimator.score_columns, estimator.prediction) if isinstance(estimator, CBPE) else ()
+        if found is None or not isinstance(estimator, CBPE) or any(col not in labelled for col in needed):
+            return None
+        again = replace(estimator, support=None).row_values(labelled)  # scores and predictions are all it reads
+        if "_beyond" in labelled:
+            again["_beyond"] = labelled["_beyond"].to_numpy()
+        relabelled = pd.concat([labelled.drop(columns=[c for c in again.columns if c in labelled]), again], axis=1)
+        return check_estimates(estimator, stored_estimates(rows), relabelled, kpis, cfg), found.fitted_on
+    if models is None or models.estimator is None:
+        return (), ""
+    return check_estimates(models.estimator, stored_estimates(rows), labelled, kpis, cfg), models.fitted_on
 
 
 def _rescore_page(

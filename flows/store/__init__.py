@@ -101,6 +101,14 @@ def current_reference(engine: Engine, model: str) -> StoredReference | None:
     return StoredReference(row.id, row.version, row.fingerprint, json.loads(row.profile))
 
 
+def reference_by_id(engine: Engine, reference_id: int) -> StoredReference | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(references).where(references.c.id == int(reference_id))).first()
+    if row is None:
+        return None
+    return StoredReference(row.id, row.version, row.fingerprint, json.loads(row.profile))
+
+
 def add_reference(
     engine: Engine, model: str, source: str, fingerprint: str, rows: int, profile: dict[str, Any]
 ) -> StoredReference:

@@ -51,6 +51,10 @@ def test_demo_flags_each_injected_night_with_its_cause(tmp_path, dw_home):
         assert n["kpis"]["accuracy"]["upper"] < 0.8
         held = n["estimates"]["accuracy"]
         assert held["value"] > 0.87 and held["gap"] == "worse" and held["error"] > 0.15, held
+        # re-scored after the promotion, still through the estimator of the champion that scored them: all
+        # rows labelled, the estimate of the labelled rows is the window's
+        assert held["fitted_on"] == "the reference: 5,000 rows", held
+        assert held["on_labelled"]["value"] == pytest.approx(held["value"], abs=1e-9), held
         assert "as confident as before" in n["summary"]
         assert n["status_since"] > n["window_end"]  # caught once the labels matured, days later
     assert all(n["status"] != "breach" for n in concept if n not in mature)
