@@ -1,12 +1,10 @@
 """Estimated KPIs (CBPE, DLE): bands that cover the realized KPI under covariate shift, an estimate that holds
 through a concept change, honest refusals, and sums that do not depend on the chunking.
 
-The generated worlds are those of ``benchmarks/estimation.py`` (a small share of its study runs here)."""
+The generated worlds are ``driftwarden.flows.demo.worlds`` (a small share of ``benchmarks/estimation.py``'s
+study runs here)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,9 +17,7 @@ from driftwarden.checks.estimation.compare import check_estimates
 from driftwarden.checks.kpis import evaluate_kpis
 from driftwarden.checks.verdict import decide_verdict, estimate_findings, kpi_findings
 from driftwarden.config.model import METRICS
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import estimation as study  # noqa: E402  (the benchmark's generated worlds)
+from driftwarden.flows.demo import worlds as study
 
 
 @pytest.mark.parametrize(("task", "metrics"), [("binary", ["accuracy", "roc_auc", "f1"]), ("regression", ["mae"])])
