@@ -196,12 +196,10 @@ def estimate_findings(checks: Iterable[EstimateCheck], cfg: ModelConfig) -> list
         if c.kpi_level != "breach" or lab is None or lab.lower is None or lab.upper is None or c.realized is None:
             continue
         band = f"{lab.value:.3f} [{lab.lower:.3f}, {lab.upper:.3f}]"
-        higher = c.direction == "higher_is_better"
-        fine = lab.lower >= c.target if higher else lab.upper <= c.target  # the estimate says: no breach
-        fallen = lab.upper < c.target if higher else lab.lower > c.target  # the estimate says: a breach
+        says = c.band_side(lab)  # "meets": the estimate says no breach; "beyond": it says a breach
         # Only a clear verdict of the estimate is evidence: where its band reaches the target, a breach alone
         # pushes realized below it (both judge the same noisy rows), and that says nothing of the cause.
-        if c.gap == "worse" and fine:
+        if c.gap == "worse" and says == "meets":
             out.append(
                 Finding(
                     "estimate_gap",
@@ -211,7 +209,7 @@ def estimate_findings(checks: Iterable[EstimateCheck], cfg: ModelConfig) -> list
                     "inputs and outcome changed (or an input the model does not see moved)",
                 )
             )
-        elif c.gap == "within" and fallen:
+        elif c.gap == "within" and says == "beyond":
             out.append(
                 Finding(
                     "estimate_match",

@@ -36,17 +36,16 @@ class EstimateCheck:
     @property
     def beyond_target(self) -> bool:
         """The estimate's whole band is on the wrong side of the target."""
-        e = self.estimate
-        if e.lower is None or e.upper is None:
-            return False
-        return e.upper < self.target if self.direction == "higher_is_better" else e.lower > self.target
+        return self.band_side(self.estimate) == "beyond"
 
-    @property
-    def point_beyond_target(self) -> bool:
-        v = self.estimate.value
-        if v is None:
-            return False
-        return v < self.target if self.direction == "higher_is_better" else v > self.target
+    def band_side(self, e: Estimate | None) -> Literal["beyond", "meets", "reaches"] | None:
+        """Where an estimate's band lies against the target: wholly on its wrong side, wholly on its good side,
+        or across it (None: no band)."""
+        if e is None or e.lower is None or e.upper is None:
+            return None
+        low, high = (e.lower, e.upper) if self.direction == "higher_is_better" else (-e.upper, -e.lower)
+        target = self.target if self.direction == "higher_is_better" else -self.target
+        return "beyond" if high < target else "meets" if low >= target else "reaches"
 
     @property
     def gap(self) -> Gap | None:
