@@ -7,6 +7,7 @@ version and marks the earlier one superseded; nothing is deleted. Times are stor
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +53,23 @@ def now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _wal(cur: Any, patience_s: float = 30.0) -> None:
+    """Switch a SQLite file to WAL. The switch needs the file's exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, while another connection holds a read lock it would have to
+    wait out (two processes opening a new store together): that answer is retried until ``patience_s``."""
+    import sqlite3
+
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @lru_cache(maxsize=8)
 def open_store(url: str) -> Engine:
     """The store's engine for a URL (one per URL and process), its schema upgraded to the migrations' head.
@@ -68,7 +86,7 @@ def open_store(url: str) -> Engine:
             # Wait for another process's write first: switching to WAL itself needs the lock, and without a
             # busy timeout a second process opening the store mid-migration fails at once ("database is locked").
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur)
             # In WAL mode NORMAL is safe against a crash of the process and cannot corrupt the file; only a
             # power loss may roll back the last commits. FULL syncs the disk on every commit (a backfill makes
             # several a window: most of the time of writing a run).
