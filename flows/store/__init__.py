@@ -438,3 +438,16 @@ def forget_model(engine: Engine, model: str) -> int:
         removed = int(conn.execute(runs.delete().where(runs.c.model == model)).rowcount or 0)
         conn.execute(references.delete().where(references.c.model == model))
         return removed
+
+
+def failure_counts(engine: Engine, model: str) -> pd.DataFrame:
+    """Failure samples logged per window and reason (window_start, reason, n): the failure log over time
+    without reading its rows."""
+    q = (
+        sa.select(failure_samples.c.window_start, failure_samples.c.reason, sa.func.count().label("n"))
+        .where(failure_samples.c.model == model)
+        .group_by(failure_samples.c.window_start, failure_samples.c.reason)
+        .order_by(failure_samples.c.window_start)
+    )
+    with engine.connect() as conn:
+        return _frame(conn, q)

@@ -171,6 +171,13 @@ def mute_rows(engine: Engine, model: str, now: datetime) -> pd.DataFrame:
         return pd.read_sql(q.order_by(mutes.c.until), conn)
 
 
+def all_mutes(engine: Engine, model: str) -> pd.DataFrame:
+    """Every mute of a model, ended or not, oldest first: the model page's time line."""
+    q = sa.select(mutes).where(mutes.c.model == model)
+    with engine.connect() as conn:
+        return pd.read_sql(q.order_by(mutes.c.created_at), conn)
+
+
 def add_mute(engine: Engine, model: str, check: str, subject: str, until: datetime, reason: str) -> int:
     with engine.begin() as conn:
         return inserted_id(
