@@ -166,3 +166,29 @@ acceptances = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
+
+
+# A model's incidents (breach episodes of one cause) and their post-mortems, derived from the runs and
+# rewritten whole by ``flows/reports/postmortems.py``: a cache of what the runs say, keyed by the incident's
+# stable id. Added by migration 0006.
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # <model>-<first window's date>-<cause>: also an artifact key
+    sa.Column("model", sa.Text, nullable=False, index=True),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # open | closed
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("closed_at", sa.DateTime),
+    sa.Column("first_window", sa.DateTime, nullable=False),
+    sa.Column("last_window", sa.DateTime, nullable=False),
+    sa.Column("windows", sa.Integer, nullable=False),
+    sa.Column("predictions", sa.Integer, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("html_path", sa.Text),
+    sa.Column("document", sa.Text, nullable=False),  # the post-mortem as JSON
+    sa.Column("fingerprint", sa.Text, nullable=False),  # of the document: a changed one is published again
+)
