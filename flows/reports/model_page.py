@@ -32,6 +32,7 @@ from driftwarden.flows.reports.charts import (
     utc,
 )
 from driftwarden.flows.store import alerts as alert_store
+from driftwarden.flows.store import incidents as incident_store
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +112,9 @@ def gather(cfg: ModelConfig, store_url: str) -> History:
         failure_counts=counts,
         samples=samples,
         events=_events(cfg, engine, registry),
-        incidents=_incidents_TMP(engine, cfg.name),
+        incidents=incident_store.list_incidents(engine, cfg.name),
         champion=None if champion is None else f"v{champion.number}",
     )
-
-
-def _incidents_TMP(engine: Any, model: str) -> pd.DataFrame:
-    try:
-        from driftwarden.flows.store import incidents as incident_store
-    except ImportError:
-        return pd.DataFrame()
-    return incident_store.list_incidents(engine, model)
 
 
 def _events(cfg: ModelConfig, engine: Any, registry: Registry) -> list[dict[str, Any]]:
