@@ -14,7 +14,8 @@ incidents. The rules, in time order of the windows:
 - **closes**: a later window where the check behind C was evaluated and passed: KPIs evaluated on mature
   labels and meeting their targets (concept_change, undetermined); validation passing (data_quality); volume
   passing (volume); drift evaluated and not breaching the dataset rule (input_drift). ``closed_at`` is when
-  that became known (the as-of from which the check has passed; never before ``opened_at``).
+  that became known (the as-of from which the check has passed; never before the incident's last breach was
+  known).
 - **updated**: each time something is learnt: a later window joins, a retrain starts and ends (promoted, kept,
   refused, failed), the condition clears. ``updated_at`` is the latest of these.
 
@@ -242,7 +243,9 @@ def derive_incidents(
         for cause, ep in list(open_.items()):
             if w.clears(cause):
                 check = CHECK_OF_CAUSE[cause]
-                at = max(w.cleared_at.get(check) or w.as_of or w.window_end, ep.opened_at)
+                # not before the last breach of the episode was known: a clearance is news only after it
+                latest = max(x.known_at or x.window_end for x in ep.windows)
+                at = max(w.cleared_at.get(check) or w.as_of or w.window_end, latest)
                 done.append((ep, at, w.window_start))
                 del open_[cause]
         if w.status != "breach":

@@ -102,7 +102,7 @@ def test_generated_streams_keep_the_rules(shape, length, delay, seed):
         assert not any(w.clears(inc.cause) for w in inside), "an incident never spans a window that clears it"
         if inc.state == "closed":
             assert inc.closed_at is not None and inc.cleared_by is not None
-            assert inc.opened_at <= inc.closed_at <= inc.updated_at
+            assert max(x.known_at for x in inc.windows) <= inc.closed_at <= inc.updated_at
             closer = by_start[inc.cleared_by]
             assert closer.clears(inc.cause) and closer.window_start > inc.last_window
             between = [w for w in windows if inc.last_window < w.window_start < inc.cleared_by]

@@ -1,0 +1,130 @@
+"""Post-mortems in plain words from plain data: the figures a stakeholder needs, escaped HTML, no private column."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from driftwarden.checks.incidents import RetrainAttempt, WindowState, derive_incidents
+from driftwarden.checks.postmortem import (
+    AlertSent,
+    DriftFigure,
+    Evidence,
+    Finding,
+    KpiFigure,
+    ValidationFailure,
+    WindowEvidence,
+    write_postmortem,
+)
+
+T0 = datetime(2026, 5, 1)
+EVIL = "</script><b>x"
+
+
+def _window(day, status, causes=(), checks=None, known=None, rows=2000):
+    start = T0 + timedelta(days=day)
+    end = start + timedelta(days=1)
+    return WindowState(start, end, status, tuple(causes), rows, rows, 1.0, end, checks or {}, known or {}, {})
+
+
+def _concept():
+    windows = [
+        _window(d, "breach", ["concept_change"], {"kpis": False}, {"concept_change": T0 + timedelta(days=d + 5)})
+        for d in (1, 2)
+    ]
+    windows.append(_window(3, "ok", {}, {"kpis": True}))
+    attempt = RetrainAttempt(
+        T0 + timedelta(days=7), "promoted", "concept_change", "automatic: auc breached", 2, "roc_auc",
+        "DeLong (one-sided)", 3.2e-9, {"challenger": {"roc_auc": 0.91}, "champion": {"roc_auc": 0.72}},
+        rows={"train": 1800, "holdout": 900}, training_rule="rows since the change",
+    )  # fmt: skip
+    [incident] = derive_incidents("churn", windows, [attempt])
+    evidence = []
+    for d in (1, 2):
+        start = T0 + timedelta(days=d)
+        kpis = (
+            KpiFigure(start, "roc_auc", 0.71 + d / 100, 0.69, 0.74, 0.8, labelled=2000, level="breach"),
+            KpiFigure(start, "roc_auc", 0.52, 0.47, 0.57, 0.8, labelled=600, level="breach", segment=f"plan={EVIL}"),
+            KpiFigure(start, "roc_auc", 0.6, 0.5, 0.7, 0.8, labelled=90, level="breach", segment="email=a@b.c"),
+        )
+        evidence.append(
+            WindowEvidence(
+                start,
+                "BREACH: the model got worse\nThe realized AUC is worse than the model's confidence predicts.",
+                (Finding("estimate_gap", "note", "realized roc_auc 0.711 is worse than the 0.930 predicted"),),
+                kpis,
+                failures={"confident_mistake": 40},
+            )
+        )
+    closing = WindowEvidence(T0 + timedelta(days=3), kpis=(KpiFigure(T0, "roc_auc", 0.9, 0.88, 0.92, 0.8, level="ok"),))
+    alerts = (AlertSent(T0 + timedelta(days=6), "slack", "[driftwarden] CRITICAL churn: KPI", "sent"),)
+    return incident, Evidence(tuple(evidence), closing, alerts, frozenset({"email"}))
+
+
+def test_a_concept_change_post_mortem_states_the_figures_in_plain_words():
+    incident, evidence = _concept()
+    doc = write_postmortem(incident, evidence)
+    md = doc.to_markdown()
+    assert doc.id == "churn-2026-05-02-concept-change" and doc.state == "closed"
+    assert "roc_auc was 0.720 (95% interval 0.690 to 0.740)" in md and "target of at least 0.8" in md
+    assert "4,000 predictions were made in the breached windows" in md
+    assert "once the labels of the first window had matured" in md
+    assert "realized roc_auc 0.711 is worse than the 0.930 predicted" in md  # the rule, in the run's figures
+    assert "retrained model 0.910 against the champion's 0.720" in md and "DeLong (one-sided) test, p = 3.20e-09" in md
+    assert "promoted; the retrained model v2 became the champion" in md
+    assert "1 alert sent (channels: slack)" in md
+    assert "Closed on" in md and "roc_auc 0.900 (target at least 0.8)" in md
+    assert "80 confident mistake" in md
+    assert doc.summary.count(".") >= 1 and "\n" not in doc.summary
+    assert json.loads(json.dumps(doc.to_json()))["facts"]["predictions"] == 4000
+
+
+def test_html_escapes_every_value_and_a_private_column_never_appears():
+    incident, evidence = _concept()
+    more = WindowEvidence(
+        evidence.windows[0].window_start,
+        "BREACH: x\nemail looked odd",
+        (Finding("drift", "note", "email not evaluated"),),
+        evidence.windows[0].kpis,
+        (ValidationFailure(T0, EVIL, f"{EVIL}:in_set", f"{EVIL} in the 3 known categories: 9% break it"),
+         ValidationFailure(T0, "email", "email:not_null", "email present: 20% break it")),
+        (DriftFigure(T0, EVIL, "wasserstein", 0.5, 0.1, True),
+         DriftFigure(T0, "email", "jensenshannon", 0.9, 0.1, True)),
+    )  # fmt: skip
+    evidence = Evidence((more, evidence.windows[1]), evidence.closing, evidence.alerts, frozenset({"email"}))
+    doc = write_postmortem(incident, evidence)
+    page = doc.to_html()
+    assert EVIL not in page and "&lt;/script&gt;&lt;b&gt;x" in page
+    assert "<script" not in page.lower()
+    md = doc.to_markdown()
+    assert EVIL in md  # the markdown is text: it names the feature as it is
+    for text in (page, md, json.dumps(doc.to_json())):
+        assert "email" not in text
+    assert "plan=&lt;/script&gt;&lt;b&gt;x" in page  # the segment carrying the breach, escaped
+
+
+def test_an_open_data_quality_incident_says_what_would_close_it_and_why_no_retrain():
+    windows = [_window(1, "breach", ["data_quality"], {"validation": False}), _window(2, "failed")]
+    [incident] = derive_incidents("m", windows)
+    failure = ValidationFailure(T0 + timedelta(days=1), "income", "income:not_null", "income present: 30% break it")
+    doc = write_postmortem(incident, Evidence((WindowEvidence(T0 + timedelta(days=1), validation=(failure,)),)))
+    md = doc.to_markdown()
+    assert doc.state == "open" and "Still open: it closes when a window passes its validation rules" in md
+    assert "Validation failed: income present: 30% break it" in md
+    assert "No retrain" in md and "No alert was sent" in md
+    assert doc.summary.endswith("still open.")
+
+
+def test_drifted_features_are_ranked_by_effect():
+    windows = [_window(1, "breach", ["input_drift"], {"drift": False}), _window(2, "ok", {}, {"drift": True})]
+    [incident] = derive_incidents("m", windows)
+    start = T0 + timedelta(days=1)
+    drift = (
+        DriftFigure(start, "age", "wasserstein", 0.2, 0.1, True),
+        DriftFigure(start, "income", "wasserstein", 0.9, 0.1, True),
+        DriftFigure(start, "region", "chisquare", 1e-6, 0.05, True),
+        DriftFigure(start, "calm", "wasserstein", 0.01, 0.1, False),
+    )
+    doc = write_postmortem(incident, Evidence((WindowEvidence(start, drift=drift),)))
+    [table] = [s.table for s in doc.sections if s.heading == "The evidence"]
+    assert table is not None and [r[0] for r in table.rows] == ["region", "income", "age"]
