@@ -86,6 +86,10 @@ class WindowEvidence:
     drift: tuple[DriftFigure, ...] = ()
     failures: Mapping[str, int] = field(default_factory=dict)
     """Failure samples logged for the window, by reason."""
+    volume: str | None = None
+    """The volume check's note when it failed (``40 rows, below the floor of 504 ...``)."""
+    estimates: tuple[KpiFigure, ...] = ()
+    """The KPIs estimated from the model's confidence (before or beside the labels)."""
 
 
 @dataclass(frozen=True)
@@ -329,7 +333,7 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
     by_start = {w.window_start: w for w in windows}
     for iw in incident.windows:
         we = by_start.get(iw.window_start)
-        figs = [k for k in (we.kpis if we else ()) if k.segment == "all"]
+        figs = [k for k in (we.kpis if we else ()) if k.segment == "all" and k.value is not None]
         kpi_text = (
             "; ".join(f"{k.metric} {_v(k.value)} [{_v(k.lower)}, {_v(k.upper)}]" for k in figs) or "not evaluated"
         )
@@ -351,7 +355,7 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
         )
     ]
 
-    evidence_bullets: list[str] = []
+    evidence_bullets: list[str] = [f"Volume: {w.volume}." for w in windows if w.volume]
     evidence_table: Table | None = None
     failures = [f for w in windows for f in w.validation if f.column not in private]
     for items in _group(failures, lambda f: f.rule).values():
@@ -407,6 +411,14 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
                 for mean, seg, lab, b, tot, _ in carrying
             ]
             evidence_bullets.append(f"The segments that carry the {metric} breach, worst first: {'; '.join(parts)}.")
+    for metric in breached_kpis:
+        est = [k for w in windows for k in w.estimates if k.metric == metric and k.value is not None]
+        if est:
+            values = [k.value for k in est if k.value is not None]
+            evidence_bullets.append(
+                f"From the model's own confidence, {metric} would have been between {_v(min(values))} and "
+                f"{_v(max(values))} in these windows: what the model expected of itself."
+            )
     labelled = sum(w.labelled_rows or 0 for w in incident.windows)
     if incident.rows:
         evidence_bullets.append(
@@ -584,7 +596,7 @@ def _to_close(cause: str) -> str:
 def evidence_rows(rows: Sequence[Mapping[str, Any]], window_start: datetime) -> dict[str, tuple[Any, ...]]:
     """A window's KPI, validation and drift figures from its stored metric rows (dicts of the ``metrics``
     table, ``details`` parsed)."""
-    kpis, validation, drift = [], [], []
+    kpis, validation, drift, estimates, volume = [], [], [], [], []
     for r in rows:
         d = r.get("details") or {}
         kind = r.get("kind")
@@ -604,6 +616,20 @@ def evidence_rows(rows: Sequence[Mapping[str, Any]], window_start: datetime) -> 
                     str(r.get("segment") or "all"),
                 )  # fmt: skip
             )
+        elif kind == "estimate" and r.get("value") is not None:
+            estimates.append(
+                KpiFigure(
+                    window_start,
+                    str(r.get("name")),
+                    _num(r.get("value")),
+                    _num(r.get("lower")),
+                    _num(r.get("upper")),
+                    _num(r.get("threshold")),
+                    str(r.get("direction") or "higher_is_better"),
+                )  # fmt: skip
+            )
+        elif kind == "volume" and r.get("passed") is False:
+            volume.append(str(d.get("note") or f"{_v(_num(r.get('value')))} rows"))
         elif kind == "validation" and r.get("passed") is False:
             col = r.get("column")
             rule = str(d.get("rule") or r.get("name"))
@@ -628,7 +654,13 @@ def evidence_rows(rows: Sequence[Mapping[str, Any]], window_start: datetime) -> 
                     r.get("passed") is False,
                 )  # fmt: skip
             )
-    return {"kpis": tuple(kpis), "validation": tuple(validation), "drift": tuple(drift)}
+    return {
+        "kpis": tuple(kpis),
+        "validation": tuple(validation),
+        "drift": tuple(drift),
+        "estimates": tuple(estimates),
+        "volume": volume[0] if volume else None,
+    }
 
 
 def _num(v: Any) -> float | None:

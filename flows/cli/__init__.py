@@ -9,6 +9,7 @@ from driftwarden.flows.cli import monitor as monitor
 from driftwarden.flows.cli import deployments as deployments
 from driftwarden.flows.cli import alerts as alerts
 from driftwarden.flows.cli import status as status
+from driftwarden.flows.cli import incidents as incidents
 from driftwarden.flows.cli import report as report
 from driftwarden.flows.cli import serve as serve
 from driftwarden.flows.cli import store as store

@@ -116,12 +116,14 @@ def check_rows(engine: Engine, model: str) -> pd.DataFrame:
 
 
 def evidence_of(engine: Engine, run_ids: Sequence[int]) -> pd.DataFrame:
-    """The metric rows a post-mortem reads for some runs: KPIs (every segment), validation, drift."""
+    """The metric rows a post-mortem reads for some runs: KPIs (every segment), estimates, validation, drift,
+    volume."""
     ids = sorted({int(i) for i in run_ids})
     frames = []
     for i in range(0, len(ids), 500):  # bounded IN lists
         q = sa.select(metrics).where(
-            metrics.c.run_id.in_(ids[i : i + 500]), metrics.c.kind.in_(("kpi", "validation", "drift"))
+            metrics.c.run_id.in_(ids[i : i + 500]),
+            metrics.c.kind.in_(("kpi", "estimate", "validation", "drift", "volume")),
         )
         with engine.connect() as conn:
             result = conn.execute(q)
