@@ -253,16 +253,16 @@ def derive_incidents(
         for cause in dict.fromkeys(w.causes):
             known = w.known_at.get(cause) or w.as_of or w.window_end
             iw = IncidentWindow(w.window_start, w.window_end, w.rows, w.labelled_rows, w.label_coverage, known)
-            ep = open_.get(cause)
-            if ep is None:
+            current = open_.get(cause)
+            if current is None:
                 text = f"breach ({cause}) found in the window of {local_label(w.window_start, tz)}"
                 open_[cause] = _Open(cause, [iw], known, [Event(known, "opened", text)])
             else:
-                ep.windows.append(iw)
+                current.windows.append(iw)
                 text = f"the window of {local_label(w.window_start, tz)} breached too"
-                ep.events.append(Event(known, "extended", text))
+                current.events.append(Event(known, "extended", text))
                 # a later window may be known before an earlier one (labels mature at different speeds)
-                ep.opened_at = min(ep.opened_at, known)
+                current.opened_at = min(current.opened_at, known)
     episodes = [(ep, closed, by) for ep, closed, by in done] + [(ep, None, None) for ep in open_.values()]
     pool = sorted(attempts, key=lambda a: a.as_of)
     out = []
@@ -337,7 +337,7 @@ def kpis_clear(kpi_rows: Sequence[Mapping[str, Any]]) -> bool | None:
     rows = [r for r in kpi_rows if r.get("segment", "all") == "all"]
     if not rows:
         return None
-    verdicts = []
+    verdicts: list[bool | None] = []
     for r in rows:
         d = r.get("details") or {}
         if d.get("level") == "breach":

@@ -593,7 +593,7 @@ def _to_close(cause: str) -> str:
     }.get(cause, "it closes when a window's KPIs, on mature labels, meet their targets.")
 
 
-def evidence_rows(rows: Sequence[Mapping[str, Any]], window_start: datetime) -> dict[str, tuple[Any, ...]]:
+def evidence_rows(rows: Sequence[Mapping[str, Any]], window_start: datetime) -> dict[str, Any]:
     """A window's KPI, validation and drift figures from its stored metric rows (dicts of the ``metrics``
     table, ``details`` parsed)."""
     kpis, validation, drift, estimates, volume = [], [], [], [], []
