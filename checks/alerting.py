@@ -150,6 +150,8 @@ class Message:
     status: str | None = None
     report: str | None = None
     runbook_url: str | None = None
+    incidents: tuple[dict[str, Any], ...] = ()
+    """The incidents its conditions belong to: id, cause, state, title, postmortem (the page's path), command."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -164,6 +166,7 @@ class Message:
             "report": self.report,
             "runbook_url": self.runbook_url,
             "conditions": list(self.conditions),
+            "incidents": list(self.incidents),
         }
 
 
@@ -470,6 +473,37 @@ def _run_line(window: Mapping[str, Any] | None) -> list[str]:
     return [f"This run: {_where(window)}, status {str(window.get('status') or '').upper()}"]
 
 
+_INCIDENT_CHECKS: dict[str, tuple[str, ...]] = {
+    "volume": ("volume",),
+    "data_quality": ("data_quality",),
+    "input_drift": ("input_drift", "feature_drift"),
+    "concept_change": ("kpi",),
+    "undetermined": ("kpi",),
+}
+"""The alert checks of each incident cause (``checks.incidents``)."""
+
+
+def _incidents(window: Mapping[str, Any] | None, decisions: Sequence[Decision]) -> tuple[dict[str, Any], ...]:
+    """The incidents (from the window's ``incidents``, the run's refresh) that the decisions' conditions
+    belong to: their cause's check is among the conditions'."""
+    checks = {d.state.check for d in decisions}
+    found = (window or {}).get("incidents") or ()
+    return tuple(
+        dict(i) for i in found if isinstance(i, Mapping) and checks & set(_INCIDENT_CHECKS.get(str(i.get("cause")), ()))
+    )
+
+
+def _incident_lines(incidents: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for i in incidents:
+        lines.append(f"Incident {i.get('id')} ({i.get('state')}): {i.get('title')}")
+        if i.get("postmortem"):
+            lines.append(f"  Post-mortem: {i['postmortem']}")
+        if i.get("command"):
+            lines.append(f"  `{i['command']}`")
+    return lines
+
+
 def _footer(window: Mapping[str, Any] | None, cfg: AlertsConfig) -> list[str]:
     lines = []
     if window and window.get("failures_logged") is not None and window.get("status") != "failed":
@@ -499,6 +533,9 @@ def _alert(
         lines += ["", "Still open (alerted before, or muted):"]
         lines += [f"- {_LABEL[d.state.check]}: {d.state.detail} [{d.reason}]" for d in still_open]
     lines += ["", *_footer(window, cfg)]
+    incidents = _incidents(window, sends)
+    if incidents:
+        lines += ["", *_incident_lines(incidents)]
     lines += ["", "Condition keys (acknowledge with `driftwarden ack --config <yaml> --key <key>`):"]
     lines += [f"  {d.state.key}" for d in sends]
     if any(d.observation is not None and d.observation.share_state for d in sends):
@@ -524,6 +561,9 @@ def _resolved(
             *[f"- {_LABEL[d.state.check]}: {d.state.detail}" for d in accepted],
         ]
     lines += ["", *_footer(window, cfg)]
+    incidents = _incidents(window, cleared)
+    if incidents:
+        lines += ["", *_incident_lines(incidents)]
     return _message("resolved", severity, model, title, lines, cleared, window, cfg)
 
 
@@ -555,6 +595,7 @@ def _message(
         w.get("status"),
         w.get("report"),
         cfg.runbook_url,
+        _incidents(window, decisions),
     )
 
 

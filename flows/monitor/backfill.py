@@ -31,7 +31,7 @@ from driftwarden.checks.windows import Window, wall_shift, windows_between
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import runtime, store
-from driftwarden.flows.monitor.flow import MonitorFailed, monitor_window
+from driftwarden.flows.monitor.flow import MonitorFailed, monitor_window, refresh_reports
 from driftwarden.flows.monitor.label_catchup import catch_up
 from driftwarden.flows.monitor.tasks import load_window_json
 
@@ -220,6 +220,7 @@ def backfill_model(
                 checkpoint.advance(w.end)
         if windows:
             final_catch_up(cfg, store_url, windows[-1].end, now, labels_now)
+            refresh_reports(cfg, store_url, config_path, None)  # once, not once a window
     replay.close()
     if checkpoint is not None:
         checkpoint.finish()

@@ -20,6 +20,7 @@ from driftwarden.flows import runtime, store
 from driftwarden.flows.monitor import label_catchup, missed_windows
 from driftwarden.flows.monitor import tasks as monitor_tasks
 from driftwarden.flows.notify import delivery as alerts
+from driftwarden.flows.reports import model_page, postmortems
 from driftwarden.flows.retrain import trigger as retrain_trigger
 from driftwarden.flows.scoring.flow import predict_window
 from driftwarden.flows.store import locks, retention
@@ -138,6 +139,8 @@ def monitor_window(
     summary["rescored"] = [r for r in rescored if r["status"] != r["previous"]]  # e.g. a concept change caught
     if artifact:
         monitor_tasks.publish_artifact(cfg, summary)
+    if trigger != "backfill":  # a backfill refreshes them once, at its end
+        summary["incidents"] = refresh_reports(cfg, store_url, config_path, window)
     alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
     retention.prune_after_run(cfg, store_url)
     if retrain.retrain and cfg.retrain.auto:
@@ -146,6 +149,20 @@ def monitor_window(
         summary["retrain"] = {**(summary["retrain"] or {}), "attempt": brief}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
+
+
+def refresh_reports(cfg: ModelConfig, store_url: str, config_path: str, window: Window | None) -> list[dict[str, Any]]:
+    """After a stored run: the model's incidents and post-mortems, then its page. Never raises (the verdict is
+    stored; these are reports of it). Returns what an alert carries of the incidents open or touching
+    ``window``."""
+    refreshed = postmortems.refresh_quietly(cfg, store_url, publish=True)
+    model_page.refresh_model_page(cfg, store_url)
+    start = store.utc(window.start) if window is not None else None
+    return [
+        r.brief(config_path)
+        for r in refreshed
+        if r.incident.state == "open" or any(w.window_start == start for w in r.incident.windows)
+    ]
 
 
 def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window: Window) -> None:

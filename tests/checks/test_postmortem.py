@@ -128,3 +128,24 @@ def test_drifted_features_are_ranked_by_effect():
     doc = write_postmortem(incident, Evidence((WindowEvidence(start, drift=drift),)))
     [table] = [s.table for s in doc.sections if s.heading == "The evidence"]
     assert table is not None and [r[0] for r in table.rows] == ["region", "income", "age"]
+
+
+def test_an_alert_carries_the_incident_of_its_conditions_with_its_post_mortem_and_command():
+    from driftwarden.checks.alerting import Evidence as AlertEvidence
+    from driftwarden.checks.alerting import Observation, compose, decide
+    from driftwarden.config.alerts import AlertsConfig
+
+    kpi = Observation("kpi", "roc_auc", "critical", 0.08, "roc_auc 0.72 below target 0.8", "2026-05-02")
+    evidence = AlertEvidence((kpi,), frozenset({"kpi/roc_auc"}))
+    decisions = decide("churn", evidence, {}, [], T0, AlertsConfig())
+    brief = {
+        "id": "churn-2026-05-02-concept-change", "cause": "concept_change", "state": "open", "title": "churn",
+        "postmortem": "/reports/churn/postmortems/churn-2026-05-02-concept-change.html",
+        "command": "driftwarden postmortem --config churn.yaml --incident churn-2026-05-02-concept-change",
+    }  # fmt: skip
+    thin = {**brief, "id": "churn-2026-05-03-volume", "cause": "volume"}
+    window = {"window_start": "2026-05-07", "status": "breach", "incidents": [brief, thin]}
+    [message] = compose("churn", decisions, AlertsConfig(), window)
+    assert [i["id"] for i in message.to_json()["incidents"]] == [brief["id"]]  # not the thin feed's
+    assert brief["postmortem"] in message.text and f"`{brief['command']}`" in message.text
+    assert "churn-2026-05-03-volume" not in message.text
