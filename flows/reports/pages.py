@@ -59,9 +59,9 @@ def write_reports(
         else:
             note = (
                 f'<p><a href="{html.escape(evidently_name)}">Evidently drift report</a>, rendered on a seeded sample '
-                f"of {len(sample)} of the window's {rows} rows and {len(reference)} rows drawn from the reference "
-                f"profile (of {profile.rows}); its own per-column verdicts may differ from the full-data ones on this "
-                "page, which are the ones that count.</p>"
+                f"of {len(sample):,} of the window's {rows:,} rows and {len(reference):,} rows drawn from the "
+                f"reference profile (of {profile.rows:,}); its own per-column verdicts may differ from the full-data "
+                "ones on this page, which are the ones that count.</p>"
             )
     private = [c for c in left_out if c.endswith("(masked or excluded)")]
     named = [c for c in left_out if c not in private]
