@@ -56,8 +56,25 @@ def demo(
                 f"promoted; nights {new_champion_from}-{demo_data.NIGHTS} were scored by it "
                 f"(`driftwarden models --config {config}` shows the figures)"
             )
+    _print_pages(cfg)
     if any(s["status"] == "failed" for s in summaries):
         raise typer.Exit(1)
+
+
+def _print_pages(cfg: ModelConfig) -> None:
+    """The pages the backfill left for people: the model page, its incidents' post-mortems, and the index."""
+    from driftwarden.flows import store
+    from driftwarden.flows.reports import model_page
+    from driftwarden.flows.reports.index_page import write_index
+    from driftwarden.flows.store.incidents import list_incidents
+
+    url = get_settings().resolved_store_url()
+    index = write_index([cfg], url, get_settings().resolved_reports_dir())
+    incidents = list_incidents(store.open_store(url), cfg.name)
+    err.print(f"model page: {model_page.model_page_path(cfg)}")
+    for _, i in incidents.iterrows():
+        err.print(f"post-mortem ({i['state']}): {i['title']}: {i['html_path']}")
+    err.print(f"index of every model: {index}")
 
 
 def prepare(config: Path | None, store_url: str | None) -> tuple[Path, ModelConfig]:

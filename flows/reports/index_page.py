@@ -13,6 +13,7 @@ from driftwarden.flows import store
 from driftwarden.flows.reports.charts import STATUS_COLOURS
 from driftwarden.flows.reports.model_page import CSS, PAGE_NAME, STATUS_WORDS, status_since
 from driftwarden.flows.reports.status import model_status
+from driftwarden.flows.store.incidents import list_incidents
 
 INDEX_NAME = "index.html"
 
@@ -34,7 +35,7 @@ def write_index(configs: list[ModelConfig], store_url: str, reports_dir: str, ou
 <p class=crumb>driftwarden · written {now:%Y-%m-%d %H:%M} UTC</p><h1>Every model</h1>
 <p class=lead id=summary>{len(rows)} model{"s" if len(rows) != 1 else ""}: {html.escape(head)}.</p>
 <table id=models><tr><th>model</th><th>status</th><th>since</th><th>in words</th><th>last window</th>
-<th>labels</th><th>open breaches</th><th>champion</th><th>last retrain</th></tr>{body}</table>
+<th>labels</th><th>open incidents</th><th>champion</th><th>last retrain</th></tr>{body}</table>
 <p class=note>A model's page shows its KPIs against their targets over time, its drift, data quality and
 failure log, its incidents with their post-mortems, and what was done.</p></body></html>"""
     return report_files.write_text(out, page)
@@ -42,10 +43,13 @@ failure log, its incidents with their post-mortems, and what was done.</p></body
 
 def _row(cfg: ModelConfig, store_url: str, reports_dir: str, out: str, now: pd.Timestamp) -> dict[str, Any]:
     st = model_status(cfg, store_url, now)
-    since = "—"
+    since, open_incidents = "—", []
     if st.get("last_window"):
         try:
-            since = status_since(store.latest_runs(store.open_store(store_url), cfg.name), cfg.window.timezone)[0]
+            engine = store.open_store(store_url)
+            since = status_since(store.latest_runs(engine, cfg.name), cfg.window.timezone)[0]
+            incidents = list_incidents(engine, cfg.name)
+            open_incidents = [str(t) for t in incidents.loc[incidents["state"] == "open", "title"]]
         except Exception:  # the status row already says what is wrong with the store
             since = "—"
     page = report_files.join(reports_dir, cfg.name, PAGE_NAME)
@@ -57,9 +61,9 @@ def _row(cfg: ModelConfig, store_url: str, reports_dir: str, out: str, now: pd.T
         "status": st["status"],
         "since": since,
         "words": st.get("error") or _words(st),
-        "last_window": (st.get("last_window") or "—")[:16],
+        "last_window": (st.get("last_window") or "—")[:16].replace("T00:00", "").replace("T", " "),
         "labels": "—" if st.get("label_coverage") is None else f"{st['label_coverage']:.0%} of the last window",
-        "breaches": st.get("breaches_open", 0),
+        "incidents": "; ".join(open_incidents) or "none",
         "champion": st.get("champion") or "—",
         "retrain": f"{retrain.get('outcome')} ({str(retrain.get('as_of'))[:10]})" if retrain else "—",
         "link": link if report_files.exists(page) else None,
@@ -84,6 +88,6 @@ def _tr(r: dict[str, Any]) -> str:
     return (
         f"<tr data-model='{name}'><td>{model}</td><td><b style='color:{colour}'>{html.escape(r['status'])}</b></td>"
         f"<td>{html.escape(r['since'])}</td><td>{html.escape(r['words'])}</td><td>{html.escape(r['last_window'])}</td>"
-        f"<td>{html.escape(r['labels'])}</td><td>{r['breaches']}</td><td>{html.escape(r['champion'])}</td>"
+        f"<td>{html.escape(r['labels'])}</td><td>{html.escape(r['incidents'])}</td><td>{html.escape(r['champion'])}</td>"
         f"<td>{html.escape(r['retrain'])}</td></tr>"
     )

@@ -69,6 +69,35 @@ def test_demo_flags_each_injected_night_with_its_cause(tmp_path, dw_home):
     evaluated = [n["kpis"]["accuracy"]["value"] for n in after if n["kpis"]["accuracy"]["value"] is not None]
     assert evaluated and min(evaluated) > 0.8
     assert all(Path(n["report"]).exists() for n in nights)
+    _pages_for_people(len(nights))
+
+
+def _pages_for_people(windows: int) -> None:
+    """The demo leaves the model page, the index and a post-mortem per injected event; the model page opens in
+    a real browser with no network, one point per night in its charts, and says where the model stands."""
+    from driftwarden.config.settings import get_settings
+    from driftwarden.flows import store
+    from driftwarden.flows.store.incidents import list_incidents
+    from tests.flows.reports.browser import chart_points, opened
+
+    reports = Path(get_settings().resolved_reports_dir())
+    page, index = reports / "credit_risk" / "model.html", reports / "index.html"
+    assert page.exists() and index.exists()
+    incidents = list_incidents(store.open_store(get_settings().resolved_store_url()), "credit_risk")
+    assert sorted(incidents["cause"]) == ["concept_change", "data_quality", "input_drift", "volume"]
+    assert all(Path(p).exists() for p in incidents["html_path"])
+    concept = incidents[incidents["cause"] == "concept_change"].iloc[0]
+    assert concept["state"] == "closed" and concept["windows"] == 6
+    with opened(page, "demo-model-page") as seen:
+        assert seen.errors == [] and seen.external(page.resolve().as_uri()) == []
+        points = chart_points(seen.page)
+        assert all(windows in traces for chart, traces in points.items()), points
+        assert seen.page.inner_text("#status") == "OK"
+        assert "since 2026-10-26" in seen.page.inner_text("#since")
+        assert "v2 promoted" in seen.page.inner_text("#last-action")
+        assert "concept" in seen.page.inner_text("#incidents")
+    with opened(Path(concept["html_path"]), "demo-postmortem-concept-change") as seen:
+        assert seen.errors == [] and seen.external(Path(concept["html_path"]).resolve().as_uri()) == []
 
 
 def test_the_demo_refuses_a_config_that_is_not_its_model_and_touches_nothing(tmp_path, dw_home):
