@@ -59,10 +59,10 @@ def _holdout(cfg: ModelConfig, m: Metric, y: np.ndarray, s: Scored, losses: bool
         if m.name == "rmsle":
             pf = np.clip(pf, 0, None)
             yf = np.clip(yf, 0, None) if losses else yf
-        return Labelled("regression", yf, pf)
+        return Labelled("regression", yf, pf, value=cfg.value)
     if cfg.task == "binary":
-        return Labelled("binary", y, s.prediction, s.probability, s.classes, _positive(cfg))
-    d = Labelled("multiclass", y, s.prediction, macro_over_predicted=False)
+        return Labelled("binary", y, s.prediction, s.probability, s.classes, _positive(cfg), value=cfg.value)
+    d = Labelled("multiclass", y, s.prediction, macro_over_predicted=False, value=cfg.value)
     if not m.probabilities or s.probability is None or d.one_class:
         return d
     proba = _align(s, d.present)

@@ -123,6 +123,7 @@ def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> Labelled:
             "regression",
             frame[cols.target].to_numpy(dtype=float),
             frame[cols.prediction].to_numpy(dtype=float),
+            value=cfg.value,
         )
     y, pred = _as_labels(frame[cols.target]), _as_labels(frame[cols.prediction])
     positive = category_text(cols.positive_label)
@@ -133,7 +134,7 @@ def _frame_to_labelled(frame: pd.DataFrame, cfg: ModelConfig) -> Labelled:
     elif cfg.task == "multiclass" and cols.probabilities:
         classes = tuple(category_text(c) for c in cols.probabilities)
         proba = frame[list(cols.probabilities.values())].to_numpy(dtype=float)
-    return Labelled(cfg.task, y, pred, proba, classes, positive)
+    return Labelled(cfg.task, y, pred, proba, classes, positive, value=cfg.value)
 
 
 def _point_and_interval(name: str, d: Labelled) -> tuple[float | None, float | None, float | None, str]:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from driftwarden.config.model import Direction, Task
+from driftwarden.checks.profile import category_text
+from driftwarden.config.model import Direction, Task, ValueConfig
 
 IntervalMethod = Literal["wilson", "delong", "mean_loss", "bootstrap"]
 """How a KPI's 95% interval is had: Wilson's for a proportion of rows, DeLong's for a binary AUC, the central
@@ -48,6 +49,8 @@ class Labelled:
     macro_over_predicted: bool = True
     """Multiclass precision and F1 average over the classes labelled or predicted, as scikit-learn's default
     does (a prediction into a class that did not occur is wrong and counts); False: the labelled ones only."""
+    value: ValueConfig | None = None
+    """What the model's decisions are worth (the ``cost`` metric reads it)."""
 
     @cached_property
     def yb(self) -> np.ndarray:
@@ -110,6 +113,8 @@ class Metric:
     """It reads predicted probabilities."""
     mcnemar: bool = False
     """A share of all rows, each right or wrong: two models on the same rows are compared by McNemar's test."""
+    money: bool = False
+    """An amount in the model's currency (``value.currency``), unbounded: no [0, 1] clip of its bands."""
 
     def interval(self, task: Task) -> IntervalMethod:
         if task not in self.intervals:
@@ -154,6 +159,7 @@ def register(
     root: bool = False,
     probabilities: bool = False,
     mcnemar: bool = False,
+    money: bool = False,
 ) -> Metric:
     """Add a metric. ``interval`` is one method for all its tasks, or a method per task (the others
     ``bootstrap``). Without ``point``, the value is the share (``share``) or the (root) mean loss (``row_loss``)."""
@@ -192,6 +198,7 @@ def register(
         root=root,
         probabilities=probabilities,
         mcnemar=mcnemar,
+        money=money,
     )
     _REGISTRY[name] = entry
     return entry
@@ -324,6 +331,35 @@ def _r2(d: Labelled, rows: Rows) -> float:
     return float(skm.r2_score(_at(d.y, rows).astype(float), _at(d.pred, rows).astype(float)))
 
 
+# --- value -------------------------------------------------------------------------------------------------
+# The cost KPI is per prediction, a mean of per-row costs: windows of any size compare, its interval is the
+# mean's (a window's total is the mean times the window's predictions, and so is its interval), and CBPE's
+# expected confusion matrix and DLE's predicted losses estimate it before the labels.
+
+
+def row_costs(d: Labelled) -> np.ndarray:
+    """What each row's decision cost in ``d.value``'s currency (negative: it earned)."""
+    v = d.value
+    if v is None:
+        raise ValueError("the cost KPI needs the model's value (value: in its config)")
+    if d.task == "regression":
+        under, over = v.unit_costs
+        err = d.pred.astype(float) - d.y.astype(float)
+        return np.where(err < 0, -err * under, err * over)
+    if d.task == "binary":
+        tp, fp, fn, tn = v.cells
+        return np.select([(d.yb == 1) & (d.pb == 1), d.pb == 1, d.yb == 1], [tp, fp, fn], tn).astype(float)
+    pairs = {(category_text(a), category_text(b)): c for a, row in v.pairs.items() for b, c in row.items()}
+    return np.fromiter((pairs.get((a, b), 0.0) for a, b in zip(d.y, d.pred, strict=True)), float, len(d.y))
+
+
+def _cost(d: Labelled, rows: Rows) -> float:
+    costs = _at(row_costs(d), rows)
+    if not len(costs) or not np.isfinite(costs).all():
+        raise ValueError("the input holds NaN or infinity")
+    return float(costs.mean())
+
+
 CLASSIFICATION: tuple[Task, ...] = ("binary", "multiclass")
 REGRESSION: tuple[Task, ...] = ("regression",)
 HIGHER: Direction = "higher_is_better"
@@ -342,3 +378,5 @@ register("mae", REGRESSION, LOWER, interval="mean_loss", row_loss=_absolute_erro
 register("rmse", REGRESSION, LOWER, interval="mean_loss", row_loss=_squared_errors, root=True)
 register("rmsle", REGRESSION, LOWER, interval="mean_loss", row_loss=_squared_log_errors, root=True)
 register("r2", REGRESSION, HIGHER, point=_r2)
+register("cost", (*CLASSIFICATION, *REGRESSION), LOWER, point=_cost, interval="mean_loss", row_loss=row_costs,
+         money=True)  # fmt: skip

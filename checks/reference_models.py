@@ -14,7 +14,7 @@ import pandas as pd
 
 from driftwarden.checks.drift.multivariate import PcaFit, fit_pca
 from driftwarden.checks.estimation import Fitted, NotEstimable, estimated_metrics, fit_estimator
-from driftwarden.checks.estimation.cbpe import CBPE
+from driftwarden.checks.estimation.cbpe import CBPE, cell_costs
 from driftwarden.config.model import ModelConfig
 
 
@@ -68,7 +68,13 @@ class ReferenceModels:
         on or off): a stored fit of another config is fitted again."""
         wanted = estimated_metrics(cfg) if cfg.estimation.enabled and cfg.kpis else ()
         have = tuple(self.estimator.metrics) if self.estimator is not None else ()
-        return tuple(wanted) == have and (self.pca is not None) == cfg.drift.multivariate
+        # a fit whose costs are not the config's value (it was changed since) is fitted again
+        stale = (
+            isinstance(self.estimator, CBPE)
+            and "cost" in have
+            and self.estimator.costs != cell_costs(cfg, self.estimator.classes)
+        )
+        return tuple(wanted) == have and (self.pca is not None) == cfg.drift.multivariate and not stale
 
 
 def fit_reference_models(reference: pd.DataFrame, cfg: ModelConfig, fitted_on: str = "") -> ReferenceModels:

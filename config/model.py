@@ -256,6 +256,7 @@ METRICS: dict[str, MetricSpec] = {
     "rmse": MetricSpec(_REGRESSION, "lower_is_better"),
     "rmsle": MetricSpec(_REGRESSION, "lower_is_better"),
     "r2": MetricSpec(_REGRESSION, "higher_is_better"),
+    "cost": MetricSpec(frozenset({"binary", "multiclass", "regression"}), "lower_is_better"),
 }
 """Every KPI metric, in the order the schema and its error messages list them."""
 
@@ -309,6 +310,130 @@ class RetentionConfig(Strict):
         return value
 
 
+class ValueConfig(Strict):
+    """What the model's decisions are worth, in one currency: the ``cost`` KPI of a window is its net cost per
+    prediction (what the mistakes cost less what the right decisions earn). Binary: the four cells of the
+    confusion matrix (``columns.positive_label`` is the positive class); multiclass: a cost per (label,
+    predicted) pair; regression: a cost per unit of error, optionally different below and above the label."""
+
+    currency: Annotated[str, Field(min_length=1, max_length=12)] = "EUR"
+    """The currency the amounts are in, as shown in reviews (``EUR``, ``USD``)."""
+    true_positive: float | None = None
+    """Binary: what a true positive earns (e.g. the loss a caught default avoids), per prediction."""
+    false_positive: float | None = None
+    """Binary: what a false positive costs (e.g. the margin of a good applicant refused)."""
+    false_negative: float | None = None
+    """Binary: what a false negative costs (e.g. a default not caught)."""
+    true_negative: float | None = None
+    """Binary: what a true negative earns (default 0)."""
+    pairs: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Multiclass: label -> predicted label -> what that decision costs (negative: earns); pairs not named
+    cost 0."""
+    per_unit: float | None = Field(None, ge=0)
+    """Regression: what one unit of absolute error costs."""
+    under: float | None = Field(None, ge=0)
+    """Regression: what one unit costs when the prediction is below the label (instead of ``per_unit``)."""
+    over: float | None = Field(None, ge=0)
+    """Regression: what one unit costs when the prediction is above the label (instead of ``per_unit``)."""
+
+    def check(self, task: Task) -> None:
+        """Refuse keys of another task and missing ones, naming them (``value.<key>``)."""
+        binary = ("true_positive", "false_positive", "false_negative", "true_negative")
+        keys = {"binary": binary, "multiclass": ("pairs",), "regression": ("per_unit", "under", "over")}
+        given = [k for k in self.model_fields_set if k != "currency"]
+        foreign = [k for k in given if k not in keys[task]]
+        if foreign:
+            raise ValueError(f"value.{foreign[0]} does not apply to a {task} model (its keys: {', '.join(keys[task])})")
+        if task == "binary":
+            missing = [k for k in ("false_positive", "false_negative") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"value.{missing[0]} is needed: what a {missing[0].replace('_', ' ')} costs")
+        elif task == "multiclass" and not self.pairs:
+            raise ValueError("value.pairs is needed: label -> predicted label -> cost")
+        elif task == "regression":
+            if (self.per_unit is None) == (self.under is None and self.over is None):
+                raise ValueError("value.per_unit, or value.under and value.over, is needed (not both)")
+            if self.per_unit is None and (self.under is None or self.over is None):
+                raise ValueError(f"value.{'under' if self.under is None else 'over'} is needed with the other")
+
+    @property
+    def cells(self) -> tuple[float, float, float, float]:
+        """Binary: the cost of a (true positive, false positive, false negative, true negative); earnings
+        are negative costs."""
+        return (-(self.true_positive or 0.0), self.false_positive or 0.0, self.false_negative or 0.0,
+                -(self.true_negative or 0.0))  # fmt: skip
+
+    @property
+    def unit_costs(self) -> tuple[float, float]:
+        """Regression: the cost of a unit of error (below the label, above it)."""
+        if self.per_unit is not None:
+            return self.per_unit, self.per_unit
+        return self.under or 0.0, self.over or 0.0
+
+
+ReviewPeriod = Literal["week", "quarter"]
+
+
+class KeyResultConfig(Strict):
+    """One key result: a KPI of the model held to a target over the objective's review periods."""
+
+    kpi: str
+    """A metric among the model's ``kpis`` (``cost`` for the value of its decisions)."""
+    target: float | None = None
+    """The key result's target (default: the KPI's own); judged per window by the KPI rules (the interval wholly
+    beyond it, or ``consecutive`` mature windows on the wrong side)."""
+    per: Literal["prediction", "window"] = "prediction"
+    """``cost`` only: ``window`` holds each window's total (the cost per prediction times its predictions, the
+    interval likewise) to the target, e.g. 3,000 EUR a night."""
+
+
+class ObjectiveConfig(Strict):
+    """An objective in words and its key results, reviewed each ``period`` within its ``time_frame``."""
+
+    objective: Annotated[str, Field(min_length=1)]
+    key_results: Annotated[list[KeyResultConfig], Field(min_length=1)]
+    period: ReviewPeriod = "week"
+    """How often attainment is reviewed: ``week`` (ISO weeks) or ``quarter``, in ``window.timezone``."""
+    time_frame: str | None = None
+    """The quarter (``2026-Q4``) or year (``2026``) the objective is for; none: every period."""
+    success: float = Field(0.7, gt=0, le=1)
+    """The share of a key result's evaluated windows that must meet it for the period to count as attained
+    (70% is the common bar of an ambitious key result)."""
+
+    @field_validator("time_frame")
+    @classmethod
+    def _frame(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}(-Q[1-4])?", value):
+            raise ValueError(f"expected a quarter like '2026-Q4' or a year like '2026', got {value!r}")
+        return value
+
+
+class ReviewConfig(Strict):
+    """The scheduled review of the model's objectives (a ``review-model`` deployment), sent through its alert
+    channels as a report."""
+
+    schedule: str | None = None
+    """Cron of the review-model deployment in ``window.timezone`` (e.g. ``0 8 * * 1``: Mondays at 08:00, the
+    week before); none: no deployment."""
+    period: ReviewPeriod = "week"
+    """What a scheduled review covers: the last complete ISO week or quarter."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from datetime import datetime
+
+        from cronsim import CronSim, CronSimError
+
+        try:
+            CronSim(value, datetime(2026, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"not a cron expression: {exc}") from None
+        return value
+
+
 class ModelConfig(Strict):
     """One monitored model."""
 
@@ -357,6 +482,12 @@ class ModelConfig(Strict):
     window, so schedule it after the window has closed and its data has landed."""
     retrain: RetrainConfig = RetrainConfig()
     """When and how the model is retrained, and whether driftwarden scores its batches."""
+    value: ValueConfig | None = None
+    """What the model's decisions are worth (the ``cost`` KPI); see ``ValueConfig``."""
+    objectives: list[ObjectiveConfig] = Field(default_factory=list)
+    """Objectives and key results (OKRs) on the KPIs, reviewed by ``driftwarden review``."""
+    review: ReviewConfig = ReviewConfig()
+    """The scheduled review (a ``review-model`` deployment) of the objectives."""
     base_dir: Path = Path(".")
     """Folder relative paths are resolved against (set by the loader to the YAML file's folder)."""
 
@@ -417,6 +548,22 @@ class ModelConfig(Strict):
         unknown_cat = set(self.validation.allowed_categories) - set(cols.categorical)
         if unknown_cat:
             raise ValueError(f"validation.allowed_categories names non-categorical columns {sorted(unknown_cat)}")
+        return self
+
+    @model_validator(mode="after")
+    def _value_and_objectives(self) -> ModelConfig:
+        if self.value is not None:
+            self.value.check(self.task)
+        metrics = {k.metric: k for k in self.kpis}
+        if "cost" in metrics and self.value is None:
+            raise ValueError("kpis: cost needs value (what the model's decisions cost, e.g. value.false_negative)")
+        for i, objective in enumerate(self.objectives):
+            for j, kr in enumerate(objective.key_results):
+                key = f"objectives.{i}.key_results.{j}"
+                if kr.kpi not in metrics:
+                    raise ValueError(f"{key}.kpi: {kr.kpi!r} is not among kpis {list(metrics)}")
+                if kr.per == "window" and kr.kpi != "cost":
+                    raise ValueError(f"{key}.per: window totals are for the cost KPI only")
         return self
 
     def _check_retrain(self) -> None:

@@ -272,6 +272,8 @@ def _jackknife(fitted: Fitted, tally: Tally) -> dict[str, float]:
 
 
 def _clip(metric: str, x: float) -> float:
+    if get_metric(metric).money:  # an amount: any sign, no bound
+        return float(x)
     if get_metric(metric).tasks & {"binary", "multiclass"}:
         return float(min(max(x, 0.0), 1.0))
     return float(max(x, 0.0))

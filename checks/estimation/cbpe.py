@@ -88,6 +88,9 @@ class CBPE:
     one-against-the-rest calibrations."""
     """The calibrators of the cross-fitting, each fitted without one fold: how much the calibration itself
     varies with the reference's rows, where the window's scores lie (a jackknife; see ``variants``)."""
+    costs: tuple[float, ...] = ()
+    """The ``cost`` KPI: what each cell of the confusion matrix costs (binary: TP, FP, FN, TN; multiclass: the
+    k x k matrix [label, predicted] row by row), from ``value`` in the config it was fitted for."""
 
     @property
     def binary(self) -> bool:
@@ -108,6 +111,7 @@ class CBPE:
             "folds": [[c.to_json() for c in fold] for fold in self.folds],
             "edges": [e.tolist() for e in self.edges],
             "correct": [c.to_json() for c in self.correct],
+            "costs": list(self.costs),
         }  # fmt: skip
 
     @classmethod
@@ -123,7 +127,7 @@ class CBPE:
             {m: (float(v[0]), float(v[1]), float(v[2])) for m, v in d["sigma"].items()}, support,
             tuple(tuple(Calibrator.from_json(c) for c in fold) for fold in d["folds"]),
             tuple(np.asarray(e, dtype=float) for e in d["edges"]),
-            tuple(Calibrator.from_json(c) for c in d["correct"]),
+            tuple(Calibrator.from_json(c) for c in d["correct"]), tuple(float(x) for x in d.get("costs", ())),
         )  # fmt: skip
 
     @property
@@ -264,6 +268,7 @@ class CBPE:
                 "recall": tp / (tp + fn) if tp + fn > EPS else None,
                 "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > EPS else None,
                 "roc_auc": _auc(tally.arrays[f"auc_pos0{v}"], tally.arrays[f"auc_neg0{v}"]),
+                "cost": float(np.dot(self.costs, (tp, fp, fn, tn)) / tally.rows) if self.costs else None,
             }
             return {m: values.get(m) for m in self.metrics}
         c = tally.arrays[f"confusion{v}"]
@@ -287,6 +292,8 @@ class CBPE:
             "recall": float(np.mean(recall)) if recall else None,
             "f1": float(np.mean(f1)) if f1 else None,
             "roc_auc": float(np.mean(aucs_known)) if aucs_known else None,
+            # predictions of a class the model does not score (the last column) cost nothing: no pair names them
+            "cost": float((np.reshape(self.costs, (k, k)) * c[:, :k]).sum() / tally.rows) if self.costs else None,
         }
         return {m: values.get(m) for m in self.metrics}
 
@@ -310,7 +317,7 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
 
 
 @register_estimator(
-    "cbpe", tasks=("binary", "multiclass"), metrics=("accuracy", "precision", "recall", "f1", "roc_auc")
+    "cbpe", tasks=("binary", "multiclass"), metrics=("accuracy", "precision", "recall", "f1", "roc_auc", "cost")
 )
 def fit_cbpe(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]) -> Fitted | NotEstimable:
     """Calibrate on the reference: cross-fitted for the bands (each fold calibrated on the others), then on all
@@ -358,11 +365,14 @@ def fit_cbpe(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]
     own = np.where(pred_index >= 0, scores[np.arange(len(scores)), column], 0.0)
     right = (pred_text == y).astype(float)
 
+    costs = cell_costs(cfg, classes) if "cost" in metrics else ()
+
     def fit(rows: np.ndarray) -> CBPE:
         cals = tuple(Calibrator.fit(scores[rows, i], t[rows]) for i, t in enumerate(targets))
         correct = () if cfg.task == "binary" else (Calibrator.fit(own[rows], right[rows]),)
         return CBPE(
-            "cbpe", metrics, classes, score_columns, c.prediction, cals, {}, support, edges=edges, correct=correct
+            "cbpe", metrics, classes, score_columns, c.prediction, cals, {}, support, edges=edges, correct=correct,
+            costs=costs,
         )  # fmt: skip
 
     shifts = reference[[*c.numerical, *score_columns]].apply(pd.to_numeric, errors="coerce").fillna(0.0)
@@ -376,4 +386,16 @@ def fit_cbpe(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]
     return CBPE(
         "cbpe", metrics, classes, score_columns, c.prediction, full.calibrators, sigma, support,
         tuple(d.calibrators for d in dropped), edges, full.correct + tuple(x for d in dropped for x in d.correct),
+        costs,
     )  # fmt: skip
+
+
+def cell_costs(cfg: ModelConfig, classes: tuple[str, ...]) -> tuple[float, ...]:
+    """The cost of each cell of the expected confusion matrix, as ``CBPE.costs`` holds them."""
+    value = cfg.value
+    if value is None:
+        return ()
+    if cfg.task == "binary":
+        return value.cells
+    pairs = {(category_text(a), category_text(b)): x for a, row in value.pairs.items() for b, x in row.items()}
+    return tuple(pairs.get((label, pred), 0.0) for label in classes for pred in classes)

@@ -28,12 +28,15 @@ from driftwarden.checks.estimation.base import (
 from driftwarden.checks.profile import as_category_text
 from driftwarden.config.model import ModelConfig
 
-_LOSS = {"mae": "abs", "rmse": "sq", "rmsle": "sqlog"}
+_LOSS = {"mae": "abs", "rmse": "sq", "rmsle": "sqlog", "cost": "cost"}
 MAX_CATEGORIES = 50
 """Categories of a feature the loss model tells apart (the most frequent; the rest are one)."""
 
 
-def _losses(y: np.ndarray, pred: np.ndarray, kind: str) -> np.ndarray:
+def _losses(y: np.ndarray, pred: np.ndarray, kind: str, costs: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    if kind == "cost":  # what the error costs: per unit below the label, per unit above it
+        err = pred - y
+        return np.where(err < 0, -err * costs[0], err * costs[1])
     if kind == "abs":
         return np.abs(y - pred)
     if kind == "sq":
@@ -73,6 +76,8 @@ class DLE:
     """Loss kind -> its fitted loss model."""
     sigma: dict[str, tuple[float, float, float]]
     support: Support | None
+    costs: tuple[float, float] = (1.0, 1.0)
+    """The ``cost`` KPI: what a unit of error costs below the label and above it (``value`` in the config)."""
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -85,7 +90,7 @@ class DLE:
         if labels is not None:
             pred = pd.to_numeric(chunk[self.design.prediction], errors="coerce").to_numpy(dtype=float)
             y = np.asarray(labels, dtype=float)
-            out = {f"_loss_{kind}": _losses(y, pred, kind) for kind in self.models}
+            out = {f"_loss_{kind}": _losses(y, pred, kind, self.costs) for kind in self.models}
         else:
             x = self.design.matrix(chunk)
             with _one_thread():
@@ -109,7 +114,7 @@ class DLE:
         out: dict[str, float | None] = {}
         for m in self.metrics:
             mean = tally.sums[_LOSS[m]] / tally.rows
-            out[m] = mean if m == "mae" else float(np.sqrt(mean))
+            out[m] = mean if m in ("mae", "cost") else float(np.sqrt(mean))
         return out
 
 
@@ -128,7 +133,7 @@ def _model(seed: int) -> HistGradientBoostingRegressor:
     )
 
 
-@register_estimator("dle", tasks=("regression",), metrics=("mae", "rmse", "rmsle"))
+@register_estimator("dle", tasks=("regression",), metrics=("mae", "rmse", "rmsle", "cost"))
 def fit_dle(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]) -> Fitted | NotEstimable:
     """Fit a loss model per loss the KPIs need: cross-fitted for the bands, then on all the reference."""
     c = cfg.columns
@@ -145,7 +150,8 @@ def fit_dle(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...])
         if not metrics:
             return NotEstimable("dle", ("rmsle",), "labels or predictions at or below -1: rmsle is undefined")
     kinds = tuple(dict.fromkeys(_LOSS[m] for m in metrics))
-    losses = {kind: _losses(y, pred, kind) for kind in kinds}
+    costs = cfg.value.unit_costs if cfg.value is not None else (1.0, 1.0)
+    losses = {kind: _losses(y, pred, kind, costs) for kind in kinds}
     mask = design.categorical_mask
 
     support = Support.of(reference[list(c.numerical)]) if c.numerical else None
@@ -157,7 +163,7 @@ def fit_dle(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...])
                 model = _model(0)
                 model.set_params(categorical_features=mask)
                 models[kind] = model.fit(x[rows], losses[kind][rows])
-        return DLE("dle", metrics, design, models, {}, support)
+        return DLE("dle", metrics, design, models, {}, support, costs)
 
     shifts = reference[[*c.numerical, c.prediction]].apply(pd.to_numeric, errors="coerce").fillna(0.0)
     # the columns the loss follows most closely (each costs two more fits of the loss models)
@@ -166,4 +172,4 @@ def fit_dle(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...])
     shifts = shifts[strength.sort_values(ascending=False).index[:MAX_SHIFT_COLUMNS]]
     full = fit(np.arange(len(reference)))
     sigma = held_out_sigma(fit, full, reference, y, shifts)
-    return DLE("dle", metrics, design, full.models, sigma, support)
+    return DLE("dle", metrics, design, full.models, sigma, support, costs)

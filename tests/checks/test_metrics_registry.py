@@ -63,6 +63,11 @@ def _config(task: str, metrics: list[str]) -> ModelConfig:
         columns["probability"] = "p"
     if task == "multiclass":
         columns["probabilities"] = {c: f"p{c}" for c in CLASSES}
+    value = {  # the cost metric reads what the model's decisions are worth
+        "binary": {"true_positive": 2.0, "false_positive": 1.0, "false_negative": 5.0},
+        "multiclass": {"pairs": {"a": {"b": 1.0, "c": 2.0}, "b": {"a": 3.0}, "c": {"c": -1.0}}},
+        "regression": {"under": 2.0, "over": 0.5},
+    }[task]
     return ModelConfig.model_validate(
         {
             "name": "registry",
@@ -70,6 +75,7 @@ def _config(task: str, metrics: list[str]) -> ModelConfig:
             "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
             "columns": columns,
             "kpis": [{"metric": m, "target": 0.5} for m in metrics],
+            "value": value,
         }
     )
 
