@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -59,6 +59,8 @@ def prune(
             out.print(f"{cfg.name}: no retention configured (retention.reports / retention.failure_samples)")
             continue
         out.print(prune_store(engine, cfg, dry_run=dry_run).message)
+        if not dry_run:
+            _redraw_model_page(cfg, get_settings().resolved_store_url())
 
 
 @app.command()
@@ -73,5 +75,17 @@ def purge(
     cfg = load(config)
     if not ids or any(not i.strip() for i in ids):
         exit_with_error("--id: give at least one non-empty prediction id", 2)
-    result = purge_store(store.open_store(get_settings().resolved_store_url()), cfg.name, ids)
+    url = get_settings().resolved_store_url()
+    result = purge_store(store.open_store(url), cfg.name, ids)
     out.print(result.message)
+    _redraw_model_page(cfg, url)
+
+
+def _redraw_model_page(cfg: Any, url: str) -> None:
+    """The model page shows the latest window's failure samples: a page drawn before their rows were erased or
+    pruned is drawn again from what the store still holds."""
+    from driftwarden.flows import files as report_files
+    from driftwarden.flows.reports import model_page
+
+    if report_files.exists(model_page.model_page_path(cfg)):
+        model_page.refresh_model_page(cfg, url)

@@ -24,6 +24,7 @@ from driftwarden.flows.store.tables import (  # noqa: F401 (the store's tables, 
     acceptances,
     conditions,
     failure_samples,
+    incidents,
     metadata,
     metrics,
     mutes,
@@ -428,12 +429,12 @@ def mark_used_in_training(engine: Engine, model: str, row_ids: Sequence[str]) ->
 
 def forget_model(engine: Engine, model: str) -> int:
     """Delete everything stored about one model (runs, metrics, failure samples, references, alert state,
-    locks), in one transaction; the number of runs removed. Only the demo does this, before it replays its
+    locks, incidents), in one transaction; the number of runs removed. Only the demo does this, before it replays its
     month from the start: monitoring itself never deletes (a re-run supersedes)."""
     with engine.begin() as conn:
         run_ids = sa.select(runs.c.id).where(runs.c.model == model).scalar_subquery()
         conn.execute(metrics.delete().where(metrics.c.run_id.in_(run_ids)))
-        for table in (failure_samples, conditions, outbox, mutes, run_locks, acceptances):
+        for table in (failure_samples, conditions, outbox, mutes, run_locks, acceptances, incidents):
             conn.execute(table.delete().where(table.c.model == model))
         removed = int(conn.execute(runs.delete().where(runs.c.model == model)).rowcount or 0)
         conn.execute(references.delete().where(references.c.model == model))
