@@ -24,7 +24,6 @@ from driftwarden.flows.store.tables import (  # noqa: F401 (the store's tables, 
     acceptances,
     conditions,
     failure_samples,
-    incidents,
     metadata,
     metrics,
     mutes,
@@ -33,6 +32,9 @@ from driftwarden.flows.store.tables import (  # noqa: F401 (the store's tables, 
     run_locks,
     runs,
 )
+
+# by another name: `store.incidents` is the module of the incidents' reads and writes
+from driftwarden.flows.store.tables import incidents as incidents_table
 
 
 def utc(ts: Any) -> datetime:
@@ -434,7 +436,7 @@ def forget_model(engine: Engine, model: str) -> int:
     with engine.begin() as conn:
         run_ids = sa.select(runs.c.id).where(runs.c.model == model).scalar_subquery()
         conn.execute(metrics.delete().where(metrics.c.run_id.in_(run_ids)))
-        for table in (failure_samples, conditions, outbox, mutes, run_locks, acceptances, incidents):
+        for table in (failure_samples, conditions, outbox, mutes, run_locks, acceptances, incidents_table):
             conn.execute(table.delete().where(table.c.model == model))
         removed = int(conn.execute(runs.delete().where(runs.c.model == model)).rowcount or 0)
         conn.execute(references.delete().where(references.c.model == model))
