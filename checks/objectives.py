@@ -130,20 +130,32 @@ def window_kpis(runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, tz: str)
     ``estimate``), oldest first. A failed run's window is ``missing``."""
     sel = metrics[(metrics["name"] == metric) & (metrics["segment"] == "all")] if len(metrics) else metrics
     kpi = {int(r.run_id): r for r in sel[sel["kind"] == "kpi"].itertuples()} if len(sel) else {}
-    est = {int(r.run_id): r for r in sel[sel["kind"] == "estimate"].itertuples()} if len(sel) else {}
+    estimated = {int(r.run_id): r for r in sel[sel["kind"] == "estimate"].itertuples()} if len(sel) else {}
     out = []
     for run in runs.sort_values("window_start").itertuples():
         start, end = _local(run.window_start, tz), _local(run.window_end, tz)
-        k, e = kpi.get(int(run.id)), est.get(int(run.id))
+        k = kpi.get(int(run.id))
+        est = _estimate(estimated.get(int(run.id)))
         if run.status == "failed" or k is None:
-            out.append(WindowKpi(start, end, "missing", rows=_int(run.rows), **_estimate(e)))
+            out.append(
+                WindowKpi(
+                    start,
+                    end,
+                    "missing",
+                    rows=_int(run.rows),
+                    estimate=est.get("estimate"),
+                    estimate_lower=est.get("estimate_lower"),
+                    estimate_upper=est.get("estimate_upper"),
+                )
+            )
             continue
         d = _details(k.details)
         out.append(
             WindowKpi(
                 start, end, str(d.get("level", "not_evaluated")), _num(k.value), _num(k.lower), _num(k.upper),
                 _int(run.rows), _int(d.get("labelled")), bool(d.get("mature")), bool(d.get("incomplete")),
-                **_estimate(e), note=str(d.get("note") or ""),
+                estimate=est.get("estimate"), estimate_lower=est.get("estimate_lower"),
+                estimate_upper=est.get("estimate_upper"), note=str(d.get("note") or ""),
             )
         )  # fmt: skip
     return out

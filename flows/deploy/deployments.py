@@ -38,8 +38,17 @@ class _Deployment:
 
 
 def _deployments(cfg: ModelConfig) -> list[_Deployment]:
-    """Each model's three deployments: nightly monitor-model, the hourly dead-man's switch, and retrain-model
-    (unscheduled: started by hand or by the monitor's retrain policy)."""
+    """Each model's deployments: nightly monitor-model, the hourly dead-man's switch, retrain-model
+    (unscheduled: started by hand or by the monitor's retrain policy), and review-model where the config
+    schedules its review (``review.schedule``)."""
+    review = [
+        _Deployment(
+            "driftwarden.flows.review.flow:review_model", "review", cfg.review.schedule,
+            f"Review of {cfg.name}'s objectives and KPIs over the last {cfg.review.period}, sent through its "
+            "alert channels as a report.",
+            f"Review of {cfg.name}.",
+        )
+    ] if cfg.review.schedule else []  # fmt: skip
     return [
         _Deployment(
             "driftwarden.flows.monitor.flow:monitor_model", None, cfg.schedule,
@@ -56,6 +65,7 @@ def _deployments(cfg: ModelConfig) -> list[_Deployment]:
             f"Retraining of {cfg.name}: started by hand or by the monitoring run's retrain policy.",
             f"Retraining of {cfg.name}.",
         ),
+        *review,
     ]  # fmt: skip
 
 

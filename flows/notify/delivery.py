@@ -323,3 +323,25 @@ def drain_spool(engine: Any) -> int:
         raise
     taken.unlink()
     return len(queued)
+
+
+# --- reports (not alerts) -------------------------------------------------------------------------------
+
+
+def send_report(cfg: ModelConfig, store_url: str, title: str, text: str, details: dict[str, Any]) -> NotifyReport:
+    """A report (kind ``report``, e.g. the weekly review) to every channel of the model, through the outbox: no
+    condition, so no cooldown, mute or resolution; a channel that fails keeps it pending like an alert."""
+    payload: dict[str, Any] = {
+        "kind": "report", "severity": "info", "model": cfg.name, "title": title, "text": text,
+        "window_start": None, "window_end": None, "status": None, "report": None, "runbook_url": None,
+        "conditions": [], "incidents": [], "details": details,
+    }  # fmt: skip
+    queued = [alert_store.Queued(cfg.name, channel, payload) for channel in sorted(cfg.alerts.channels)]
+    report = NotifyReport(queued=len(queued))
+    engine = store.open_store(store_url)
+    try:
+        alert_store.enqueue(engine, queued)
+        report.sent, report.failed, report.dead = deliver(cfg, engine)
+    finally:
+        engine.dispose()
+    return report

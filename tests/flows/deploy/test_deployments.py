@@ -25,9 +25,13 @@ def test_every_deployment_loads_its_flow_and_config(monkeypatch):
         assert dep["name"] == cfg.name
         if flow.name in ("monitor-model", "check-silence"):  # nightly, and the hourly dead-man's switch
             assert dep["schedules"][0]["timezone"] == cfg.window.timezone
+        elif flow.name == "review-model":  # the review, where the config schedules one
+            assert dep["schedules"] == [{"cron": cfg.review.schedule, "timezone": cfg.window.timezone}]
         else:  # retraining runs by hand or when the monitoring run's policy starts it
             assert flow.name == "retrain-model" and "schedules" not in dep
     assert sorted(flows["monitor-model"]) == sorted(flows["retrain-model"]) == sorted(flows["check-silence"])
+    reviewed = [load_model_config(p) for p in sorted((REPO / "config").glob("*.yaml"))]
+    assert sorted(flows.get("review-model", [])) == sorted(c.name for c in reviewed if c.review.schedule)
 
 
 def test_the_committed_file_is_what_the_configs_generate(monkeypatch, tmp_path):
