@@ -11,6 +11,7 @@ from driftwarden.flows.cli import alerts as alerts
 from driftwarden.flows.cli import status as status
 from driftwarden.flows.cli import incidents as incidents
 from driftwarden.flows.cli import report as report
+from driftwarden.flows.cli import errors as errors
 from driftwarden.flows.cli import review as review
 from driftwarden.flows.cli import serve as serve
 from driftwarden.flows.cli import store as store
