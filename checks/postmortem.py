@@ -3,10 +3,12 @@ its evidence (plain data the flows gather from the store, the registry and the o
 
 What happened (the KPI and its interval against the target, since when, how many predictions were made while
 it was breached), the evidence (validation failures, drifted features ranked by effect, the segments that carry
-the breach, label coverage), the cause and the rule that chose it (the stored findings say it in figures), what
-was done (alerts, retrains, the holdout comparison and its test), and what is still open. Rendered to markdown
-and to a small HTML page where every value from data is escaped. Masked and excluded columns (PII) never
-appear: their rows are dropped and any stored sentence naming one is left out.
+the breach, label coverage), where the model failed (for a KPI cause: the slices of the data that carried its
+mistakes, learned on the incident's older windows and checked on its newer ones, and the features associated
+with them; computed once by the flows and handed in), the cause and the rule that chose it (the stored findings
+say it in figures), what was done (alerts, retrains, the holdout comparison and its test), and what is still
+open. Rendered to markdown and to a small HTML page where every value from data is escaped. Masked and excluded
+columns (PII) never appear: their rows are dropped and any stored sentence naming one is left out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from driftwarden.checks.incidents import CAUSE_WORDS, KPI_CAUSES, Incident, RetrainAttempt, local_label
+from driftwarden.checks.slices import SliceReport
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ class Evidence:
     alerts: tuple[AlertSent, ...] = ()
     private_columns: frozenset[str] = frozenset()
     report_paths: Mapping[str, str] = field(default_factory=dict)
+    where_it_fails: SliceReport | None = None
+    """The slices that carried the mistakes in the incident's windows (``checks.slices.incident_slices``)."""
 
 
 @dataclass(frozen=True)
@@ -433,6 +438,9 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
         listed = ", ".join(f"{_n(c)} {r.replace('_', ' ')}" for r, c in sorted(logged.items(), key=lambda x: -x[1]))
         evidence_bullets.append(f"Failure samples logged for review: {listed}.")
     sections.append(Section("The evidence", (), tuple(evidence_bullets), evidence_table))
+    fails = evidence.where_it_fails if incident.cause in KPI_CAUSES else None
+    if fails is not None:
+        sections.append(_where_it_fails(fails, private))
 
     cause_paras = [f"Cause: {CAUSE_WORDS.get(incident.cause, incident.cause)}. {_RULE.get(incident.cause, '')}"]
     if windows:
@@ -520,8 +528,37 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
         "alerts_sent": len(sent),
         "events": [{"at": _when(e.at, tz), "kind": e.kind, "text": e.text} for e in incident.events],
     }
+    if fails is not None:
+        facts["where_it_fails"] = fails.to_json()
     return PostMortem(incident.id, incident.model, incident.cause, incident.state, incident.title, summary,
                       tuple(sections), facts)  # fmt: skip
+
+
+def _where_it_fails(report: SliceReport, private: frozenset[str]) -> Section:
+    """The slices that carried the mistakes, out of sample, and the features associated with them."""
+    if report.refused:
+        return Section("Where it fails", (f"Not told: {report.refused}",))
+    shown = [s for s in report.slices if not _mentions(s.rule, private)]
+    lines = report.lines()
+    paras = tuple(line for line in lines if not line.startswith("- ") and not _mentions(line, private))
+    table = None
+    if shown:
+        rate = report.measure
+        table = Table(
+            ("slice", "rows", rate, "lift over overall", "interval (Holm)"),
+            tuple(
+                (
+                    s.rule,
+                    _n(s.rows),
+                    f"{s.rate:.1%}" if rate == "error rate" else _v(s.rate),
+                    f"{s.lift:.2f}",
+                    f"{s.lower:.2f} to {s.upper:.2f}",
+                )
+                for s in shown
+            ),
+        )
+    drivers = tuple(line.removeprefix("- ") for line in report.driver_lines() if not _mentions(line, private))
+    return Section("Where it fails", paras, drivers, table)
 
 
 def _group(items: Iterable[Any], key: Any) -> dict[Any, list[Any]]:

@@ -46,6 +46,8 @@ MIN_ERRORS = 30
 MIN_LEARN_LIFT = 1.2
 """A node of the tree is tried only if, where it was learned, it is at least this much worse than overall."""
 MAX_CATEGORIES = 30
+METHOD = "slices-1"
+"""Names how slices are learned and checked: stored results learned otherwise are learned again."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Driver:
         tail = (
             "beyond its weight in the model's predictions"
             if self.beyond
-            else "about as much as it weighs in the model's predictions"
+            else "no more than it weighs in the model's predictions"
         )
         return (
             f"{self.feature} is associated with the mistakes {tail} ({self.error_share:.0%} of the error model's "
@@ -172,7 +174,7 @@ class SliceReport:
         rest = [d.feature for d in self.drivers if d.associated and not d.beyond]
         if rest:
             out.append(
-                f"- also associated with the mistakes, about as much as they weigh in the model's predictions: "
+                f"- also associated with the mistakes, no more than they weigh in the model's predictions: "
                 f"{', '.join(rest)}"
             )
         return out
@@ -648,7 +650,7 @@ def _drivers(
         mean, sd = float(imp.importances_mean[i]), float(imp.importances_std[i])
         associated = mean > 0.005 and mean - 2 * sd > 0
         out.append(Driver(name, mean, sd, float(err_share[i]), float(pred_share[i]), associated,
-                          associated and err_share[i] > pred_share[i] + 0.05))  # fmt: skip
+                          bool(associated and err_share[i] > pred_share[i] + 0.05)))  # fmt: skip
     out.sort(key=lambda d: -d.importance)
     shown = tuple(d for d in out if d.associated)
     note = (

@@ -28,6 +28,12 @@ def errors(
         int | None,
         typer.Option("--min-slice", min=10, help="Fewest rows of a slice where it is learned (default: 2%, >= 50)."),
     ] = None,
+    postmortems: Annotated[
+        bool,
+        typer.Option(
+            "--postmortems", help="Also add 'Where it fails' to the post-mortems of incidents with a KPI cause."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model version on stdout.")] = False,
     store_url: StoreUrlOpt = None,
 ) -> None:
@@ -66,6 +72,13 @@ def errors(
         exit_with_error(str(exc.args[0]), 2)
     except SourceError as exc:
         exit_with_error(f"{config}: {exc}", 1)
+    if postmortems:
+        from driftwarden.flows.reports.postmortems import refresh_incidents
+
+        for done in refresh_incidents(cfg, get_settings().resolved_store_url(), publish=False, reader=read_labelled):
+            if "where_it_fails" in done.postmortem.facts:
+                where = "updated" if done.changed else "unchanged"
+                out.print(f"post-mortem {escape(done.id)} ({where}): {escape(done.html_path)}", soft_wrap=True)
     if as_json:
         for r in reports:
             print(json.dumps({"model": cfg.name, **r.to_json()}, default=str))

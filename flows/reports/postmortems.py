@@ -3,7 +3,10 @@ its post-mortem, kept in the store (``incidents``), written beside the run pages
 (``<reports>/<model>/postmortems/<id>.html|.md``) and, inside a flow run, published as Prefect artifacts.
 
 ``refresh_incidents`` rewrites them whole from what is stored, so it works on a store any version filled; only
-the post-mortems whose document changed are written and published again."""
+the post-mortems whose document changed are written and published again. "Where it fails" (the slices of an
+incident with a KPI cause) needs the labelled rows from the sources: it is computed when the caller hands a
+reader in (``reader``) and the incident's windows or their labelled rows changed since it was stored, and
+otherwise taken from the stored document, so that a nightly refresh does not learn it again."""
 
 from __future__ import annotations
 
@@ -19,11 +22,14 @@ import pandas as pd
 
 from driftwarden.checks import incidents as inc
 from driftwarden.checks import postmortem as pm
+from driftwarden.checks.slices import METHOD, SliceReport
+from driftwarden.checks.windows import Window
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import files as report_files
 from driftwarden.flows import store
 from driftwarden.flows.registry.versions import Registry
+from driftwarden.flows.reports.errors import RowsReader, incident_report
 from driftwarden.flows.store import incidents as incident_store
 
 log = logging.getLogger(__name__)
@@ -69,11 +75,14 @@ def postmortem_path(cfg: ModelConfig, incident_id: str, ext: str) -> str:
     return report_files.join(get_settings().resolved_reports_dir(), cfg.name, FOLDER, f"{incident_id}.{ext}")
 
 
-def refresh_incidents(cfg: ModelConfig, store_url: str, *, publish: bool) -> list[Refreshed]:
+def refresh_incidents(
+    cfg: ModelConfig, store_url: str, *, publish: bool, reader: RowsReader | None = None
+) -> list[Refreshed]:
     """Derive the model's incidents from the store and the registry, write their post-mortems (store, files)
     and, with ``publish`` inside a flow run, publish the new or changed ones as Prefect markdown artifacts
     (key: the incident's id). Returns every incident, oldest first. Raises on a store that cannot be read:
-    callers inside a run catch it (``refresh_quietly``)."""
+    callers inside a run catch it (``refresh_quietly``). ``reader`` (``flows.sources.labelled.read_labelled``)
+    lets "Where it fails" be computed for incidents with a KPI cause whose basis changed."""
     engine = store.open_store(store_url)
     tz = cfg.window.timezone
     versions = incident_store.run_versions(engine, cfg.name)
@@ -99,14 +108,18 @@ def refresh_incidents(cfg: ModelConfig, store_url: str, *, publish: bool) -> lis
     private = frozenset(cfg.private_columns)
     out, rows = [], []
     for i in incidents:
+        fails, basis = _where_it_fails(cfg, i, stored, reader)
         evidence = pm.Evidence(
             windows=tuple(window_evidence[w.window_start] for w in i.windows if w.window_start in window_evidence),
             closing=window_evidence.get(i.cleared_by) if i.cleared_by is not None else None,
             alerts=tuple(_alerts_for(i, alerts, incidents)),
             private_columns=private,
+            where_it_fails=fails,
         )
         doc = pm.write_postmortem(i, evidence)
         document = doc.to_json()
+        if basis is not None:
+            document["facts"]["where_it_fails_basis"] = basis
         markdown = doc.to_markdown()
         fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:16]
         html_path, md_path = postmortem_path(cfg, i.id, "html"), postmortem_path(cfg, i.id, "md")
@@ -143,10 +156,12 @@ def refresh_incidents(cfg: ModelConfig, store_url: str, *, publish: bool) -> lis
     return out
 
 
-def refresh_quietly(cfg: ModelConfig, store_url: str, *, publish: bool) -> list[Refreshed]:
+def refresh_quietly(
+    cfg: ModelConfig, store_url: str, *, publish: bool, reader: RowsReader | None = None
+) -> list[Refreshed]:
     """``refresh_incidents`` for a run whose verdict is stored: a problem is a warning, never a failed run."""
     try:
-        return refresh_incidents(cfg, store_url, publish=publish)
+        return refresh_incidents(cfg, store_url, publish=publish, reader=reader)
     except Exception as exc:
         _warn(f"{cfg.name}: the incidents and post-mortems could not be refreshed: {type(exc).__name__}: {exc}")
         return []
@@ -174,6 +189,43 @@ def publish_artifacts(refreshed: Sequence[Refreshed]) -> int:
     for r in refreshed:
         create_markdown_artifact(markdown=r.postmortem.to_markdown(), key=r.id, description=r.incident.title[:200])
     return len(refreshed)
+
+
+def _basis(incident: inc.Incident) -> str:
+    """What "Where it fails" was learned from: the incident's windows and their labelled rows."""
+    return METHOD + ":" + ";".join(f"{w.window_start.isoformat()}={w.labelled_rows or 0}" for w in incident.windows)
+
+
+def _where_it_fails(
+    cfg: ModelConfig, incident: inc.Incident, stored: pd.DataFrame, rows: RowsReader | None
+) -> tuple[SliceReport | None, str | None]:
+    """The incident's slices and their basis: the stored ones while the basis is unchanged (or no reader is
+    given), else learned again from the rows the reader gives; (None, None) for a cause that is not a KPI's."""
+    if incident.cause not in inc.KPI_CAUSES:
+        return None, None
+    before, before_basis = None, None
+    if incident.id in stored.index:
+        facts = _details(stored.loc[incident.id, "document"]).get("facts") or {}
+        if isinstance(facts.get("where_it_fails"), dict):
+            try:
+                before = SliceReport.from_json(facts["where_it_fails"])
+                before_basis = facts.get("where_it_fails_basis")
+            except (TypeError, ValueError):
+                before = None
+    basis = _basis(incident)
+    if rows is None or (before is not None and before_basis == basis):
+        return before, before_basis if before is not None else None
+    tz = cfg.window.timezone
+    windows = [
+        Window(pd.Timestamp(w.window_start).tz_localize("UTC").tz_convert(tz),
+               pd.Timestamp(w.window_end).tz_localize("UTC").tz_convert(tz))
+        for w in incident.windows
+    ]  # fmt: skip
+    try:
+        return incident_report(cfg, windows, rows), basis
+    except Exception as exc:  # the sources cannot be read now: the post-mortem stands without it
+        _warn(f"{cfg.name}: where incident {incident.id} failed could not be told: {type(exc).__name__}: {exc}")
+        return before, before_basis if before is not None else None
 
 
 # --- from the store's rows to the pure core's data ---------------------------------------------------------

@@ -206,3 +206,23 @@ def test_false_discoveries_and_detection(capsys: pytest.CaptureFixture[str]) -> 
     with capsys.disabled():
         print(f"\nfalse discoveries {false}/{len(seeds)}, detection {found}/{len(seeds)}")
     assert false <= 5 and found >= 35
+
+
+def test_the_post_mortem_says_where_it_fails_and_keeps_private_columns_out() -> None:
+    from dataclasses import replace
+
+    from driftwarden.checks.postmortem import write_postmortem
+    from tests.checks.test_postmortem import _concept
+
+    incident, evidence = _concept()
+    report = find_slices(world(1), config())
+    leaky = replace(report, slices=(*report.slices, replace(report.slices[0], rule="email = a@b.c")))
+    doc = write_postmortem(incident, replace(evidence, where_it_fails=leaky))
+    [section] = [s for s in doc.sections if s.heading == "Where it fails"]
+    assert section.table is not None and "employment = contract" in section.table.rows[0][0]
+    assert "a@b.c" not in doc.to_markdown() and "a@b.c" not in doc.to_html()
+    stored = SliceReport.from_json(doc.to_json()["facts"]["where_it_fails"])
+    assert [d.beyond for d in stored.drivers] == [d.beyond for d in leaky.drivers]
+    assert all(isinstance(d.beyond, bool) for d in report.drivers)
+    without = write_postmortem(incident, evidence)
+    assert "Where it fails" not in [s.heading for s in without.sections]
