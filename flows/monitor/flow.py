@@ -141,7 +141,9 @@ def monitor_window(
         monitor_tasks.publish_artifact(cfg, summary)
     if trigger != "backfill":  # a backfill refreshes them once, at its end
         summary["incidents"] = refresh_reports(cfg, store_url, config_path, window)
-    alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
+    notified = alerts.notify_window(cfg, store_url, summary, trigger, send_alerts)
+    if trigger != "backfill" and _alerts_moved(notified):
+        refresh_after_alert(cfg, store_url)
     retention.prune_after_run(cfg, store_url)
     if retrain.retrain and cfg.retrain.auto:
         started_retrain = retrain_trigger.start_retraining(cfg.name, config_path, retrain, as_of, await_retrain)
@@ -163,6 +165,19 @@ def refresh_reports(cfg: ModelConfig, store_url: str, config_path: str, window: 
         for r in refreshed
         if r.incident.state == "open" or any(w.window_start == start for w in r.incident.windows)
     ]
+
+
+def _alerts_moved(report: alerts.NotifyReport) -> bool:
+    """Whether the notify step changed what the outbox says: a message queued, delivered or given up on."""
+    return bool(report.queued or report.sent or report.dead)
+
+
+def refresh_after_alert(cfg: ModelConfig, store_url: str) -> None:
+    """The post-mortems and the model page again once the alert is out: the first refresh ran before it (the
+    alert names its incidents), so they would still say no alert was sent. Only the post-mortems whose
+    document changed are rewritten, and "Where it fails" is taken from the store (its basis did not move)."""
+    postmortems.refresh_quietly(cfg, store_url, publish=True)
+    model_page.refresh_model_page(cfg, store_url)
 
 
 def _catch_up_missed(config_path: str, cfg: ModelConfig, store_url: str, window: Window) -> None:

@@ -173,3 +173,20 @@ def test_a_refresh_that_cannot_write_never_fails_a_run(demo, monkeypatch):
     monkeypatch.setattr(postmortems, "refresh_incidents", broken)
     monkeypatch.setattr(monitor_flow.model_page, "refresh_model_page", lambda cfg, url: None)
     assert monitor_flow.refresh_reports(load_model_config(config), url, str(config), None) == []
+
+
+def test_a_scheduled_run_whose_alert_went_out_says_so_in_its_post_mortem(tmp_path, dw_home):
+    """The post-mortems are refreshed before the alert (it names their incidents) and again after it, so the
+    one the alert is about records it as sent, not "no alert was sent"."""
+    from tests.streams import agrawal_config, write_agrawal_sources
+
+    channels = {"log": {"type": "file", "path": "alerts.jsonl"}}
+    config = write_agrawal_sources(tmp_path / "agrawal", config={**agrawal_config(), "alerts": {"channels": channels}})
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--window-end", "2025-02-22", "--json"])
+    assert result.exit_code == 0, result.output
+    [sent] = [json.loads(line) for line in (tmp_path / "agrawal" / "alerts.jsonl").read_text().splitlines()]
+    [named] = sent["incidents"]
+    frame = list_incidents(store.open_store(get_settings().resolved_store_url()), "agrawal").set_index("id")
+    md = frame.loc[named["id"], "markdown"]
+    assert "1 alert sent (channels: log)" in md and "No alert was sent" not in md
+    assert "1 alert sent (channels: log)" in Path(named["postmortem"]).read_text()
