@@ -329,3 +329,13 @@ def status_since(versions: pd.DataFrame, status: str, tz: str = "UTC") -> str | 
         elif since is None:
             since = _iso(v["as_of"], tz)
     return since
+
+
+def redact(text: str, private: set[str] | frozenset[str]) -> str:
+    """``text`` with each whole-word name of a masked or excluded column replaced: a sentence from the store
+    (a run's summary, a failure's detail) may name one, and a page never does."""
+    import re
+
+    for name in sorted(private, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", "[a masked column]", text)
+    return text

@@ -71,7 +71,12 @@ def _print_pages(cfg: ModelConfig) -> None:
     url = get_settings().resolved_store_url()
     index = write_index([cfg], url, get_settings().resolved_reports_dir())
     incidents = list_incidents(store.open_store(url), cfg.name)
-    err.print(f"model page: {model_page.model_page_path(cfg)}")
+    from driftwarden.flows import files as report_files
+
+    page = model_page.model_page_path(cfg)
+    err.print(
+        f"model page: {page}" if report_files.exists(page) else "the model page could not be written (see the log)"
+    )
     for _, i in incidents.iterrows():
         err.print(f"post-mortem ({i['state']}): {i['title']}: {i['html_path']}")
     err.print(f"index of every model: {index}")

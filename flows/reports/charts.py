@@ -73,13 +73,19 @@ def model_charts(cfg: ModelConfig, history: History) -> list[Chart]:
     axis = _Axis(
         [utc(s).tz_convert(tz).tz_localize(None) for s in runs["window_start"]], [int(i) for i in runs["id"]], tz
     )
-    m = history.metrics if len(history.metrics) else pd.DataFrame(columns=["kind", "name", "segment", "run_id"])
+    m = (
+        history.metrics
+        if len(history.metrics)
+        else pd.DataFrame(columns=["kind", "name", "column", "segment", "run_id", "details", "passed"])
+    )
     promotions = [e for e in history.events if e["kind"] in ("promotion", "rollback")]
     charts = [_kpi_chart(k, m, axis, list(runs["window_start"]), promotions) for k in cfg.kpis]
     charts.append(_volume_chart(runs, axis))
     if (m["kind"] == "drift").any():
         charts.append(_drift_chart(cfg, m[m["kind"] == "drift"], axis))
-    charts.append(_quality_chart(m[m["kind"] == "validation"], history.failure_counts, runs, axis))
+    private = set(cfg.failures.mask) | set(cfg.failures.exclude)
+    validation = m[m["kind"] == "validation"]
+    charts.append(_quality_chart(validation[~validation["column"].isin(private)], history.failure_counts, runs, axis))
     if history.events:
         charts.append(_events_chart(history.events, list(runs["status"]), axis))
     daily = cfg.window_length >= timedelta(days=1)

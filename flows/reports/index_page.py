@@ -10,7 +10,7 @@ import pandas as pd
 from driftwarden.config.model import ModelConfig
 from driftwarden.flows import files as report_files
 from driftwarden.flows import store
-from driftwarden.flows.reports.charts import STATUS_COLOURS
+from driftwarden.flows.reports.charts import STATUS_COLOURS, day
 from driftwarden.flows.reports.model_page import CSS, PAGE_NAME, STATUS_WORDS, status_since
 from driftwarden.flows.reports.status import model_status
 from driftwarden.flows.store.incidents import list_incidents
@@ -23,6 +23,7 @@ def write_index(configs: list[ModelConfig], store_url: str, reports_dir: str, ou
     at ``<reports_dir>/<model>/model.html``; return its path."""
     out = out or report_files.join(reports_dir, INDEX_NAME)
     now = pd.Timestamp.now(tz="UTC")
+    written = now.tz_convert(configs[0].window.timezone) if configs else now  # as the model pages date it
     rows = [_row(cfg, store_url, reports_dir, out, now) for cfg in configs]
     order = {"failed": 0, "breach": 1, "warning": 2, "unknown": 3, "never run": 4, "ok": 5}
     rows.sort(key=lambda r: (order.get(r["status"], 3), r["model"]))
@@ -32,7 +33,7 @@ def write_index(configs: list[ModelConfig], store_url: str, reports_dir: str, ou
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>driftwarden: every model</title>
 <style>{CSS}</style></head><body>
-<p class=crumb>driftwarden · written {now:%Y-%m-%d %H:%M} UTC</p><h1>Every model</h1>
+<p class=crumb>driftwarden · written {written:%Y-%m-%d %H:%M %Z}</p><h1>Every model</h1>
 <p class=lead id=summary>{len(rows)} model{"s" if len(rows) != 1 else ""}: {html.escape(head)}.</p>
 <table id=models><tr><th>model</th><th>status</th><th>since</th><th>in words</th><th>last window</th>
 <th>labels</th><th>open incidents</th><th>champion</th><th>last retrain</th></tr>{body}</table>
@@ -65,9 +66,19 @@ def _row(cfg: ModelConfig, store_url: str, reports_dir: str, out: str, now: pd.T
         "labels": "—" if st.get("label_coverage") is None else f"{st['label_coverage']:.0%} of the last window",
         "incidents": "; ".join(open_incidents) or "none",
         "champion": st.get("champion") or "—",
-        "retrain": f"{retrain.get('outcome')} ({str(retrain.get('as_of'))[:10]})" if retrain else "—",
+        "retrain": f"{retrain.get('outcome')} ({_local_day(retrain.get('as_of'), cfg.window.timezone)})"
+        if retrain
+        else "—",
         "link": link if report_files.exists(page) else None,
     }
+
+
+def _local_day(ts: Any, tz: str) -> str:
+    """A retrain's as-of (UTC in the registry) as the model page dates it: the local day."""
+    try:
+        return day(ts, tz)
+    except (TypeError, ValueError):
+        return str(ts)[:10]
 
 
 def _words(st: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from driftwarden.checks.records import redact
+from driftwarden.checks.slices import SliceReport, slices_html
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import files as report_files
@@ -90,6 +92,8 @@ class History:
     events: list[dict[str, Any]] = field(default_factory=list)
     incidents: pd.DataFrame = field(default_factory=pd.DataFrame)
     champion: str | None = None
+    reviews: list[Any] = field(default_factory=list)
+    """The reviews (``flows.reports.review.Review``) of the model's objectives over its last periods, newest first."""
     now: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
 
 
@@ -114,7 +118,28 @@ def gather(cfg: ModelConfig, store_url: str) -> History:
         events=_events(cfg, engine, registry),
         incidents=incident_store.list_incidents(engine, cfg.name),
         champion=None if champion is None else f"v{champion.number}",
+        reviews=_reviews(cfg, store_url, runs),
     )
+
+
+REVIEWED_PERIODS = 6
+
+
+def _reviews(cfg: ModelConfig, store_url: str, runs: pd.DataFrame) -> list[Any]:
+    """The objectives' reviews of the last periods that hold a window (weeks or quarters, as each objective is
+    reviewed): attainment of each key result and the cost, as `driftwarden review` gives them."""
+    from driftwarden.checks.objectives import period_of
+    from driftwarden.flows.reports import review
+
+    if runs.empty or not cfg.objectives:
+        return []
+    tz = cfg.window.timezone
+    out = []
+    for kind in sorted({o.period for o in cfg.objectives}):
+        periods = {period_of(utc(s), kind, tz).label: period_of(utc(s), kind, tz) for s in runs["window_start"]}
+        for label in sorted(periods, reverse=True)[:REVIEWED_PERIODS]:
+            out.append(review.gather(cfg, store_url, periods[label], refresh=False))
+    return out
 
 
 def _events(cfg: ModelConfig, engine: Any, registry: Registry) -> list[dict[str, Any]]:
@@ -207,6 +232,8 @@ def render(cfg: ModelConfig, history: History, out: str) -> str:
         [
             _header(cfg, history),
             _incidents_section(cfg, history, out),
+            _objectives_section(cfg, history, out),
+            _where_it_fails_section(history),
             "<h2>Over time</h2>",
             "<p class=note>One point per monitored window (its current result: KPIs are re-scored as labels "
             "arrive). Hover a point for its figures.</p>",
@@ -230,7 +257,7 @@ def _header(cfg: ModelConfig, history: History) -> str:
     causes = json.loads(last["causes"]) if last["causes"] else []
     since, n = status_since(runs, tz)
     colour = STATUS_COLOURS.get(status, "#57606a")
-    lines = str(last["summary"] or last["error"] or "").splitlines()
+    lines = redact(str(last["summary"] or last["error"] or ""), _private(cfg)).splitlines()
     headline = lines[0] if lines else ""
     cause_words = "".join(f"<li>{html.escape(CAUSE_WORDS.get(c, c))}</li>" for c in causes)
     breached = int((runs["status"] == "breach").sum())
@@ -297,6 +324,59 @@ def _incidents_section(cfg: ModelConfig, history: History, out: str) -> str:
     )
 
 
+def _objectives_section(cfg: ModelConfig, history: History, out: str) -> str:
+    """Each objective's key results, attained or not, over the last periods (the review's figures), and what the
+    model's decisions cost in each."""
+    if not history.reviews:
+        return ""
+    rows = []
+    for r in history.reviews:
+        review_file = report_files.join(out.rsplit("/", 1)[0], "reviews", f"{r.period.label}.md")
+        label = html.escape(r.period.label)
+        if report_files.exists(review_file):
+            label = f'<a href="reviews/{html.escape(r.period.label)}.md">{label}</a>'
+        cost = ""
+        if r.cost is not None and r.cost[0].windows:
+            cost = f"{r.cost[0].total:,.0f} {html.escape(r.currency)}"
+        for o in r.objectives:
+            for k in o.key_results:
+                share = "—" if k.attainment is None else f"{k.attainment:.0%} ({len(k.met)} of {k.evaluated})"
+                verdict = "no evaluated window" if k.attained is None else "attained" if k.attained else "below the bar"
+                cls = "bad" if k.attained is False else ""
+                verdict += " (provisional: labels still arriving)" if k.provisional else ""
+                side = "≥" if k.direction == "higher_is_better" else "≤"
+                per = f" a {r.unit.rstrip('s')}" if k.per == "window" else ""
+                rows.append(
+                    f"<tr class='{cls}'><td>{label}</td><td>{html.escape(o.objective)}</td>"
+                    f"<td>{html.escape(k.kpi)} {side} {k.target:,.6g}{html.escape(per)}</td><td>{share}</td>"
+                    f"<td>{html.escape(verdict)}</td><td>{len(k.not_evaluated)}</td><td>{cost}</td></tr>"
+                )
+    if not rows:
+        return ""
+    return (
+        "<h2>Objectives</h2><p>Attainment of each key result: the share of its evaluated windows that met it "
+        f"(the bar: {', '.join(f'{o.success:.0%}' for o in cfg.objectives)}); windows not evaluated are never counted "
+        "as met. <code>driftwarden review</code> gives a period in full.</p><table id=objectives><tr><th>period</th>"
+        "<th>objective</th><th>key result</th><th>attainment</th><th>verdict</th><th>not evaluated</th>"
+        f"<th>cost of decisions</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _where_it_fails_section(history: History) -> str:
+    """The slices that carried the mistakes during the latest incident with a KPI cause, as its post-mortem
+    stored them (learned on its older windows, checked on its newer ones)."""
+    inc = history.incidents
+    if inc is None or inc.empty:
+        return ""
+    for _, r in inc.sort_values("first_window", ascending=False).iterrows():
+        doc = json.loads(r["document"]) if isinstance(r["document"], str) and r["document"] else {}
+        found = (doc.get("facts") or {}).get("where_it_fails")
+        if found:
+            fragment = slices_html([SliceReport.from_json(found)], heading=f"Where it failed: {r['title']}")
+            return fragment + "<p class=note><code>driftwarden errors</code> finds the slices of any period.</p>"
+    return ""
+
+
 def _relative(out: str, target: Any) -> str | None:
     """A link from the page to a file the reports folder holds (a run page, a post-mortem): relative when both
     are in the same tree, so the folder can be moved or served; else the target as it is."""
@@ -320,7 +400,7 @@ def _events_section(cfg: ModelConfig, history: History) -> str:
         f"<td>{html.escape(e['text'])}</td></tr>"
         for e in reversed(history.events)
     )
-    return f"<h2>What was done</h2><table id=events><tr><th>when</th><th>what</th><th>details</th></tr>{rows}</table>"
+    return f"<h2>What was done</h2><table id=actions><tr><th>when</th><th>what</th><th>details</th></tr>{rows}</table>"
 
 
 def _latest_section(cfg: ModelConfig, history: History, out: str) -> str:
@@ -338,7 +418,8 @@ def _latest_section(cfg: ModelConfig, history: History, out: str) -> str:
         f"({_pct(last['label_coverage'])}); run version {int(last['run_version'])}, labels known as of "
         f"{html.escape(day(last['as_of'], tz) if last['as_of'] is not None else '—')}.</p>"
     )
-    parts.append(f"<pre class=summary>{html.escape(str(last['summary'] or last['error'] or ''))}</pre>")
+    said = redact(str(last["summary"] or last["error"] or ""), private)
+    parts.append(f"<pre class=summary>{html.escape(said)}</pre>")
     links = []
     page = _relative(out, last["report_uri"])
     if page:
@@ -451,7 +532,7 @@ def _failure_table(cfg: ModelConfig, samples: pd.DataFrame, private: set[str]) -
     columns = [c for c in cfg.columns.features if c not in private]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     rows = "".join(
-        f"<tr><td>{html.escape(str(r['reason']))}</td><td>{html.escape(str(r['detail'] or ''))}</td>"
+        f"<tr><td>{html.escape(str(r['reason']))}</td><td>{html.escape(redact(str(r['detail'] or ''), private))}</td>"
         f"<td>{html.escape(str(r['prediction']))}</td><td>{html.escape(str(r['label']))}</td>"
         + "".join(f"<td>{html.escape(_cell(f.get(c)))}</td>" for c in columns)
         + "</tr>"

@@ -45,7 +45,8 @@ def _store_history(name: str) -> None:
         causes = ["data_quality"] if quality else ["concept_change"] if kpi_bad else []
         acc = 0.71 if kpi_bad else 0.89
         summary = (
-            f"BREACH: the input data is broken.\n- validation (breach): employment_type has unseen '{HOSTILE}'"
+            f"BREACH: the input data is broken.\n- validation (breach): employment_type has unseen '{HOSTILE}'; "
+            "customer_email null in 30% of rows"
             if quality
             else "BREACH: the model got worse while its inputs look normal."
             if kpi_bad
@@ -59,6 +60,10 @@ def _store_history(name: str) -> None:
                 details={"rule": "employment_type in the 4 known categories",
                          "detail": f"employment_type: unseen '{HOSTILE}' in 20.00% of rows" if quality else "ok"},
             ),
+            store.MetricRow(
+                "validation", "expect_column_values_to_not_be_null", "customer_email", value=0.3 if quality else 0.0,
+                threshold=0.02, passed=not quality, details={"detail": "customer_email present: 30.00% break it"},
+            ),  # fmt: skip
             store.MetricRow("drift", "wasserstein", "age", value=0.02 + 0.01 * day, threshold=0.1, passed=True,
                             details={"role": "feature"}),
             store.MetricRow("drift", "jensenshannon", "customer_email", value=0.5, threshold=0.1, passed=False,
@@ -83,7 +88,7 @@ def _store_history(name: str) -> None:
         failures = [
             {
                 "reason": "unseen_category", "row_id": f"A{day}-{i}", "model_version": "v1", "prediction": 0,
-                "label": 1, "score": 0.9, "detail": f"employment_type '{HOSTILE}'",
+                "label": 1, "score": 0.9, "detail": f"employment_type '{HOSTILE}', customer_email=None",
                 "features": {"age": 30 + i, "employment_type": HOSTILE, "customer_email": "tok_9f2c"},
             }
             for i in range(3)
@@ -145,6 +150,7 @@ def test_failure_samples_show_a_hostile_category_as_text(two_models: tuple[Path,
     history.samples = store.failure_log(store.open_store(get_settings().resolved_store_url()), cfg.name)
     out = tmp_path / "broken.html"
     out.write_text(render(cfg, history, str(out)))
+    assert "customer_email" not in out.read_text()  # nor in the summary, a failure's detail, a chart's hover
     with opened(out, "model-page-broken-night") as seen:
         assert seen.errors == []
         table = seen.page.inner_text("#failures")
