@@ -30,6 +30,7 @@ def postmortem(
     incidents."""
     from driftwarden.config.settings import get_settings, use_store_url
     from driftwarden.flows.reports.postmortems import refresh_incidents
+    from driftwarden.flows.sources.labelled import read_labelled
 
     cfg = load(config)
     if window is not None and incident is not None:
@@ -40,7 +41,7 @@ def postmortem(
             use_store_url(store_url)
         except KeyError as exc:
             exit_with_error(str(exc.args[0]), 2)
-    found = refresh_incidents(cfg, get_settings().resolved_store_url(), publish=False)
+    found = refresh_incidents(cfg, get_settings().resolved_store_url(), publish=False, reader=read_labelled)
     if window is None and incident is None:
         _list(found, as_json)
         return

@@ -29,6 +29,7 @@ def report(
     self-contained HTML files that open from disk with no network."""
     from driftwarden.flows.reports import model_page, postmortems
     from driftwarden.flows.reports.index_page import write_index
+    from driftwarden.flows.sources.labelled import read_labelled
 
     if config is None and not all_models:
         exit_with_error("give --config <model's YAML> for a model's page, or --all for every model and the index", 2)
@@ -37,7 +38,7 @@ def report(
     url = get_settings().resolved_store_url()
     if config is not None:
         cfg = load(config)
-        postmortems.refresh_incidents(cfg, url, publish=False)
+        postmortems.refresh_incidents(cfg, url, publish=False, reader=read_labelled)
         target = str(out_path.resolve()) if out_path else model_page.model_page_path(cfg)
         written = model_page.write_model_page(cfg, url, target)
         out.print(f"{cfg.name}: {written}")
@@ -48,7 +49,7 @@ def report(
     cfgs = [load(p) for p in paths]
     reports_dir = get_settings().resolved_reports_dir()
     for cfg in cfgs:
-        postmortems.refresh_incidents(cfg, url, publish=False)
+        postmortems.refresh_incidents(cfg, url, publish=False, reader=read_labelled)
         out.print(f"{cfg.name}: {model_page.write_model_page(cfg, url, model_page.model_page_path(cfg))}")
     index = write_index(cfgs, url, reports_dir, str(out_path.resolve()) if out_path else None)
     out.print(f"index of {len(cfgs)} model(s): {index}")

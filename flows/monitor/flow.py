@@ -23,6 +23,7 @@ from driftwarden.flows.notify import delivery as alerts
 from driftwarden.flows.reports import model_page, postmortems
 from driftwarden.flows.retrain import trigger as retrain_trigger
 from driftwarden.flows.scoring.flow import predict_window
+from driftwarden.flows.sources.labelled import read_labelled
 from driftwarden.flows.store import locks, retention
 
 
@@ -156,8 +157,9 @@ def monitor_window(
 def refresh_reports(cfg: ModelConfig, store_url: str, config_path: str, window: Window | None) -> list[dict[str, Any]]:
     """After a stored run: the model's incidents and post-mortems, then its page. Never raises (the verdict is
     stored; these are reports of it). Returns what an alert carries of the incidents open or touching
-    ``window``."""
-    refreshed = postmortems.refresh_quietly(cfg, store_url, publish=True)
+    ``window``. "Where it fails" is learned from the sources for an incident with a KPI cause only when its
+    windows or their labelled rows changed since it was stored."""
+    refreshed = postmortems.refresh_quietly(cfg, store_url, publish=True, reader=read_labelled)
     model_page.refresh_model_page(cfg, store_url)
     start = store.utc(window.start) if window is not None else None
     return [
