@@ -16,14 +16,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from driftwarden.checks.incidents import CAUSE_WORDS, KPI_CAUSES, Incident, RetrainAttempt, local_label
+from driftwarden.checks.objectives import WindowKpi
 from driftwarden.checks.slices import SliceReport
+from driftwarden.checks.value import IncidentCost, incident_cost
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,11 @@ class Evidence:
     report_paths: Mapping[str, str] = field(default_factory=dict)
     where_it_fails: SliceReport | None = None
     """The slices that carried the mistakes in the incident's windows (``checks.slices.incident_slices``)."""
+    cost_windows: tuple[WindowKpi, ...] = ()
+    """The ``cost`` KPI's windows around the incident (``checks.objectives.window_kpis``): at least
+    ``COST_CONTEXT`` before its first window and after its last; empty when the model's decisions have no
+    value configured."""
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,55 @@ _CHECKS_OF = {
 }
 
 
+COST_CONTEXT = 7
+"""Windows before an incident that make its usual cost, and windows after it that tell what the fix won back
+(as the review counts them)."""
+_COST_WHAT = {
+    "concept_change": "the concept change",
+    "input_drift": "the input drift",
+    "data_quality": "the broken input data",
+    "volume": "the drop in predictions",
+    "undetermined": "the KPI breach",
+}
+"""How an incident's cost names it: the review's words."""
+
+
+def _unit(incident: Incident) -> str:
+    """The incident's windows in words: nights for daily windows (23 to 25 hours across DST), hours, weeks."""
+    hours = round((incident.windows[0].window_end - incident.windows[0].window_start).total_seconds() / 3600)
+    return "nights" if 23 <= hours <= 25 else "hours" if hours == 1 else "weeks" if 167 <= hours <= 169 else "windows"
+
+
+def incident_cost_of(incident: Incident, evidence: Evidence) -> tuple[IncidentCost, str] | None:
+    """What the incident cost beyond the usual and its sentence, worded as the review words it (``before the
+    retrain`` when a retrain was promoted by the end of its last window; what the new model won back only
+    when one was); None without a cost."""
+    if not evidence.cost_windows:
+        return None
+    ic = incident_cost(
+        evidence.cost_windows, incident.first_window, incident.last_window,
+        baseline_windows=COST_CONTEXT, after_windows=COST_CONTEXT,
+    )  # fmt: skip
+    if ic is None:
+        return None
+    promoted = any(
+        a.outcome == "promoted" and incident.first_window <= a.as_of <= incident.last_window_end
+        for a in incident.attempts
+    )
+    what = _COST_WHAT.get(incident.cause, incident.cause.replace("_", " "))
+    unit = _unit(incident)
+    if ic.extra + ic.half < 0:  # cheaper than usual: a "cost" below zero reads as a typo
+        span = f"{ic.windows} {unit}" if ic.windows != 1 else f"1 {unit.rstrip('s')}"
+        return ic, (
+            f"{what} cost nothing beyond the usual: an estimated {-ic.extra:,.0f} {evidence.currency} less "
+            f"(95%: {-(ic.extra + ic.half):,.0f} to {-(ic.extra - ic.half):,.0f} less) over {span}"
+        )
+    # what the fix won back is told only of a promoted retrain of the incident, and only when it won some back
+    fixed = any(a.outcome == "promoted" for a in incident.attempts)
+    shown = ic if fixed and (ic.recovered or 0.0) > 0 else replace(ic, after=None)
+    return ic, shown.sentence(what, evidence.currency, unit, "before the retrain" if promoted else "")
+
+
 def _n(v: float | int | None) -> str:
     return "n/a" if v is None else f"{int(v):,}"
 
@@ -327,6 +383,9 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
         f"{_n(incident.rows)} predictions were made in the breached windows; the model kept serving them while "
         "it was breached."
     )
+    cost = incident_cost_of(incident, evidence)
+    if cost is not None:
+        what.append(cost[1][:1].upper() + cost[1][1:] + ".")
     if incident.cause in KPI_CAUSES:
         what.append(
             f"It became known on {_when(incident.opened_at, tz)}, once the labels of the first window had matured "
@@ -530,6 +589,8 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
     }
     if fails is not None:
         facts["where_it_fails"] = fails.to_json()
+    if cost is not None:
+        facts["cost"] = {"currency": evidence.currency, **cost[0].to_json(), "sentence": cost[1]}
     return PostMortem(incident.id, incident.model, incident.cause, incident.state, incident.title, summary,
                       tuple(sections), facts)  # fmt: skip
 

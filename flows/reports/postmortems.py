@@ -22,6 +22,7 @@ import pandas as pd
 
 from driftwarden.checks import incidents as inc
 from driftwarden.checks import postmortem as pm
+from driftwarden.checks.objectives import WindowKpi, window_kpis
 from driftwarden.checks.slices import METHOD, SliceReport
 from driftwarden.checks.windows import Window
 from driftwarden.config.model import ModelConfig
@@ -106,6 +107,8 @@ def refresh_incidents(
     }
     stored = incident_store.list_incidents(engine, cfg.name).set_index("id")
     private = frozenset(cfg.private_columns)
+    costs = _cost_windows(engine, cfg, incidents)
+    currency = cfg.value.currency if cfg.value is not None else ""
     out, rows = [], []
     for i in incidents:
         fails, basis = _where_it_fails(cfg, i, stored, reader)
@@ -115,6 +118,8 @@ def refresh_incidents(
             alerts=tuple(_alerts_for(i, alerts, incidents)),
             private_columns=private,
             where_it_fails=fails,
+            cost_windows=costs.get(i.id, ()),
+            currency=currency,
         )
         doc = pm.write_postmortem(i, evidence)
         document = doc.to_json()
@@ -229,6 +234,27 @@ def _where_it_fails(
 
 
 # --- from the store's rows to the pure core's data ---------------------------------------------------------
+
+
+def _cost_windows(engine: Any, cfg: ModelConfig, incidents: Sequence[inc.Incident]) -> dict[str, tuple[WindowKpi, ...]]:
+    """Each incident's ``cost`` windows with enough around it for its usual cost (twice the windows the
+    baseline takes, since some before it may be breached or not evaluated) and what came after; none when the
+    model's decisions have no value or no cost KPI."""
+    if cfg.value is None or not any(k.metric == "cost" for k in cfg.kpis):
+        return {}
+    length, tz = cfg.window_length, cfg.window.timezone
+    out: dict[str, tuple[WindowKpi, ...]] = {}
+    for i in incidents:
+        start = i.first_window - length * 2 * pm.COST_CONTEXT
+        end = i.last_window + length * (2 * pm.COST_CONTEXT + 1)
+        runs = store.latest_runs(engine, cfg.name, start, end)
+        if runs.empty:
+            continue
+        rows = store.run_metrics(engine, [int(x) for x in runs["id"]])
+        if len(rows):
+            rows = rows[rows["kind"].isin(["kpi", "estimate"]) & (rows["name"] == "cost")]
+        out[i.id] = tuple(window_kpis(runs, rows, "cost", tz))
+    return out
 
 
 def _attempts(cfg: ModelConfig) -> list[dict[str, Any]]:

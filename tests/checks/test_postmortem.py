@@ -149,3 +149,36 @@ def test_an_alert_carries_the_incident_of_its_conditions_with_its_post_mortem_an
     assert [i["id"] for i in message.to_json()["incidents"]] == [brief["id"]]  # not the thin feed's
     assert brief["postmortem"] in message.text and f"`{brief['command']}`" in message.text
     assert "churn-2026-05-03-volume" not in message.text
+
+
+def _cost_windows(during: float, after: float):
+    """The cost KPI's nights around the concept change of ``_concept`` (days 1 and 2): 5 a prediction before,
+    ``during`` in it, ``after`` once the retrained model serves."""
+    import pandas as pd
+
+    from driftwarden.checks.objectives import WindowKpi
+
+    out = []
+    for day in range(-7, 10):
+        start = pd.Timestamp(T0 + timedelta(days=day), tz="UTC")
+        value = during if day in (1, 2) else 5.0 if day < 1 else after
+        level = "breach" if value > 8 else "ok"
+        out.append(WindowKpi(start, start + pd.Timedelta(days=1), level, value, value - 1, value + 1, 2000, 2000, True))
+    return tuple(out)
+
+
+def test_the_cost_of_an_incident_is_told_as_the_review_tells_it():
+    from dataclasses import replace
+
+    incident, evidence = _concept()
+    doc = write_postmortem(incident, replace(evidence, cost_windows=_cost_windows(25.0, 6.0), currency="EUR"))
+    [what] = [s for s in doc.sections if s.heading == "What happened"]
+    # (25 - 5) a prediction over 2 nights of 2,000; the retrained model won back (25 - 6) / (25 - 5)
+    sentence = "The concept change cost an estimated 80,000 EUR (95%: 77,172 to 82,828) over 2 nights; "
+    assert any(p.startswith(sentence.rstrip("; ")) for p in what.paragraphs), what.paragraphs
+    assert "the new model recovered 95% of the loss." in doc.to_markdown()
+    cost = json.loads(json.dumps(doc.to_json()))["facts"]["cost"]
+    assert cost["currency"] == "EUR" and cost["extra"] == 80000 and cost["recovered"] == 0.95
+    cheaper = write_postmortem(incident, replace(evidence, cost_windows=_cost_windows(2.0, 5.0), currency="EUR"))
+    assert "cost nothing beyond the usual: an estimated 12,000 EUR less" in cheaper.to_markdown()
+    assert "cost" not in write_postmortem(incident, evidence).facts  # no value configured: nothing said

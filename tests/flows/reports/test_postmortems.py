@@ -75,6 +75,10 @@ def test_the_demo_month_has_one_incident_per_injected_event(demo):
     assert "DeLong (one-sided) test, p = " in md and "retrained model 0.919 against the champion's 0.733" in md
     assert "promoted; the retrained model v2 became the champion" in md
     assert "Closed on" in md and "met their targets again on mature labels" in md
+    # what it cost beyond the usual, in the review's words and figures
+    cost = doc["facts"]["cost"]
+    assert cost["currency"] == "EUR" and cost["windows"] == 6 and cost["extra"] > 100_000
+    assert f"The concept change cost an estimated {cost['extra']:,.0f} EUR" in md and "before the retrain" in md
     assert "\n" not in row["summary"] and row["summary"].startswith("credit_risk: concept change")
     html_path = Path(row["html_path"])
     assert html_path.name == f"{CONCEPT}.html" and html_path.parent.name == "postmortems"
