@@ -114,7 +114,11 @@ class Evidence:
     """The window that cleared it."""
     alerts: tuple[AlertSent, ...] = ()
     private_columns: frozenset[str] = frozenset()
-    report_paths: Mapping[str, str] = field(default_factory=dict)
+    report_paths: Mapping[datetime, str] = field(default_factory=dict)
+    """Each window's run page by its start, as a link from the post-mortem's page (relative when both sit in
+    the same reports folder)."""
+    model_page: str | None = None
+    """The model's page, as a link from the post-mortem's page (``../model.html``)."""
     where_it_fails: SliceReport | None = None
     """The slices that carried the mistakes in the incident's windows (``checks.slices.incident_slices``)."""
     cost_windows: tuple[WindowKpi, ...] = ()
@@ -149,6 +153,9 @@ class PostMortem:
     """One plain sentence."""
     sections: tuple[Section, ...]
     facts: Mapping[str, Any] = field(default_factory=dict)
+    links: Mapping[str, str] = field(default_factory=dict)
+    """The page's links: a window's label in the first column of a table (``window``) to its run page."""
+    model_page: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,6 +166,7 @@ class PostMortem:
             "title": self.title,
             "summary": self.summary,
             "facts": dict(self.facts),
+            "links": {"model_page": self.model_page, "windows": dict(self.links)},
             "sections": [
                 {**asdict(s), "table": asdict(s.table) if s.table is not None else None} for s in self.sections
             ],
@@ -186,6 +194,11 @@ class PostMortem:
             '<html lang="en"><head><meta charset="utf-8">',
             f"<title>{e(self.title)}</title>",
             f"<style>{_CSS}</style></head><body>",
+        ]
+        model_page = _safe_href(self.model_page)
+        if model_page:
+            out.append(f'<p class="nav"><a href="{e(model_page)}">{e(self.model)}: the model page</a></p>')
+        out += [
             f'<p class="state {e(self.state)}">{e(self.state)}</p>',
             f"<h1>{e(self.title)}</h1>",
             f'<p class="summary">{e(self.summary)}</p>',
@@ -197,7 +210,12 @@ class PostMortem:
                 out.append("<ul>" + "".join(f"<li>{e(b)}</li>" for b in s.bullets) + "</ul>")
             if s.table is not None:
                 head = "".join(f"<th>{e(h)}</th>" for h in s.table.header)
-                body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in s.table.rows)
+                links = self.links if s.table.header[:1] == ("window",) else {}
+                body = "".join(
+                    "<tr>" + "".join(f"<td>{_linked(c, links.get(c) if not i else None)}</td>"
+                                     for i, c in enumerate(row)) + "</tr>"
+                    for row in s.table.rows
+                )  # fmt: skip
                 out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         out.append("</body></html>")
         return "\n".join(out) + "\n"
@@ -208,12 +226,29 @@ _CSS = (
     "h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}"
     "table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
     ".summary{font-size:1.05em}.state{display:inline-block;padding:0 .5em;border-radius:3px;color:#fff}"
-    ".open{background:#b3261e}.closed{background:#2e7d32}"
+    ".open{background:#b3261e}.closed{background:#2e7d32}.nav{margin:0 0 .5em;font-size:.9em}"
 )
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _safe_href(href: str | None) -> str | None:
+    """A link the page may carry: a relative path, or http(s) or file; never a script's scheme."""
+    if not href:
+        return None
+    scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", href)
+    if scheme and scheme.group(1).lower() not in ("http", "https", "file"):
+        return None
+    return href
+
+
+def _linked(text: str, href: str | None) -> str:
+    safe = _safe_href(href)
+    if safe is None:
+        return html.escape(text)
+    return f'<a href="{html.escape(safe)}">{html.escape(text)}</a>'
 
 
 # --- words ----------------------------------------------------------------------------------------------
@@ -322,6 +357,70 @@ def _when(ts: datetime | None, tz: str) -> str:
 
 def _day(ts: datetime, tz: str) -> str:
     return local_label(ts, tz)
+
+
+def iso(ts: datetime | None, tz: str) -> str | None:
+    """A stored time (naive UTC) as ISO 8601 with its offset in the model's zone: what JSON carries."""
+    if ts is None:
+        return None
+    return pd.Timestamp(ts).tz_localize("UTC").tz_convert(tz).isoformat()
+
+
+def local_time(ts: datetime | None, tz: str) -> str:
+    """A stored time (naive UTC) in words in the model's zone (``2026-10-24 00:00 CEST``)."""
+    return _when(ts, tz)
+
+
+_ISO_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?(?!\d)")
+"""An ISO time inside a stored sentence (the policy writes ``since 2026-10-18T22:00`` in UTC)."""
+_BIG = re.compile(r"(?<![\w.,:/=+-])(\d{4,})(?![\w,:/-]|\.\d)")
+"""A whole number of four digits or more inside a sentence, not part of a date, time, decimal or name."""
+
+
+def _stored_time(match: re.Match[str]) -> pd.Timestamp | None:
+    try:
+        t = pd.Timestamp(match.group(0))
+    except (TypeError, ValueError):
+        return None
+    return t.tz_localize("UTC") if t.tzinfo is None else t  # the store's times are UTC
+
+
+def localize_times(text: str, tz: str, as_iso: bool = False) -> str:
+    """The ISO times in ``text`` (naive ones are UTC) in the model's zone: in words, or ISO with the offset."""
+
+    def one(m: re.Match[str]) -> str:
+        t = _stored_time(m)
+        if t is None:
+            return m.group(0)
+        local = t.tz_convert(tz)
+        return local.isoformat() if as_iso else local.strftime("%Y-%m-%d %H:%M %Z")
+
+    return _ISO_TIME.sub(one, text)
+
+
+def _thousands(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        return m.group(1) if 1900 <= n <= 2100 and len(m.group(1)) == 4 else f"{n:,}"  # a year stays a year
+
+    return _BIG.sub(one, text)
+
+
+def _words(text: str, tz: str) -> str:
+    """A sentence as the page shows it: stored times in the model's zone, numbers with thousands separators."""
+    return _thousands(localize_times(text, tz))
+
+
+def _reworded(section: Section, tz: str) -> Section:
+    table = section.table
+    if table is not None:
+        table = Table(table.header, tuple(tuple(_words(c, tz) for c in row) for row in table.rows))
+    return Section(
+        section.heading,
+        tuple(_words(p, tz) for p in section.paragraphs),
+        tuple(_words(b, tz) for b in section.bullets),
+        table,
+    )
 
 
 def _interval(k: KpiFigure) -> str:
@@ -561,18 +660,19 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
         + (f"; retrained model v{promoted.version} promoted" if promoted else "")
         + (f"; closed on {_when(incident.closed_at, tz)}." if incident.state == "closed" else "; still open.")
     )
-    facts = {
-        "first_window": _day(incident.first_window, tz),
-        "last_window": _day(incident.last_window, tz),
+    facts: dict[str, Any] = {
+        "timezone": tz,
+        "first_window": iso(incident.first_window, tz),
+        "last_window": iso(incident.last_window, tz),
         "windows": n,
         "predictions": incident.rows,
         "labelled": labelled,
-        "opened_at": _when(incident.opened_at, tz),
-        "closed_at": _when(incident.closed_at, tz) if incident.closed_at else None,
+        "opened_at": iso(incident.opened_at, tz),
+        "closed_at": iso(incident.closed_at, tz),
         "kpis": {
             m: [
                 {
-                    "window": _day(k.window_start, tz),
+                    "window": iso(k.window_start, tz),
                     "value": k.value,
                     "lower": k.lower,
                     "upper": k.upper,
@@ -583,16 +683,22 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
             ]
             for m in breached_kpis
         },
-        "retrains": [_attempt_json(a) for a in incident.attempts],
+        "retrains": [_attempt_json(a, tz) for a in incident.attempts],
         "alerts_sent": len(sent),
-        "events": [{"at": _when(e.at, tz), "kind": e.kind, "text": e.text} for e in incident.events],
+        "events": [
+            {"at": iso(e.at, tz), "kind": e.kind, "text": localize_times(e.text, tz, as_iso=True)}
+            for e in incident.events
+            if not _mentions(e.text, private)
+        ],
     }
     if fails is not None:
         facts["where_it_fails"] = fails.to_json()
     if cost is not None:
         facts["cost"] = {"currency": evidence.currency, **cost[0].to_json(), "sentence": cost[1]}
-    return PostMortem(incident.id, incident.model, incident.cause, incident.state, incident.title, summary,
-                      tuple(sections), facts)  # fmt: skip
+    links = {_day(start, tz): href for start, href in evidence.report_paths.items() if start in mine}
+    return PostMortem(incident.id, incident.model, incident.cause, incident.state, incident.title,
+                      _words(summary, tz), tuple(_reworded(s, tz) for s in sections), facts, links,
+                      evidence.model_page)  # fmt: skip
 
 
 def _where_it_fails(report: SliceReport, private: frozenset[str]) -> Section:
@@ -656,17 +762,18 @@ def _attempt_words(a: RetrainAttempt, tz: str) -> list[str]:
     return out
 
 
-def _attempt_json(a: RetrainAttempt) -> dict[str, Any]:
+def _attempt_json(a: RetrainAttempt, tz: str) -> dict[str, Any]:
     return {
-        "as_of": a.as_of.isoformat(),
+        "as_of": iso(a.as_of, tz),
         "outcome": a.outcome,
-        "reason": a.reason,
+        "reason": localize_times(a.reason, tz, as_iso=True),
         "version": a.version,
         "metric": a.metric,
         "test": a.test,
         "p_value": a.p_value,
         "scores": {k: dict(v) for k, v in a.scores.items()},
-        "reasons": list(a.reasons),
+        "reasons": [localize_times(r, tz, as_iso=True) for r in a.reasons],
+        "training_rule": localize_times(a.training_rule, tz, as_iso=True) if a.training_rule else None,
     }
 
 

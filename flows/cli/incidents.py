@@ -28,6 +28,7 @@ def postmortem(
     """The post-mortem of an incident, written for the people the model serves: what happened, the evidence,
     the cause and its rule, what was done, what is still open. Without --window or --incident: the model's
     incidents."""
+    from driftwarden.checks.incidents import local_label
     from driftwarden.config.settings import get_settings, use_store_url
     from driftwarden.flows.reports.postmortems import refresh_incidents
     from driftwarden.flows.sources.labelled import read_labelled
@@ -56,8 +57,24 @@ def postmortem(
 
         t = store.utc(pd.Timestamp(at))
         chosen = [r for r in found if any(w.window_start <= t < w.window_end for w in r.incident.windows)]
-        if not chosen:
-            exit_with_error(f"--window {window}: no incident of {cfg.name} has this window{_known(found)}", 2)
+        if not chosen:  # a calm night is an answer; a night never monitored is a mistake in the option
+            runs = store.latest_runs(
+                store.open_store(get_settings().resolved_store_url()), cfg.name, t - 2 * cfg.window_length,
+                t + pd.Timedelta(microseconds=1),
+            )  # fmt: skip
+            mine = runs[(runs["window_start"].map(store.utc) <= t) & (runs["window_end"].map(store.utc) > t)]
+            if mine.empty:
+                exit_with_error(
+                    f"--window {window}: {cfg.name} has no monitored window at this time (never run; "
+                    f"`driftwarden run` or `driftwarden backfill` it first){_known(found)}", 2,
+                )  # fmt: skip
+            row = mine.iloc[-1]
+            if as_json:
+                print("[]")
+            else:
+                label = local_label(store.utc(row["window_start"]), cfg.window.timezone)
+                out.print(f"{cfg.name}: the window of {label} was monitored ({row['status']}) and had no incident")
+            return
     for r in chosen:
         if as_json:
             print(json.dumps({**r.postmortem.to_json(), **_paths(r, str(config))}, default=str))
@@ -78,17 +95,22 @@ def _paths(r: Any, config: str) -> dict[str, Any]:
 
 
 def _list(found: list[Any], as_json: bool) -> None:
+    from driftwarden.checks.postmortem import iso, local_time
+
     if as_json:
         for r in found:
             i = r.incident
+            tz = i.timezone
             print(
                 json.dumps(
                     {
                         "id": i.id,
                         "state": i.state,
                         "cause": i.cause,
-                        "opened_at": i.opened_at,
-                        "closed_at": i.closed_at,
+                        "first_window": iso(i.first_window, tz),
+                        "last_window": iso(i.last_window, tz),
+                        "opened_at": iso(i.opened_at, tz),
+                        "closed_at": iso(i.closed_at, tz),
                         "title": i.title,
                         "summary": r.postmortem.summary,
                         "html_path": r.html_path,
@@ -107,7 +129,7 @@ def _list(found: list[Any], as_json: bool) -> None:
         i = r.incident
         state = "[bold red]open[/bold red]" if i.state == "open" else "closed"
         table.add_row(
-            escape(i.id), state, escape(i.cause), r.postmortem.facts["opened_at"],
-            r.postmortem.facts["closed_at"] or "—", escape(i.title),
+            escape(i.id), state, escape(i.cause), local_time(i.opened_at, i.timezone),
+            local_time(i.closed_at, i.timezone) if i.closed_at else "—", escape(i.title),
         )  # fmt: skip
     out.print(table)

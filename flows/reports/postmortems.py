@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -108,6 +110,8 @@ def refresh_incidents(
     stored = incident_store.list_incidents(engine, cfg.name).set_index("id")
     private = frozenset(cfg.private_columns)
     costs = _cost_windows(engine, cfg, incidents)
+    uris = {int(r.id): r.report_uri for r in versions.itertuples(index=False)}
+    run_pages = {start: _link(cfg, uris.get(run_id)) for start, run_id in current_run.items()}
     currency = cfg.value.currency if cfg.value is not None else ""
     out, rows = [], []
     for i in incidents:
@@ -120,6 +124,8 @@ def refresh_incidents(
             where_it_fails=fails,
             cost_windows=costs.get(i.id, ()),
             currency=currency,
+            report_paths={w.window_start: link for w in i.windows if (link := run_pages.get(w.window_start))},
+            model_page="../model.html",  # <reports>/<model>/model.html, from <reports>/<model>/postmortems/
         )
         doc = pm.write_postmortem(i, evidence)
         document = doc.to_json()
@@ -234,6 +240,19 @@ def _where_it_fails(
 
 
 # --- from the store's rows to the pure core's data ---------------------------------------------------------
+
+
+def _link(cfg: ModelConfig, target: Any) -> str | None:
+    """A run page as a link from a post-mortem: relative when it sits in the same reports folder (the pages
+    then work from ``file://`` and wherever the folder is served or moved), else its URL as it is."""
+    if not isinstance(target, str) or not target:
+        return None
+    root = get_settings().resolved_reports_dir().rstrip("/") + "/"
+    if target.startswith(root):
+        return quote(posixpath.relpath(target[len(root) :], f"{cfg.name}/{FOLDER}"))
+    if "://" in target:
+        return target
+    return "file://" + quote(target)
 
 
 def _cost_windows(engine: Any, cfg: ModelConfig, incidents: Sequence[inc.Incident]) -> dict[str, tuple[WindowKpi, ...]]:

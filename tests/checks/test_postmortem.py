@@ -182,3 +182,32 @@ def test_the_cost_of_an_incident_is_told_as_the_review_tells_it():
     cheaper = write_postmortem(incident, replace(evidence, cost_windows=_cost_windows(2.0, 5.0), currency="EUR"))
     assert "cost nothing beyond the usual: an estimated 12,000 EUR less" in cheaper.to_markdown()
     assert "cost" not in write_postmortem(incident, evidence).facts  # no value configured: nothing said
+
+
+def test_times_are_in_the_models_zone_numbers_are_grouped_and_links_are_safe():
+    """The policy stores its reason with UTC ISO times and bare numbers: the page says them in the model's zone
+    with thousands separators, the JSON carries ISO times with the zone's offset, and the page links back to
+    the model page and to each window's run page (escaped; a script's scheme is never a link)."""
+    windows = [
+        _window(d, "breach", ["concept_change"], {"kpis": False}, {"concept_change": T0 + timedelta(days=d + 5)})
+        for d in (1, 2)
+    ]
+    reason = f"automatic: roc_auc breached since {(T0 + timedelta(days=1)).isoformat()} (5015 labelled rows)"
+    attempt = RetrainAttempt(T0 + timedelta(days=7), "promoted", "concept_change", reason, 2,
+                             training_rule=f"rows since {(T0 + timedelta(days=1)).isoformat()}+00:00",
+                             rows={"train": 2521, "holdout": 2494})  # fmt: skip
+    [incident] = derive_incidents("churn", windows, [attempt], tz="Europe/Berlin")
+    first, second = (T0 + timedelta(days=d) for d in (1, 2))
+    pages = {first: '../runs/a b".html', second: "javascript:alert(1)"}
+    doc = write_postmortem(incident, Evidence(report_paths=pages, model_page="../model.html"))
+    md = doc.to_markdown()
+    assert "since 2026-05-02 02:00 CEST (5,015 labelled rows)" in md and "T00:00" not in md
+    assert "rows since 2026-05-02 02:00 CEST: 2,521 rows, checked on 2,494 held-out predictions" in md
+    facts = json.loads(json.dumps(doc.to_json()))["facts"]
+    assert facts["opened_at"] == "2026-05-07T02:00:00+02:00" and facts["first_window"] == "2026-05-02T02:00:00+02:00"
+    assert facts["retrains"][0]["as_of"] == "2026-05-08T02:00:00+02:00"
+    assert "since 2026-05-02T02:00:00+02:00" in facts["retrains"][0]["reason"]
+    page = doc.to_html()
+    assert '<a href="../model.html">churn: the model page</a>' in page
+    assert '<a href="../runs/a b&quot;.html">2026-05-02 02:00</a>' in page
+    assert "javascript:" not in page

@@ -5,6 +5,7 @@ in the store, beside the run pages, through the CLI; and a refresh that cannot w
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -80,9 +81,18 @@ def test_the_demo_month_has_one_incident_per_injected_event(demo):
     assert cost["currency"] == "EUR" and cost["windows"] == 6 and cost["extra"] > 100_000
     assert f"The concept change cost an estimated {cost['extra']:,.0f} EUR" in md and "before the retrain" in md
     assert "\n" not in row["summary"] and row["summary"].startswith("credit_risk: concept change")
+    # the policy's UTC times in the model's zone, numbers grouped
+    assert "since 2026-10-19 00:00 CEST (5,015 labelled rows" in md and "T22:00" not in md
+    assert "checked on 2,494 held-out predictions" in md
     html_path = Path(row["html_path"])
     assert html_path.name == f"{CONCEPT}.html" and html_path.parent.name == "postmortems"
     assert html_path.exists() and html_path.with_suffix(".md").read_text() == md
+    # links that work from file://: the model page and each breached night's run page, relative
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', html_path.read_text())
+    assert links[0] == ("../model.html", "credit_risk: the model page")
+    nights = {text: href for href, text in links[1:]}
+    assert sorted(nights) == [f"2026-10-{d}" for d in range(19, 25)]
+    assert all(href.startswith("../") and (html_path.parent / href).resolve().is_file() for href in nights.values())
 
 
 def test_the_cli_lists_and_prints_post_mortems(demo):
@@ -99,8 +109,16 @@ def test_the_cli_lists_and_prints_post_mortems(demo):
     assert json.loads(by_id.stdout)["id"] == CONCEPT
     unknown = runner.invoke(app, ["postmortem", "--config", str(config), "--incident", "nope"])
     assert unknown.exit_code == 2 and "--incident nope" in unknown.output
-    calm = runner.invoke(app, ["postmortem", "--config", str(config), "--window", "2026-10-02"])
-    assert calm.exit_code == 2 and "--window 2026-10-02" in calm.output
+    calm = runner.invoke(app, ["postmortem", "--config", str(config), "--window", "2026-10-03"])
+    assert calm.exit_code == 0 and "window of 2026-10-03 was monitored (ok) and had no incident" in calm.output
+    calm_json = runner.invoke(app, ["postmortem", "--config", str(config), "--window", "2026-10-03", "--json"])
+    assert calm_json.exit_code == 0 and json.loads(calm_json.stdout) == []
+    never = runner.invoke(app, ["postmortem", "--config", str(config), "--window", "2026-09-03"])
+    assert never.exit_code == 2 and "--window 2026-09-03" in never.output and "no monitored window" in never.output
+    facts = json.loads(by_id.stdout)["facts"]  # times in the model's zone, with its offset
+    assert facts["opened_at"] == "2026-10-24T00:00:00+02:00" and facts["closed_at"] == "2026-10-31T00:00:00+01:00"
+    assert facts["first_window"] == "2026-10-19T00:00:00+02:00"
+    assert all(e["at"].endswith(("+01:00", "+02:00")) for e in facts["events"])
 
 
 def test_a_store_without_incidents_gets_them_and_stale_ones_go(demo):
