@@ -68,8 +68,10 @@ def reference_models(cfg: ModelConfig, reference: Reference) -> ReferenceModels:
     once)."""
     if not ((cfg.estimation.enabled and cfg.kpis) or cfg.drift.multivariate):
         return ReferenceModels()
+    # the value matrix is in the key: CBPE's expected costs are fitted from it, so a YAML edit of it refits them
     key = (cfg.name, reference.id, reference.version, cfg.columns.model_dump_json(), cfg.estimation, cfg.drift,
-           tuple((k.metric, k.target) for k in cfg.kpis))  # fmt: skip
+           tuple((k.metric, k.target) for k in cfg.kpis),
+           cfg.value.model_dump_json() if cfg.value is not None else None)  # fmt: skip
     for seen, models in _fitted:
         if seen == key:
             return models
