@@ -5,6 +5,7 @@ its script and font from one copy in the model's reports folder, ``assets/`` (~0
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import os
@@ -91,6 +92,7 @@ def write_page(
     table of what matters. ``note`` is trusted HTML from the caller (the Evidently link, or why there is none);
     everything from data is escaped. Masked and excluded columns (PII) are counted, never named."""
     private = set(cfg.failures.mask) | set(cfg.failures.exclude)
+    metric_rows = _one_per_check(metric_rows)
     rows = [m for m in metric_rows if not _is_private(m, private)]
     hidden = [m for m in metric_rows if _is_private(m, private)]
     verdict = _read_summary(_redact(summary, private))
@@ -110,6 +112,32 @@ def write_page(
     window = _window_words(window_label, cfg.window.timezone)
     title = f"{_STATUS_WORDS.get(verdict.status, 'Run')} · {cfg.name} · {window}"
     return report_files.write_text(path, _render(cfg.name, window, title, verdict, groups, note))
+
+
+def _one_per_check(metric_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each check once. A re-scored window's page is handed the re-score's own rows (fresh: no ``run_id``) and
+    the rows stored for the version it re-scores (with their ``run_id``); where both hold the same check (an
+    estimate, the target's drift) the page shows the re-score's, which are of the labels known now, and among
+    stored rows the latest run's. Rows of one origin are never dropped (a run's rows stand as recorded), and
+    the order stays as handed in. A check is its kind, name, column, segment and role; a column's drift is
+    its column and role whatever the method that measured it (``auto`` may choose another as labels grow)."""
+
+    def origin(m: dict[str, Any]) -> float:
+        run_id = m.get("run_id")
+        return math.inf if run_id is None or run_id != run_id else float(run_id)  # None, NaN: not stored
+
+    def known(v: Any) -> Any:
+        return None if v is None or v != v else v  # NaN: a null read back from the store
+
+    def key(m: dict[str, Any]) -> tuple[Any, ...]:
+        column = known(m.get("column"))
+        name = None if m["kind"] in ("drift", "target_drift") and column else known(m.get("name"))
+        return m["kind"], name, column, known(m.get("segment")) or "all", _details(m).get("role")
+
+    latest: dict[tuple[Any, ...], float] = {}
+    for m in metric_rows:
+        latest[key(m)] = max(latest.get(key(m), -math.inf), origin(m))
+    return [m for m in metric_rows if origin(m) == latest[key(m)]]
 
 
 class _Html(str):
@@ -707,7 +735,7 @@ lets a page opened from disk load a font from its own folder or below (Firefox r
 
 def _evidently_html(cfg: ModelConfig, columns: list[str], cur: pd.DataFrame, ref: pd.DataFrame, out_dir: str) -> str:
     """Evidently's drift report on the sample: a page that loads Evidently's script and font from
-    ``<out_dir>/assets``, or, when those cannot be placed there, Evidently's own self-contained page."""
+    ``<out_dir>/assets``, or, when those cannot be placed there, a page with them inside."""
     snapshot = _drift_snapshot(cfg, columns, cur, ref)
     try:
         script, font = _shared_assets(out_dir)
@@ -716,7 +744,7 @@ def _evidently_html(cfg: ModelConfig, columns: list[str], cur: pd.DataFrame, ref
         log.warning(
             "%s: Evidently's scripts could not be shared in %s (%s); the report embeds them", cfg.name, out_dir, exc
         )
-        return str(snapshot.get_html_str(as_iframe=False))
+        return _linked_page(snapshot, None, None)
 
 
 def _drift_snapshot(cfg: ModelConfig, columns: list[str], cur: pd.DataFrame, ref: pd.DataFrame) -> Any:
@@ -764,11 +792,13 @@ def _shared_assets(out_dir: str) -> tuple[str, str]:
     return hrefs[0], hrefs[1]
 
 
-def _linked_page(snapshot: Any, script: str, font: str) -> str:
+def _linked_page(snapshot: Any, script: str | None, font: str | None) -> str:
     """Evidently's own page (``Snapshot.get_html_str``, i.e. ``render_widgets`` and ``file_html_template``)
-    with its script and font linked, not embedded, and each drill-down graph once: Evidently's page also
-    leaves a copy of every nested widget's graphs inside the widget, which its script never reads (it draws
-    them from the map of graphs), and so holds them twice."""
+    with its script and font linked, not embedded (both ``None``: embedded, Evidently's self-contained page),
+    and each drill-down graph once: Evidently's page also leaves a copy of every nested widget's graphs inside
+    the widget, which its script never reads (it draws them from the map of graphs), and so holds them twice.
+    Its data goes in through ``_data_script``, never through Evidently's own data block, which writes the data's
+    strings into an inline script as they are: a category ``</script><img onerror=...>`` would run."""
     from evidently.legacy.model.dashboard import DashboardInfo
     from evidently.legacy.model.widget import AdditionalGraphInfo, BaseWidgetInfo
     from evidently.legacy.renderers.base_renderer import DetailsInfo
@@ -782,16 +812,51 @@ def _linked_page(snapshot: Any, script: str, font: str) -> str:
         for g in widget.get_additional_graphs()
     ]
     graphs = {f"{i.id}": i.info.dict() if isinstance(i.info, BaseWidgetInfo) else i.info for i in items}
+    dashboard_id = f"metric_{uuid.uuid4().hex}"
+    info = DashboardInfo(name="Report", widgets=[_without_graphs(w) for w in widgets])
+    linked = script is not None and font is not None
     params = TemplateParams(
-        dashboard_id=f"metric_{uuid.uuid4().hex}",
-        dashboard_info=DashboardInfo(name="Report", widgets=[_without_graphs(w) for w in widgets]),
-        additional_graphs=graphs,
-        embed_font=False,
-        embed_lib=False,
+        dashboard_id=dashboard_id,
+        dashboard_info=info,
+        additional_graphs={},
+        embed_font=not linked,
+        embed_lib=not linked,
+        embed_data=False,
         font_file=font,
-        include_js_files=[script],
+        include_js_files=[script] if linked and script else [],
     )
-    return str(file_html_template(params))
+    page = str(file_html_template(params))
+    if page.count(_NO_DATA) != 1:  # a template of another Evidently: never fall back to its unescaped data
+        raise RuntimeError("Evidently's page template has changed: no single place for the report's data")
+    return page.replace(_NO_DATA, _data_script(dashboard_id, info, graphs))
+
+
+_NO_DATA = "<!-- no embedded data -->"
+"""What Evidently's template (``file_html_template``) writes where its data block goes when told not to embed it."""
+
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+"""JSON's escapes for what could end or break out of an inline script (``</script>``, ``<!--``, ``<script``):
+outside its strings JSON has none of these characters, and inside them ``\\u003c`` reads as ``<``, so the data
+is the same (``json.dumps`` already escapes every other character but ASCII, U+2028 and U+2029 among them)."""
+
+
+def _script_json(value: Any) -> str:
+    """``value`` as JSON (Evidently's encoder: numpy and pandas values) that is safe inside an inline ``<script>``."""
+    from evidently.legacy.utils import NumpyEncoder
+
+    return json.dumps(value, cls=NumpyEncoder).translate(_SCRIPT_SAFE)
+
+
+def _data_script(dashboard_id: str, info: Any, graphs: dict[str, Any]) -> str:
+    """The data block of Evidently's template (``file_html_template``: the two variables its script draws from),
+    with every string from the data escaped so that none can close the script or open another."""
+    dashboard = info.dict()
+    for widget in dashboard["widgets"]:  # as ``dashboard_info_to_json``
+        widget.pop("additionalGraphs", None)
+    return (
+        f"<script>\n    var {dashboard_id} = {_script_json(dashboard)};\n"
+        f"    var additional_graphs_{dashboard_id} = {_script_json(graphs)};\n</script>"
+    )
 
 
 def _without_graphs(widget: Any) -> Any:

@@ -12,6 +12,7 @@ import threading
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import fsspec
 import pandas as pd
@@ -21,6 +22,7 @@ from driftwarden.checks.profile import build_profile
 from driftwarden.config.model import ModelConfig
 from driftwarden.flows import files as report_files
 from driftwarden.flows.reports import pages
+from tests.flows.reports.browser import opened
 from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM, agrawal, agrawal_config
 
 LABEL = "2025-02-20T00:00:00+00:00 .. 2025-02-21T00:00:00+00:00"
@@ -166,3 +168,64 @@ def test_put_once_writes_once_and_whole(tmp_path):
     assert report_files.put_once(str(src), dest) is False
     Path(dest).write_bytes(b"half")  # a truncated copy (another tool's): replaced
     assert report_files.put_once(str(src), dest) is True and Path(dest).read_bytes() == src.read_bytes()
+
+
+HOSTILE = ("</script><b>x", "<img src=x onerror=alert(1)>", "<!--<script>")
+"""Category values that, written raw into an inline script, close it and run script or inject elements."""
+
+
+@pytest.fixture(scope="module")
+def hostile() -> tuple[ModelConfig, pd.DataFrame, Any]:
+    """The stream with its categories as strings (so Evidently draws them as category labels), and a window in
+    which production brought ``car`` values made of markup."""
+    frame = agrawal()
+    frame[AGRAWAL_CAT] = frame[AGRAWAL_CAT].astype(str)
+    cfg = ModelConfig.model_validate(agrawal_config())
+    profile = build_profile(frame.iloc[5000:7000], AGRAWAL_NUM, AGRAWAL_CAT)
+    sample = frame.iloc[12000:12400].reset_index(drop=True)
+    for i, value in enumerate(HOSTILE):
+        sample.loc[i * 100 : i * 100 + 99, "car"] = value
+    return cfg, sample, profile
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["linked", "self-contained"])
+def test_a_category_value_runs_no_script_in_the_evidently_page(hostile, tmp_path, monkeypatch, shared):
+    """A value from the data cannot close the page's inline script: no dialog, no injected element, no error;
+    the value reads the same in the page's data and is drawn as text where Evidently shows category values."""
+    if not shared:
+
+        def fail(local: str, uri: str) -> bool:
+            raise PermissionError("read-only")
+
+        monkeypatch.setattr(report_files, "put_once", fail)
+    _write(hostile, str(tmp_path), "w")
+    path = tmp_path / "w-evidently.html"
+    text = path.read_text()
+    assert (len(text) > 3_000_000) is not shared  # the fallback holds Evidently's script, the linked page links it
+    for value in HOSTILE:
+        assert value not in text
+    assert text.lower().count("</script") == 4  # the template's scripts (data, global, Evidently's, the call)
+    block = re.search(r"<script>\n    var metric_\w+ = (.*?)\n</script>", text, re.S)
+    assert block and "<" not in block.group(1)  # no </script, no <!--, no <script inside the data's script
+    info, graphs = _data(text)
+    for value in HOSTILE:  # the same data: ``\u003c`` is ``<`` to JSON and to the script
+        assert value in json.dumps(info, ensure_ascii=False) and value in json.dumps(graphs, ensure_ascii=False)
+
+    dialogs: list[str] = []
+    with opened(path, f"evidently-hostile-categories-{'linked' if shared else 'embedded'}") as seen:
+        page = seen.page
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.reload(wait_until="load")  # again, with the dialogs watched from the start (an onerror fires early)
+        page.wait_for_timeout(500)
+        page.locator("tr", has_text="car").first.locator("button").first.click()  # the column's drill-down
+        page.locator(".js-plotly-plot .xtick").first.wait_for()
+        ticks = page.evaluate(
+            "Array.from(document.querySelectorAll('.js-plotly-plot .xtick text')).map(t => t.textContent)"
+        )
+        injected = page.evaluate("Array.from(document.querySelectorAll('b, img')).map(e => e.outerHTML)")
+        assert page.evaluate("typeof window.drawDashboard") == "function"
+    assert dialogs == [] and injected == [] and seen.errors == []
+    loaded = {Path(unquote(urlparse(u).path)).name for u in seen.external(path.resolve().as_uri())}
+    assert loaded <= ({Path(u).name for u in _links(text)} if shared else set())  # and no <img src=x>
+    # Plotly reads markup in a label as its own formatting (<b> is a bold span of its SVG, not an element)
+    assert "<img src=x onerror=alert(1)>" in ticks and "</script>x" in ticks, ticks

@@ -196,3 +196,62 @@ def test_readable_on_a_phone(cfg, tmp_path):
         width = seen.page.evaluate("document.documentElement.scrollWidth")
     assert not seen.errors and seen.external(path.resolve().as_uri()) == [], (seen.errors, seen.requests)
     assert width <= 390, width
+
+
+def _stored(rows: list[dict[str, Any]], run_id: int) -> list[dict[str, Any]]:
+    """Rows as the re-score reads them back from the store (``store.run_metrics``): with their id and run."""
+    return [
+        {"id": run_id * 100 + i, "run_id": run_id, "column": None, "segment": None, **m} for i, m in enumerate(rows)
+    ]
+
+
+def _estimates(realized: tuple[float, float], labelled: int) -> list[dict[str, Any]]:
+    checks = [
+        EstimateCheck(
+            Estimate(name, 0.9, 0.88, 0.92, 1000, "cbpe"), 0.8, "higher_is_better",
+            on_labelled=Estimate(name, 0.9, 0.88, 0.92, labelled, "cbpe"), realized=value, labelled=labelled,
+            mature=True, kpi_level="breach",
+        )
+        for name, value in zip(("accuracy", "roc_auc"), realized, strict=True)
+    ]  # fmt: skip
+    return records.estimate_metric_rows(checks, "the reference: 5,000 rows")
+
+
+def test_a_rescored_window_shows_each_check_once(cfg, tmp_path):
+    """A re-score hands the page its own rows (KPIs, estimates, target drift of the labels known now) and the
+    rows stored for the version it re-scores, estimates and target drift among them: each check is shown once,
+    the re-score's; a stored row of a check the re-score did not redo (volume, input drift) stays."""
+    volume = VolumeResult(1000, 10, 990.0, False, "1000 rows")
+
+    def target(method: str, value: float | None, drifted: bool | None, rows: int, note: str = "") -> DriftResult:
+        age = ColumnDrift("age", "feature", "wasserstein", 0.02, 0.1, False, 1000)
+        y = ColumnDrift("y", "target", method, value, 0.1 if value is not None else None, drifted, rows, note)
+        return DriftResult((age, y), 0.0, 0.3, False, "0 of 1 features drifted")
+
+    roc_auc = KpiValue("roc_auc", "all", 0.705, 0.68, 0.73, 0.9, "higher_is_better", 400, "breach")
+    kpis = KpiResult((_kpi("all", 0.692, "breach"), roc_auc), 400, 1000, 0.4, True)
+    unlabelled = target("jensenshannon", None, None, 0, "not evaluated: 0 rows < min_rows 300")
+    first = [*records.input_metric_rows(volume, None, unlabelled), *_estimates((0.690, 0.700), 300)]  # no labels yet
+    earlier = _stored(first, 7)
+    own = [
+        *records.kpi_metric_rows(kpis),
+        *records.target_metric_rows(target("chisquare", 0.01, False, 400)),  # another method at more rows
+        *_estimates((0.692, 0.705), 400),
+    ]
+    summary = decide_verdict(kpi_findings(kpis)).summary
+    rows = [*own, *[m for m in earlier if m["kind"] != "kpi"]]  # as ``label_catchup._rescore_page`` hands them
+    page = Path(pages.write_page(str(tmp_path / "r.html"), cfg, LABEL, summary, rows, "")).read_text()
+
+    estimates = _section(page, "estimates")
+    assert estimates.count("<td>accuracy</td>") == 1 and estimates.count("<td>roc_auc</td>") == 1, estimates
+    assert "0.692" in estimates and "0.690" not in estimates and "0.700" not in estimates
+    assert "accuracy and roc_auc" in estimates and "accuracy, roc_auc, accuracy" not in estimates
+    outputs = _section(page, "outputs")
+    assert outputs.count("<td>y</td>") == 1 and "stable" in outputs and "not evaluated" not in outputs, outputs
+    assert "1,000 rows, as expected" in page and ">age<" in _section(page, "drift")  # stored checks not redone
+
+    # stored rows of two versions: the later one's; one origin's rows are never folded together
+    later = _stored(_estimates((0.695, 0.707), 350), 9)
+    both = pages._one_per_check([*_stored(_estimates((0.690, 0.700), 300), 7), *later])
+    assert [m["details"]["realized"] for m in both] == [0.695, 0.707]
+    assert pages._one_per_check(own + own) == own + own
