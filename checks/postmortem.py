@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -319,16 +319,8 @@ def incident_cost_of(incident: Incident, evidence: Evidence) -> tuple[IncidentCo
     )
     what = _COST_WHAT.get(incident.cause, incident.cause.replace("_", " "))
     unit = _unit(incident)
-    if ic.extra + ic.half < 0:  # cheaper than usual: a "cost" below zero reads as a typo
-        span = f"{ic.windows} {unit}" if ic.windows != 1 else f"1 {unit.rstrip('s')}"
-        return ic, (
-            f"{what} cost nothing beyond the usual: an estimated {-ic.extra:,.0f} {evidence.currency} less "
-            f"(95%: {-(ic.extra + ic.half):,.0f} to {-(ic.extra - ic.half):,.0f} less) over {span}"
-        )
-    # what the fix won back is told only of a promoted retrain of the incident, and only when it won some back
     fixed = any(a.outcome == "promoted" for a in incident.attempts)
-    shown = ic if fixed and (ic.recovered or 0.0) > 0 else replace(ic, after=None)
-    return ic, shown.sentence(what, evidence.currency, unit, "before the retrain" if promoted else "")
+    return ic, ic.sentence(what, evidence.currency, unit, "before the retrain" if promoted else "", fixed=fixed)
 
 
 def _n(v: float | int | None) -> str:

@@ -106,16 +106,22 @@ class IncidentCost:
             return None
         return (self.during - self.after) / (self.during - self.baseline)
 
-    def sentence(self, what: str, currency: str, unit: str = "windows", until: str = "") -> str:
+    def sentence(self, what: str, currency: str, unit: str = "windows", until: str = "", fixed: bool = False) -> str:
         """E.g. 'the concept change cost an estimated 41,000 EUR (95%: 38,000 to 44,000) over 6 nights before the
-        retrain; the new model recovered 85% of the loss'."""
-        until = f" {until}" if until else ""
+        retrain; the new model recovered 85% of the loss'. What the new model won back is told only when a retrain
+        of the incident was promoted (``fixed``) and won some back; an incident cheaper than usual says so."""
         span = f"{self.windows} {unit}" if self.windows != 1 else f"1 {unit.rstrip('s')}"
+        if self.extra + self.half < 0:  # cheaper than usual: a "cost" below zero reads as a typo
+            return (
+                f"{what} cost nothing beyond the usual: an estimated {-self.extra:,.0f} {currency} less (95%: "
+                f"{-(self.extra + self.half):,.0f} to {-(self.extra - self.half):,.0f} less) over {span}"
+            )
+        until = f" {until}" if until else ""
         text = (
             f"{what} cost an estimated {self.extra:,.0f} {currency} (95%: {self.extra - self.half:,.0f} to "
             f"{self.extra + self.half:,.0f}) over {span}{until}"
         )
-        if self.recovered is not None:
+        if fixed and self.recovered is not None and self.recovered > 0:
             text += f"; the new model recovered {self.recovered:.0%} of the loss"
         return text
 

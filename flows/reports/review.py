@@ -194,8 +194,8 @@ def gather(
         first, last = _aware(r.first_window, tz), _aware(r.last_window, tz)
         ic = incident_cost(cost_windows, first, last) if cost_windows else None
         until = "before the retrain" if any(first <= t <= last + length for t in promoted_at) else ""
-        sentence = "" if ic is None else ic.sentence(_CAUSE_WORDS.get(r.cause, r.cause.replace("_", " ")),
-                                                       currency, unit, until)  # fmt: skip
+        what = _CAUSE_WORDS.get(r.cause, r.cause.replace("_", " "))
+        sentence = "" if ic is None else ic.sentence(what, currency, unit, until, fixed=bool(until))
         lines.append(IncidentLine(str(r.id), r.cause, r.state, first, last, r.title, r.summary or "", r.html_path,
                                   ic, sentence))  # fmt: skip
     retrains = tuple(

@@ -3,6 +3,7 @@ an incident cost."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pandas as pd
@@ -162,7 +163,14 @@ def test_what_an_incident_cost_and_what_the_fix_won_back():
     assert cost.extra == pytest.approx(6 * 15 * 1000)
     assert cost.half == pytest.approx(((4 * 1000**2) + 2 * 2000**2) ** 0.5)
     assert cost.recovered == pytest.approx(13 / 15)
-    text = cost.sentence("the concept change", "EUR", "nights", "before the retrain")
+    text = cost.sentence("the concept change", "EUR", "nights", "before the retrain", fixed=True)
     assert text.startswith("the concept change cost an estimated 90,000 EUR (95%: ")
     assert "over 6 nights before the retrain; the new model recovered 87% of the loss" in text
+    # what a new model won back is told only of a promoted retrain; an incident cheaper than usual says so
+    assert "recovered" not in cost.sentence("the concept change", "EUR", "nights")
+    cheaper = replace(cost, extra=-5000.0, half=1000.0)
+    assert cheaper.sentence("the input drift", "EUR", "nights", fixed=True) == (
+        "the input drift cost nothing beyond the usual: an estimated 5,000 EUR less (95%: 4,000 to 6,000 less) "
+        "over 6 nights"
+    )
     assert incident_cost(windows, pd.Timestamp("2027-01-01", tz=TZ), pd.Timestamp("2027-01-02", tz=TZ)) is None
