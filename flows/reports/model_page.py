@@ -184,6 +184,10 @@ def _events(cfg: ModelConfig, engine: Any, registry: Registry) -> list[dict[str,
     return sorted(events, key=lambda e: e["at"])
 
 
+def _count(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else "?"
+
+
 def _attempt_figures(a: dict[str, Any]) -> str:
     """The holdout comparison of a retrain in one line: 'holdout roc_auc 0.919 vs champion 0.733 (DeLong ...)'."""
     scores = a.get("holdout_scores") or {}
@@ -191,7 +195,7 @@ def _attempt_figures(a: dict[str, Any]) -> str:
     ch, champ = (scores.get("challenger") or {}).get(metric), (scores.get("champion") or {}).get(metric)
     parts = []
     if isinstance(ch, int | float) and isinstance(champ, int | float):
-        parts.append(f"On {a.get('rows', {}).get('holdout', '?')} holdout rows it never trained on, {metric} "
+        parts.append(f"On {_count(a.get('rows', {}).get('holdout'))} holdout rows it never trained on, {metric} "
                      f"{ch:.3f} (challenger) vs {champ:.3f} (champion)")  # fmt: skip
     if a.get("p_value") is not None:
         parts.append(f"{a.get('test')}: p = {a['p_value']:.2g}")
