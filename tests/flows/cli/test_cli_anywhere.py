@@ -16,7 +16,7 @@ DRIFTWARDEN = Path(sys.executable).parent / "driftwarden"
 SKIPPED = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
 COMMANDS = [
     "validate", "run", "backfill", "history", "failures", "deployments", "mute", "unmute", "ack", "accept", "status",
-    "serve",
+    "postmortem", "report", "errors", "review", "serve",
     "prune", "purge", "demo", "retrain", "score", "promote", "rollback", "alerts", "db", "models",
 ]  # fmt: skip
 """What ``driftwarden --help`` lists, in its order."""
