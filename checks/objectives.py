@@ -12,6 +12,7 @@ the period has not ended): its attainment may change when those windows mature.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -246,6 +247,25 @@ class Attainment:
         }  # fmt: skip
 
 
+def _period_total(judge: KpiConfig, period: Period, windows: Sequence[WindowResult]) -> WindowResult:
+    """A key result held to the period's total: the windows' totals summed (their intervals as independent
+    errors), judged by the KPI rules once every window of the period is evaluated; until then not evaluated,
+    and never met, with the windows that are not."""
+    missing = [w for w in windows if w.level not in EVALUATED or w.value is None]
+    if not windows or missing:
+        why = f"{len(missing)} of the period's {len(windows)} windows not evaluated: its total is not known"
+        return WindowResult(period.start, "not_evaluated", None, None, None, why)
+    total = sum(float(w.value or 0.0) for w in windows)
+    half = math.sqrt(sum(((float(w.upper) - float(w.lower)) / 2) ** 2 for w in windows if w.upper is not None
+                         and w.lower is not None))  # fmt: skip
+    # one total, no streak: the interval rule alone decides (a total beyond the target within its noise warns)
+    level, why = judge_kpi(judge.model_copy(update={"consecutive": 10**6}), total, total - half, total + half,
+                           True, [])  # fmt: skip
+    if level == "warning":
+        why = "the total is beyond the target, but within its 95% interval"
+    return WindowResult(period.start, level, total, total - half, total + half, why)  # type: ignore[arg-type]
+
+
 def attainment(
     kr: KeyResultConfig,
     kpi: KpiConfig,
@@ -265,14 +285,14 @@ def attainment(
     window is judged again against the key result's target by the same rules."""
     target = kpi.target if kr.target is None else kr.target
     judge = kpi.model_copy(update={"target": target})
-    restated = target != kpi.target or kr.per == "window"
+    restated = target != kpi.target or kr.per in ("window", "period")
     as_of_ts = _local(as_of, str(period.start.tz))
     history: list[bool] = []
     results: list[WindowResult] = []
     provisional = period.end > as_of_ts
     seen = set()
     for w in sorted(windows, key=lambda x: x.start):
-        scale = float(w.rows) if kr.per == "window" else 1.0
+        scale = float(w.rows) if kr.per in ("window", "period") else 1.0
         value, lo, hi = (None if x is None else x * scale for x in (w.value, w.lower, w.upper))
         level: Judged = w.level  # type: ignore[assignment]
         why = w.note
@@ -295,6 +315,8 @@ def attainment(
             results.append(WindowResult(start, "missing", None, None, None, "no run stored"))
             provisional = provisional or start + horizon > as_of_ts
     results.sort(key=lambda r: r.start)
+    if kr.per == "period":
+        results = [_period_total(judge, period, results)]
     return Attainment(kr.kpi, target, kr.per, kpi.direction, period, tuple(results), success, provisional)
 
 

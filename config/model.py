@@ -382,9 +382,10 @@ class KeyResultConfig(Strict):
     target: float | None = None
     """The key result's target (default: the KPI's own); judged per window by the KPI rules (the interval wholly
     beyond it, or ``consecutive`` mature windows on the wrong side)."""
-    per: Literal["prediction", "window"] = "prediction"
+    per: Literal["prediction", "window", "period"] = "prediction"
     """``cost`` only: ``window`` holds each window's total (the cost per prediction times its predictions, the
-    interval likewise) to the target, e.g. 3,000 EUR a night."""
+    interval likewise) to the target, e.g. 3,000 EUR a night; ``period`` holds the review period's total, e.g.
+    20,000 EUR a week (judged once the period's every window is evaluated)."""
 
 
 class ObjectiveConfig(Strict):
@@ -562,8 +563,8 @@ class ModelConfig(Strict):
                 key = f"objectives.{i}.key_results.{j}"
                 if kr.kpi not in metrics:
                     raise ValueError(f"{key}.kpi: {kr.kpi!r} is not among kpis {list(metrics)}")
-                if kr.per == "window" and kr.kpi != "cost":
-                    raise ValueError(f"{key}.per: window totals are for the cost KPI only")
+                if kr.per in ("window", "period") and kr.kpi != "cost":
+                    raise ValueError(f"{key}.per: window and period totals are for the cost KPI only")
         return self
 
     def _check_retrain(self) -> None:

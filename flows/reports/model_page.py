@@ -349,7 +349,13 @@ def _objectives_section(cfg: ModelConfig, history: History, out: str) -> str:
                 cls = "bad" if k.attained is False else ""
                 verdict += " (provisional: labels still arriving)" if k.provisional else ""
                 side = "≥" if k.direction == "higher_is_better" else "≤"
-                per = f" a {r.unit.rstrip('s')}" if k.per == "window" else ""
+                per = (
+                    f" a {r.unit.rstrip('s')}"
+                    if k.per == "window"
+                    else f" a {r.period.kind}"
+                    if k.per == "period"
+                    else ""
+                )
                 rows.append(
                     f"<tr class='{cls}'><td>{label}</td><td>{html.escape(o.objective)}</td>"
                     f"<td>{html.escape(k.kpi)} {side} {k.target:,.6g}{html.escape(per)}</td><td>{share}</td>"

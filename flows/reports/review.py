@@ -273,8 +273,8 @@ def to_markdown(review: Review, cfg: ModelConfig) -> str:
         out += ["| key result | attainment | met | missed | not evaluated | verdict |", "|---|---|---|---|---|---|"]
         for k in o.key_results:
             money = k.kpi == "cost"
-            unit = f" {review.currency} a {review.unit.rstrip('s')}" if k.per == "window" else (
-                f" {review.currency} a prediction" if money else "")  # fmt: skip
+            per = {"window": review.unit.rstrip("s"), "period": p.kind, "prediction": "prediction"}[k.per]
+            unit = f" {review.currency} a {per}" if money else ""
             what = f"{k.kpi} {_side(k.direction)} {_fmt(k.target, money)}{unit}"
             share = "n/a" if k.attainment is None else f"{k.attainment:.0%} ({len(k.met)} of {k.evaluated})"
             apart = ", ".join(f"{_day(w.start, hourly)} {w.level.replace('_', ' ')}" for w in k.not_evaluated) or "-"

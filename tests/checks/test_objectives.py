@@ -140,6 +140,23 @@ def test_a_window_total_of_the_cost_and_the_period_total():
     total = period_total(windows, p)
     assert total.total == pytest.approx(7 * 15_000) and total.half == pytest.approx(2500 * 7**0.5)
     assert summarize(cost, windows, p).value == pytest.approx(6.0)
+    # the week's total held to a weekly target: 105,000 (+-6,614) is within 140,000 and beyond 100,000
+    week = KeyResultConfig(kpi="cost", target=140_000, per="period")
+    met = attainment(week, cost, windows, p, p.end + timedelta(days=30), timedelta(days=5))
+    assert met.attainment == 1.0 and len(met.windows) == 1 and met.windows[0].value == pytest.approx(105_000)
+    assert met.windows[0].upper == pytest.approx(105_000 + 2500 * 7**0.5)
+    over = attainment(week.model_copy(update={"target": 95_000}), cost, windows, p, p.end + timedelta(days=30),
+                      timedelta(days=5))  # fmt: skip
+    assert over.attainment == 0.0 and over.windows[0].level == "breach"
+    # beyond 100,000 within its noise: a warning by the interval rule (one total has no streak to wait for)
+    near = attainment(week.model_copy(update={"target": 100_000}), cost, windows, p, p.end + timedelta(days=30),
+                      timedelta(days=5))  # fmt: skip
+    assert near.windows[0].level == "warning" and "within its 95% interval" in near.windows[0].why
+    # one night still waiting for its labels: the week's total is not known, so it is neither met nor missed
+    waiting = windows[:-1] + [_w(grid[-1], timedelta(days=1), "pending", 6.0, mature=False)]
+    open_ = attainment(week, cost, waiting, p, p.end + timedelta(days=2), timedelta(days=5))
+    assert open_.attainment is None and open_.windows[0].level == "not_evaluated" and open_.provisional
+    assert "1 of the period's 7 windows not evaluated" in open_.windows[0].why
 
 
 def test_what_an_incident_cost_and_what_the_fix_won_back():
