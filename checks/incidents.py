@@ -96,6 +96,16 @@ class RetrainAttempt:
     training_rule: str | None = None
     champion_before: int | None = None
     champion_after: int | None = None
+    decided: datetime | None = None
+    """When a challenger that waited for its shadow windows was decided (data time); None: decided at once."""
+    shadow_windows: int = 0
+    """The windows after the holdout it waited for (0: judged on the retrain's holdout alone)."""
+    shadow_reason: str | None = None
+    """Why it expired, or what it still waits for."""
+
+    @property
+    def ended(self) -> datetime:
+        return self.decided or self.as_of
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RetrainAttempt | None:
@@ -104,6 +114,7 @@ class RetrainAttempt:
         if when is None:
             return None
         p = d.get("p_value")
+        shadow = d.get("shadow") or {}
         return cls(
             as_of=when,
             outcome=d.get("outcome"),
@@ -119,6 +130,9 @@ class RetrainAttempt:
             training_rule=d.get("training_rule"),
             champion_before=d.get("champion_before"),
             champion_after=d.get("champion_after"),
+            decided=_naive_utc(shadow.get("decided_as_of")),
+            shadow_windows=int(shadow.get("windows") or 0),
+            shadow_reason=shadow.get("reason"),
         )
 
 
@@ -304,17 +318,32 @@ def _attempt_events(a: RetrainAttempt) -> list[Event]:
     started = Event(a.as_of, "retrain_started", f"retrain started: {a.reason}".rstrip(": "))
     if not a.outcome:
         return [started]
+    events = [started]
+    if a.shadow_windows:
+        events.append(
+            Event(
+                a.as_of,
+                "retrain_started",
+                f"the retrained model v{a.version} passed on the retrain's holdout and waits for the labels of "
+                f"{a.shadow_windows} later window(s) before any promotion",
+            )
+        )
+    if a.outcome == "pending":
+        return events
+    where = " on the windows after its holdout" if a.shadow_windows else ""
     if a.outcome == "promoted":
-        text = f"the retrained model v{a.version} was promoted to champion"
+        text = f"the retrained model v{a.version} was promoted to champion{where}"
     elif a.outcome == "kept":
-        text = "the retrained model did not beat the champion, which was kept"
+        text = f"the retrained model did not beat the champion{where}, which was kept"
     elif a.outcome == "refused":
         text = "the retrain was refused before training"
+    elif a.outcome == "expired":
+        text = f"the retrained model v{a.version} expired without a decision: {a.shadow_reason or 'no windows came'}"
     else:
         text = f"the retrain ended: {a.outcome}"
-    if a.reasons:
+    if a.reasons and a.outcome != "expired":
         text += f" ({'; '.join(a.reasons)})"
-    return [started, Event(a.as_of, "retrain_ended", text)]
+    return [*events, Event(a.ended, "retrain_ended", text)]
 
 
 def _cleared_words(cause: str, by: datetime | None, tz: str) -> str:

@@ -314,7 +314,9 @@ def incident_cost_of(incident: Incident, evidence: Evidence) -> tuple[IncidentCo
     if ic is None:
         return None
     promoted = any(
-        a.outcome == "promoted" and incident.first_window <= a.as_of <= incident.last_window_end
+        a.outcome == "promoted"
+        and incident.first_window <= a.ended
+        and (incident.closed_at is None or a.ended <= incident.closed_at)  # a shadow promotion ends it later
         for a in incident.attempts
     )
     what = _COST_WHAT.get(incident.cause, incident.cause.replace("_", " "))
@@ -640,6 +642,12 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
         pending = [a for a in incident.attempts if not a.outcome]
         if pending:
             stands.append("A retrain has started and has not ended yet.")
+        waiting = [a for a in incident.attempts if a.outcome == "pending"]
+        if waiting:
+            stands.append(
+                f"The retrained model v{waiting[-1].version} waits for the labels of the next window(s) before it "
+                "may be promoted."
+            )
     sections.append(Section("Where it stands", (), tuple(stands)))
     timeline = tuple((_when(e.at, tz), e.text) for e in incident.events if not _mentions(e.text, private))
     sections.append(Section("Timeline", table=Table(("when", "what"), timeline)))
@@ -740,7 +748,13 @@ def _attempt_words(a: RetrainAttempt, tz: str) -> list[str]:
         ch = (a.scores.get("challenger") or {}).get(metric)
         champ = (a.scores.get("champion") or {}).get(metric)
         base = (a.scores.get("baseline") or {}).get(metric)
-        line = f"On the holdout, {metric}: retrained model {_v(ch)} against the champion's {_v(champ)}"
+        on = (
+            f"On {_n((a.rows or {}).get('shadow'))} labelled rows of the windows after its holdout (scored by the "
+            "champion, never trained on, no part in the decision to retrain)"
+            if a.decided and a.outcome in ("promoted", "kept")
+            else "On the holdout"
+        )
+        line = f"{on}, {metric}: retrained model {_v(ch)} against the champion's {_v(champ)}"
         if base is not None:
             line += f" (a baseline scores {_v(base)})"
         if a.test:
@@ -748,6 +762,14 @@ def _attempt_words(a: RetrainAttempt, tz: str) -> list[str]:
         out.append(line + ".")
     if a.outcome == "promoted":
         out.append(f"Outcome: promoted; the retrained model v{a.version} became the champion.")
+    elif a.outcome == "pending":
+        out.append(
+            f"Outcome: pending; v{a.version} passed on the holdout and waits, not served, for the labels of "
+            f"{a.shadow_windows} later window(s): the holdout is the window whose breach started the retrain, where "
+            "the champion's score is low by selection."
+        )
+    elif a.outcome == "expired":
+        out.append(f"Outcome: expired without a decision: {a.shadow_reason or 'its shadow windows never came'}.")
     elif a.outcome:
         why = f": {'; '.join(a.reasons)}" if a.reasons else ""
         out.append(f"Outcome: {a.outcome}{why}.")
@@ -766,6 +788,8 @@ def _attempt_json(a: RetrainAttempt, tz: str) -> dict[str, Any]:
         "scores": {k: dict(v) for k, v in a.scores.items()},
         "reasons": [localize_times(r, tz, as_iso=True) for r in a.reasons],
         "training_rule": localize_times(a.training_rule, tz, as_iso=True) if a.training_rule else None,
+        "shadow_windows": a.shadow_windows,
+        "decided": None if a.decided is None else iso(a.decided, tz),
     }
 
 

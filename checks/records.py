@@ -260,10 +260,14 @@ def window_json(
             multivariate = dict(found.iloc[0]["details"])
     retrain = None
     if not metric_rows.empty:
-        decided = metric_rows[metric_rows["kind"] == "retrain"]
+        rows = metric_rows[metric_rows["kind"] == "retrain"]
+        decided = rows[rows["name"] == "decision"]
         if not decided.empty:
             d = decided.iloc[0]["details"]
             retrain = {"started": bool(decided.iloc[0]["value"]), "reason": d.get("reason"), "cause": d.get("cause")}
+        promoted = rows[rows["name"] == "promotion"]
+        if not promoted.empty:  # a pending challenger's state as this run found it (waiting, promoted, ...)
+            retrain = {**(retrain or {}), "promotion": dict(promoted.iloc[0]["details"])}
     return {
         "model": run["model"],
         "window_start": _iso(run["window_start"], tz),

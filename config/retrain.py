@@ -39,10 +39,15 @@ class PromotionConfig(Strict):
     metric: str | None = None
     """The KPI the challenger must win on (default: the model's first KPI)."""
     margin: float = Field(0.01, ge=0)
-    """The challenger's holdout value must beat the champion's by at least this (in the KPI's units), the
-    gain beyond it shown by the paired test. The holdout is usually a window whose breach started the
-    retrain, where the champion's score is low by selection: with equal models, a reviewer's simulation
-    promoted 24% of challengers at margin 0 and 9% at 0.01 (accuracy, 500 rows), 1.6% at 0.02."""
+    """The challenger's value must beat the champion's by at least this (in the KPI's units), the gain beyond
+    it shown by the paired test, on the retrain's holdout and again on the shadow windows."""
+    shadow_windows: int = Field(1, ge=0, le=52)
+    """The promotion is decided on this many labelled windows after the retrain's holdout, scored by the
+    champion, which neither trained the challenger nor took part in the decision to retrain (more are
+    taken until ``holdout.min_rows`` rows are labelled). Until their labels mature the challenger waits,
+    registered but not served (``pending``); the first monitoring run that has them decides. 0: decide at
+    once on the retrain's holdout, usually a window whose breach started the retrain, where the champion's
+    score is low by selection (``benchmarks/promotion.py`` measures what that costs)."""
     p_value: float = Field(0.05, gt=0, lt=1)
     """The paired test (McNemar for accuracy, a paired bootstrap otherwise) must be significant at this level."""
     tolerance: float = Field(0.01, ge=0)

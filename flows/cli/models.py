@@ -60,8 +60,19 @@ def retrain(
 
 
 def _print_attempt(a: dict[str, Any]) -> None:
-    colour = {"promoted": "green", "kept": "yellow", "refused": "yellow", "failed": "red"}.get(a["outcome"], "white")
+    colour = {"promoted": "green", "kept": "yellow", "refused": "yellow", "failed": "red", "pending": "cyan"}.get(
+        a["outcome"], "white"
+    )
     out.print(f"[{colour}]{a['outcome'].upper()}[/{colour}] {a.get('model', '')}: {escape(a.get('reason') or '')}")
+    shadow = a.get("shadow") or {}
+    if a["outcome"] == "pending":
+        out.print(
+            f"  v{a.get('version')} passed on the retrain's holdout and waits, registered but not served: the "
+            f"first monitoring run with the labels of {shadow.get('windows')} window(s) after "
+            f"{str(shadow.get('after'))[:16]} UTC decides (expires {str(shadow.get('deadline'))[:16]} UTC)"
+        )
+    elif a.get("judged_on"):
+        out.print(f"  judged on {escape(a['judged_on'])}")
     if a.get("error"):
         out.print(f"  error: {escape(a['error'])}")
     if a.get("training_rule"):
@@ -122,21 +133,47 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
         exit_with_error("--config is required (the model's YAML file)", 2)
     registry = _registry(config)
     champion = registry.aliases().get("champion")
-    table = Table("version", "created", "parent", "promotion KPI (challenger / champion)", "p", "decision")
+    table = Table(
+        "version", "created", "parent", "state", "promotion KPI (challenger / champion)", "p", "decision"
+    )  # fmt: skip
+    # A version's state comes from the attempt that trained it: a shadow decision rewrites that record.
+    attempts = {a.get("version"): a for a in registry.attempts() if a.get("version") is not None}
     for v in registry.versions():
         m = v.meta
-        scores = m.get("holdout_scores") or {}
+        attempt = attempts.get(v.number, {})
+        shadow = attempt.get("shadow") or {}
+        decided = shadow.get("scores") is not None  # judged on its shadow windows: those figures are the verdict
+        scores = (shadow.get("scores") if decided else m.get("holdout_scores")) or {}
         metric = m.get("promotion_metric")
         pair = " / ".join(_f(scores.get(k, {}).get(metric)) for k in ("challenger", "champion") if k in scores)
+        reasons = (shadow.get("reasons") if decided else None) or m.get("decision") or [m.get("reason", "")]
+        if shadow.get("state") == "pending":
+            reasons = [f"waits for {shadow.get('windows')} shadow window(s) after {str(shadow.get('after'))[:16]}"]
+        elif shadow.get("reason"):
+            reasons = [shadow["reason"]]
         table.add_row(
             f"v{v.number}" + (" (champion)" if v.number == champion else ""),
             str(m.get("created_at", ""))[:19],
             "" if m.get("parent") is None else f"v{m['parent']}",
-            f"{metric}: {pair}" if metric else "registered by hand",
-            _f(m.get("p_value"), ".2g"),
-            escape((m.get("decision") or [m.get("reason", "")])[0]),
+            _state(v.number, champion, attempt),
+            (f"{metric}: {pair}" + (" (shadow)" if decided else "")) if metric else "registered by hand",
+            _f(shadow.get("p_value") if decided else m.get("p_value"), ".2g"),
+            escape(str(reasons[0])),
         )
     out.print(table)
+
+
+def _state(number: int, champion: Any, attempt: dict[str, Any]) -> str:
+    """pending, promoted, refused or expired (a retrain's challenger), champion or registered (by hand)."""
+    shadow = (attempt.get("shadow") or {}).get("state")
+    if shadow:
+        return str(shadow)
+    outcome = attempt.get("outcome")
+    if outcome == "promoted":
+        return "promoted"
+    if outcome == "kept":
+        return "refused"
+    return "champion" if number == champion else "registered"
 
 
 def _f(v: Any, spec: str = ".4f") -> str:

@@ -375,7 +375,9 @@ def print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, s
     table.add_column("causes", overflow="fold", min_width=12)
     table.add_column("flagged on", no_wrap=True)
     daily = cfg.window_length.total_seconds() >= 86400
-    retrained = any((s.get("retrain") or {}).get("attempt") for s in summaries)
+    retrained = any(
+        (s.get("retrain") or {}).get("attempt") or (s.get("retrain") or {}).get("promotion") for s in summaries
+    )
     if retrained:
         table.add_column("retrain")
     if expected is not None:
@@ -398,7 +400,7 @@ def print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, s
             (s.get("status_since") or "")[:10] if st == "breach" else "",
         ]
         if retrained:
-            cells.append(_retrain_cell((s.get("retrain") or {}).get("attempt")))
+            cells.append(_retrain_cell(s.get("retrain")))
         if expected is not None:
             cells.append(expected.get(s["window_start"]) or "")
         if attempts:
@@ -408,15 +410,26 @@ def print_table(cfg: Any, summaries: list[dict[str, Any]], expected: dict[str, s
     out.print(table)
 
 
-def _retrain_cell(attempt: dict[str, Any] | None) -> str:
-    if not attempt:
-        return ""
-    outcome = attempt.get("outcome")
-    if outcome == "promoted":
-        return f"[green]v{attempt.get('version')} promoted[/green]"
-    if outcome == "kept":
-        return f"[yellow]v{attempt.get('version')} refused[/yellow]"
-    return f"[red]{outcome}[/red]"
+def _retrain_cell(retrain: dict[str, Any] | None) -> str:
+    """The retrain a window started, and a pending challenger this window's run decided."""
+    retrain = retrain or {}
+    cells = []
+    decided = retrain.get("promotion") or {}
+    if decided.get("state") in ("promoted", "refused", "expired"):
+        colour = "green" if decided["state"] == "promoted" else "yellow"
+        cells.append(f"[{colour}]v{decided.get('version')} {decided['state']} (shadow)[/{colour}]")
+    attempt = retrain.get("attempt")
+    if attempt:
+        outcome = attempt.get("outcome")
+        if outcome == "promoted":
+            cells.append(f"[green]v{attempt.get('version')} promoted[/green]")
+        elif outcome == "kept":
+            cells.append(f"[yellow]v{attempt.get('version')} refused[/yellow]")
+        elif outcome == "pending":
+            cells.append(f"[cyan]v{attempt.get('version')} pending[/cyan]")
+        else:
+            cells.append(f"[red]{outcome}[/red]")
+    return "; ".join(cells)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

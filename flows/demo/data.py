@@ -244,5 +244,6 @@ def promotion_night(cfg: ModelConfig, tz: str) -> int | None:
     promoted = [a for a in Registry(cfg).attempts() if a.get("outcome") == "promoted"]
     if not promoted:
         return None
-    as_of = pd.Timestamp(promoted[0]["as_of"]).tz_convert(tz)
+    decided = (promoted[0].get("shadow") or {}).get("decided_as_of")  # after its shadow windows
+    as_of = pd.Timestamp(decided or promoted[0]["as_of"]).tz_convert(tz)
     return (as_of.normalize().tz_localize(None) - START).days + 1

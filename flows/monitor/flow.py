@@ -21,6 +21,7 @@ from driftwarden.flows.monitor import label_catchup, missed_windows
 from driftwarden.flows.monitor import tasks as monitor_tasks
 from driftwarden.flows.notify import delivery as alerts
 from driftwarden.flows.reports import model_page, postmortems
+from driftwarden.flows.retrain import shadow as retrain_shadow
 from driftwarden.flows.retrain import trigger as retrain_trigger
 from driftwarden.flows.scoring.flow import predict_window
 from driftwarden.flows.sources.labelled import read_labelled
@@ -101,6 +102,8 @@ def monitor_window(
     attempt = _Attempt(cfg, store_url, window, trigger, started, as_of)
     lock = _lock_window(attempt, send_alerts)
     try:
+        # A challenger waiting for its shadow windows is decided first, so that a promotion serves this window
+        promotion = retrain_shadow.decide_pending(cfg, store_url, as_of)
         if cfg.retrain.scoring.enabled:  # batch scoring: the champion scores the window if nobody has yet
             predict_window(cfg, window)
         reference = monitor_tasks.ensure_reference(cfg, store_url)
@@ -126,6 +129,7 @@ def monitor_window(
         metric_rows += records.multivariate_metric_rows(inputs.multivariate)
         metric_rows += records.estimate_metric_rows(estimated, models.fitted_on)
         metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)
+        metric_rows += retrain_shadow.promotion_rows(promotion)
         draw = evidently or any(f.level != "note" for f in verdict.findings)  # a finding: its page is drawn
         report = monitor_tasks.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started, draw)
         run = monitor_tasks.run_record(cfg, window, trigger, started, as_of, reference, kpis, verdict, report)

@@ -135,13 +135,21 @@ class Registry:
         if not self.fs.exists(folder):
             return []
         files = sorted(str(p) for p in self.fs.ls(folder, detail=False) if str(p).endswith(".json"))
-        return [self._read_json(p) for p in files]
+        # ``record`` names the file, so that a pending attempt's decision can be written into it later
+        return [{**self._read_json(p), "record": p.rsplit("/", 1)[-1]} for p in files]
+
+    def pending(self) -> dict[str, Any] | None:
+        """The attempt whose challenger waits for its shadow windows (at most one: a newer retrain supersedes)."""
+        waiting = [a for a in self.attempts() if a.get("outcome") == "pending"]
+        return waiting[-1] if waiting else None
 
     def last_attempt_time(self) -> datetime | None:
-        """When the last retraining that produced a verdict (promoted or kept) or crashed happened, in data time
-        (its ``as_of``: a replay of history has its own clock): a trainer that crashes is not run again every
-        night. A refused attempt (too few rows yet, another retraining running) starts no cooldown."""
-        done = [a for a in self.attempts() if a.get("outcome") in ("promoted", "kept", "failed") and a.get("as_of")]
+        """When the last retraining that produced a challenger (promoted, kept, pending or expired) or crashed
+        happened, in data time (its ``as_of``: a replay of history has its own clock): a trainer that crashes is
+        not run again every night. A refused attempt (too few rows yet, another retraining running) starts no
+        cooldown."""
+        verdicts = ("promoted", "kept", "failed", "pending", "expired")  # pending: it waits, no second one meanwhile
+        done = [a for a in self.attempts() if a.get("outcome") in verdicts and a.get("as_of")]
         if not done:
             return None
         return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in done)
@@ -221,10 +229,21 @@ class Registry:
         self.set_champion(stack[-2], reason, rollback=True)
         return stack[-2]
 
-    def record_attempt(self, attempt: dict[str, Any]) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    def record_attempt(self, attempt: dict[str, Any]) -> str:
+        """Keep an attempt's record; returns its name (``record``)."""
+        name = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.json"
         self.fs.makedirs(self._path("attempts"), exist_ok=True)
-        self.fs.pipe(self._path("attempts", f"{stamp}.json"), json.dumps(attempt, indent=2, default=str).encode())
+        self.fs.pipe(self._path("attempts", name), json.dumps(attempt, indent=2, default=str).encode())
+        return name
+
+    def update_attempt(self, record: str, attempt: dict[str, Any]) -> None:
+        """Rewrite an attempt's record (a pending challenger's decision), in one rename."""
+        if "/" in record or not record.endswith(".json") or not self.fs.exists(self._path("attempts", record)):
+            raise RegistryError(f"model {self.model} has no attempt record {record!r}")
+        body = {k: v for k, v in attempt.items() if k != "record"}
+        tmp = self._path("attempts", f".{uuid.uuid4().hex}.tmp")
+        self.fs.pipe(tmp, json.dumps(body, indent=2, default=str).encode())
+        self.fs.mv(tmp, self._path("attempts", record))
 
     def export(self, number: int, target: str) -> str:
         """Copy a version's model file to ``target`` (a path or fsspec URL), e.g. where a server picks it up."""

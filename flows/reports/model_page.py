@@ -172,6 +172,26 @@ def _events(cfg: ModelConfig, engine: Any, registry: Registry) -> list[dict[str,
         outcome = a.get("outcome") or "started"
         events.append({"at": at, "kind": "retrain", "text": f"retrain started: {a.get('reason', '')}"})
         figures = _attempt_figures(a)
+        shadow = a.get("shadow") or {}
+        if shadow:  # it passed on the retrain's holdout, then waited for windows that did not choose the champion
+            held = _attempt_figures({**a, **(a.get("retrain_holdout") or {}), "held": True})
+            events.append(
+                {
+                    "at": at,
+                    "kind": "retrain",
+                    "text": f"v{a.get('version')} passed on the retrain's holdout ({held}) and waits for "
+                    f"{shadow.get('windows')} shadow window(s) of labels before any promotion",
+                }
+            )
+            if shadow.get("decided_as_of"):
+                at = utc(shadow["decided_as_of"])
+            if outcome == "expired":
+                events.append(
+                    {"at": at, "kind": "refusal", "text": f"v{a.get('version')} expired: {shadow.get('reason')}"}
+                )
+                continue
+        if outcome == "pending":
+            continue
         if outcome == "promoted":
             events.append({"at": at, "kind": "promotion", "text": f"v{a.get('version')} promoted. {figures}".strip()})
         elif outcome in ("refused", "rejected", "kept"):
@@ -194,7 +214,12 @@ def _attempt_figures(a: dict[str, Any]) -> str:
     metric = a.get("metric")
     ch, champ = (scores.get("challenger") or {}).get(metric), (scores.get("champion") or {}).get(metric)
     parts = []
-    if isinstance(ch, int | float) and isinstance(champ, int | float):
+    shadow = a.get("shadow") or {}
+    if isinstance(ch, int | float) and isinstance(champ, int | float) and shadow.get("scores") and not a.get("held"):
+        parts.append(f"On {_count(shadow.get('rows'))} rows of the shadow windows after its holdout (never trained "
+                     f"on, no part in the retrain's decision), {metric} {ch:.3f} (challenger) vs {champ:.3f} "
+                     "(champion)")  # fmt: skip
+    elif isinstance(ch, int | float) and isinstance(champ, int | float):
         parts.append(f"On {_count(a.get('rows', {}).get('holdout'))} holdout rows it never trained on, {metric} "
                      f"{ch:.3f} (challenger) vs {champ:.3f} (champion)")  # fmt: skip
     if a.get("p_value") is not None:

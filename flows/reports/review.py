@@ -188,12 +188,19 @@ def gather(
         else "windows"
     )
     attempts = _attempts(cfg)
-    promoted_at = [_aware(a["as_of"], tz) for a in attempts if a.get("outcome") == "promoted" and a.get("as_of")]
+    promoted_at = [
+        _aware((a.get("shadow") or {}).get("decided_as_of") or a["as_of"], tz)  # a shadow promotion: when decided
+        for a in attempts
+        if a.get("outcome") == "promoted" and a.get("as_of")
+    ]
     lines = []
     for r in incidents:
         first, last = _aware(r.first_window, tz), _aware(r.last_window, tz)
         ic = incident_cost(cost_windows, first, last) if cost_windows else None
-        until = "before the retrain" if any(first <= t <= last + length for t in promoted_at) else ""
+        # a promotion between the incident's first window and its close ended it (a shadow one is decided days
+        # after the retrain, often after the last breached window)
+        closed = None if r.closed_at is None or pd.isna(r.closed_at) else _aware(r.closed_at, tz)
+        until = "before the retrain" if any(first <= t and (closed is None or t <= closed) for t in promoted_at) else ""
         what = _CAUSE_WORDS.get(r.cause, r.cause.replace("_", " "))
         sentence = "" if ic is None else ic.sentence(what, currency, unit, until, fixed=bool(until))
         lines.append(IncidentLine(str(r.id), r.cause, r.state, first, last, r.title, r.summary or "", r.html_path,

@@ -13,6 +13,7 @@ from driftwarden.config.loader import ConfigError
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import runtime
 from driftwarden.flows.registry.versions import Registry
+from driftwarden.flows.retrain import shadow
 from driftwarden.flows.retrain import tasks as retrain_tasks
 from driftwarden.flows.store import locks
 
@@ -50,8 +51,12 @@ def retrain_model(
         retrain_tasks.keep_training_samples(
             cfg, store_url, plan
         )  # retention keeps them while a model trained on them exists
-        export_error = retrain_tasks.promote(cfg, registry, version, comparison) if comparison.promote else None
-        attempt = retrain_tasks.finish(attempt, context, plan, comparison, version)
+        shadow.supersede_pending(registry, as_of_ts)
+        # A challenger that passed on the holdout waits for windows that did not choose the champion's low score
+        waits = shadow.shadow_terms(cfg, list(plan.holdout_windows)) if cfg.retrain.promotion.shadow_windows else None
+        promote_now = comparison.promote and waits is None
+        export_error = retrain_tasks.promote(cfg, registry, version, comparison) if promote_now else None
+        attempt = retrain_tasks.finish(attempt, context, plan, comparison, version, waits)
         if export_error:
             attempt["export_error"] = export_error
     except (PlanError, locks.WindowBusy) as exc:

@@ -328,15 +328,31 @@ def _notify(cfg: ModelConfig, number: int, reasons: list[str], scores: dict[str,
 
 
 def finish(
-    attempt: dict[str, Any], context: RetrainDecision, plan: TrainingPlan, comparison: Comparison, version: Version
+    attempt: dict[str, Any],
+    context: RetrainDecision,
+    plan: TrainingPlan,
+    comparison: Comparison,
+    version: Version,
+    shadow: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The attempt's record. ``shadow``: the challenger passed on the retrain's holdout and now waits for its
+    shadow windows (``pending``); without it, the holdout decided."""
+    waits = shadow is not None and comparison.promote
+    judged_on = (
+        "the retrain's holdout, then the shadow windows after it"
+        if waits
+        else "the retrain's holdout: the latest mature window, usually one whose breach started the retrain, "
+        "where the champion's score is low by selection"
+    )
     return {
         **attempt,
-        "outcome": "promoted" if comparison.promote else "kept",
+        "outcome": "pending" if waits else "promoted" if comparison.promote else "kept",
+        "judged_on": judged_on,
+        **({"shadow": shadow} if waits else {}),
         "cause": context.cause,
         "since": None if context.since is None else str(context.since),
         "version": version.number,
-        "champion_after": version.number if comparison.promote else attempt["champion_before"],
+        "champion_after": version.number if comparison.promote and not waits else attempt["champion_before"],
         "training_rule": plan.note,
         "rows": {"train": len(plan.train), "holdout": len(plan.holdout), "failure_samples": plan.failures_added},
         "holdout_scores": comparison.scores,

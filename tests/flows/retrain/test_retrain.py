@@ -24,16 +24,24 @@ ROWS_PER_DAY = 2000
 START = pd.Timestamp("2024-01-01", tz="UTC")
 
 
-def _retimed() -> pd.DataFrame:
-    """The stream at 2,000 rows a day: days 0-4 follow the old concept, days 5-9 the new one."""
+def _retimed(revert_from: int | None = None) -> pd.DataFrame:
+    """The stream at 2,000 rows a day: days 0-4 follow the old concept, days 5-9 the new one; with
+    ``revert_from``, the old concept is back from that day on (old-concept rows again, under new ids)."""
     df = agrawal()
+    if revert_from is not None:
+        keep = revert_from * ROWS_PER_DAY
+        back = df.iloc[10_000 - (len(df) - keep) : 10_000].copy()  # the last rows before the change
+        back["row"] = back["row"] + 100_000
+        df = pd.concat([df.iloc[:keep], back], ignore_index=True)
+        df["timestamp"] = START + pd.to_timedelta(df.index * 86_400 / ROWS_PER_DAY, unit="s")
+        return df
     df["timestamp"] = START + pd.to_timedelta(df["row"] * 86_400 / ROWS_PER_DAY, unit="s")
     return df
 
 
-def _setup(folder: Path, **retrain: object) -> tuple[Path, pd.DataFrame]:
+def _setup(folder: Path, revert_from: int | None = None, **retrain: object) -> tuple[Path, pd.DataFrame]:
     folder.mkdir(parents=True, exist_ok=True)
-    df = _retimed()
+    df = _retimed(revert_from)
     features = AGRAWAL_NUM + AGRAWAL_CAT
     df[["row", "timestamp", *features]].to_csv(folder / "features.csv", index=False)
     labels = df[["row", "y"]].assign(labelled_at=df["timestamp"] + pd.Timedelta(hours=6))
@@ -96,19 +104,34 @@ def test_concept_change_retrains_promotes_and_recovers(tmp_path, dw_home):
     assert nights[5]["retrain"]["started"] is False and "1 of 2" in nights[5]["retrain"]["reason"]
     assert nights[6]["retrain"]["started"] is True
     attempt = nights[6]["retrain"]["attempt"]
-    assert attempt["outcome"] == "promoted" and attempt["champion_after"] == 2, attempt
+    # It beat the champion on its holdout (day 6, a window whose breach started the retrain), so it waits,
+    # registered but not served, for a window that did not choose the champion's low score: day 7, scored by
+    # v1, whose labels night 8's run knows. That run decides first, then scores its own night with v2.
+    assert attempt["outcome"] == "pending" and attempt["champion_after"] == 1, attempt
     assert attempt["p_value"] < 1e-6
-    # Later windows are scored by the promoted model and recover.
-    assert all(a > 0.9 for a in accuracy[7:]), accuracy
-    assert [n["status"] for n in nights[7:]] == ["ok"] * 3
+    assert nights[7]["retrain"]["promotion"]["state"] == "waiting"  # day 7 not scored yet when night 7 began
+    decided = nights[8]["retrain"]["promotion"]
+    assert decided["state"] == "promoted" and decided["version"] == 2 and decided["p_value"] < 1e-6, decided
+    assert decided["rows"] == ROWS_PER_DAY
+    assert accuracy[7] < 0.6 and all(a > 0.9 for a in accuracy[8:]), accuracy
+    assert [n["status"] for n in nights[8:]] == ["ok"] * 2
     registry = Registry(_load(path))
+    [record] = registry.attempts()
+    assert record["outcome"] == "promoted" and record["champion_after"] == 2
+    assert record["shadow"]["state"] == "promoted" and record["shadow"]["windows_used"] == [
+        str(START + pd.Timedelta(days=7)).replace(" ", "T")
+    ]
+    assert record["retrain_holdout"]["holdout_scores"]["champion"]["accuracy"] < 0.6  # the trigger window, as context
+    assert record["shadow"]["scores"]["challenger"]["accuracy"] > 0.9
+    listing = CliRunner().invoke(app, ["models", "--config", str(path)])
+    assert listing.exit_code == 0 and "promoted" in listing.output and "(shadow)" in listing.output, listing.output
     v2 = registry.version(2).meta
     day = lambda d: str(START + pd.Timedelta(days=d))  # noqa: E731
     assert v2["training_windows"] == [day(5)] and v2["holdout_windows"] == [day(6)]
     assert v2["holdout_scores"]["champion"]["accuracy"] < 0.6 < 0.9 < v2["holdout_scores"]["challenger"]["accuracy"]
     written = pd.read_parquet(tmp_path / "agrawal" / "predictions")
     assert set(written["model_version"]) == {"v1", "v2"}
-    assert (written[written["timestamp"] >= START + pd.Timedelta(days=7)]["model_version"] == "v2").all()
+    assert (written[written["timestamp"] >= START + pd.Timedelta(days=8)]["model_version"] == "v2").all()
     # After the promotion the drift reference is the holdout scored by the new champion: a new version.
     from driftwarden.config.settings import get_settings
     from driftwarden.flows import store
@@ -127,8 +150,37 @@ def _load(path: Path):
 
 
 @pytest.mark.slow
+def test_a_challenger_that_won_only_on_its_holdout_is_refused_on_the_shadow_windows(tmp_path, dw_home):
+    """A change that passes (days 5-6 follow a new concept, the old one is back from day 7): the challenger
+    trained on day 5 wins on day 6, the window whose breach started the retrain, and loses on day 7, the window
+    after it. Decided at once it would have been promoted; judged on day 7 it is refused and v1 stays."""
+    path, _ = _setup(tmp_path / "agrawal", revert_from=7)
+    _register(path)
+    nights = [_night(path, day) for day in range(10)]
+    assert [n["status"] for n in nights[5:7]] == ["breach", "breach"]
+    attempt = nights[6]["retrain"]["attempt"]
+    assert attempt["outcome"] == "pending", attempt
+    decided = nights[8]["retrain"]["promotion"]
+    assert decided["state"] == "refused" and decided["version"] == 2, decided
+    registry = Registry(_load(path))
+    assert registry.aliases()["champion"] == 1
+    [record] = registry.attempts()
+    assert record["outcome"] == "kept" and record["shadow"]["state"] == "refused"
+    assert record["retrain_holdout"]["holdout_scores"]["challenger"]["accuracy"] > 0.9  # it did win there
+    assert record["shadow"]["scores"]["challenger"]["accuracy"] < record["shadow"]["scores"]["champion"]["accuracy"]
+    assert [n["status"] for n in nights[7:]] == ["ok"] * 3  # v1 serves the old concept, back
+    written = pd.read_parquet(tmp_path / "agrawal" / "predictions")
+    assert set(written["model_version"]) == {"v1"}
+    listing = CliRunner().invoke(app, ["models", "--config", str(path)])
+    assert listing.exit_code == 0 and "refused" in listing.output, listing.output
+    # The next retrain may start once it is decided: the policy no longer waits for it.
+    assert "waits for its shadow windows" not in nights[9]["retrain"]["reason"]
+
+
+@pytest.mark.slow
 def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home):
-    path, _ = _setup(tmp_path / "agrawal", auto=False)
+    # decided at once, on the retrain's holdout: the record says that window selected the champion's low score
+    path, _ = _setup(tmp_path / "agrawal", auto=False, promotion={"shadow_windows": 0})
     raw = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump({**raw, "failures": {"mask": ["row"]}}))  # the failure log keeps id tokens
     _register(path)
@@ -148,6 +200,7 @@ def test_manual_retrain_registry_commands_and_a_tampered_model(tmp_path, dw_home
     assert result.exit_code == 0, result.output
     attempt = json.loads(result.output.strip().splitlines()[-1])
     assert attempt["outcome"] == "promoted" and attempt["cause"] == "concept_change", attempt
+    assert "low by selection" in attempt["judged_on"]
     assert attempt["as_of"].startswith("2024-01-09"), attempt["as_of"]
     # The failure samples v2 was trained on are kept by retention, found by their tokens.
     import sqlalchemy as sa
@@ -237,6 +290,7 @@ def test_a_crashed_training_never_touches_the_champion_and_the_webhook_hears_of_
             trainer="tests.flows.retrain.test_retrain:broken_trainer",
             webhook_url="${PROMOTION_HOOK}",
             export_path=str(tmp_path / "serving" / "model.skops"),
+            promotion={"shadow_windows": 0},
         )
         _register(path)
         for day in range(5, 7):

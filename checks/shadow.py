@@ -1,0 +1,69 @@
+"""Which windows judge a pending challenger, and whether they are ready (pure).
+
+A retrain's holdout is the most recent mature window, usually one whose breach started the retrain: the
+champion's score there is low by selection, so a challenger judged there alone is promoted too often. The
+windows after the holdout were not mature when the retrain decided (else they would have been held out), so
+neither their rows nor their labels chose the champion's low score or trained the challenger: the promotion is
+decided there, once their labels have matured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ShadowWindow:
+    start: datetime
+    end: datetime
+    rows: int
+    """Predictions the champion made in the window."""
+    labelled: int
+    """Of them, with a label known as of the deciding run."""
+    mature: bool
+    """Label coverage at ``label_maturity``, or the label horizon has passed (no more labels will come)."""
+
+
+@dataclass(frozen=True)
+class ShadowPlan:
+    state: Literal["ready", "waiting", "expired"]
+    windows: tuple[ShadowWindow, ...]
+    """The windows that judge (ready) or will judge (waiting) the challenger."""
+    labelled: int
+    reason: str
+    """In plain words: what is awaited, or why it expired."""
+
+
+def shadow_deadline(holdout_end: datetime, windows: int, length: timedelta, horizon: timedelta) -> datetime:
+    """After this, a challenger still waiting expires: three times the windows it needs plus twice the label
+    horizon (a feed that went quiet must not leave a candidate pending for ever, and block retraining)."""
+    return holdout_end + windows * length * 3 + 2 * horizon
+
+
+def shadow_plan(
+    windows: Sequence[ShadowWindow], wanted: int, min_rows: int, as_of: datetime, deadline: datetime
+) -> ShadowPlan:
+    """The first ``wanted`` windows with predictions after the holdout, and more while fewer than ``min_rows``
+    of their rows are labelled; ready when every one of them is mature and the rows suffice."""
+    taken: list[ShadowWindow] = []
+    labelled = 0
+    for w in sorted((w for w in windows if w.rows > 0), key=lambda w: w.start):
+        if len(taken) >= wanted and labelled >= min_rows:
+            break
+        taken.append(w)
+        labelled += w.labelled
+    immature = [w for w in taken if not w.mature]
+    if len(taken) >= wanted and labelled >= min_rows and not immature:
+        return ShadowPlan("ready", tuple(taken), labelled, f"{len(taken)} window(s), {labelled:,} labelled rows")
+    if len(taken) < wanted:
+        need = f"{wanted - len(taken)} more window(s) with predictions after the holdout"
+    elif immature:
+        need = f"the labels of {len(immature)} window(s) from {immature[0].start:%Y-%m-%d %H:%M} to mature"
+    else:
+        need = f"{min_rows - labelled:,} more labelled rows (retrain.holdout.min_rows {min_rows})"
+    if as_of >= deadline:
+        return ShadowPlan("expired", tuple(taken), labelled, f"still waiting at {deadline:%Y-%m-%d %H:%M} for {need}")
+    return ShadowPlan("waiting", tuple(taken), labelled, f"waiting for {need}")
