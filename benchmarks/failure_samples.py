@@ -209,7 +209,8 @@ class Trial:
 
 def failure_log(world: World, window: np.ndarray, upto: int) -> pd.DataFrame:
     """The failure samples the nightly runs of windows ``change..upto`` logged by the end of window ``upto``,
-    as the retrain reads them back (features, target, id, the start of the window they were logged in)."""
+    as the retrain reads them back (features, target, id, the start of the window they were logged in).
+    Wrong predictions only: the windows after these changes pass validation, so no rows of failed checks."""
     cfg, c = world.cfg, world.cfg.columns
     logged: dict[tuple[str, str], dict[str, Any]] = {}
     for w in range(world.change, upto + 1):
@@ -348,7 +349,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20, help="seeds per world (at least 2)")
     ap.add_argument("--river", type=Path, default=None, help="folder of the shared river streams (SEA)")
-    ap.add_argument("--later", type=int, default=10, help="demo: nights after the retrain's night scored")
+    ap.add_argument(
+        "--later",
+        type=int,
+        default=10,
+        help="demo: nights of the new concept after the month (every night after the retrain's is scored)",
+    )
     ap.add_argument("--quick", action="store_true", help="a smoke run: 2 seeds, a small demo, no SEA")
     args = ap.parse_args()
     seeds = 2 if args.quick else max(2, args.seeds)
