@@ -378,7 +378,7 @@ def _window_evidence(
     failures = {str(r.reason): int(r.n) for r in mine.itertuples(index=False)}
     return pm.WindowEvidence(
         start, summary, findings, figures["kpis"], figures["validation"], figures["drift"], failures,
-        figures["volume"], figures["estimates"],
+        figures["volume"], figures["estimates"], figures["segment_drift"],
     )  # fmt: skip
 
 
