@@ -274,8 +274,9 @@ class ProfileBuilder:
             text = as_category_text(chunk[col])
             self._nulls[col] += int(text.isna().sum())
             _count_into(counts, text)
-        for col, seg in self._segments.items():
-            seg.add(chunk, col, keys, self._seg_numeric, self._seg_categorical)
+        for col, seg in self._segments.items():  # the column itself is one category within each of its values
+            numeric = [c for c in self._seg_numeric if c != col]
+            seg.add(chunk, col, keys, numeric, [c for c in self._seg_categorical if c != col])
 
     def finish(self) -> ReferenceProfile:
         categorical = {col: _categorical(counts, self._nulls[col], self._rows) for col, counts in self._counts.items()}

@@ -110,8 +110,10 @@ class SegmentSketches:
 
 def segment_sketches(profile: ReferenceProfile, segments: list[str], features: list[str]) -> dict[str, SegmentSketches]:
     """Empty sketches of every segment column the profile has values for."""
-    return {
-        col: SegmentSketches.for_profile(profile.segments[col], features) for col in segments if col in profile.segments
+    return {  # a segment column's own values are one category within each value: not measured there
+        col: SegmentSketches.for_profile(profile.segments[col], [f for f in features if f != col])
+        for col in segments
+        if col in profile.segments
     }
 
 

@@ -52,7 +52,7 @@ def test_a_run_with_segments_stores_their_drift_and_keeps_the_verdict(tmp_path, 
     runs = store.latest_runs(engine, "segmented")
     rows = store.run_metrics(engine, [int(i) for i in runs["id"]], kind="segment_drift")
     rows = rows.merge(runs[["id", "window_start"]], left_on="run_id", right_on="id")
-    assert set(rows["segment"]) == {"c=a", "c=b", "c=c"} and set(rows["column"]) == {"x1", "x2", "c"}
+    assert set(rows["segment"]) == {"c=a", "c=b", "c=c"} and set(rows["column"]) == {"x1", "x2"}
     hit = rows[rows["passed"] == False]  # noqa: E712 (a column of booleans from the store)
     assert set(zip(hit["segment"], hit["column"], strict=True)) == {("c=b", "x2")}
     assert set(hit["window_start"]) == {store.utc(START + 2 * DAY)}
@@ -61,6 +61,9 @@ def test_a_run_with_segments_stores_their_drift_and_keeps_the_verdict(tmp_path, 
 
     page = Path(with_[-1]["report"].removeprefix("file://")).read_text()
     assert "Drift per segment" in page and "Inputs drifted in c=b (x2)" in page
+    model = (Path(with_[-1]["report"].removeprefix("file://")).parent / "model.html").read_text()
+    table = model[model.index("<h3>Drift per segment</h3>") :]
+    assert "<td>c=b</td>" in table and "<td>x2</td>" in table and "2 of 2" in table
 
 
 def test_declaring_segments_makes_a_new_reference_and_an_old_profile_is_rebuilt() -> None:
