@@ -263,7 +263,7 @@ class ProfileBuilder:
         self._segment_values = segment_values
 
     def add(self, chunk: pd.DataFrame) -> None:
-        missing = [c for c in [*self._numeric, *self._counts, *self._segments] if c not in chunk.columns]
+        missing = [c for c in [*self._numeric, *self._counts] if c not in chunk.columns]
         if missing:
             raise ValueError(f"reference data lacks columns {missing}")
         keys = self._rng.random(len(chunk))
@@ -275,6 +275,8 @@ class ProfileBuilder:
             self._nulls[col] += int(text.isna().sum())
             _count_into(counts, text)
         for col, seg in self._segments.items():  # the column itself is one category within each of its values
+            if col not in chunk.columns:  # a reference without it: no value profiled, drift per segment says so
+                continue
             numeric = [c for c in self._seg_numeric if c != col]
             seg.add(chunk, col, keys, numeric, [c for c in self._seg_categorical if c != col])
 

@@ -124,10 +124,12 @@ def decide_segment_drift(
     across all of them together."""
     rules = cfg.model_copy(update={"min_rows": cfg.segment_min_rows})
     measured: list[tuple[str, str, int, ColumnMeasure]] = []
+    unprofiled = []
     for col in segments:
         profiled = profile.segments.get(col)
         found = sketches.get(col)
-        if profiled is None or found is None:
+        if profiled is None or found is None or not profiled.values:
+            unprofiled.append(col)
             continue
         for value, per in found.sketches.items():
             ref = profiled.values[value]
@@ -146,7 +148,8 @@ def decide_segment_drift(
     cells = []
     for seg, feat, ref_rows, m in measured:
         if m.value is None or m.method is None:
-            cells.append(SegmentCell(seg, feat, "none", None, None, None, m.rows, ref_rows, m.note))
+            note = m.note.replace("< min_rows", "< drift.segment_min_rows")
+            cells.append(SegmentCell(seg, feat, "none", None, None, None, m.rows, ref_rows, note))
         elif m.method.yields == "p_value":
             rejected, level = family[f"{seg}\x00{feat}"]
             cells.append(SegmentCell(seg, feat, m.method.key, m.value, level, rejected, m.rows, ref_rows, m.note))
@@ -168,4 +171,6 @@ def decide_segment_drift(
     note = f"{len(evaluated)} of {len(cells)} segment value x feature cells evaluated"
     if hit:
         note += "; drifted: " + "; ".join(f"{seg}: {', '.join(f)}" for seg, f in hit.items())
+    if unprofiled:
+        note += f"; not evaluated, no value in the reference's profile: {', '.join(unprofiled)}"
     return SegmentDrift(result.cells, left, note)

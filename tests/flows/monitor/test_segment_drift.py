@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -38,10 +39,15 @@ def test_a_run_with_segments_stores_their_drift_and_keeps_the_verdict(tmp_path, 
     preds = pd.read_csv(tmp_path / "predictions.csv", parse_dates=["ts"])
     late = (preds["ts"] >= START + 2 * DAY) & (preds["c"] == "b")
     preds.loc[late, "x2"] += 1.5  # one feature of one segment value moves in the last two windows
+    rng = np.random.default_rng(0)
+    preds["channel"] = rng.choice(["web", "app"], len(preds))  # a segment column that is no feature
     preds.to_csv(tmp_path / "predictions.csv", index=False)
+    ref = pd.read_csv(tmp_path / "reference.csv")
+    ref.assign(channel=rng.choice(["web", "app"], len(ref))).to_csv(tmp_path / "reference.csv", index=False)
     cfg = yaml.safe_load(plain.read_text())
     seg = tmp_path / "segmented.yaml"
-    seg.write_text(yaml.safe_dump({**cfg, "name": "segmented", "segments": ["c"], "drift": {"segment_min_rows": 100}}))
+    declared = {"segments": ["c", "channel"], "drift": {"segment_min_rows": 100}}
+    seg.write_text(yaml.safe_dump({**cfg, "name": "segmented", **declared}))
 
     without, with_ = backfill(plain, 3), backfill(seg, 3)
     assert [(d["status"], d["causes"], d["summary"]) for d in without] == [
@@ -52,8 +58,10 @@ def test_a_run_with_segments_stores_their_drift_and_keeps_the_verdict(tmp_path, 
     runs = store.latest_runs(engine, "segmented")
     rows = store.run_metrics(engine, [int(i) for i in runs["id"]], kind="segment_drift")
     rows = rows.merge(runs[["id", "window_start"]], left_on="run_id", right_on="id")
-    assert set(rows["segment"]) == {"c=a", "c=b", "c=c"} and set(rows["column"]) == {"x1", "x2"}
-    hit = rows[rows["passed"] == False]  # noqa: E712 (a column of booleans from the store)
+    assert set(rows["segment"]) == {"c=a", "c=b", "c=c", "channel=web", "channel=app"}
+    assert set(rows[rows["segment"].str.startswith("c=")]["column"]) == {"x1", "x2"}
+    assert set(rows[rows["segment"].str.startswith("channel=")]["column"]) == {"x1", "x2", "c"}
+    hit = rows[(rows["passed"] == False) & rows["segment"].str.startswith("c=")]  # noqa: E712 (booleans from the store)
     assert set(zip(hit["segment"], hit["column"], strict=True)) == {("c=b", "x2")}
     assert set(hit["window_start"]) == {store.utc(START + 2 * DAY)}
     assert store.run_metrics(engine, [int(i) for i in store.latest_runs(engine, "shapes")["id"]],
