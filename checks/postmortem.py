@@ -587,14 +587,14 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
     drifted_segments = _segment_drift(windows, private)
     if drifted_segments:
         top = drifted_segments[0]
-        words = f"Inputs drifted most in {top['segment']}: {', '.join(top['features'])}"
+        words = (
+            f"Inputs drifted most in {top['segment']}: {', '.join(top['features'])} ({top['windows']} of {n} windows)"
+        )
         others = [f"{d['segment']} ({', '.join(d['features'])})" for d in drifted_segments[1:4]]
         words += f"; also in {'; '.join(others)}" if others else ""
         more = len(drifted_segments) - 1 - len(others)
         words += f" and {more} more segment value{'s' if more != 1 else ''}" if more > 0 else ""
-        evidence_bullets.append(
-            f"{words} (drift per segment value, in {top['windows']} of {n} windows for the first; informational)."
-        )
+        evidence_bullets.append(f"{words}. Drift per segment value is informational: it does not decide the cause.")
     for metric in breached_kpis:
         est = [k for w in windows for k in w.estimates if k.metric == metric and k.value is not None]
         if est:
@@ -740,9 +740,9 @@ def _segment_drift(windows: Sequence[WindowEvidence], private: frozenset[str]) -
             effect[f.column] = max(effect.get(f.column, 0.0), f.effect)
         features = sorted(effect, key=lambda c: -effect[c])
         window_count = len({f.window_start for f in items})
-        out.append({"segment": segment, "features": features, "windows": window_count, "effect": max(effect.values())})
-    out.sort(key=lambda d: (-len(d["features"]), -d["windows"], -d["effect"], d["segment"]))
-    return out
+        out.append((max(effect.values()), {"segment": segment, "features": features, "windows": window_count}))
+    out.sort(key=lambda x: (-len(x[1]["features"]), -x[1]["windows"], -x[0], x[1]["segment"]))
+    return [d for _, d in out]
 
 
 def _where_it_fails(report: SliceReport, private: frozenset[str]) -> Section:
