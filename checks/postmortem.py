@@ -73,6 +73,22 @@ class DriftFigure:
 
 
 @dataclass(frozen=True)
+class SegmentDriftFigure:
+    """A feature that drifted in the rows of one segment value (``column=value``) of a window."""
+
+    window_start: datetime
+    segment: str
+    column: str
+    method: str
+    value: float | None
+    threshold: float | None
+
+    @property
+    def effect(self) -> float:
+        return DriftFigure(self.window_start, self.column, self.method, self.value, self.threshold, True).effect
+
+
+@dataclass(frozen=True)
 class Finding:
     check: str
     level: str
@@ -95,6 +111,8 @@ class WindowEvidence:
     """The volume check's note when it failed (``40 rows, below the floor of 504 ...``)."""
     estimates: tuple[KpiFigure, ...] = ()
     """The KPIs estimated from the model's confidence (before or beside the labels)."""
+    segment_drift: tuple[SegmentDriftFigure, ...] = ()
+    """The features that drifted per segment value (informational: no part of the verdict)."""
 
 
 @dataclass(frozen=True)
@@ -568,6 +586,17 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
                 for mean, seg, lab, b, tot, _ in carrying
             ]
             evidence_bullets.append(f"The segments that carry the {metric} breach, worst first: {'; '.join(parts)}.")
+    drifted_segments = _segment_drift(windows, private)
+    if drifted_segments:
+        top = drifted_segments[0]
+        words = (
+            f"Inputs drifted most in {top['segment']}: {', '.join(top['features'])} ({top['windows']} of {n} windows)"
+        )
+        others = [f"{d['segment']} ({', '.join(d['features'])})" for d in drifted_segments[1:4]]
+        words += f"; also in {'; '.join(others)}" if others else ""
+        more = len(drifted_segments) - 1 - len(others)
+        words += f" and {more} more segment value{'s' if more != 1 else ''}" if more > 0 else ""
+        evidence_bullets.append(f"{words}. Drift per segment value is informational: it does not decide the cause.")
     for metric in breached_kpis:
         est = [k for w in windows for k in w.estimates if k.metric == metric and k.value is not None]
         if est:
@@ -693,12 +722,35 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
     }
     if fails is not None:
         facts["where_it_fails"] = fails.to_json()
+    if drifted_segments:
+        facts["segment_drift"] = drifted_segments
     if cost is not None:
         facts["cost"] = {"currency": evidence.currency, **cost[0].to_json(), "sentence": cost[1]}
     links = {_day(start, tz): href for start, href in evidence.report_paths.items() if start in mine}
     return PostMortem(incident.id, incident.model, incident.cause, incident.state, incident.title,
                       _words(summary, tz), tuple(_reworded(s, tz) for s in sections), facts, links,
                       evidence.model_page)  # fmt: skip
+
+
+def _segment_drift(windows: Sequence[WindowEvidence], private: frozenset[str]) -> list[dict[str, Any]]:
+    """The segment values whose features drifted in the incident's windows: most drifted features first, then
+    most windows; each feature ranked by its largest drift against its threshold."""
+    figures = [
+        f
+        for w in windows
+        for f in w.segment_drift
+        if f.column not in private and _segment_column(f.segment) not in private
+    ]
+    out = []
+    for segment, items in _group(figures, lambda f: f.segment).items():
+        effect: dict[str, float] = {}
+        for f in items:
+            effect[f.column] = max(effect.get(f.column, 0.0), f.effect)
+        features = sorted(effect, key=lambda c: -effect[c])
+        window_count = len({f.window_start for f in items})
+        out.append((max(effect.values()), {"segment": segment, "features": features, "windows": window_count}))
+    out.sort(key=lambda x: (-len(x[1]["features"]), -x[1]["windows"], -x[0], x[1]["segment"]))
+    return [d for _, d in out]
 
 
 def _where_it_fails(report: SliceReport, private: frozenset[str]) -> Section:
@@ -817,7 +869,7 @@ def _to_close(cause: str) -> str:
 def evidence_rows(rows: Sequence[Mapping[str, Any]], window_start: datetime) -> dict[str, Any]:
     """A window's KPI, validation and drift figures from its stored metric rows (dicts of the ``metrics``
     table, ``details`` parsed)."""
-    kpis, validation, drift, estimates, volume = [], [], [], [], []
+    kpis, validation, drift, estimates, volume, segments = [], [], [], [], [], []
     for r in rows:
         d = r.get("details") or {}
         kind = r.get("kind")
@@ -875,7 +927,19 @@ def evidence_rows(rows: Sequence[Mapping[str, Any]], window_start: datetime) -> 
                     r.get("passed") is False,
                 )  # fmt: skip
             )
+        elif kind == "segment_drift" and r.get("passed") is False and r.get("column") and r.get("segment"):
+            segments.append(
+                SegmentDriftFigure(
+                    window_start,
+                    str(r.get("segment")),
+                    str(r.get("column")),
+                    str(r.get("name")),
+                    _num(r.get("value")),
+                    _num(r.get("threshold")),
+                )  # fmt: skip
+            )
     return {
+        "segment_drift": tuple(segments),
         "kpis": tuple(kpis),
         "validation": tuple(validation),
         "drift": tuple(drift),

@@ -10,6 +10,7 @@ import pandas as pd
 
 from driftwarden.checks.drift import DriftResult
 from driftwarden.checks.drift.multivariate import MultivariateDrift
+from driftwarden.checks.drift.results import SegmentDrift
 from driftwarden.checks.estimation.compare import EstimateCheck
 from driftwarden.checks.kpis import KpiResult
 from driftwarden.checks.validation import ExpectationOutcome, ValidationResult
@@ -67,6 +68,45 @@ def input_metric_rows(
                 "details": {"role": "dataset", "note": drift.note},
             }
         )
+        if drift.segments is not None:
+            rows += segment_metric_rows(drift.segments)
+    return rows
+
+
+def segment_metric_rows(found: SegmentDrift) -> list[dict[str, Any]]:
+    """Drift per segment value (kind ``segment_drift``, ``segment`` is ``column=value``): one row a cell, and one
+    a segment column whose window had values left out (``name`` left_out, ``column`` the segment column)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": "segment_drift",
+            "name": c.method,
+            "column": c.column,
+            "segment": c.segment,
+            "value": c.value,
+            "threshold": c.threshold,
+            "passed": None if c.drifted is None else not c.drifted,
+            "details": {"role": "feature", "rows": c.rows, "reference_rows": c.reference_rows, "note": c.note},
+        }
+        for c in found.cells
+    ]
+    rows += [
+        {
+            "kind": "segment_drift",
+            "name": "left_out",
+            "column": o.column,
+            "segment": f"{o.column}=*",
+            "value": o.rows,
+            "passed": None,
+            "details": {
+                "role": "left_out",
+                "values": o.values,
+                "rows": o.rows,
+                "note": f"{o.values:,} value{'s' if o.values != 1 else ''} of {o.column} ({o.rows:,} rows) not "
+                f"evaluated: not among the reference's {o.cap} most frequent",
+            },
+        }
+        for o in found.left_out
+    ]
     return rows
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from driftwarden.checks.drift import Role
 from driftwarden.checks.drift.multivariate import ReconstructionSum
+from driftwarden.checks.drift.segments import SegmentSketches, segment_sketches
 from driftwarden.checks.estimation import Tally
 from driftwarden.checks.failures import failure_candidates
 from driftwarden.checks.profile import ReferenceProfile
@@ -106,6 +107,8 @@ class ScanResult:
     """The window's rows summed for its estimated KPIs (None: nothing to estimate)."""
     reconstruction: ReconstructionSum | None = None
     """The window's reconstruction errors summed for its multivariate drift (None: not measured)."""
+    segments: dict[str, SegmentSketches] = field(default_factory=dict)
+    """Per segment column, the features' sketches per profiled value (empty: no segments profiled)."""
 
 
 @dataclass
@@ -231,6 +234,7 @@ class ScanPart:
     """The columns of the chunks read."""
     estimation: Tally | None = None
     reconstruction: ReconstructionSum | None = None
+    segments: dict[str, SegmentSketches] = field(default_factory=dict)
 
     def merge(self, other: ScanPart) -> None:
         """Add the part of the rows read right after these."""
@@ -247,6 +251,8 @@ class ScanPart:
             self.earlier[key].merge(part)
         for name, sketch in other.sketches.items():
             self.sketches[name].merge(sketch)
+        for name, seg in other.segments.items():
+            self.segments[name].merge(seg)
         self.ids.merge(other.ids)
         if other.validation is not None:
             if self.validation is None:
@@ -258,9 +264,10 @@ class ScanPart:
     def detached(self) -> ScanPart:
         """This part with its sketches' edges left out (``merge`` does not read them): what travels."""
         sketches = {name: sketch.detached() for name, sketch in self.sketches.items()}
+        segments = {name: seg.detached() for name, seg in self.segments.items()}
         return ScanPart(
             self.sample_rows, self.window, self.earlier, sketches, self.ids, self.validation, self.sample, self.columns,
-            self.estimation, self.reconstruction,
+            self.estimation, self.reconstruction, segments,
         )  # fmt: skip
 
 
@@ -304,6 +311,8 @@ class WindowScan:
         for name, role in drift_columns(cfg, profile):
             self._roles[name] = role
             self._blank[name] = new_sketch(profile.numeric.get(name) or profile.categorical[name])
+        features = [name for name, role in self._roles.items() if role == "feature"]
+        self._segments = segment_sketches(profile, cfg.segments, features)
         self._sample_rows = sample_rows
         self._seed = int(
             _splitmix(np.array([seed ^ (start.value & 0xFFFFFFFFFFFFFFFF)], dtype=np.uint64))[0]
@@ -318,6 +327,7 @@ class WindowScan:
             {s: _Part(self._slim) for s in self._earlier},
             {name: sketch.empty() for name, sketch in self._blank.items()},
             _Columns([self._cfg.columns.id]),
+            segments={name: seg.empty() for name, seg in self._segments.items()},
         )
 
     def scan(self, chunk: pd.DataFrame) -> ScanPart:
@@ -350,6 +360,7 @@ class WindowScan:
         if self._validator is None:
             self._validator = BatchValidator(cfg, self._profile)
         sketching = [_pool().submit(sketch.add, rows[name]) for name, sketch in part.sketches.items()]
+        sketching += [_pool().submit(seg.add, rows, name) for name, seg in part.segments.items()]
         try:
             part.validation = self._validator.part(rows)
             values = self._values(rows)
@@ -394,4 +405,4 @@ class WindowScan:
         reconstruction = state.reconstruction
         if reconstruction is None and self._pca is not None:
             reconstruction = ReconstructionSum()
-        return ScanResult(window, validation, sketches, sample, earlier, estimation, reconstruction)
+        return ScanResult(window, validation, sketches, sample, earlier, estimation, reconstruction, state.segments)

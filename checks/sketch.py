@@ -96,13 +96,13 @@ class NumericSketch:
         return new
 
     @classmethod
-    def for_profile(cls, ref: NumericProfile) -> NumericSketch:
-        """Edges at every reference point; a continuous column also gets a uniform grid of GRID bins over
+    def for_profile(cls, ref: NumericProfile, grid: int = GRID) -> NumericSketch:
+        """Edges at every reference point; a continuous column also gets a uniform grid of ``grid`` bins over
         the reference's range (F_ref stays constant between edges), so that no bin is wide in a sparse tail."""
         values = ref.values()
         edges = np.unique(values)
         if len(edges) > FEW_VALUES:
-            edges = np.union1d(edges, np.linspace(edges[0], edges[-1], GRID + 1))
+            edges = np.union1d(edges, np.linspace(edges[0], edges[-1], grid + 1))
         return cls(edges, np.searchsorted(values, edges, side="right") / len(values))
 
     @property
@@ -347,8 +347,8 @@ class CategoricalSketch:
 Sketch = NumericSketch | CategoricalSketch
 
 
-def new_sketch(ref: NumericProfile | CategoricalProfile) -> Sketch:
-    return NumericSketch.for_profile(ref) if isinstance(ref, NumericProfile) else CategoricalSketch()
+def new_sketch(ref: NumericProfile | CategoricalProfile, grid: int = GRID) -> Sketch:
+    return NumericSketch.for_profile(ref, grid) if isinstance(ref, NumericProfile) else CategoricalSketch()
 
 
 def sketch_frame(frame: pd.DataFrame, profile: ReferenceProfile, columns: list[str]) -> dict[str, Sketch]:

@@ -217,6 +217,13 @@ class DriftConfig(Strict):
     multivariate: bool = True
     """Also measure the joint drift of the features: the reconstruction error of a PCA fitted on the reference
     (a change of how features move together, which no single feature's drift shows). Counted as input drift."""
+    segment_min_rows: int = Field(200, ge=1)
+    """Drift per segment (each value of a column in ``segments``): below this many rows of the value in the window
+    or in the reference, a cell (segment value x feature) is 'not evaluated'. Informational: it never changes
+    a window's verdict."""
+    segment_values: int = Field(20, ge=1)
+    """Drift per segment is measured for the most frequent values of each segment column in the reference, at
+    most this many (memory and the stored profile stay bounded); the other values are counted, not evaluated."""
 
 
 class EstimationConfig(Strict):

@@ -40,6 +40,63 @@ class ColumnDrift:
 
 
 @dataclass(frozen=True)
+class SegmentCell:
+    """One feature's drift in the rows of one segment value, against the reference's rows of that value."""
+
+    segment: str
+    """``column=value``."""
+    column: str
+    method: str
+    """As ``ColumnDrift.method`` (none: not evaluated)."""
+    value: float | None
+    threshold: float | None
+    """Distance threshold (raised to its noise floor), or the Holm level across every segment value x feature."""
+    drifted: bool | None
+    rows: int
+    """Rows of the segment value in the window."""
+    reference_rows: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentLeftOut:
+    """A segment column's values in the window that were not evaluated (not among the reference's most
+    frequent), and their rows."""
+
+    column: str
+    values: int
+    rows: int
+    cap: int
+
+
+@dataclass(frozen=True)
+class SegmentDrift:
+    """Drift per segment value: informational, it never changes a window's verdict."""
+
+    cells: tuple[SegmentCell, ...]
+    left_out: tuple[SegmentLeftOut, ...] = ()
+    note: str = ""
+
+    @property
+    def drifted(self) -> dict[str, list[str]]:
+        """Segment -> its drifted features (strongest first), the segments with most drifted features first."""
+        out: dict[str, list[tuple[float, str]]] = {}
+        for c in self.cells:
+            if c.drifted:
+                out.setdefault(c.segment, []).append((_strength(c), c.column))
+        ranked = sorted(out.items(), key=lambda kv: (-len(kv[1]), -max(s for s, _ in kv[1]), kv[0]))
+        return {seg: [name for _, name in sorted(items, key=lambda x: -x[0])] for seg, items in ranked}
+
+
+def _strength(c: SegmentCell) -> float:
+    if c.value is None or not c.threshold:
+        return 0.0
+    if c.method in ("ks", "chisquare"):  # p-values: smaller is stronger
+        return c.threshold / max(c.value, 1e-300)
+    return c.value / c.threshold
+
+
+@dataclass(frozen=True)
 class DriftResult:
     columns: tuple[ColumnDrift, ...]
     share: float | None
@@ -48,6 +105,8 @@ class DriftResult:
     """The configured share at which the dataset counts as drifted."""
     dataset_drifted: bool | None
     note: str
+    segments: SegmentDrift | None = None
+    """Drift per segment value (None: no segments declared); no part of ``share`` or ``dataset_drifted``."""
 
     @property
     def features(self) -> tuple[ColumnDrift, ...]:

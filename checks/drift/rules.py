@@ -46,7 +46,7 @@ def _pick_method(configured: str, is_numeric: bool, n_unique: int, n_ref: int, n
 
 
 @dataclass(frozen=True)
-class _Measure:
+class ColumnMeasure:
     method: Method | None
     """None: not evaluated."""
     value: float | None
@@ -60,11 +60,14 @@ class _Measure:
     """The distance threshold the bound is held to."""
 
 
-def _column_drift(name: str, sketch: Sketch, ref: NumericProfile | CategoricalProfile, cfg: DriftConfig) -> _Measure:
-    """How far one column moved; value None when not evaluated. Infinite values are dropped, as Evidently does."""
+def column_measure(
+    name: str, sketch: Sketch, ref: NumericProfile | CategoricalProfile, cfg: DriftConfig
+) -> ColumnMeasure:
+    """How far one column moved (before Holm and the threshold); value None when not evaluated. Infinite values
+    are dropped, as Evidently does."""
     n_cur, n_ref = sketch.finite, ref.count
     if n_cur < cfg.min_rows or n_ref < cfg.min_rows:
-        return _Measure(None, None, n_cur, f"not evaluated: {min(n_cur, n_ref)} rows < min_rows {cfg.min_rows}")
+        return ColumnMeasure(None, None, n_cur, f"not evaluated: {min(n_cur, n_ref)} rows < min_rows {cfg.min_rows}")
     configured = cfg.methods.get(name, "auto")
     if isinstance(ref, NumericProfile):
         if not isinstance(sketch, NumericSketch):
@@ -85,7 +88,7 @@ def _column_drift(name: str, sketch: Sketch, ref: NumericProfile | CategoricalPr
         m = method.categorical(ref, sketch)
         kind = "categorical"
     bound, bound_thr = drift_bound(sketch, ref, cfg, method, m, kind)
-    return _Measure(method, m.value, n_cur, m.note, m.floor, bound, bound_thr)
+    return ColumnMeasure(method, m.value, n_cur, m.note, m.floor, bound, bound_thr)
 
 
 BOUND_Z = 1.645
@@ -180,7 +183,7 @@ def js_upper_bound(measured: float, categories: int, n_cur: int, n_ref: int, con
     return float(optimize.brentq(excess, 0.0, high, xtol=1e-4))
 
 
-def _holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, float]]:
+def holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, float]]:
     """Holm step-down: column -> (rejected, the level its p-value was held to)."""
     order = sorted(p_values, key=lambda k: p_values[k])
     m = len(order)
@@ -193,7 +196,7 @@ def _holm(p_values: dict[str, float], alpha: float) -> dict[str, tuple[bool, flo
     return out
 
 
-def _bounds(m: _Measure) -> tuple[float | None, float | None]:
+def _bounds(m: ColumnMeasure) -> tuple[float | None, float | None]:
     return m.bound, m.bound_threshold
 
 
@@ -221,29 +224,29 @@ def detect_drift(
 
 def decide_drift(jobs: list[tuple[str, Role, Sketch]], profile: ReferenceProfile, cfg: DriftConfig) -> DriftResult:
     """Drift of each (column, role, sketch) against the profile, and the dataset rule over the features."""
-    measured: dict[str, tuple[Role, _Measure]] = {}
+    measured: dict[str, tuple[Role, ColumnMeasure]] = {}
     for name, role, sketch in jobs:
         ref = profile.numeric.get(name) or profile.categorical.get(name)
         if ref is None:
             raise ValueError(f"the reference profile has no column {name!r}")
-        measured[name] = (role, _column_drift(name, sketch, ref, cfg))
+        measured[name] = (role, column_measure(name, sketch, ref, cfg))
 
     # Holm across the p-value tests of each role separately (features never share a family with targets).
-    holm: dict[str, tuple[bool, float]] = {}
+    adjusted: dict[str, tuple[bool, float]] = {}
     for family in ("feature", "prediction", "target"):
         pvals = {
             k: m.value
             for k, (role, m) in measured.items()
             if role == family and m.method is not None and m.method.yields == "p_value" and m.value is not None
         }
-        holm.update(_holm(pvals, cfg.p_value))
+        adjusted.update(holm(pvals, cfg.p_value))
 
     columns: list[ColumnDrift] = []
     for name, (role, m) in measured.items():
         if m.value is None or m.method is None:
             columns.append(ColumnDrift(name, role, "none", None, None, None, m.rows, m.note))
         elif m.method.yields == "p_value":
-            rejected, level = holm[name]
+            rejected, level = adjusted[name]
             columns.append(ColumnDrift(name, role, m.method.key, m.value, level, rejected, m.rows, m.note, *_bounds(m)))
         else:
             configured = m.method.threshold(cfg)

@@ -15,12 +15,13 @@ from prefect.artifacts import create_markdown_artifact
 from driftwarden.checks import records
 from driftwarden.checks.drift import DriftResult, decide_drift
 from driftwarden.checks.drift.multivariate import MultivariateDrift, judge
+from driftwarden.checks.drift.segments import decide_segment_drift
 from driftwarden.checks.estimation.base import MAX_FIT_ROWS
 from driftwarden.checks.estimation.compare import EstimateCheck, check_estimates
 from driftwarden.checks.failures import select_failures
 from driftwarden.checks.kpis import KpiResult, evaluate_kpis
 from driftwarden.checks.labels import check_labels, known_labels
-from driftwarden.checks.profile import ProfileBuilder, ReferenceProfile
+from driftwarden.checks.profile import SEGMENT_PROFILE_VERSION, ProfileBuilder, ReferenceProfile
 from driftwarden.checks.reference_models import ReferenceModels, fit_reference_models
 from driftwarden.checks.scan import ScanResult, WindowScan, read_ranges
 from driftwarden.checks.shares import PriorShare, apply_share_states, rule_of
@@ -136,12 +137,12 @@ def profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], l
 def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
     """The current reference profile: computed once per reference version (read in chunks) and stored."""
     engine = store.open_store(store_url)
-    fingerprint = sources.source_fingerprint(cfg) + "|" + cfg.columns.model_dump_json()
+    fingerprint = sources.source_fingerprint(cfg) + "|" + cfg.columns.model_dump_json() + _segments_key(cfg)
     private = cfg.private_columns
     stored = store.current_reference(engine, cfg.name)
     c = cfg.columns
     secret = bool(private & {*c.features, c.prediction, c.target, c.probability})
-    if stored is not None and stored.fingerprint == fingerprint:
+    if stored is not None and stored.fingerprint == fingerprint and _has_segments(cfg, stored.profile):
         profile = _stored_profile(stored.profile)
         if secret:
             profile = profile.merged(_profile_reference(cfg, only=private)[0])  # never stored: profiled per run
@@ -155,6 +156,19 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
             kept["models"] = models
     added = store.add_reference(engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, kept)
     return Reference(added.id, added.version, profile, models)
+
+
+def _segments_key(cfg: ModelConfig) -> str:
+    """The segments' part of the reference's fingerprint: a model with segments profiles each value's rows, so
+    declaring them (or changing the cap) makes a new reference version; a model without keeps its own."""
+    if not cfg.segments:
+        return ""
+    return f"|segments={json.dumps(cfg.segments)}:{cfg.drift.segment_values}|profile={SEGMENT_PROFILE_VERSION}"
+
+
+def _has_segments(cfg: ModelConfig, stored: dict[str, Any]) -> bool:
+    """A stored profile holds every declared segment's profiles (one written without them is rebuilt)."""
+    return set(cfg.segments) <= set(stored.get("segments") or {})
 
 
 def _fitted_on(cfg: ModelConfig, rows: int) -> str:
@@ -187,7 +201,11 @@ def _profile_reference(
             numeric, categorical = profile_columns(cfg, chunk)
             if only is not None:
                 numeric, categorical = [c for c in numeric if c in only], [c for c in categorical if c in only]
-            builder = ProfileBuilder(numeric, categorical)
+            segments = [] if only is not None else cfg.segments
+            builder = ProfileBuilder(
+                numeric, categorical, segments=segments, segment_features=cfg.columns.features,
+                segment_values=cfg.drift.segment_values,
+            )  # fmt: skip
         builder.add(chunk)
         if sample is not None:
             sample.add(chunk)
@@ -329,7 +347,11 @@ def check_inputs(
     pca = models.usable_pca if models is not None else None
     if pca is not None and scan.reconstruction is not None:
         multivariate = judge(pca, scan.reconstruction)
-    return InputChecks(volume, scan.validation, decide_drift(jobs, reference.profile, cfg.drift), multivariate)
+    drift = decide_drift(jobs, reference.profile, cfg.drift)
+    if cfg.segments:  # informational: beside the window's drift, never part of its rule
+        segments = decide_segment_drift(scan.segments, reference.profile, cfg.drift, cfg.segments)
+        drift = replace(drift, segments=segments)
+    return InputChecks(volume, scan.validation, drift, multivariate)
 
 
 SHARE_MEMORY = 7

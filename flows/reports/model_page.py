@@ -467,6 +467,7 @@ def _latest_section(cfg: ModelConfig, history: History, out: str) -> str:
         parts.append(f"<p>Evidence: {' · '.join(links)}.</p>")
     parts.append(_kpi_table(cfg, m))
     parts.append(_drift_table(m, private))
+    parts.append(_segment_drift_table(m, private))
     parts.append(_validation_table(m, private))
     parts.append(_failure_table(cfg, history.samples, private))
     return "".join(parts)
@@ -527,6 +528,34 @@ def _drift_table(m: pd.DataFrame, private: set[str]) -> str:
     return (
         f"<h3>Drift against the reference</h3><p>{note}</p><table id=drift><tr><th>column</th><th>role</th>"
         f"<th>method</th><th>score</th><th>threshold</th><th>drifted</th></tr>{rows}</table>"
+    )
+
+
+def _segment_drift_table(m: pd.DataFrame, private: set[str]) -> str:
+    """One line a segment value: its rows, the features evaluated there and those that drifted (informational:
+    no part of the window's verdict)."""
+    d = m[m["kind"] == "segment_drift"] if len(m) else m
+    if d.empty:
+        return ""
+    cells = d[(d["details"].map(lambda x: x.get("role")) == "feature") & (~d["column"].isin(private))]
+    lines = []
+    for segment, group in cells.groupby("segment", sort=False):
+        evaluated = group[group["passed"].map(lambda p: p is not None and not pd.isna(p))]
+        hit = [str(c) for c, p in zip(group["column"], group["passed"], strict=True) if _drifted(p)]
+        rows = max((int(x.get("rows") or 0) for x in group["details"]), default=0)
+        lines.append((-len(hit), str(segment), rows, len(evaluated), len(group), hit))
+    lines.sort(key=lambda x: (x[0], x[1]))
+    body = "".join(
+        f"<tr class='{'bad' if hit else ''}'><td>{html.escape(seg)}</td><td>{rows:,}</td><td>{ev} of {n}</td>"
+        f"<td>{html.escape(', '.join(hit)) if hit else ('none' if ev else 'not evaluated')}</td></tr>"
+        for _, seg, rows, ev, n, hit in lines
+    )
+    left = d[d["details"].map(lambda x: x.get("role")) == "left_out"]
+    notes = "".join(f"<p>{html.escape(str(x.get('note', '')))}.</p>" for x in left["details"])
+    return (
+        "<h3>Drift per segment</h3><p>Each feature in each segment value's rows against the reference's rows of that "
+        "value (Holm across them all; informational, not part of the verdict).</p><table id=segment-drift><tr>"
+        f"<th>segment</th><th>rows</th><th>features evaluated</th><th>drifted</th></tr>{body}</table>{notes}"
     )
 
 

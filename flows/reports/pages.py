@@ -104,6 +104,7 @@ def write_page(
             _volume_group(rows),
             _validation_group(rows, cfg, hidden),
             _drift_group(rows, hidden),
+            _segment_drift_group(rows),
             _multivariate_group(rows),
             _output_drift_group(rows),
         )
@@ -611,6 +612,50 @@ def _drift_group(metric_rows: list[dict[str, Any]], hidden: list[dict[str, Any]]
         body += _more(f"{len(table) - _SHOWN} more features, all stable", _table(heads, table[_SHOWN:]))
     body += _hidden_note(private, sum(1 for m in private if m.get("passed") is False), "drifted")
     return _Group("drift", "Drift", state, line, body)
+
+
+def _segment_drift_group(metric_rows: list[dict[str, Any]]) -> _Group | None:
+    """Drift per segment value: the drifted cells first, the rest folded; informational (no part of the
+    verdict), so never more than a warning."""
+    rows = _rows(metric_rows, "segment_drift")
+    cells = [m for m in rows if _details(m).get("role") == "feature"]
+    left = [m for m in rows if _details(m).get("role") == "left_out"]
+    if not cells and not left:
+        return None
+    cells.sort(key=lambda m: (m.get("passed") is not False, -_closeness(m)))
+    drifted: dict[str, list[str]] = {}
+    for m in cells:
+        if m.get("passed") is False:
+            drifted.setdefault(str(m.get("segment")), []).append(str(m.get("column")))
+    evaluated = sum(1 for m in cells if m.get("passed") is not None)
+    values = len({m.get("segment") for m in cells})
+    state: Literal["fail", "warn", "ok", "na"]
+    if drifted:
+        ranked = sorted(drifted.items(), key=lambda kv: -len(kv[1]))
+        state = "warn"
+        line = (
+            "Inputs drifted in " + _names([f"{seg} ({', '.join(f)})" for seg, f in ranked]) + f" ({evaluated} "
+            "segment value x feature cells checked); not part of the verdict."
+        )
+    elif evaluated:
+        state, line = "ok", f"No feature drifted in any of {values} segment values ({evaluated} cells checked)."
+    else:
+        state, line = "na", "Not evaluated: too few rows in every segment value."
+    heads = ("Segment", "Feature", "Result", "Score", "Threshold", "Method", "Rows")
+
+    def row(m: dict[str, Any]) -> tuple[str, list[Any]]:
+        cls, cells_ = _drift_cells(m)
+        return cls, [m.get("segment"), *cells_, _count(_details(m).get("rows"))]
+
+    table = [row(m) for m in cells]
+    hits = sum(len(f) for f in drifted.values())
+    shown = max(hits, min(_SHOWN, len(table))) if hits else 0  # all stable: folded, the line says it
+    body = _table(heads, table[:shown]) if shown else ""
+    if len(table) > shown:
+        body += _more(f"{len(table) - shown} {'more ' if shown else ''}cells", _table(heads, table[shown:]))
+    for m in left:
+        body += f"<p>{_e(_details(m).get('note') or '')}.</p>"
+    return _Group("segments", "Drift per segment", state, line, body)
 
 
 def _multivariate_group(metric_rows: list[dict[str, Any]]) -> _Group | None:

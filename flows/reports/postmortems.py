@@ -99,6 +99,8 @@ def refresh_incidents(
     needed = {current_run[w.window_start] for i in incidents for w in i.windows}
     needed |= {current_run[i.cleared_by] for i in incidents if i.cleared_by is not None}
     metric_rows = _by_run(incident_store.evidence_of(engine, sorted(needed)))
+    for run_id, rows in _by_run(_segment_drift_rows(engine, sorted(needed))).items():
+        metric_rows.setdefault(run_id, []).extend(rows)
     texts = incident_store.run_texts(engine, sorted(needed))
     counts = incident_store.failure_counts(engine, cfg.name)
     alerts = incident_store.alert_messages(engine, cfg.name)
@@ -353,6 +355,15 @@ def _int(v: Any) -> int | None:
     return None if v is None or pd.isna(v) else int(v)
 
 
+def _segment_drift_rows(engine: Any, run_ids: list[int]) -> pd.DataFrame:
+    """The drifted cells of drift per segment of some runs (the post-mortem names the segments that drifted)."""
+    frames = [
+        store.run_metrics(engine, run_ids[i : i + 500], kind="segment_drift") for i in range(0, len(run_ids), 500)
+    ]
+    found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return found[found["passed"].map(lambda v: v is not None and v == v and not bool(v))] if len(found) else found
+
+
 def _by_run(frame: pd.DataFrame) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     for r in frame.to_dict("records"):
@@ -378,7 +389,7 @@ def _window_evidence(
     failures = {str(r.reason): int(r.n) for r in mine.itertuples(index=False)}
     return pm.WindowEvidence(
         start, summary, findings, figures["kpis"], figures["validation"], figures["drift"], failures,
-        figures["volume"], figures["estimates"],
+        figures["volume"], figures["estimates"], figures["segment_drift"],
     )  # fmt: skip
 
 

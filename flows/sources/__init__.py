@@ -245,7 +245,7 @@ def scan_reference(cfg: ModelConfig, keys: bool = False) -> Iterator[pd.DataFram
         yield check_dtypes(registry.reference(number), cfg, "reference", numeric)
         return
     cols = [*c.features, c.prediction, *([c.probability] if c.probability else [])]
-    optional = [c.target, *c.probabilities.values(), *([c.id, c.timestamp] if keys else [])]
+    optional = [c.target, *c.probabilities.values(), *cfg.segments, *([c.id, c.timestamp] if keys else [])]
     present = source_columns(cfg, cfg.sources.reference, "reference")
     cols += [col for col in optional if col in present]
     for chunk in _chunks(cfg, cfg.sources.reference, _request(cfg, "reference", cols)):

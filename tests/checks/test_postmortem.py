@@ -211,3 +211,29 @@ def test_times_are_in_the_models_zone_numbers_are_grouped_and_links_are_safe():
     assert '<a href="../model.html">churn: the model page</a>' in page
     assert '<a href="../runs/a b&quot;.html">2026-05-02 02:00</a>' in page
     assert "javascript:" not in page
+
+
+def test_the_segments_whose_inputs_drifted_are_named_in_words_and_facts():
+    from dataclasses import replace
+
+    from driftwarden.checks.postmortem import evidence_rows
+
+    incident, evidence = _concept()
+    stored = [  # as the store hands them back: one drifted cell, a stable one, one of a private segment column
+        {"kind": "segment_drift", "name": "ks", "column": "income", "segment": "region=north", "value": 1e-6,
+         "threshold": 0.0025, "passed": False, "details": {"role": "feature"}},
+        {"kind": "segment_drift", "name": "wasserstein", "column": "age", "segment": "region=north", "value": 0.3,
+         "threshold": 0.1, "passed": False, "details": {"role": "feature"}},
+        {"kind": "segment_drift", "name": "ks", "column": "age", "segment": "region=south", "value": 0.4,
+         "threshold": 0.05, "passed": True, "details": {"role": "feature"}},
+        {"kind": "segment_drift", "name": "ks", "column": "age", "segment": "email=a@b.c", "value": 1e-9,
+         "threshold": 0.0025, "passed": False, "details": {"role": "feature"}},
+    ]  # fmt: skip
+    windows = tuple(
+        replace(w, segment_drift=evidence_rows(stored, w.window_start)["segment_drift"]) for w in evidence.windows
+    )
+    doc = write_postmortem(incident, replace(evidence, windows=windows))
+    assert "Inputs drifted most in region=north: income, age" in doc.to_markdown()
+    assert "email" not in json.dumps(doc.to_json()["facts"]["segment_drift"])
+    [north] = doc.to_json()["facts"]["segment_drift"]
+    assert north["segment"] == "region=north" and north["features"] == ["income", "age"] and north["windows"] == 2

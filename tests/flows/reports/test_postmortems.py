@@ -126,6 +126,20 @@ def test_the_cli_lists_and_prints_post_mortems(demo):
     assert all(e["at"].endswith(("+01:00", "+02:00")) for e in facts["events"])
 
 
+def test_the_input_drift_post_mortem_names_the_segments_that_drifted(demo):
+    config, _ = demo
+    found = CliRunner().invoke(
+        app, ["postmortem", "--config", str(config), "--incident", "credit-risk-2026-10-08-input-drift", "--json"]
+    )
+    doc = json.loads(found.stdout)
+    drifted = doc["facts"]["segment_drift"]  # the demo's income shift moves it in every region
+    assert {d["segment"] for d in drifted} == {f"region={r}" for r in ("north", "south", "east", "west")}
+    assert all("income" in d["features"] and d["windows"] == 1 for d in drifted)
+    bullets = [b for section in doc["sections"] for b in section["bullets"]]
+    words = f"Inputs drifted most in {drifted[0]['segment']}: {', '.join(drifted[0]['features'])} (1 of 1 windows)"
+    assert any(b.startswith(words) for b in bullets), bullets
+
+
 def test_a_store_without_incidents_gets_them_and_stale_ones_go(demo):
     from driftwarden.flows.reports.postmortems import refresh_incidents
     from driftwarden.flows.store.incidents import upsert_incidents

@@ -255,3 +255,22 @@ def test_a_rescored_window_shows_each_check_once(cfg, tmp_path):
     both = pages._one_per_check([*_stored(_estimates((0.690, 0.700), 300), 7), *later])
     assert [m["details"]["realized"] for m in both] == [0.695, 0.707]
     assert pages._one_per_check(own + own) == own + own
+
+
+def test_drift_per_segment_is_a_group_of_its_own_that_names_the_drifted_cells(cfg, tmp_path):
+    from driftwarden.checks.drift.results import SegmentCell, SegmentDrift, SegmentLeftOut
+
+    cells = (
+        SegmentCell(f"car={HOSTILE}", "age", "ks", 1e-6, 0.05 / 4, True, 400, 2000),
+        SegmentCell(f"car={HOSTILE}", "loan", "ks", 0.3, 0.05 / 3, False, 400, 2000),
+        SegmentCell("car=b", "age", "ks", 0.6, 0.05 / 2, False, 300, 1500),
+        SegmentCell("car=b", "zipcode", "chisquare", 1e-9, 0.05, True, 300, 1500),  # masked: never named
+    )
+    drift = DriftResult((), None, 0.5, None, "", SegmentDrift(cells, (SegmentLeftOut("car", 3, 120, 2),)))
+    rows = records.input_metric_rows(VolumeResult(1000, 10, 990.0, False, "1000 rows"), None, drift)
+    page = Path(pages.write_page(str(tmp_path / "s.html"), cfg, LABEL, "OK: fine.", rows, NOTE)).read_text()
+    group = _section(page, "segments")
+    assert group.startswith("warn") and "Drift per segment" in page
+    assert "Inputs drifted in car=&lt;/script&gt;&lt;b&gt;x (age)" in group and "not part of the verdict" in group
+    assert "zipcode" not in page and HOSTILE not in page
+    assert "3 values of car (120 rows) not evaluated: not among the reference&#x27;s 2 most frequent" in group
