@@ -16,6 +16,7 @@ from driftwarden.checks.stress.suite import (
     robustness_table,
     run_suite,
     summary_line,
+    worst_cell,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "robustness_table",
     "run_suite",
     "summary_line",
+    "worst_cell",
 ]

@@ -371,29 +371,36 @@ def robustness_table(record: Mapping[str, Any]) -> tuple[list[str], list[list[st
     return header, rows
 
 
+def worst_cell(record: Mapping[str, Any], model: str) -> tuple[str, float, str, float, float] | None:
+    """Where ``model`` lost most of the first KPI against the clean holdout: (perturbation, strength, KPI, clean
+    value, perturbed value), or None."""
+    from driftwarden.checks.metrics import get_metric
+
+    kpis = record.get("kpis") or []
+    if not kpis:
+        return None
+    k = kpis[0]
+    base = (record.get("clean") or {}).get(model, {}).get(k)
+    if not isinstance(base, int | float):
+        return None
+    worst: tuple[str, float, str, float, float] | None = None
+    for cell in record.get("table", []):
+        v = cell.get("scores", {}).get(model, {}).get(k)
+        if isinstance(v, int | float) and (worst is None or get_metric(k).better(worst[4], v) > 0):
+            worst = (cell["perturbation"], cell["strength"], k, float(base), float(v))
+    return worst
+
+
 def summary_line(record: Mapping[str, Any]) -> str:
     """The stress result in one sentence: the worst perturbation for each model, and a gate's refusal."""
-    kpis, clean = record.get("kpis") or [], record.get("clean") or {}
-    if not kpis:
-        return ""
-    k = kpis[0]
     parts = []
     for m in record.get("models", []):
-        base = clean.get(m, {}).get(k)
-        worst = None
-        for cell in record.get("table", []):
-            v = cell.get("scores", {}).get(m, {}).get(k)
-            if isinstance(v, int | float) and isinstance(base, int | float):
-                from driftwarden.checks.metrics import get_metric
-
-                loss = get_metric(k).better(base, v)
-                if worst is None or loss > worst[0]:
-                    worst = (loss, cell, v)
-        if worst is not None:
-            parts.append(
-                f"{m} {_f(base)} -> {_f(worst[2])} under {worst[1]['perturbation']} at {worst[1]['strength']:g}"
-            )
-    text = f"Stress tests on {record.get('rows', 0):,} holdout rows, worst {k}: " + "; ".join(parts) if parts else ""
+        w = worst_cell(record, m)
+        if w is not None:
+            parts.append(f"{m} {w[3]:.3f} -> {w[4]:.3f} under {w[0]} at {w[1]:g}")
+    if not parts:
+        return ""
+    text = f"Stress tests on {record.get('rows', 0):,} holdout rows, worst {record['kpis'][0]}: " + "; ".join(parts)
     refused = record.get("refused_by")
     if refused:
         text += f". The challenger was {refused['reason']}"

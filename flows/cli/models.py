@@ -78,8 +78,29 @@ def _print_attempt(a: dict[str, Any]) -> None:
         out.print(table)
     for line in a.get("reasons", []):
         out.print(f"  {escape(line)}")
+    if a.get("stress"):
+        print_stress(a["stress"])
     if a.get("version") is not None:
         out.print(f"  registered as v{a['version']}; champion: v{a.get('champion_after')}")
+
+
+def print_stress(record: dict[str, Any]) -> None:
+    """The robustness table of a stress record (KPI per perturbation and strength, the models side by side),
+    then its gates; after a retrain and by ``driftwarden stress``."""
+    from driftwarden.checks.stress import robustness_table
+
+    if record.get("error"):
+        out.print(f"  stress tests failed: {escape(record['error'])}")
+        return
+    header, rows = robustness_table(record)
+    table = Table(*header, title="stress tests")
+    for row in rows:
+        table.add_row(*(escape(c) for c in row))
+    out.print(table)
+    if record.get("shifted"):
+        out.print(f"  shift moves the most important features: {escape(', '.join(record['shifted']))}")
+    for gate in record.get("gates", []):
+        out.print(f"  {escape(gate['reason'])}")
 
 
 @app.command()
@@ -122,7 +143,9 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
         exit_with_error("--config is required (the model's YAML file)", 2)
     registry = _registry(config)
     champion = registry.aliases().get("champion")
-    table = Table("version", "created", "parent", "promotion KPI (challenger / champion)", "p", "decision")
+    table = Table(
+        "version", "created", "parent", "promotion KPI (challenger / champion)", "p", "worst under stress", "decision"
+    )
     for v in registry.versions():
         m = v.meta
         scores = m.get("holdout_scores") or {}
@@ -134,9 +157,27 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
             "" if m.get("parent") is None else f"v{m['parent']}",
             f"{metric}: {pair}" if metric else "registered by hand",
             _f(m.get("p_value"), ".2g"),
+            escape(_stress_cell(registry.stress(v.number), v.number)),
             escape((m.get("decision") or [m.get("reason", "")])[0]),
         )
     out.print(table)
+
+
+def _stress_cell(record: dict[str, Any] | None, number: int) -> str:
+    """The version's worst perturbation in its latest stress tests: 'accuracy 0.912 -> 0.640 (missing 0.5)'."""
+    from driftwarden.checks.stress import worst_cell
+
+    if not record:
+        return ""
+    if record.get("error"):
+        return "failed"
+    names = {label: m for m, label in (record.get("versions") or {}).items()}
+    models = record.get("models") or []
+    model = names.get(f"v{number}") or ("challenger" if "challenger" in models else "champion")
+    w = worst_cell(record, model)
+    text = "" if w is None else f"{w[2]} {w[3]:.3f} -> {w[4]:.3f} ({w[0]} {w[1]:g})"
+    refused = record.get("refused_by")
+    return text + (f"; refused by {refused['perturbation']} {refused['strength']:g}" if refused else "")
 
 
 def _f(v: Any, spec: str = ".4f") -> str:
