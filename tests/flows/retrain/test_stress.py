@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import skops.io as sio
-import yaml
 from typer.testing import CliRunner
 
 from driftwarden.flows.cli.app import app
@@ -61,7 +60,9 @@ def _failure_log_size(home: Path) -> int:
 
 @pytest.mark.slow
 def test_the_retrain_records_the_stress_table_and_the_cli_stresses_a_version(tmp_path, dw_home):
-    path, df = _setup(tmp_path / "agrawal", auto=False, training=NEW_CONCEPT, stress={"strengths": [0.1, 0.5], "worst_rows": 30})
+    path, df = _setup(
+        tmp_path / "agrawal", auto=False, training=NEW_CONCEPT, stress={"strengths": [0.1, 0.5], "worst_rows": 30}
+    )
     _register(path)
     _with_predictions(path.parent, df)
     attempt = retrain_model(str(path), reason="stress", as_of=AS_OF)
