@@ -393,6 +393,8 @@ def worst_cell(record: Mapping[str, Any], model: str) -> tuple[str, float, str, 
 
 def summary_line(record: Mapping[str, Any]) -> str:
     """The stress result in one sentence: the worst perturbation for each model, and a gate's refusal."""
+    if record.get("error"):
+        return f"The stress tests failed: {record['error']}"
     parts = []
     for m in record.get("models", []):
         w = worst_cell(record, m)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from driftwarden.flows.cli.app import app
 from driftwarden.flows.registry.versions import Registry
+from driftwarden.flows.reports.model_page import _attempt_figures
 from driftwarden.flows.retrain.flow import retrain_model
 from tests.flows.retrain.test_retrain import START, _load, _register, _setup
 from tests.streams import AGRAWAL_CAT, AGRAWAL_NUM
@@ -117,3 +118,5 @@ def test_a_stress_gate_refuses_a_challenger_that_cannot_take_missing_values(tmp_
     registry = Registry(_load(path))
     assert registry.aliases()["champion"] == 1 and registry.version(2).meta["comparison_passed"] is False
     assert registry.last_attempt_time() is not None  # a verdict: the cooldown starts
+    event = _attempt_figures(attempt)  # the model page's retrain event
+    assert "Stress tests on 2,000 holdout rows" in event and "refused by the stress gate missing at 0.1" in event
