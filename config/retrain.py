@@ -4,7 +4,7 @@ where models are kept, and optional batch scoring. Part of ``config/<model>.yaml
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -56,6 +56,48 @@ class PromotionConfig(Strict):
     """Paired bootstrap resamples."""
 
 
+StressPerturbation = Literal[
+    "noise", "missing", "category_swap", "unseen_category", "scale_x100", "scale_x0.01", "shift"
+]
+"""The stress tests' perturbations of the holdout (``checks/stress/``, one module each, registered by key)."""
+
+
+class StressGate(Strict):
+    """One perturbation declared realistic: a challenger worse than the champion under it is not promoted."""
+
+    perturbation: StressPerturbation
+    strength: float = Field(gt=0, le=1)
+
+
+class StressConfig(Strict):
+    """Stress tests: the holdout perturbed in controlled ways, every KPI measured per perturbation and strength,
+    champion and challenger side by side. Advisory unless ``gates`` are declared."""
+
+    enabled: bool = True
+    """Whether ``retrain-model`` runs the stress suite before a promotion (``driftwarden stress`` always may)."""
+    perturbations: list[StressPerturbation] = Field(default_factory=lambda: list(get_args(StressPerturbation)))
+    """Which perturbations the suite runs (default: all)."""
+    strengths: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2, 0.5], min_length=1)
+    """Increasing strengths: the share of values touched (missing, swaps, unseen categories, unit errors), the
+    noise's standard deviation and the shift in units of each feature's spread."""
+    gates: list[StressGate] = Field(default_factory=list)
+    """Perturbations a challenger must not be worse under than the champion, on the same perturbed rows (a
+    one-sided paired test on the promotion KPI, Holm across the gates at ``p_value``)."""
+    p_value: float = Field(0.05, gt=0, lt=1)
+    max_rows: int = Field(5000, ge=100)
+    """A larger holdout is sampled down to this many rows (seeded) for the suite."""
+    worst_rows: int = Field(50, ge=0, le=10_000)
+    """The perturbed rows that hurt each model most, kept beside the version in the registry (never trained on)."""
+    seed: int = 0
+
+    @field_validator("strengths")
+    @classmethod
+    def _strengths(cls, value: list[float]) -> list[float]:
+        if any(not 0 < s <= 1 for s in value):
+            raise ValueError("each strength must be in (0, 1]")
+        return sorted(set(value))
+
+
 class EstimatorConfig(Strict):
     """The default trainer: a scikit-learn pipeline described here (ordinal-encoded categoricals)."""
 
@@ -100,6 +142,7 @@ class RetrainConfig(Strict):
     webhook_url: str | None = None
     """After a promotion, a JSON POST goes here; write it as ``${ENV_VAR}`` (it may hold a token)."""
     scoring: ScoringConfig = ScoringConfig()
+    stress: StressConfig = StressConfig()
 
     @field_validator("trainer")
     @classmethod

@@ -17,4 +17,5 @@ from driftwarden.flows.cli import serve as serve
 from driftwarden.flows.cli import store as store
 from driftwarden.flows.cli import demo as demo
 from driftwarden.flows.cli import models as models
+from driftwarden.flows.cli import stress as stress
 # isort: on

@@ -1,6 +1,6 @@
 """The root of the ``driftwarden`` console script: the Typer ``app``, ``main()``, the options and helpers the
 command modules share, and ``exit_with_error``. Commands live one module per group beside this one (monitor,
-deployments, alerts, status, serve, store, demo, models); each imports this module and registers its commands
+deployments, alerts, status, serve, store, demo, models, stress); each imports this module and registers its commands
 onto ``app``, and ``flows/cli/__init__.py`` imports them all.
 
 Commands import what they run (Prefect, GX, pandas and the modules built on them) inside their bodies, so
@@ -39,7 +39,7 @@ StoreUrlOpt = Annotated[
 STATUS_STYLE = {"ok": "green", "warning": "yellow", "breach": "bold red", "failed": "bold magenta"}
 
 
-FLOW_COMMANDS = {"run", "backfill", "demo", "retrain", "score"}
+FLOW_COMMANDS = {"run", "backfill", "demo", "retrain", "score", "stress"}
 """Commands that run flows in this process: they start Prefect's ephemeral API (when no PREFECT_API_URL is set)
 at once, so that it boots while the command loads its libraries."""
 

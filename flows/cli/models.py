@@ -89,8 +89,29 @@ def _print_attempt(a: dict[str, Any]) -> None:
         out.print(table)
     for line in a.get("reasons", []):
         out.print(f"  {escape(line)}")
+    if a.get("stress"):
+        print_stress(a["stress"])
     if a.get("version") is not None:
         out.print(f"  registered as v{a['version']}; champion: v{a.get('champion_after')}")
+
+
+def print_stress(record: dict[str, Any]) -> None:
+    """The robustness table of a stress record (KPI per perturbation and strength, the models side by side),
+    then its gates; after a retrain and by ``driftwarden stress``."""
+    from driftwarden.checks.stress import robustness_table
+
+    if record.get("error"):
+        out.print(f"  stress tests failed: {escape(record['error'])}")
+        return
+    header, rows = robustness_table(record)
+    table = Table(*header, title="stress tests")
+    for row in rows:
+        table.add_row(*(escape(c) for c in row))
+    out.print(table)
+    if record.get("shifted"):
+        out.print(f"  shift moves the most important features: {escape(', '.join(record['shifted']))}")
+    for gate in record.get("gates", []):
+        out.print(f"  {escape(gate['reason'])}")
 
 
 @app.command()
@@ -134,7 +155,8 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
     registry = _registry(config)
     champion = registry.aliases().get("champion")
     table = Table(
-        "version", "created", "parent", "state", "promotion KPI (challenger / champion)", "p", "decision"
+        "version", "created", "parent", "state", "promotion KPI (challenger / champion)", "p", "worst under stress",
+        "decision",
     )  # fmt: skip
     # A version's state comes from the attempt that trained it: a shadow decision rewrites that record.
     attempts = {a.get("version"): a for a in registry.attempts() if a.get("version") is not None}
@@ -158,6 +180,7 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
             _state(v.number, champion, attempt),
             (f"{metric}: {pair}" + (" (shadow)" if decided else "")) if metric else "registered by hand",
             _f(shadow.get("p_value") if decided else m.get("p_value"), ".2g"),
+            escape(_stress_cell(registry.stress(v.number), v.number)),
             escape(str(reasons[0])),
         )
     out.print(table)
@@ -174,6 +197,23 @@ def _state(number: int, champion: Any, attempt: dict[str, Any]) -> str:
     if outcome == "kept":
         return "refused"
     return "champion" if number == champion else "registered"
+
+
+def _stress_cell(record: dict[str, Any] | None, number: int) -> str:
+    """The version's worst perturbation in its latest stress tests: 'accuracy 0.912 -> 0.640 (missing 0.5)'."""
+    from driftwarden.checks.stress import worst_cell
+
+    if not record:
+        return ""
+    if record.get("error"):
+        return "failed"
+    names = {label: m for m, label in (record.get("versions") or {}).items()}
+    models = record.get("models") or []
+    model = names.get(f"v{number}") or ("challenger" if "challenger" in models else "champion")
+    w = worst_cell(record, model)
+    text = "" if w is None else f"{w[2]} {w[3]:.3f} -> {w[4]:.3f} ({w[0]} {w[1]:g})"
+    refused = record.get("refused_by")
+    return text + (f"; refused by {refused['perturbation']} {refused['strength']:g}" if refused else "")
 
 
 def _f(v: Any, spec: str = ".4f") -> str:

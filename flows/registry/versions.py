@@ -6,6 +6,9 @@ Layout under ``<registry>/<model>/``::
     versions/<N>/meta.json        version, parent, training windows, fingerprint, rows, holdout scores, p-value,
                                   reason, time, sha256 of model.skops
     versions/<N>/reference.parquet  the out-of-sample holdout scored by this model (the drift reference it brings)
+    versions/<N>/stress.json      the latest stress tests of this version (its retrain's: champion beside it)
+    versions/<N>/stress_rows.parquet  the perturbed holdout rows that hurt the models most: synthetic, kept apart
+                                  from the failure log, so they never reach training
     aliases.json                  {"champion": N, "history": [...]}: moved atomically (write, then rename)
     attempts/<time>.json          every retraining attempt, promoted or not, with its figures
 
@@ -130,6 +133,18 @@ class Registry:
             raise RegistryError(f"{path}: sha256 does not match the registered one; the reference is not used")
         return pd.read_parquet(io.BytesIO(blob))
 
+    def stress(self, number: int) -> dict[str, Any] | None:
+        """The latest stress tests recorded beside a version, if any."""
+        path = self._path("versions", number, "stress.json")
+        return self._read_json(path) if self.fs.exists(path) else None
+
+    def stress_rows(self, number: int) -> pd.DataFrame | None:
+        path = self._path("versions", number, "stress_rows.parquet")
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as fh:
+            return pd.read_parquet(io.BytesIO(fh.read()))
+
     def attempts(self) -> list[dict[str, Any]]:
         folder = self._path("attempts")
         if not self.fs.exists(folder):
@@ -147,9 +162,9 @@ class Registry:
         """When the last retraining that produced a challenger (promoted, kept, pending or expired) or crashed
         happened, in data time (its ``as_of``: a replay of history has its own clock): a trainer that crashes is
         not run again every night. A refused attempt (too few rows yet, another retraining running) starts no
-        cooldown."""
+        cooldown; one refused by a stress gate was judged, a verdict like one kept."""
         verdicts = ("promoted", "kept", "failed", "pending", "expired")  # pending: it waits, no second one meanwhile
-        done = [a for a in self.attempts() if a.get("outcome") in verdicts and a.get("as_of")]
+        done = [a for a in self.attempts() if (a.get("outcome") in verdicts or a.get("refused_by")) and a.get("as_of")]
         if not done:
             return None
         return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in done)
@@ -244,6 +259,19 @@ class Registry:
         tmp = self._path("attempts", f".{uuid.uuid4().hex}.tmp")
         self.fs.pipe(tmp, json.dumps(body, indent=2, default=str).encode())
         self.fs.mv(tmp, self._path("attempts", record))
+
+    def write_stress(self, number: int, record: dict[str, Any], rows: pd.DataFrame | None = None) -> None:
+        """Keep a version's stress tests beside it (the latest replaces the one before). The perturbed rows are
+        synthetic: they stay here, never in the failure log that retraining reads."""
+        self.version(number)  # refuses an unknown version
+        if rows is not None and len(rows):
+            buf = io.BytesIO()
+            rows.to_parquet(buf, index=False)
+            self.fs.pipe(self._path("versions", number, "stress_rows.parquet"), buf.getvalue())
+        elif self.fs.exists(self._path("versions", number, "stress_rows.parquet")):
+            self.fs.rm(self._path("versions", number, "stress_rows.parquet"))
+        body = json.dumps({**record, "at": _now()}, indent=2, default=str).encode()
+        self.fs.pipe(self._path("versions", number, "stress.json"), body)
 
     def export(self, number: int, target: str) -> str:
         """Copy a version's model file to ``target`` (a path or fsspec URL), e.g. where a server picks it up."""

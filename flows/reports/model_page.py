@@ -18,6 +18,7 @@ import pandas as pd
 
 from driftwarden.checks.records import redact
 from driftwarden.checks.slices import SliceReport, slices_html
+from driftwarden.checks.stress import summary_line
 from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import files as report_files
@@ -226,6 +227,8 @@ def _attempt_figures(a: dict[str, Any]) -> str:
         parts.append(f"{a.get('test')}: p = {a['p_value']:.2g}")
     elif a.get("reasons"):  # a refusal's reasons say which rule the challenger failed
         parts.append("; ".join(str(r) for r in a["reasons"]))
+    if a.get("stress") and summary_line(a["stress"]):  # the robustness table in a line: the worst perturbation
+        parts.append(summary_line(a["stress"]))
     return ". ".join(parts)
 
 

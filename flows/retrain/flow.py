@@ -13,7 +13,7 @@ from driftwarden.config.loader import ConfigError
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import runtime
 from driftwarden.flows.registry.versions import Registry
-from driftwarden.flows.retrain import shadow
+from driftwarden.flows.retrain import shadow, stress
 from driftwarden.flows.retrain import tasks as retrain_tasks
 from driftwarden.flows.store import locks
 
@@ -47,6 +47,8 @@ def retrain_model(
         plan = retrain_tasks.plan(cfg, history, context, failures)
         challenger = retrain_tasks.train_challenger(cfg, plan)
         comparison = retrain_tasks.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
+        stressed = stress.stress_before_promotion(cfg, registry, plan, challenger, comparison)  # a gate may refuse
+        comparison = stressed.comparison
         version = retrain_tasks.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
         retrain_tasks.keep_training_samples(
             cfg, store_url, plan
@@ -57,6 +59,7 @@ def retrain_model(
         promote_now = comparison.promote and waits is None
         export_error = retrain_tasks.promote(cfg, registry, version, comparison) if promote_now else None
         attempt = retrain_tasks.finish(attempt, context, plan, comparison, version, waits)
+        attempt = stress.record_stress(attempt, stressed, registry, version)
         if export_error:
             attempt["export_error"] = export_error
     except (PlanError, locks.WindowBusy) as exc:

@@ -17,7 +17,7 @@ SKIPPED = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".myp
 COMMANDS = [
     "validate", "run", "backfill", "history", "failures", "deployments", "mute", "unmute", "ack", "accept", "status",
     "postmortem", "report", "errors", "review", "serve",
-    "prune", "purge", "demo", "retrain", "score", "promote", "rollback", "alerts", "db", "models",
+    "prune", "purge", "demo", "retrain", "score", "promote", "rollback", "stress", "alerts", "db", "models",
 ]  # fmt: skip
 """What ``driftwarden --help`` lists, in its order."""
 WRITTEN = {".parquet", ".db", ".skops", ".html", ".key", ".lock"}  # what a run or the demo writes
