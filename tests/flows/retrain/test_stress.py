@@ -62,7 +62,11 @@ def _failure_log_size(home: Path) -> int:
 @pytest.mark.slow
 def test_the_retrain_records_the_stress_table_and_the_cli_stresses_a_version(tmp_path, dw_home):
     path, df = _setup(
-        tmp_path / "agrawal", auto=False, training=NEW_CONCEPT, stress={"strengths": [0.1, 0.5], "worst_rows": 30}
+        tmp_path / "agrawal",
+        auto=False,
+        training=NEW_CONCEPT,
+        stress={"strengths": [0.1, 0.5], "worst_rows": 30},
+        promotion={"shadow_windows": 0},  # decided at once: what the CLI then stresses is the new champion
     )
     _register(path)
     _with_predictions(path.parent, df)
