@@ -244,6 +244,8 @@ def promotion_night(cfg: ModelConfig, tz: str) -> int | None:
     promoted = [a for a in Registry(cfg).attempts() if a.get("outcome") == "promoted"]
     if not promoted:
         return None
-    decided = (promoted[0].get("shadow") or {}).get("decided_as_of")  # after its shadow windows
-    as_of = pd.Timestamp(decided or promoted[0]["as_of"]).tz_convert(tz)
+    decided = (promoted[0].get("shadow") or {}).get("decided_as_of")
+    if decided:  # decided by a night's run before it scored its own night: that night is the first
+        return (pd.Timestamp(decided).tz_convert(tz).normalize().tz_localize(None) - START).days
+    as_of = pd.Timestamp(promoted[0]["as_of"]).tz_convert(tz)  # promoted by the retrain after a night's run
     return (as_of.normalize().tz_localize(None) - START).days + 1
