@@ -44,10 +44,14 @@ class PromotionConfig(Strict):
     shadow_windows: int = Field(1, ge=0, le=52)
     """The promotion is decided on this many labelled windows after the retrain's holdout, scored by the
     champion, which neither trained the challenger nor took part in the decision to retrain (more are
-    taken until ``holdout.min_rows`` rows are labelled). Until their labels mature the challenger waits,
-    registered but not served (``pending``); the first monitoring run that has them decides. 0: decide at
-    once on the retrain's holdout, usually a window whose breach started the retrain, where the champion's
-    score is low by selection (``benchmarks/promotion.py`` measures what that costs)."""
+    taken until ``shadow_min_rows`` rows are labelled). Until their labels mature the challenger waits,
+    registered but not served (``pending``); the first monitoring run that has them decides. The holdout then
+    only vetoes a challenger that does not lead there. 0: decide at once on the retrain's holdout, usually a
+    window whose breach started the retrain, where the champion's score is low by selection
+    (``benchmarks/promotion.py`` measures both)."""
+    shadow_min_rows: int = Field(2000, ge=10)
+    """Labelled rows the shadow windows must hold (more windows are taken until they do): a 3-point gain in
+    accuracy needs a few thousand rows to be shown (``benchmarks/promotion.py``)."""
     p_value: float = Field(0.05, gt=0, lt=1)
     """The paired test (McNemar for accuracy, a paired bootstrap otherwise) must be significant at this level."""
     tolerance: float = Field(0.01, ge=0)

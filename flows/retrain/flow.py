@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from driftwarden.checks.shadow import screen_on_holdout
 from driftwarden.checks.training import PlanError
 from driftwarden.config.loader import ConfigError
 from driftwarden.config.settings import get_settings
@@ -47,6 +48,11 @@ def retrain_model(
         plan = retrain_tasks.plan(cfg, history, context, failures)
         challenger = retrain_tasks.train_challenger(cfg, plan)
         comparison = retrain_tasks.judge(cfg, registry, plan, challenger)  # may refuse: PlanError
+        # A challenger that leads on the holdout waits for windows that did not choose the champion's low score
+        waits = None
+        if cfg.retrain.promotion.shadow_windows and registry.champion() is not None:
+            waits = shadow.shadow_terms(cfg, list(plan.holdout_windows))
+            comparison = screen_on_holdout(comparison)
         stressed = stress.stress_before_promotion(cfg, registry, plan, challenger, comparison)  # a gate may refuse
         comparison = stressed.comparison
         version = retrain_tasks.register_challenger(cfg, registry, challenger, plan, comparison, attempt)
@@ -54,8 +60,6 @@ def retrain_model(
             cfg, store_url, plan
         )  # retention keeps them while a model trained on them exists
         shadow.supersede_pending(registry, as_of_ts)
-        # A challenger that passed on the holdout waits for windows that did not choose the champion's low score
-        waits = shadow.shadow_terms(cfg, list(plan.holdout_windows)) if cfg.retrain.promotion.shadow_windows else None
         promote_now = comparison.promote and waits is None
         export_error = retrain_tasks.promote(cfg, registry, version, comparison) if promote_now else None
         attempt = retrain_tasks.finish(attempt, context, plan, comparison, version, waits)

@@ -86,7 +86,7 @@ def _decide(cfg: ModelConfig, registry: Registry, pending: dict[str, Any], as_of
     plan = shadow_plan(
         windows,
         int(terms["windows"]),
-        cfg.retrain.holdout.min_rows,
+        cfg.retrain.promotion.shadow_min_rows,
         as_of.tz_convert("UTC").to_pydatetime(),
         pd.Timestamp(terms["deadline"]).to_pydatetime(),
     )
