@@ -4,8 +4,8 @@
 
 The old rule decided on the retrain's holdout alone: the most recent mature window, which is usually the breached
 window that started the retrain, so the champion's score there is low by selection. The new rule
-(``retrain.promotion.shadow_windows`` >= 1) must pass there first, then is decided on the window after it, whose
-rows and labels did not choose the retrain. Both are judged by driftwarden's own ``compare_models``.
+(``retrain.promotion.shadow_windows`` >= 1) is decided on the windows after it, whose rows and labels did not
+choose the retrain. Both are judged by driftwarden's own ``compare_models``.
 
 Setup (binary, one KPI: accuracy; class prior 30% positive, labels "0"/"1"; the demo's config otherwise):
 
@@ -24,10 +24,11 @@ Setup (binary, one KPI: accuracy; class prior 30% positive, labels "0"/"1"; the 
 * The holdout is the last breached window; the shadow window is the next one (fresh rows, same true accuracies).
   The baseline is ``baseline_scores`` on the judged rows' own labels (as the shadow decision does).
 
-Rules, each at margin 0 and 0.01 (p_value 0.05): old = ``compare_models`` on the holdout promotes; new = it
-promotes on the holdout and on the shadow window. Then, at the default margin and holdout windows of 500, the
-new rule and the shadow's test alone (without the holdout gate before it) for a shadow of 500 / 1,000 / 2,000 /
-4,000 rows: the new rule's power cannot exceed the holdout gate's.
+Rules, each at margin 0 and 0.01 (p_value 0.05): old = ``compare_models`` on the holdout promotes (what
+``shadow_windows: 0`` does); new = the rule as built: ``checks.shadow.screen_on_holdout`` (the holdout only vetoes
+a challenger that does not lead the champion there) and then ``compare_models`` on the shadow rows, whole windows
+until ``promotion.shadow_min_rows``. Then, for windows of 500, the new rule and the shadow's test alone (without
+the veto) for shadows of 500 to 4,000 rows.
 Rates are over seeds whose stream fired a retrain within 200 windows, with 95% Wilson intervals.
 The last line is one JSON object.
 """
@@ -43,8 +44,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from driftwarden.checks.champion import compare_models
+from driftwarden.checks.champion import Comparison, compare_models
 from driftwarden.checks.kpis import _judge, wilson
+from driftwarden.checks.shadow import screen_on_holdout
 from driftwarden.checks.training import Scored, baseline_scores
 from driftwarden.config.loader import load_model_config
 from driftwarden.config.model import KpiConfig, ModelConfig
@@ -57,7 +59,8 @@ GAIN = 0.03
 RHO = 0.8
 POSITIVE_SHARE = 0.3
 MARGINS = (0.0, 0.01)
-SHADOW_ROWS = (500, 1000, 2000, 4000)
+SHADOW_ROWS = (500, 1000, 2000, 3000, 4000)
+SHADOW_MIN_ROWS = PromotionConfig().shadow_min_rows
 MAX_WINDOWS = 200
 
 
@@ -100,8 +103,8 @@ def stream(rng: np.random.Generator, cfg: ModelConfig, n: int, challenger: float
     return None
 
 
-def promoted(cfg: ModelConfig, y: np.ndarray, chal: Scored, champ: Scored) -> bool:
-    return compare_models(cfg, y, chal, champ, baseline_scores(cfg, y, len(y))).promote
+def judged(cfg: ModelConfig, y: np.ndarray, chal: Scored, champ: Scored) -> Comparison:
+    return compare_models(cfg, y, chal, champ, baseline_scores(cfg, y, len(y)))
 
 
 def share(k: int, n: int) -> dict[str, float | int]:
@@ -110,10 +113,12 @@ def share(k: int, n: int) -> dict[str, float | int]:
 
 
 def cell(cfgs: dict[float, ModelConfig], n: int, gain: float, seeds: int, seed0: int) -> dict[str, Any]:
-    """One window size and true gain: promotions by rule and margin, and the shadow-size sweep at 0.01."""
+    """One window size and true gain: promotions by rule and margin, and the shadow-size sweep."""
+    shadow_n = -(-SHADOW_MIN_ROWS // n) * n  # whole windows until shadow_min_rows, as the flow takes them
     counts = {(r, m): 0 for r in ("old", "new") for m in MARGINS}
-    sweep = dict.fromkeys(SHADOW_ROWS, 0)
-    shadow_alone = dict.fromkeys(SHADOW_ROWS, 0)  # the shadow's test without the holdout gate before it
+    sizes = SHADOW_ROWS if n == 500 else ()
+    sweep = {(k, m): 0 for k in sizes for m in MARGINS}
+    alone = {(k, m): 0 for k in sizes for m in MARGINS}  # the shadow's test without the holdout's veto before it
     fired = agree = rows = 0
     for s in range(seeds):
         rng = np.random.default_rng([seed0, int(cfgs[0.0].kpis[0].target * 100), n, int(gain * 1000), s])
@@ -124,27 +129,30 @@ def cell(cfgs: dict[float, ModelConfig], n: int, gain: float, seeds: int, seed0:
         y, chal, champ = got
         agree += int((chal.prediction == champ.prediction).sum())
         rows += n
-        ys, champ_s, chal_s = window(rng, n, CHAMPION + gain)
+        ys, champ_s, chal_s = window(rng, shadow_n, CHAMPION + gain)
         for m in MARGINS:
-            if promoted(cfgs[m], y, chal, champ):
-                counts["old", m] += 1
-                counts["new", m] += promoted(cfgs[m], ys, chal_s, champ_s)
-        if n == 500:
-            gate = promoted(cfgs[0.01], y, chal, champ)
-            for rows_s in SHADOW_ROWS:  # fresh rows for each size: each is its own experiment
-                yk, champ_k, chal_k = window(rng, rows_s, CHAMPION + gain)
-                alone = promoted(cfgs[0.01], yk, chal_k, champ_k)
-                sweep[rows_s] += gate and alone
-                shadow_alone[rows_s] += alone
+            on_holdout = judged(cfgs[m], y, chal, champ)
+            counts["old", m] += on_holdout.promote
+            # the rule as built: the holdout vetoes a challenger that does not lead there, the shadow decides
+            if screen_on_holdout(on_holdout).promote:
+                counts["new", m] += judged(cfgs[m], ys, chal_s, champ_s).promote
+        for k in sizes:  # fresh rows for each size: each is its own experiment
+            yk, champ_k, chal_k = window(rng, k, CHAMPION + gain)
+            for m in MARGINS:
+                passed = judged(cfgs[m], yk, chal_k, champ_k).promote
+                alone[k, m] += passed
+                sweep[k, m] += passed and screen_on_holdout(judged(cfgs[m], y, chal, champ)).promote
     out: dict[str, Any] = {
         "seeds": seeds,
         "fired": fired,
+        "shadow_rows": shadow_n,
         "agreement": round(agree / rows, 4) if rows else None,
         **{f"{r}@{m}": share(counts[r, m], fired) for r in ("old", "new") for m in MARGINS},
     }
-    if n == 500:
-        out["shadow_rows@0.01"] = {str(k): share(v, fired) for k, v in sweep.items()}
-        out["shadow_alone@0.01"] = {str(k): share(v, fired) for k, v in shadow_alone.items()}
+    for m in MARGINS:
+        if sizes:
+            out[f"shadow_rows@{m}"] = {str(k): share(sweep[k, m], fired) for k in sizes}
+            out[f"shadow_alone@{m}"] = {str(k): share(alone[k, m], fired) for k in sizes}
     return out
 
 
@@ -181,14 +189,18 @@ def main() -> None:
                 f"{100 * gn['agreement']:.1f}% of holdout rows"
             )
             print(f"  {'rule':<40} {'margin':>6}  {'false promotion (equal)':<24} {'power (+3 points)':<24}")
-            for r, what in (("old", "old: holdout only"), ("new", "new: holdout, then 1 shadow window")):
+            for r, what in (
+                ("old", "old: holdout only"),
+                ("new", f"new: holdout veto, shadow {eq['shadow_rows']:,} rows"),
+            ):
                 for m in MARGINS:
                     key = f"{r}@{m}"
                     print(f"  {what:<40} {m:>6}  {ci(eq[key]):<24} {ci(gn[key]):<24}")
-            for key, what in (("shadow_rows@0.01", "new rule"), ("shadow_alone@0.01", "shadow test alone")):
-                for k in eq.get(key, {}):
-                    label = f"{what}, shadow of {int(k):,} rows"
-                    print(f"  {label:<40} {0.01:>6}  {ci(eq[key][k]):<24} {ci(gn[key][k]):<24}")
+            for m in MARGINS:
+                for key, what in ((f"shadow_rows@{m}", "new rule"), (f"shadow_alone@{m}", "shadow test alone")):
+                    for k in eq.get(key, {}):
+                        label = f"{what}, shadow of {int(k):,} rows"
+                        print(f"  {label:<40} {m:>6}  {ci(eq[key][k]):<24} {ci(gn[key][k]):<24}")
     print(f"\n{elapsed:.0f} s")
     summary = {
         "setup": {
