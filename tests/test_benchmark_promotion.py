@@ -23,7 +23,7 @@ def test_promotion_quick_run_reports_both_rules_and_the_shadow_sweep():
     for case in ("equal", "gain"):
         c = cells[case]
         assert rules | {"shadow_rows@0.01", "shadow_alone@0.01", "shadow_rows@0.0"} <= set(c)
-        assert c["fired"] > 0 and 0.5 < c["agreement"] < 1 and c["shadow_rows"] == 2000
+        assert c["fired"] > 0 and 0.5 < c["agreement"] < 1 and c["shadow_rows"] == 3000
         assert set(c["shadow_rows@0.01"]) == {"500", "1000", "2000", "3000", "4000"}
         for m in ("0.0", "0.01"):
             # The veto only takes away: the rule never promotes more than the shadow's test alone, same rows.

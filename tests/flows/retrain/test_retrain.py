@@ -60,6 +60,8 @@ def _setup(folder: Path, revert_from: int | None = None, **retrain: object) -> t
         "registry": "registry",
         "holdout": {"windows": 1, "min_rows": 300},
         "scoring": {"enabled": True},
+        # one 2,000-row day decides a waiting challenger (the default asks 3,000 rows: two days here)
+        "promotion": {"shadow_min_rows": 2000},
         **retrain,
     }
     cfg = agrawal_config(
