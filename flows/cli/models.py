@@ -160,6 +160,7 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
     )  # fmt: skip
     # A version's state comes from the attempt that trained it: a shadow decision rewrites that record.
     attempts = {a.get("version"): a for a in registry.attempts() if a.get("version") is not None}
+    former = {int(h["champion"]) for h in registry.aliases().get("history", []) if h.get("champion") is not None}
     for v in registry.versions():
         m = v.meta
         attempt = attempts.get(v.number, {})
@@ -177,7 +178,7 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
             f"v{v.number}" + (" (champion)" if v.number == champion else ""),
             str(m.get("created_at", ""))[:19],
             "" if m.get("parent") is None else f"v{m['parent']}",
-            _state(v.number, champion, attempt),
+            _state(v.number, champion, attempt, former),
             (f"{metric}: {pair}" + (" (shadow)" if decided else "")) if metric else "registered by hand",
             _f(shadow.get("p_value") if decided else m.get("p_value"), ".2g"),
             escape(_stress_cell(registry.stress(v.number), v.number)),
@@ -186,8 +187,9 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
     out.print(table)
 
 
-def _state(number: int, champion: Any, attempt: dict[str, Any]) -> str:
-    """pending, promoted, refused or expired (a retrain's challenger), champion or registered (by hand)."""
+def _state(number: int, champion: Any, attempt: dict[str, Any], former: set[int]) -> str:
+    """pending, promoted, refused or expired (a retrain's challenger); else champion, former champion or
+    registered (by hand)."""
     shadow = (attempt.get("shadow") or {}).get("state")
     if shadow:
         return str(shadow)
@@ -196,7 +198,9 @@ def _state(number: int, champion: Any, attempt: dict[str, Any]) -> str:
         return "promoted"
     if outcome == "kept":
         return "refused"
-    return "champion" if number == champion else "registered"
+    if number == champion:
+        return "champion"
+    return "former champion" if number in former else "registered"
 
 
 def _stress_cell(record: dict[str, Any] | None, number: int) -> str:
