@@ -150,7 +150,14 @@ def resolve_window(cfg: ModelConfig, window_end: str | None) -> Window:
     tz = cfg.window.timezone
     if window_end is None:  # a scheduled run: the last window whose data had landed by its scheduled time
         return scheduled_window(scheduled_time(), cfg.window_length, tz, cfg.lateness)
-    return window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
+    window = window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
+    now = pd.Timestamp.now(tz="UTC")
+    if window.end > now:  # its predictions and labels are not all in: an 'ok' now would be a verdict on half a window
+        raise ValueError(
+            f"window_end {window_end}: the window {window.label} has not ended yet (now is "
+            f"{now.tz_convert(tz):%Y-%m-%d %H:%M %Z}); monitor it once it has"
+        )
+    return window
 
 
 @step(PURE)

@@ -94,8 +94,17 @@ def test_rerun_adds_a_version_and_failures_keep_earlier_results(agrawal_yaml, tm
 
 
 def test_dead_feed_is_a_volume_breach_not_a_crash(agrawal_yaml):
-    _, [d] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2030-01-02", "--json")
+    _, [d] = cli("run", "--config", str(agrawal_yaml), "--window-end", "2026-06-02", "--json")
     assert d["status"] == "breach" and d["causes"] == ["volume"] and d["rows"] == 0
+
+
+def test_a_window_that_has_not_ended_is_refused_and_nothing_is_stored(agrawal_yaml):
+    tomorrow = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=2)).strftime("%Y-%m-%d")
+    result, [d] = cli("run", "--config", str(agrawal_yaml), "--window-end", tomorrow, "--json")
+    assert result.exit_code != 0 and d["status"] == "failed"
+    assert "has not ended yet" in d["error"] and "window_end" in d["error"], d
+    engine = store.open_store(get_settings().resolved_store_url())
+    assert store.latest_runs(engine, "agrawal").empty  # no 'ok' with 0 labels for half a window
 
 
 def test_failure_log_is_queryable_and_exportable(agrawal_yaml, tmp_path):

@@ -442,7 +442,7 @@ def test_a_malformed_url_is_never_quoted(dw_home, tmp_path, monkeypatch):
 def test_a_re_run_of_an_old_window_leaves_the_models_conditions_alone(dw_home, tmp_path):
     path = write_config(tmp_path, {"channels": {"log": {"type": "file", "path": "alerts.jsonl"}}})
     log = path.parent / "alerts.jsonl"
-    cli("run", "--config", str(path), "--window-end", "2030-01-02")  # the feed is dead now: a volume breach
+    cli("run", "--config", str(path), "--window-end", "2026-06-02")  # the feed is dead now: a volume breach
     assert "agrawal/volume/rows" in log.read_text()
     before = log.read_text()
     cli("run", "--config", str(path), "--window-end", "2025-02-10")  # an old, healthy window, re-run by hand
