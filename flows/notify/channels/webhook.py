@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -13,6 +15,49 @@ from driftwarden.config.alerts import WebhookChannel
 from driftwarden.flows.notify.channels.base import DeliveryError, RemoteNotifier, register_channel
 
 USER_AGENT = "driftwarden-alerts/1"
+
+
+class _Tracked:
+    """The connections an opener makes, so that a deadline can cut them: a socket timeout bounds each read, and
+    a server that trickles a byte every few seconds never trips it."""
+
+    def __init__(self) -> None:
+        self.connections: list[http.client.HTTPConnection] = []
+        self.lock = threading.Lock()
+        self.cut = False
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        tracked = self
+
+        def make(cls: type[http.client.HTTPConnection]) -> Any:
+            def factory(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+                conn = cls(*args, **kwargs)
+                with tracked.lock:
+                    tracked.connections.append(conn)
+                return conn
+
+            return factory
+
+        class Http(urllib.request.HTTPHandler):
+            def http_open(self, req: Any) -> Any:
+                return self.do_open(make(http.client.HTTPConnection), req)
+
+        class Https(urllib.request.HTTPSHandler):
+            def https_open(self, req: Any) -> Any:
+                return self.do_open(make(http.client.HTTPSConnection), req, context=self._context)  # type: ignore[attr-defined]
+
+        return urllib.request.build_opener(Http(), Https())
+
+    def cut_all(self) -> None:
+        with self.lock:
+            self.cut = True
+            for conn in self.connections:
+                sock = conn.sock
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+                    except OSError:
+                        pass
 
 
 def post_json(url: str, body: Any, timeout: float) -> None:
@@ -24,17 +69,31 @@ def post_json(url: str, body: Any, timeout: float) -> None:
         headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
         method="POST",
     )
+    tracked = _Tracked()
+    deadline = threading.Timer(timeout, tracked.cut_all)  # the timeout bounds the whole delivery
+    deadline.daemon = True
+    deadline.start()
     try:
-        # the timeout bounds the connect and every read of the socket
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with tracked.opener().open(req, timeout=timeout) as resp:
             resp.read(65536)
     except (http.client.InvalidURL, ValueError):  # their messages quote the URL, which holds the secret
         raise DeliveryError("the channel's URL is not a valid URL", permanent=True) from None
-    except urllib.error.HTTPError as exc:
+    except (OSError, http.client.HTTPException) as exc:
+        if not tracked.cut:
+            raise _delivery_error(exc) from None
+        raise DeliveryError(f"no complete answer within timeout_seconds {timeout:g}") from None
+    finally:
+        deadline.cancel()
+
+
+def _delivery_error(exc: BaseException) -> DeliveryError:
+    """A transport error in words that never quote the URL (it may hold the secret)."""
+    if isinstance(exc, urllib.error.HTTPError):
         permanent = 400 <= exc.code < 500 and exc.code != 429  # a bad request is not retried within the run
-        raise DeliveryError(f"HTTP {exc.code} {exc.reason}", permanent) from None
-    except urllib.error.URLError as exc:
-        raise DeliveryError(f"cannot reach the endpoint: {exc.reason}") from None
+        return DeliveryError(f"HTTP {exc.code} {exc.reason}", permanent)
+    if isinstance(exc, urllib.error.URLError):
+        return DeliveryError(f"cannot reach the endpoint: {exc.reason}")
+    return DeliveryError(f"the endpoint broke off: {type(exc).__name__}")
 
 
 @register_channel(WebhookChannel)

@@ -449,3 +449,44 @@ def test_a_re_run_of_an_old_window_leaves_the_models_conditions_alone(dw_home, t
     assert log.read_text() == before  # no 'resolved' for a feed that is still dead
     engine = store.open_store(url(dw_home))
     assert alert_store.load_conditions(engine, "agrawal")["agrawal/volume/rows"].state == "open"
+
+
+def test_a_webhook_that_trickles_is_cut_at_its_timeout_and_one_that_answers_is_delivered():
+    """A server that sends its answer a byte every 0.3 s never trips a socket timeout of 1 s: the timeout must
+    bound the whole delivery, not each read."""
+    import time
+
+    from driftwarden.flows.notify.channels import DeliveryError
+    from driftwarden.flows.notify.channels.webhook import post_json
+
+    def serve(conn: socket.socket, trickle: bool) -> None:
+        with conn:
+            conn.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            if not trickle:
+                conn.sendall(answer)
+                return
+            for byte in answer:
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:  # the client cut it
+                    return
+                time.sleep(0.3)
+
+    for trickle in (True, False):
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+
+        def accept(listener: socket.socket = listener, trickle: bool = trickle) -> None:
+            with listener:
+                conn, _ = listener.accept()
+                serve(conn, trickle)
+
+        threading.Thread(target=accept, daemon=True).start()
+        started = time.monotonic()
+        if trickle:
+            with pytest.raises(DeliveryError, match="no complete answer within timeout_seconds 1"):
+                post_json(f"http://127.0.0.1:{port}/hook?token=s3cret", {"text": "x"}, timeout=1.0)
+            assert time.monotonic() - started < 3  # the whole answer would have taken ~20 s
+        else:
+            post_json(f"http://127.0.0.1:{port}/hook", {"text": "x"}, timeout=1.0)
