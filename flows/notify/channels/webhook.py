@@ -81,7 +81,7 @@ def post_json(url: str, body: Any, timeout: float) -> None:
     except (OSError, http.client.HTTPException) as exc:
         if not tracked.cut:
             raise _delivery_error(exc) from None
-        raise DeliveryError(f"no complete answer within timeout_seconds {timeout:g}") from None
+        raise DeliveryError(f"timed out: no complete answer within timeout_seconds {timeout:g}") from None
     finally:
         deadline.cancel()
 
