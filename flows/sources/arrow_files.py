@@ -5,7 +5,6 @@ runs of whole row groups of at most ``chunk_rows`` rows (by the files' metadata)
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.flows.errors import SourceError
-from driftwarden.flows.sources.base import ReadRequest, register_reader
+from driftwarden.flows.sources.base import ReadRequest, local_matches, register_reader
 
 
 @register_reader("arrow")
@@ -77,22 +76,7 @@ class _RowGroups:
 
 def _files(cfg: ModelConfig, src: SourceConfig, what: str) -> tuple[list[str], str]:
     pattern = cfg.resolve(src.path or "")
-    globbed = any(ch in pattern for ch in "*?[")
-    matched = sorted(glob.glob(pattern)) if globbed else [pattern]
-    folders = [f for f in matched if Path(f).is_dir()]
-    # A folder is never read (a folder of Parquet parts needs a glob into it): skipping it quietly would turn
-    # its rows into "no rows" (a dead feed) or into a window short of rows, so it is refused by name.
-    if folders and not globbed:
-        raise SourceError(
-            f"sources.{what}.path: {pattern} is a directory; a file is expected (or a glob of the files in it, "
-            f"such as {pattern.rstrip('/')}/*.parquet)"
-        )
-    if folders:
-        shown = ", ".join(folders[:5]) + (f" and {len(folders) - 5} more" if len(folders) > 5 else "")
-        raise SourceError(
-            f"sources.{what}.path: {pattern} matches {len(folders)} director{'y' if len(folders) == 1 else 'ies'}, "
-            f"which would not be read: {shown}; a file is expected (a glob into a folder reads its files)"
-        )
+    matched = local_matches(pattern, what)
     files = [f for f in matched if Path(f).is_file()]
     if not files:
         raise SourceError(f"sources.{what}: no file matches {pattern}")
