@@ -35,14 +35,37 @@ from driftwarden.config.model import ModelConfig
 SKETCH_THREADS = 2
 
 
+LABEL_ARRIVED = "_label_arrived_at"
+"""The column of a labels frame that holds each label's arrival time (see ``label_rows``)."""
+
+
 def attach_labels(cfg: ModelConfig, predictions: pd.DataFrame, labels: pd.DataFrame | None) -> pd.DataFrame:
     """Predictions that have a label, with the label in the target column (``labels`` None: the target
     came with the predictions)."""
+    return label_rows(cfg, predictions, labels)[0]
+
+
+def label_rows(
+    cfg: ModelConfig, predictions: pd.DataFrame, labels: pd.DataFrame | None, predicted_at: pd.Series | None = None
+) -> tuple[pd.DataFrame, int]:
+    """``attach_labels``, and how many of the labels joined arrived before their prediction was made (by
+    ``predicted_at``, the predictions' times, and the labels' ``LABEL_ARRIVED`` column; 0 without either).
+
+    Such a label is a clock fault or a leak (the label was known when the model predicted). It is still used
+    for the KPIs, and counted so that the run says so: dropping it would hide a clock fault's labels from the
+    KPIs for good, while a leak shows in the count whichever way it is used."""
     c = cfg.columns
     if labels is None or cfg.sources.labels is None:
-        return predictions[predictions[c.target].notna()].reset_index(drop=True)
-    joined = predictions.merge(labels, on=c.id, how="inner")
-    return joined[joined[c.target].notna()].reset_index(drop=True)
+        return predictions[predictions[c.target].notna()].reset_index(drop=True), 0
+    timed = predicted_at is not None and LABEL_ARRIVED in labels
+    left = (
+        predictions.assign(_predicted_at=predicted_at.to_numpy()) if timed and predicted_at is not None else predictions
+    )
+    joined = left.merge(labels, on=c.id, how="inner")
+    joined = joined[joined[c.target].notna()]
+    early = int((joined[LABEL_ARRIVED] < joined["_predicted_at"]).sum()) if timed else 0
+    joined = joined.drop(columns=[LABEL_ARRIVED, "_predicted_at"], errors="ignore")
+    return joined.reset_index(drop=True), early
 
 
 def kpi_columns(cfg: ModelConfig) -> list[str]:
@@ -90,6 +113,8 @@ class WindowPart:
     """The labelled rows, KPI columns only (see ``kpi_columns``) with the label in the target column."""
     candidates: pd.DataFrame
     """Labelled rows with every column read: the worst ``failures.max_per_run`` of each failure reason."""
+    early_labels: int = 0
+    """Labels joined that arrived before their prediction was made (see ``label_rows``)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +168,7 @@ class _Part:
     rows: int = 0
     labelled: _Columns = field(init=False)
     candidates: list[pd.DataFrame] = field(default_factory=list)
+    early_labels: int = 0
 
     def __post_init__(self) -> None:
         self.labelled = _Columns(self.columns)
@@ -157,7 +183,8 @@ class _Part:
         slim = rows[kpi_columns(cfg)].assign(_row=np.arange(len(rows)))
         if values is not None:
             slim = pd.concat([slim, values.set_axis(slim.index)], axis=1)
-        slim = attach_labels(cfg, slim, labels)
+        slim, early = label_rows(cfg, slim, labels, rows[cfg.columns.timestamp])
+        self.early_labels += early
         picked = failure_candidates(slim, cfg)
         whole = rows.iloc[picked["_row"].to_numpy()].reset_index(drop=True)
         whole[target] = picked[target].to_numpy()
@@ -166,6 +193,7 @@ class _Part:
 
     def merge(self, other: _Part) -> None:
         self.rows += other.rows
+        self.early_labels += other.early_labels
         self.labelled.merge(other.labelled)
         self.candidates.extend(other.candidates)
 
@@ -175,7 +203,7 @@ class _Part:
         candidates = _concat(self.candidates, columns)
         if len(candidates):
             candidates = failure_candidates(candidates, cfg).reset_index(drop=True)
-        return WindowPart(self.rows, self.labelled.frame(), candidates)
+        return WindowPart(self.rows, self.labelled.frame(), candidates, self.early_labels)
 
 
 @cache

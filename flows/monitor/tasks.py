@@ -119,6 +119,8 @@ class InputChecks:
     validation: ValidationResult | None
     drift: DriftResult | None
     multivariate: MultivariateDrift | None = None
+    early_labels: int = 0
+    """Labels of the window that arrived before their prediction was made."""
 
 
 def profile_columns(cfg: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -351,7 +353,7 @@ def check_inputs(
     if cfg.segments:  # informational: beside the window's drift, never part of its rule
         segments = decide_segment_drift(scan.segments, reference.profile, cfg.drift, cfg.segments)
         drift = replace(drift, segments=segments)
-    return InputChecks(volume, scan.validation, drift, multivariate)
+    return InputChecks(volume, scan.validation, drift, multivariate, scan.window.early_labels)
 
 
 SHARE_MEMORY = 7
@@ -446,6 +448,12 @@ def decide(
         *multivariate_findings(inputs.multivariate),
     ]
     found += [*kpi_findings(kpis), *estimate_findings(estimated, cfg)]
+    if inputs.early_labels:  # still in the KPIs (see checks.scan.label_rows): a warning, so that someone looks
+        n = inputs.early_labels
+        what = (
+            f"{n} labels arrived before their prediction was" if n != 1 else "1 label arrived before its prediction was"
+        )
+        found.append(Finding("labels", "warning", f"{what} made (a clock fault or a leak); still used for the KPIs"))
     return decide_verdict([*found, *([late] if late else [])])
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from driftwarden.checks.scan import LABEL_ARRIVED
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows.errors import SourceError
@@ -202,7 +203,8 @@ def read_chunk(cfg: ModelConfig, spec: ChunkSpec) -> Iterator[pd.DataFrame]:
 
 
 def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.Timestamp) -> pd.DataFrame:
-    """(id, target, arrival time) of labels that arrived in [arrived_from, arrived_until); latest per id."""
+    """(id, target, arrival time as ``LABEL_ARRIVED``) of labels that arrived in [arrived_from, arrived_until);
+    latest per id."""
     src = cfg.sources.labels
     c = cfg.columns
     if src is None:
@@ -212,7 +214,8 @@ def read_labels(cfg: ModelConfig, arrived_from: pd.Timestamp, arrived_until: pd.
     if cfg.task == "regression":
         frame = check_dtypes(frame, cfg, "labels", [c.target])
     frame = frame.sort_values(src.arrived_at).drop_duplicates(c.id, keep="last")
-    return frame[[c.id, c.target]]
+    # The arrival time goes along so that the scan can tell a label that came before its prediction.
+    return frame[[c.id, c.target, src.arrived_at]].rename(columns={src.arrived_at: LABEL_ARRIVED})
 
 
 def label_sample(cfg: ModelConfig, rows: int = 10_000) -> pd.Series:

@@ -5,7 +5,6 @@ runs of whole row groups of at most ``chunk_rows`` rows (by the files' metadata)
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.flows.errors import SourceError
-from driftwarden.flows.sources.base import ReadRequest, register_reader
+from driftwarden.flows.sources.base import ReadRequest, local_matches, register_reader
 
 
 @register_reader("arrow")
@@ -77,8 +76,8 @@ class _RowGroups:
 
 def _files(cfg: ModelConfig, src: SourceConfig, what: str) -> tuple[list[str], str]:
     pattern = cfg.resolve(src.path or "")
-    files = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
-    files = [f for f in files if Path(f).is_file()]
+    matched = local_matches(pattern, what)
+    files = [f for f in matched if Path(f).is_file()]
     if not files:
         raise SourceError(f"sources.{what}: no file matches {pattern}")
     fmt = src.format

@@ -22,13 +22,16 @@ the environment of the process that reads. A reader without ``parts`` is read wh
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 import pandas as pd
 
 from driftwarden.config.model import ModelConfig, SourceConfig
+from driftwarden.flows.errors import SourceError
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,24 @@ def part_reader(src: SourceConfig) -> PartReader | None:
     """The source's reader when it can cut a request into parts (``parts``, ``read_part``), else None."""
     reader = reader_for(src)
     return cast(PartReader, reader) if hasattr(reader, "parts") and hasattr(reader, "read_part") else None
+
+
+def local_matches(pattern: str, what: str) -> list[str]:
+    """The local paths a path or glob names (the path itself when it is no glob), refused by name when any is a
+    directory. A folder is never read (a folder of Parquet parts needs a glob into it): skipping it quietly
+    would turn its rows into "no rows" (a dead feed) or into a window short of rows."""
+    globbed = any(ch in pattern for ch in "*?[")
+    matched = sorted(glob.glob(pattern)) if globbed else [pattern]
+    folders = [f for f in matched if Path(f).is_dir()]
+    if folders and not globbed:
+        raise SourceError(
+            f"sources.{what}.path: {pattern} is a directory; a file is expected (or a glob of the files in it, "
+            f"such as {pattern.rstrip('/')}/*.parquet)"
+        )
+    if folders:
+        shown = ", ".join(folders[:5]) + (f" and {len(folders) - 5} more" if len(folders) > 5 else "")
+        raise SourceError(
+            f"sources.{what}.path: {pattern} matches {len(folders)} director{'y' if len(folders) == 1 else 'ies'}, "
+            f"which would not be read: {shown}; a file is expected (a glob into a folder reads its files)"
+        )
+    return matched

@@ -20,7 +20,7 @@ import pandas as pd
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import env_secret
 from driftwarden.flows.errors import SourceError, SourceUnavailable
-from driftwarden.flows.sources.base import ReadRequest, register_reader
+from driftwarden.flows.sources.base import ReadRequest, local_matches, register_reader
 
 
 def _quote(name: str) -> str:
@@ -54,6 +54,8 @@ def connect(src: SourceConfig, what: str, path: str) -> Any:
     """An in-memory DuckDB connection with the source's settings (and httpfs for a remote path)."""
     import duckdb
 
+    if not _remote(path):  # DuckDB's glob skips folders quietly, and a folder as the path "matches no file"
+        local_matches(path, what)
     con = duckdb.connect()
     try:
         if _remote(path):

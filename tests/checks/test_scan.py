@@ -12,7 +12,7 @@ from driftwarden.checks.drift import decide_drift
 from driftwarden.checks.failures import select_failures
 from driftwarden.checks.kpis import evaluate_kpis
 from driftwarden.checks.profile import ProfileBuilder, build_profile
-from driftwarden.checks.scan import WindowScan
+from driftwarden.checks.scan import LABEL_ARRIVED, WindowScan
 from driftwarden.checks.sketch import NumericSketch
 from driftwarden.config.model import ModelConfig
 
@@ -194,3 +194,19 @@ def test_read_ranges_join_adjacent_windows_and_skip_what_lies_between():
     assert read_ranges(day[4], day[5]) == [(day[4], day[5])]
     weekly = [(day[0] - pd.Timedelta(days=7), day[0])]  # last week, owed: one range with this week
     assert read_ranges(day[0], day[7], weekly) == [(weekly[0][0], day[7])]
+
+
+def test_labels_that_arrived_before_their_prediction_are_counted_across_chunks_and_still_used(profile):
+    cfg = config(sources={
+        "predictions": {"path": "p.parquet"}, "reference": {"path": "r.parquet"},
+        "labels": {"path": "l.parquet", "arrived_at": "at"},
+    })  # fmt: skip
+    window = rows(400, 3)
+    labels = pd.DataFrame({"id": window["id"], "y": window["y"], LABEL_ARRIVED: window["ts"] + pd.Timedelta(hours=1)})
+    labels.loc[::10, LABEL_ARRIVED] = window["ts"][::10] - pd.Timedelta(seconds=1)  # 40 a second early
+    scan = WindowScan(cfg, profile, DAY, DAY + pd.Timedelta(days=1), labels, [])
+    for chunk in np.array_split(window, 3):  # counted in each chunk, summed on merging
+        scan.add(chunk.reset_index(drop=True))
+    part = scan.finish().window
+    assert part.early_labels == 40
+    assert len(part.labelled) == 400 and LABEL_ARRIVED not in part.labelled  # still used, the time dropped

@@ -163,3 +163,21 @@ def test_a_time_that_is_not_a_time_or_falls_in_a_dst_change_is_named(tmp_path, d
         assert "--window-end" in result.stderr and words in result.stderr, (value, result.stderr)
         assert "Traceback" not in result.output
     assert store.latest_runs(store.open_store(get_settings().resolved_store_url()), raw["name"]).empty  # none ran
+
+
+def test_labels_that_arrived_before_their_prediction_are_counted_and_shown(tmp_path, dw_home):
+    path = write_agrawal_sources(tmp_path / "a")
+    labels = pd.read_csv(path.parent / "labels.csv")
+    preds = pd.read_csv(path.parent / "predictions.csv")
+    ts = pd.to_datetime(preds["timestamp"])
+    day = preds.loc[(ts >= "2025-02-11 06:00") & (ts < "2025-02-12"), "row"].head(10)  # of 24 hourly rows
+    early = labels["row"].isin(day)
+    stamp = pd.to_datetime(labels.loc[early, "labelled_at"]) - pd.Timedelta(days=2, hours=1)  # an hour before
+    labels.loc[early, "labelled_at"] = stamp.astype(str)
+    labels.to_csv(path.parent / "labels.csv", index=False)
+    result, [d] = cli("run", "--config", str(path), "--window-end", "2025-02-12", "--json")
+    assert result.exit_code == 0 and d["status"] == "warning", d
+    engine = store.open_store(get_settings().resolved_store_url())
+    run = store.latest_runs(engine, "agrawal").iloc[-1]
+    said = "10 labels arrived before their prediction was made (a clock fault or a leak)"
+    assert said in run["summary"] and said in run["findings"], run["summary"]

@@ -7,13 +7,15 @@ import pytest
 
 from driftwarden.config.model import ModelConfig
 from driftwarden.flows.errors import SourceError
-from driftwarden.flows.sources import read_predictions
+from driftwarden.flows.sources import read_predictions, read_reference
 
 
-def config(folder, tz="Europe/Berlin") -> ModelConfig:
+def config(folder, tz="Europe/Berlin", predictions="p.csv", reader="arrow") -> ModelConfig:
     return ModelConfig.model_validate({
         "name": "s", "task": "binary", "base_dir": folder,
-        "sources": {"predictions": {"path": "p.csv"}, "reference": {"path": "r.csv"}},
+        "sources": {
+            "predictions": {"path": predictions, "reader": reader}, "reference": {"path": "r.csv", "reader": reader}
+        },
         "columns": {"timestamp": "ts", "id": "id", "numerical": ["x"], "prediction": "pred", "target": "y"},
         "window": {"length": "1d", "timezone": tz},
     })  # fmt: skip
@@ -50,3 +52,22 @@ def test_missing_file_and_column_are_named(tmp_path):
     pd.DataFrame({"ts": ["2026-10-25"], "id": [1], "pred": [1], "y": [1]}).to_csv(tmp_path / "p.csv", index=False)
     with pytest.raises(SourceError, match=r"p.csv has no column\(s\) \['x'\]"):
         read_predictions(config(tmp_path), *day())
+
+
+@pytest.mark.parametrize("reader", ["arrow", "duckdb"])
+def test_a_directory_given_as_the_reference_path_is_named_as_a_directory(tmp_path, reader):
+    (tmp_path / "r.csv").mkdir()
+    with pytest.raises(SourceError, match=r"sources.reference.path: .*r.csv is a directory; a file is expected"):
+        read_reference(config(tmp_path, reader=reader))
+
+
+@pytest.mark.parametrize("reader", ["arrow", "duckdb"])  # DuckDB's own glob skips folders quietly too
+def test_a_directory_a_glob_matches_is_named_not_skipped(tmp_path, reader):
+    rows = pd.DataFrame({"ts": ["2026-10-25T10:00:00"], "id": [1], "x": 1.0, "pred": 1, "y": 1})
+    (tmp_path / "p").mkdir()
+    rows.to_parquet(tmp_path / "p" / "a.parquet")
+    (tmp_path / "p" / "b.parquet").mkdir()  # a Spark-style folder of parts: its rows would be missed quietly
+    rows.to_parquet(tmp_path / "p" / "b.parquet" / "part-0.parquet")
+    read = r"sources.predictions.path: .* matches 1 directory, which would not be read: .*b.parquet"
+    with pytest.raises(SourceError, match=read):
+        read_predictions(config(tmp_path, predictions="p/*.parquet", reader=reader), *day())
