@@ -173,13 +173,24 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
             )
         )
     for col in cols.numerical:
-        lo, hi = v.ranges.get(col) or inferred_range(profile, col, v.range_iqr_k)
+        n_ref = profile.numeric[col].count if col in profile.numeric else 0
+        too_few = col not in v.ranges and n_ref < v.min_reference_rows
+        # A range inferred from a handful of rows is its min and max: clean rows would breach it, so it is
+        # left unbounded (the rule still counts the column's nulls) and its text says why.
+        big = float(np.finfo(np.float64).max)  # GX needs one bound; this one holds every finite value
+        lo, hi = (-big, big) if too_few else (v.ranges.get(col) or inferred_range(profile, col, v.range_iqr_k))
+        text = (
+            f"{col} range not enforced: reference has {n_ref} rows, below validation.min_reference_rows "
+            f"({v.min_reference_rows})"
+            if too_few
+            else f"{col} within [{_fmt(lo)}, {_fmt(hi)}]"
+        )
         rules[col].append(
             _Rule(
                 gxe.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, mostly=v.range_mostly),
                 "out_of_range",
                 col,
-                f"{col} within [{_fmt(lo)}, {_fmt(hi)}]",
+                text,
                 1.0 - v.range_mostly,
                 bounds=(-np.inf if lo is None else lo, np.inf if hi is None else hi),
                 kind="expect_column_values_to_be_between",
@@ -190,12 +201,21 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
         counts = profile.categorical[col].counts
         allowed_set = explicit or sorted(counts)
         mostly = 1.0 - (v.unseen_category_share if explicit else unseen_allowance(counts, v.unseen_category_share))
+        n_cat = sum(counts.values())
+        text = f"{col} in the {len(allowed_set)} known categories"
+        if not explicit and n_cat < v.min_reference_rows:
+            # Too few reference rows to know the category set: unseen values are allowed (nulls still count).
+            mostly = 0.0
+            text = (
+                f"{col} category set not enforced: reference has {n_cat} rows, below "
+                f"validation.min_reference_rows ({v.min_reference_rows})"
+            )
         rules[col].append(
             _Rule(
                 gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(allowed_set), mostly=mostly),
                 "unseen_category",
                 col,
-                f"{col} in the {len(allowed_set)} known categories",
+                text,
                 1.0 - mostly,
                 categories=frozenset(allowed_set),
                 kind="expect_column_values_to_be_in_set",

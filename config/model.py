@@ -189,6 +189,11 @@ class ValidationConfig(Strict):
     """Explicit allowed values per categorical column, overriding the reference's categories."""
     unique_id: bool = True
     """Prediction ids must be unique within a window."""
+    min_reference_rows: int = Field(100, ge=1)
+    """Below this many non-null reference rows in a column, its range and category set are not inferred (an
+    explicit ``ranges`` / ``allowed_categories`` entry still holds): q0.001/q0.999 of 10 rows are the min and
+    max, and a 10-row category set misses common values, so clean production rows would breach. From 100 rows
+    the extreme quantiles plus 1.5 IQR cover the bulk of a heavy-tailed feature."""
 
 
 DriftMethod = Literal["auto", "wasserstein", "jensenshannon", "ks", "chisquare"]

@@ -147,3 +147,17 @@ def test_clean_nights_with_a_null_heavy_reference_pass():
         not validate_batch(with_nulls(1000, int(s)), config(), prof).success for s in rng.integers(1, 10**6, 40)
     )
     assert failed == 0
+
+
+def test_a_tiny_reference_infers_no_range_or_category_set_and_says_so():
+    # Ten reference rows: their min and max would be the range and clean rows would breach it.
+    small = build_profile(batch(10, 0), NUM + ["p"], ["segment"])
+    result = validate_batch(batch(2000, 3), config(), small)
+    assert result.success
+    texts = " ".join(o.rule for o in result.outcomes)
+    assert "validation.min_reference_rows (100)" in texts
+    # A declared range is still enforced on the same tiny reference.
+    b = batch(2000, 4)
+    b.loc[b.index[:40], "age"] = 420
+    declared = validate_batch(b, config(ranges={"age": [0, 120]}), small)
+    assert [o.column for o in declared.failed] == ["age"]
