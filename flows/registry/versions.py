@@ -153,18 +153,23 @@ class Registry:
         # ``record`` names the file, so that a pending attempt's decision can be written into it later
         return [{**self._read_json(p), "record": p.rsplit("/", 1)[-1]} for p in files]
 
-    def pending(self) -> dict[str, Any] | None:
-        """The attempt whose challenger waits for its shadow windows (at most one: a newer retrain supersedes)."""
-        waiting = [a for a in self.attempts() if a.get("outcome") == "pending"]
+    def pending(self, attempts: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """The attempt whose challenger waits for its shadow windows (at most one: a newer retrain supersedes);
+        ``attempts``: those already read, to spare a second read of every record."""
+        waiting = [a for a in (self.attempts() if attempts is None else attempts) if a.get("outcome") == "pending"]
         return waiting[-1] if waiting else None
 
-    def last_attempt_time(self) -> datetime | None:
+    def last_attempt_time(self, attempts: list[dict[str, Any]] | None = None) -> datetime | None:
         """When the last retraining that produced a challenger (promoted, kept, pending or expired) or crashed
         happened, in data time (its ``as_of``: a replay of history has its own clock): a trainer that crashes is
         not run again every night. A refused attempt (too few rows yet, another retraining running) starts no
         cooldown; one refused by a stress gate was judged, a verdict like one kept."""
         verdicts = ("promoted", "kept", "failed", "pending", "expired")  # pending: it waits, no second one meanwhile
-        done = [a for a in self.attempts() if (a.get("outcome") in verdicts or a.get("refused_by")) and a.get("as_of")]
+        done = [
+            a
+            for a in (self.attempts() if attempts is None else attempts)
+            if (a.get("outcome") in verdicts or a.get("refused_by")) and a.get("as_of")
+        ]
         if not done:
             return None
         return max(pd.Timestamp(a["as_of"]).tz_convert("UTC").tz_localize(None).to_pydatetime() for a in done)

@@ -14,7 +14,6 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from driftwarden.checks.champion import Comparison, compare_models
@@ -26,7 +25,7 @@ from driftwarden.config.model import ModelConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows import sources, store
 from driftwarden.flows.registry.versions import Registry
-from driftwarden.flows.retrain.tasks import champion_moved
+from driftwarden.flows.retrain.tasks import champion_moved, window_of, window_starts
 from driftwarden.flows.store import locks
 
 log = logging.getLogger(__name__)
@@ -121,16 +120,11 @@ def _shadow_rows(cfg: ModelConfig, after: pd.Timestamp, as_of: pd.Timestamp) -> 
         return [], pd.DataFrame()
     preds = sources.read_predictions(cfg, grid[0].start, grid[-1].end)
     labelled = attach_labels(cfg, preds, sources.read_labels(cfg, grid[0].start, as_of))
-    starts = pd.DatetimeIndex([w.start.tz_convert("UTC") for w in grid])
-
-    def window_of(times: pd.Series) -> np.ndarray:
-        idx = starts.searchsorted(pd.DatetimeIndex(pd.to_datetime(times, utc=True)), side="right") - 1
-        return np.asarray(starts[np.clip(idx, 0, len(starts) - 1)])
-
+    starts = window_starts(grid)
     ts = cfg.columns.timestamp
-    made = pd.Series(window_of(preds[ts])).value_counts() if len(preds) else pd.Series(dtype=int)
-    known = pd.Series(window_of(labelled[ts])).value_counts() if len(labelled) else pd.Series(dtype=int)
-    labelled = labelled.assign(__window__=window_of(labelled[ts]) if len(labelled) else [])
+    made = window_of(preds[ts], starts).value_counts()
+    labelled = labelled.assign(__window__=window_of(labelled[ts], starts))
+    known = labelled["__window__"].value_counts()
     out = []
     for w in grid:
         start = w.start.tz_convert("UTC")

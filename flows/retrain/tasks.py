@@ -147,20 +147,22 @@ def read_labelled_history(cfg: ModelConfig, as_of: pd.Timestamp, context: Retrai
     preds = sources.read_predictions(cfg, windows[0].start, end)
     labels = sources.read_labels(cfg, windows[0].start, as_of)
     labelled = attach_labels(cfg, preds, labels)
-    starts = _starts(windows)
-    window_of = _window_of(labelled[cfg.columns.timestamp], starts)
-    rows = _window_of(preds[cfg.columns.timestamp], starts).value_counts()
-    counts = window_of.value_counts()
+    starts = window_starts(windows)
+    labelled_in = window_of(labelled[cfg.columns.timestamp], starts)
+    rows = window_of(preds[cfg.columns.timestamp], starts).value_counts()
+    counts = labelled_in.value_counts()
     coverage = counts.reindex(rows.index, fill_value=0) / rows
     mature = tuple(sorted(w for w, share in coverage.items() if share >= cfg.label_maturity))
-    return History(labelled, window_of, mature)
+    return History(labelled, labelled_in, mature)
 
 
-def _starts(windows: list[Window]) -> pd.DatetimeIndex:
+def window_starts(windows: list[Window]) -> pd.DatetimeIndex:
+    """The windows' starts in UTC, for ``window_of``."""
     return pd.DatetimeIndex([w.start.tz_convert("UTC") for w in windows])
 
 
-def _window_of(times: pd.Series, starts: pd.DatetimeIndex) -> pd.Series:
+def window_of(times: pd.Series, starts: pd.DatetimeIndex) -> pd.Series:
+    """Each time's window start (UTC), of the windows starting at ``starts``."""
     idx = starts.searchsorted(pd.DatetimeIndex(times).tz_convert("UTC"), side="right") - 1
     return pd.Series(starts[np.clip(idx, 0, len(starts) - 1)], index=times.index)
 

@@ -55,13 +55,14 @@ def retrain_decision(
         dataset_drift=dataset_drift,
     )
     registry = Registry(cfg)
-    pending = registry.pending()
+    attempts = registry.attempts()
+    pending = registry.pending(attempts)
     if pending is not None:  # decided by a later run on its shadow windows; a second challenger would race it
         until = str((pending.get("shadow") or {}).get("deadline", ""))[:16]
         return RetrainDecision(
             False, f"v{pending.get('version')} waits for its shadow windows (at the latest until {until} UTC)"
         )
-    last = registry.last_attempt_time()
+    last = registry.last_attempt_time(attempts)
     names = [k.metric for k in cfg.kpis]
     read = 32  # the newest windows since the last retrain, more only while the breach streak reaches past them
     while True:
