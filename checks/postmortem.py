@@ -621,6 +621,7 @@ def write_postmortem(incident: Incident, evidence: Evidence) -> PostMortem:
     sections.append(Section("The evidence", (), tuple(evidence_bullets), evidence_table))
     fails = evidence.where_it_fails if incident.cause in KPI_CAUSES else None
     if fails is not None:
+        fails = fails.without(private)  # a stored report may predate a column's masking: facts included
         sections.append(_where_it_fails(fails, private))
 
     cause_paras = [f"Cause: {CAUSE_WORDS.get(incident.cause, incident.cause)}. {_RULE.get(incident.cause, '')}"]

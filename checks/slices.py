@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -165,6 +165,24 @@ class SliceReport:
                 "features": tuple(d.get("features", ())),
                 "notes": tuple(d.get("notes", ())),
             }
+        )
+
+    def without(self, columns: Iterable[str]) -> SliceReport:
+        """The report with nothing of ``columns`` (masked or excluded since it was learned and stored): their
+        slices, drivers and feature names left out, so that no page or document built from it names them."""
+        hidden = set(columns)
+        if not hidden:
+            return self
+
+        def keeps(s: Slice) -> bool:
+            return not any(c.column in hidden for c in s.conditions)
+
+        return replace(
+            self,
+            slices=tuple(s for s in self.slices if keeps(s)),
+            dropped=tuple(s for s in self.dropped if keeps(s)),
+            drivers=tuple(d for d in self.drivers if d.feature not in hidden),
+            features=tuple(f for f in self.features if f not in hidden),
         )
 
     def driver_lines(self) -> list[str]:

@@ -175,7 +175,7 @@ def _events(cfg: ModelConfig, engine: Any, registry: Registry) -> list[dict[str,
         figures = _attempt_figures(a)
         shadow = a.get("shadow") or {}
         if shadow:  # it passed on the retrain's holdout, then waited for windows that did not choose the champion
-            held = _attempt_figures({**a, **(a.get("retrain_holdout") or {}), "held": True})
+            held = _attempt_figures({**a, **(a.get("retrain_holdout") or {}), "shadow": None})  # the holdout's own
             events.append(
                 {
                     "at": at,
@@ -216,7 +216,7 @@ def _attempt_figures(a: dict[str, Any]) -> str:
     ch, champ = (scores.get("challenger") or {}).get(metric), (scores.get("champion") or {}).get(metric)
     parts = []
     shadow = a.get("shadow") or {}
-    if isinstance(ch, int | float) and isinstance(champ, int | float) and shadow.get("scores") and not a.get("held"):
+    if isinstance(ch, int | float) and isinstance(champ, int | float) and shadow.get("scores"):
         parts.append(f"On {_count(shadow.get('rows'))} rows of the shadow windows after its holdout (never trained "
                      f"on, no part in the retrain's decision), {metric} {ch:.3f} (challenger) vs {champ:.3f} "
                      "(champion)")  # fmt: skip
@@ -265,7 +265,7 @@ def render(cfg: ModelConfig, history: History, out: str) -> str:
             _header(cfg, history),
             _incidents_section(cfg, history, out),
             _objectives_section(cfg, history, out),
-            _where_it_fails_section(history),
+            _where_it_fails_section(cfg, history),
             "<h2>Over time</h2>",
             "<p class=note>One point per monitored window (its current result: KPIs are re-scored as labels "
             "arrive). Hover a point for its figures.</p>",
@@ -400,7 +400,7 @@ def _objectives_section(cfg: ModelConfig, history: History, out: str) -> str:
     )
 
 
-def _where_it_fails_section(history: History) -> str:
+def _where_it_fails_section(cfg: ModelConfig, history: History) -> str:
     """The slices that carried the mistakes during the latest incident with a KPI cause, as its post-mortem
     stored them (learned on its older windows, checked on its newer ones)."""
     inc = history.incidents
@@ -410,7 +410,8 @@ def _where_it_fails_section(history: History) -> str:
         doc = json.loads(r["document"]) if isinstance(r["document"], str) and r["document"] else {}
         found = (doc.get("facts") or {}).get("where_it_fails")
         if found:
-            fragment = slices_html([SliceReport.from_json(found)], heading=f"Where it failed: {r['title']}")
+            report = SliceReport.from_json(found).without(_private(cfg))  # stored before a column was masked
+            fragment = slices_html([report], heading=f"Where it failed: {r['title']}")
             return fragment + "<p class=note><code>driftwarden errors</code> finds the slices of any period.</p>"
     return ""
 
