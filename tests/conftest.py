@@ -20,6 +20,18 @@ def dw_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One ephemeral Prefect server per test process (it takes seconds to start), for every test that runs
+    flows; runs emit no heartbeats, as on the embedded default (``flows.embedded``): nothing watches them, and
+    each would cost a second."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def _service_missing(what: str) -> None:
     """Skip on a machine without the service; fail in CI (.ci/run sets DRIFTWARDEN_REQUIRE_SERVICES=1)."""
     import os
