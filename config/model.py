@@ -13,15 +13,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from driftwarden.config.alerts import AlertsConfig
 from driftwarden.config.common import Strict, parse_duration
+from driftwarden.config.names import check_name, check_table
 from driftwarden.config.retrain import RetrainConfig
 
 Task = Literal["binary", "multiclass", "regression"]
 Direction = Literal["higher_is_better", "lower_is_better"]
 
+
+Name = Annotated[str, AfterValidator(check_name)]
+"""A column or segment name: no SQL or markup syntax in it (``config/names.py``); the error names the key."""
 
 SourceKind = Literal["arrow", "duckdb", "sql"]
 """The kinds of source, each read by the reader registered under its name: files through pyarrow or DuckDB
@@ -48,7 +52,7 @@ class SourceConfig(Strict):
     """SQLAlchemy URL of a database: PostgreSQL, SQLite or DuckDB (``duckdb:///path/to/file.duckdb``).
     Credentials come from the environment as ``${VAR}`` placeholders, e.g.
     ``postgresql+psycopg://monitor:${PREDICTIONS_DB_PASSWORD}@db/prod``."""
-    table: str | None = None
+    table: Annotated[str, AfterValidator(check_table)] | None = None
     """Table (or view) name, optionally ``schema.table``; quoted, never pasted into SQL."""
 
     @property
@@ -64,10 +68,6 @@ class SourceConfig(Strict):
             raise ValueError("a database source needs table")
         if self.url is not None and re.search(r"://[^/@:]+:(?!\$\{)[^@/]+@", self.url):
             raise ValueError("the url holds a password: write it as ${ENV_VAR} and set that in the environment")
-        if self.table is not None and not re.fullmatch(
-            r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", self.table
-        ):
-            raise ValueError(f"table {self.table!r} must be a plain name or schema.name")
         if self.path is not None and "://" in self.path and self.reader != "duckdb":
             raise ValueError("an object-store path needs reader: duckdb")
         if self.duckdb_settings and self.reader != "duckdb":
@@ -85,7 +85,7 @@ class SourceConfig(Strict):
 class LabelSourceConfig(SourceConfig):
     """Where labels live: rows of (id, target, arrival time), joined to predictions on the id."""
 
-    arrived_at: str = "labelled_at"
+    arrived_at: Name = "labelled_at"
     """Column with the time each label became known; labels are queried by this time range."""
 
 
@@ -101,21 +101,21 @@ class SourcesConfig(Strict):
 
 
 class ColumnsConfig(Strict):
-    timestamp: str
+    timestamp: Name
     """Prediction time; naive timestamps are read in ``window.timezone``."""
-    id: str
+    id: Name
     """Unique id of a prediction, used to join labels."""
-    model_version: str | None = None
+    model_version: Name | None = None
     """Column naming the model version that made each prediction (KPIs are kept per version)."""
-    numerical: list[str] = Field(default_factory=list)
-    categorical: list[str] = Field(default_factory=list)
-    prediction: str
+    numerical: list[Name] = Field(default_factory=list)
+    categorical: list[Name] = Field(default_factory=list)
+    prediction: Name
     """The predicted class (classification) or value (regression)."""
-    probability: str | None = None
+    probability: Name | None = None
     """Binary tasks: the predicted probability of the positive class."""
-    probabilities: dict[str, str] = Field(default_factory=dict)
+    probabilities: dict[str, Name] = Field(default_factory=dict)
     """Multiclass tasks: class label -> column holding its predicted probability."""
-    target: str
+    target: Name
     """The true label (in the labels source, or in the predictions source when labels come along)."""
     positive_label: int | str = 1
     """Binary tasks: the label of the positive class."""
@@ -480,7 +480,7 @@ class ModelConfig(Strict):
     def lateness(self) -> timedelta:
         return parse_duration(self.data_lateness)
 
-    segments: list[str] = Field(default_factory=list)
+    segments: list[Name] = Field(default_factory=list)
     """Columns to slice KPIs and drift by."""
     volume: VolumeConfig = VolumeConfig()
     validation: ValidationConfig = ValidationConfig()

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     cores for each run; unset: the run's own process scans."""
     run_lock_ttl: int = Field(6 * 3600, ge=60)
     """Seconds after which a window's lock is taken as stale (its run died) and may be taken over."""
+    data_roots: str | None = None
+    """Folders (separated by ``os.pathsep``: ``:`` on Linux) that every local source file must lie in, its path
+    resolved with symlinks followed: a config naming ``../../etc/passwd``, or a symlink pointing out, is refused.
+    Unset: no restriction."""
+
+    def resolved_data_roots(self) -> list[Path]:
+        """The allowed data roots, resolved (symlinks followed); empty: no restriction."""
+        if not self.data_roots:
+            return []
+        return [Path(p).expanduser().resolve() for p in self.data_roots.split(os.pathsep) if p.strip()]
 
     def resolved_store_url(self) -> str:
         if self.store_url is not None:

@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar, cast
 import pandas as pd
 
 from driftwarden.config.model import ModelConfig, SourceConfig
+from driftwarden.config.settings import get_settings
 from driftwarden.flows.errors import SourceError
 
 
@@ -138,4 +139,22 @@ def local_matches(pattern: str, what: str) -> list[str]:
             f"sources.{what}.path: {pattern} matches {len(folders)} director{'y' if len(folders) == 1 else 'ies'}, "
             f"which would not be read: {shown}; a file is expected (a glob into a folder reads its files)"
         )
+    for f in matched:
+        inside_data_roots(f, f"sources.{what}.path", pattern)
     return matched
+
+
+def inside_data_roots(path: str, key: str, given: str | None = None) -> None:
+    """Refuse a local file that lies, its path resolved with symlinks followed, outside every folder of
+    DRIFTWARDEN_DATA_ROOTS (unset: any path is allowed). The message names the key and the roots."""
+    roots = get_settings().resolved_data_roots()
+    if not roots:
+        return
+    real = Path(path.removeprefix("file://")).expanduser().resolve()
+    if not any(real.is_relative_to(root) for root in roots):
+        shown = " and ".join(str(r) for r in roots)
+        named = given if given is not None else path
+        raise SourceError(
+            f"{key}: {named} resolves to {real}, which is outside the allowed data roots {shown} "
+            "(DRIFTWARDEN_DATA_ROOTS)"
+        )

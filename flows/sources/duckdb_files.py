@@ -62,14 +62,16 @@ def connect(src: SourceConfig, what: str, path: str) -> Any:
             _load_httpfs(con, what)
         for key, value in src.duckdb_settings.items():
             where = f"sources.{what}.duckdb_settings.{key}"
-            text = env_secret(value, where) if value.strip().startswith("${") else value
+            # only a whole ${ENV_VAR} is expanded, from the environment alone: ${file:...}, ${env:...} or a
+            # stray ${ is refused by env_secret, never read as a file or a command
+            text = env_secret(value, where) if "${" in value else value
             con.execute(f"SET {key} = {_literal(text)}")
-    except KeyError as exc:
-        con.close()
-        raise SourceError(str(exc.args[0])) from None
     except duckdb.Error as exc:
         con.close()
         raise SourceError(f"sources.{what}: DuckDB refused a setting: {_scrubbed(exc, src)}") from None
+    except (KeyError, ValueError) as exc:  # an unset variable, or a ${...} that is no ${ENV_VAR} placeholder
+        con.close()
+        raise SourceError(str(exc.args[0])) from None
     return con
 
 
@@ -100,10 +102,10 @@ def _load_httpfs(con: Any, what: str) -> None:
 def _scrubbed(exc: Exception, src: SourceConfig) -> str:
     text = str(exc)
     for value in src.duckdb_settings.values():
-        if value.strip().startswith("${"):
+        if "${" in value:
             try:
                 text = text.replace(env_secret(value, "duckdb_settings"), "***")
-            except KeyError:
+            except (KeyError, ValueError):
                 pass
     return text
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import expand_secrets
 from driftwarden.flows.errors import SourceError, SourceUnavailable, first_line
-from driftwarden.flows.sources.base import ReadRequest, register_reader
+from driftwarden.flows.sources.base import ReadRequest, inside_data_roots, register_reader
 
 
 @lru_cache(maxsize=16)
@@ -45,9 +45,13 @@ def _source_engine(src: SourceConfig, what: str) -> Engine:
     """The engine of a table source, its URL's ``${VAR}`` filled from the environment (named if unset)."""
     assert src.url is not None
     try:
-        return _engine(expand_secrets(src.url, f"sources.{what}.url"))
+        url = expand_secrets(src.url, f"sources.{what}.url")
     except KeyError as exc:
         raise SourceError(str(exc.args[0])) from None
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() in ("sqlite", "duckdb") and parsed.database not in (None, "", ":memory:"):
+        inside_data_roots(parsed.database, f"sources.{what}.url")  # a database file is a local source too
+    return _engine(url)
 
 
 def _table(engine: Engine, src: SourceConfig, what: str) -> sa.Table:

@@ -187,6 +187,12 @@ TABLE: dict[str, Expect] = {
     "sec.model_file_verified": _sec("a crafted model file is never loaded"),
 }
 
-NOT_BUILT: frozenset[str] = frozenset(TABLE)
+NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
+    "sec.sql_injection_in_names",
+    "sec.env_expansion_reads_no_file",
+    "sec.paths_stay_in_data_roots",
+    "sec.model_file_verified",
+    "sec.html_escapes_data",
+}
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""
