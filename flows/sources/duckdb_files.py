@@ -58,7 +58,10 @@ def connect(src: SourceConfig, what: str, path: str) -> Any:
         local_matches(path, what)
     con = duckdb.connect()
     try:
-        if _remote(path):
+        # DuckDB fetches a missing extension from the internet when a query or a setting needs it (an s3_*
+        # setting wants httpfs even for a local path): never; httpfs comes from the installed package
+        con.execute("SET autoinstall_known_extensions = false")
+        if _remote(path) or src.duckdb_settings:
             _load_httpfs(con, what)
         for key, value in src.duckdb_settings.items():
             where = f"sources.{what}.duckdb_settings.{key}"

@@ -414,3 +414,185 @@ def test_a_hostile_category_renders_as_text_in_the_browser(tmp_path, dw_home, pr
         problems.append(f"the model page does not show the category as text (shown on {shown_on})")
     seen = Observed("survives" if not problems else "markup", "\n".join(problems))
     assert_as_table("sec.html_escapes_data", seen, tally)
+
+
+# --- sec.secrets_never_written -------------------------------------------------------------------------------
+
+
+def _forms(secret: str) -> dict[str, str]:
+    """What the secret looks like where it might be written: plain, URL-encoded, base64 (alone, as basic-auth
+    ``user:secret``, and inside a longer base64 text at each of the three alignments)."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    raw = secret.encode()
+    forms = {"plain": secret, "url-encoded": quote(secret, safe=""), "form-encoded": quote_plus(secret)}
+    for user in ("", "monitor:", "postgres:", ":"):
+        for name, enc in (("base64", base64.b64encode), ("urlsafe-base64", base64.urlsafe_b64encode)):
+            forms[f"{name}({user}secret)"] = enc(user.encode() + raw).decode().rstrip("=")
+    for shift in range(3):  # the secret's middle in any longer base64 text, whatever precedes it
+        forms[f"base64 at offset {shift}"] = base64.b64encode(b"\0" * shift + raw).decode()[4:-4]
+    return forms
+
+
+def _store_dump(url: str) -> dict[str, str]:
+    """Every row of every table of the store's schema, as text, by table."""
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        dumped = {}
+        with engine.connect() as conn:
+            for table in inspector.get_table_names():
+                rows = conn.execute(sa.text(f'SELECT * FROM "{table}"')).fetchall()
+                dumped[f"store table {table}"] = "\n".join(repr(tuple(r)) for r in rows)
+        return dumped
+    finally:
+        engine.dispose()
+
+
+def _prefect_records(since: pd.Timestamp) -> dict[str, str]:
+    """What the runs left on the Prefect server: flow and task run logs, artifacts, flow-run parameters and
+    state messages (Prefect's block store, where the Secret block lives, excepted)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime, LogFilter, LogFilterTimestamp
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(timestamp=LogFilterTimestamp(after_=since.to_pydatetime())), limit=200)
+        artifacts = client.read_artifacts(limit=200)
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since.to_pydatetime())), limit=200
+        )
+    return {
+        "prefect logs": "\n".join(f"{log.name} {log.message}" for log in logs),
+        "prefect artifacts": "\n".join(f"{a.key} {a.description} {a.data}" for a in artifacts),
+        "prefect flow runs": "\n".join(
+            f"{r.name} {r.parameters} {r.state.message if r.state else ''} {r.tags}" for r in runs
+        ),
+    }
+
+
+@pytest.mark.case("sec.secrets_never_written")
+def test_a_planted_secret_is_never_written(tmp_path, dw_home, postgres_url, prefect_server, monkeypatch, capfd, tally):
+    import logging
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    from prefect.blocks.system import Secret
+
+    from tests.flows.notify.test_alerts import Receiver, free_port
+    from tests.streams import write_agrawal_sources
+
+    secret = f"s3cr3t-{uuid.uuid4()}"
+    since = pd.Timestamp.now(tz="UTC")
+    schema = postgres_url.rsplit("%3D", 1)[1]
+    # the store's password (trust auth on the test server: it is sent, and ignored) and the masking key
+    monkeypatch.setenv("DRIFTWARDEN_STORE_URL", postgres_url.replace("//postgres@", f"//postgres:{secret}@"))
+    monkeypatch.setenv("DRIFTWARDEN_MASK_KEY", secret)
+    get_settings.cache_clear()
+    # alert receivers on 127.0.0.1: webhook, Slack, one that is down, one from a Prefect Secret block, SMTP
+    hook, slack, block = Receiver(), Receiver(), Receiver()
+    mails: list[Any] = []
+
+    class Mailbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+            mails.append(envelope)
+            return "250 OK"
+
+    def login(server: Any, session: Any, envelope: Any, mechanism: Any, auth_data: Any) -> AuthResult:
+        return AuthResult(success=isinstance(auth_data, LoginPassword) and auth_data.password == secret.encode())
+
+    smtp_port = free_port()
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=smtp_port, authenticator=login, auth_require_tls=False)
+    smtp.start()
+    monkeypatch.setenv("HOOK_URL", f"http://127.0.0.1:{hook.port}/hook?token={secret}")
+    monkeypatch.setenv("SLACK_URL", f"http://127.0.0.1:{slack.port}/services/T0/B0/{secret}")
+    monkeypatch.setenv("DOWN_URL", f"http://monitor:{secret}@127.0.0.1:{free_port()}/hook?token={secret}")
+    monkeypatch.setenv("SMTP_PASSWORD", secret)
+    Secret(value=f"http://127.0.0.1:{block.port}/from-block?token={secret}").save("dw-sec-hook", overwrite=True)
+    # source credentials: the labels' database password and the reference's object-store keys
+    monkeypatch.setenv("LABELS_DB_PASSWORD", secret)
+    monkeypatch.setenv("S3_KEY_ID", secret)
+    monkeypatch.setenv("S3_SECRET", secret)
+    folder = tmp_path / "agrawal"
+    channels = {
+        "ops": {"type": "webhook", "url": "${HOOK_URL}"},
+        "chat": {"type": "slack", "url": "${SLACK_URL}"},
+        "down": {"type": "webhook", "url": "${DOWN_URL}", "attempts": 1, "timeout_seconds": 1},
+        "block": {"type": "webhook", "url": "{{ prefect.blocks.secret.dw-sec-hook }}"},
+        "mail": {"type": "email", "host": "127.0.0.1", "port": smtp_port, "sender": "dw@example.org",
+                 "to": ["oncall@example.org"], "username": "monitor", "password": "${SMTP_PASSWORD}",
+                 "attempts": 1, "timeout_seconds": 2},
+        "log": {"type": "file", "path": "alerts.jsonl"},
+    }  # fmt: skip
+    labels_url = "postgresql+psycopg://postgres:${LABELS_DB_PASSWORD}@127.0.0.1:5432/test"
+    cfg = agrawal_config(
+        sources={
+            "predictions": {"path": "predictions.csv"},
+            "labels": {"url": labels_url, "table": f"{schema}.labels", "arrived_at": "labelled_at"},
+            "reference": {"path": "reference.csv", "reader": "duckdb", "duckdb_settings": {
+                "s3_access_key_id": "${S3_KEY_ID}", "s3_secret_access_key": "${S3_SECRET}"}},
+        },
+        failures={"mask": ["zipcode"]},
+        alerts={"channels": channels, "routes": {"critical": list(channels), "warning": ["log"]}},
+    )  # fmt: skip
+    path = write_agrawal_sources(folder, config=cfg)
+    labels = pd.read_csv(folder / "labels.csv", parse_dates=["labelled_at"])
+    engine = sa.create_engine(postgres_url)
+    labels.to_sql("labels", engine, schema=schema, index=False, chunksize=5000)
+    engine.dispose()
+    # a feed that breaks: nulls in a feature for three nights (failure samples), then the file is garbage
+    preds = pd.read_csv(folder / "predictions.csv")
+    stamps = pd.to_datetime(preds["timestamp"], utc=True)
+    broken = (stamps >= pd.Timestamp("2025-02-22", tz="UTC")) & (stamps < pd.Timestamp("2025-02-25", tz="UTC"))
+    preds.loc[broken, "salary"] = None
+    preds.to_csv(folder / "predictions.csv", index=False)
+    logging.getLogger().setLevel(logging.DEBUG)
+    outputs: dict[str, str] = {}
+    try:
+        args = ["--verbose", "backfill", "--config", str(path), "--start", "2025-02-19", "--end", "2025-02-27"]
+        result = runner.invoke(app, [*args, "--alerts", "--json"])
+        outputs["backfill output"] = result.output + repr(result.exception or "")
+        assert result.exit_code == 0, result.output
+        good = (folder / "predictions.csv").read_bytes()
+        (folder / "predictions.csv").write_bytes(b"\x00\xff\x13garbage" * 10)
+        result = runner.invoke(app, ["--verbose", "run", "--config", str(path), "--window-end", "2025-02-28"])
+        outputs["failed run output"] = result.output + repr(result.exception or "")
+        assert result.exit_code == 1, result.output
+        (folder / "predictions.csv").write_bytes(good)
+        # the labels' database unreachable (a closed port): the error names it, never with its password
+        unreachable = yaml.safe_load(path.read_text())
+        unreachable["sources"]["labels"]["url"] = labels_url.replace(":5432/", f":{free_port()}/")
+        result = runner.invoke(app, ["validate", "--config", str(_write(folder, unreachable, "down.yaml"))])
+        outputs["validate output"] = result.output + repr(result.exception or "")
+        assert result.exit_code == 1 and "sources.labels" in result.output, result.output
+        for command in (["alerts", "flush", "--config", str(path)], ["status", str(path)],
+                        ["failures", "--config", str(path)], ["report", "--all", str(path)]):  # fmt: skip
+            result = runner.invoke(app, ["--verbose", *command])
+            outputs[f"{command[0]} output"] = result.output + repr(result.exception or "")
+    finally:
+        smtp.stop()
+        for receiver in (hook, slack, block):
+            receiver.stop()
+        logging.getLogger().setLevel(logging.WARNING)
+    captured = capfd.readouterr()
+    outputs["stdout"], outputs["stderr"] = captured.out, captured.err
+    delivered = {"webhook": hook.got, "slack": slack.got, "block": block.got}
+    assert all(delivered.values()) and mails, f"a receiver got nothing: {delivered}, {len(mails)} mails"
+    # the secret was in use: the receivers were reached through it (their paths hold it; the mails needed it)
+    assert all(secret in where for got in delivered.values() for where, _ in got)
+    for name, got in delivered.items():
+        outputs[f"{name} alert bodies"] = "\n".join(repr(body) for _, body in got)
+    outputs["emails"] = "\n".join(m.content.decode(errors="replace") for m in mails)
+    written = {str(f.relative_to(tmp_path)): f.read_text(errors="replace") for f in tmp_path.rglob("*") if f.is_file()}
+    assert any(name.endswith(".html") for name in written) and any("alerts.jsonl" in name for name in written)
+    places = {
+        **outputs, **written, **_store_dump(postgres_url), **_prefect_records(since),
+    }  # fmt: skip
+    assert places.get("store table failure_samples") and places.get("store table outbox"), "nothing to search"
+    found = [
+        f"{form_name} in {place}" for place, text in places.items() for form_name, form in _forms(secret).items()
+        if form in text
+    ]  # fmt: skip
+    tally.add("secrets_leaked", len(found))
+    seen = Observed("survives" if not found else "leaked", "\n".join(found))
+    assert_as_table("sec.secrets_never_written", seen, tally)
