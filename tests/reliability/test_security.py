@@ -385,7 +385,7 @@ def test_a_hostile_category_renders_as_text_in_the_browser(tmp_path, dw_home, pr
     for page in pages:
         if HOSTILE in page.read_text(errors="replace"):
             problems.append(f"{page.name}: the category is written unescaped into the HTML")
-    with sync_playwright() as p:  # one browser for every page: run pages, Evidently's, post-mortem, model, index
+    with sync_playwright() as p:  # one browser for every page: the run page, Evidently's, the model page, the index
         browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         try:
             for page in pages:
@@ -549,13 +549,13 @@ def test_a_planted_secret_is_never_written(tmp_path, dw_home, postgres_url, pref
     logging.getLogger().setLevel(logging.DEBUG)
     outputs: dict[str, str] = {}
     try:
-        args = ["--verbose", "backfill", "--config", str(path), "--start", "2025-02-19", "--end", "2025-02-27"]
+        args = ["--verbose", "backfill", "--config", str(path), "--start", "2025-02-20", "--end", "2025-02-25"]
         result = runner.invoke(app, [*args, "--alerts", "--json"])
         outputs["backfill output"] = result.output + repr(result.exception or "")
         assert result.exit_code == 0, result.output
         good = (folder / "predictions.csv").read_bytes()
         (folder / "predictions.csv").write_bytes(b"\x00\xff\x13garbage" * 10)
-        result = runner.invoke(app, ["--verbose", "run", "--config", str(path), "--window-end", "2025-02-28"])
+        result = runner.invoke(app, ["--verbose", "run", "--config", str(path), "--window-end", "2025-02-26"])
         outputs["failed run output"] = result.output + repr(result.exception or "")
         assert result.exit_code == 1, result.output
         (folder / "predictions.csv").write_bytes(good)
