@@ -546,7 +546,8 @@ def test_a_planted_secret_is_never_written(tmp_path, dw_home, postgres_url, pref
     broken = (stamps >= pd.Timestamp("2025-02-22", tz="UTC")) & (stamps < pd.Timestamp("2025-02-25", tz="UTC"))
     preds.loc[broken, "salary"] = None
     preds.to_csv(folder / "predictions.csv", index=False)
-    logging.getLogger().setLevel(logging.DEBUG)
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.DEBUG)  # what --verbose shows, and more
     outputs: dict[str, str] = {}
     try:
         args = ["--verbose", "backfill", "--config", str(path), "--start", "2025-02-20", "--end", "2025-02-25"]
@@ -573,7 +574,7 @@ def test_a_planted_secret_is_never_written(tmp_path, dw_home, postgres_url, pref
         smtp.stop()
         for receiver in (hook, slack, block):
             receiver.stop()
-        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger().setLevel(level)
     captured = capfd.readouterr()
     outputs["stdout"], outputs["stderr"] = captured.out, captured.err
     delivered = {"webhook": hook.got, "slack": slack.got, "block": block.got}
@@ -589,8 +590,15 @@ def test_a_planted_secret_is_never_written(tmp_path, dw_home, postgres_url, pref
         **outputs, **written, **_store_dump(postgres_url), **_prefect_records(since),
     }  # fmt: skip
     assert places.get("store table failure_samples") and places.get("store table outbox"), "nothing to search"
+    down = [row for row in places["store table outbox"].splitlines() if "'down'" in row]
+    assert any("cannot reach the endpoint" in row for row in down), down  # a failed delivery's error is searched
+    forms = _forms(secret)
+    import base64
+
+    control = f"Authorization: Basic {base64.b64encode(f'monitor:{secret}'.encode()).decode()}"
+    assert any(form in control for form in forms.values())  # the search finds a leak when there is one
     found = [
-        f"{form_name} in {place}" for place, text in places.items() for form_name, form in _forms(secret).items()
+        f"{form_name} in {place}" for place, text in places.items() for form_name, form in forms.items()
         if form in text
     ]  # fmt: skip
     tally.add("secrets_leaked", len(found))
