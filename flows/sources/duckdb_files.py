@@ -153,23 +153,25 @@ def _culprit(con: Any, src: SourceConfig, what: str, path: str, fmt: str, column
     if _remote(path):
         return None
     for f in local_matches(path, what):
+        named = f if f == path else f"{f} (of {path})"
         try:
             found = [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {_scan(fmt)}", [f]).fetchall()]
             missing = [c for c in columns if c not in found]
             if missing:
-                return SourceError(f"sources.{what}: {_missing(f, missing, found, fmt)}")
+                return SourceError(f"sources.{what}: {_missing(f, missing, found, fmt, named)}")
             if columns:  # every row: a bad byte or quote far into a file shows only when it is read
                 con.execute(f"SELECT count(*) FROM (SELECT {', '.join(map(_quote, columns))} FROM {_scan(fmt)})", [f])
         except duckdb.Error as exc:
-            return SourceError(f"sources.{what}: cannot read {f}: {_scrubbed(exc, src)}")
+            return SourceError(f"sources.{what}: cannot read {named}: {_scrubbed(exc, src)}")
     return None
 
 
-def _missing(file: str, missing: list[str], found: list[str], fmt: str) -> str:
-    """Why ``file`` lacks columns, said as a user would look for it."""
+def _missing(file: str, missing: list[str], found: list[str], fmt: str, named: str | None = None) -> str:
+    """Why ``file`` (``named`` so in the message) lacks columns, said as a user would look for it."""
+    named = named or file
     if os.path.isfile(file) and os.path.getsize(file) == 0:
-        return f"{file} is empty (0 bytes)"
-    return f"{file} has no column(s) {missing}{delimiter_hint(found) if fmt == 'csv' else ''}"
+        return f"{named} is empty (0 bytes)"
+    return f"{named} has no column(s) {missing}{delimiter_hint(found) if fmt == 'csv' else ''}"
 
 
 def read_files(

@@ -108,15 +108,16 @@ def test_a_csv_separated_by_semicolons_fails_naming_the_file_and_a_column_with_a
 
 @pytest.mark.case("file.zero_byte")
 def test_an_empty_file_fails_the_run_naming_it(home, tally):
+    """An empty Parquet file through the Arrow reader; an empty CSV file through DuckDB, which would read it as
+    no rows of a glob (a dead feed) rather than a broken file."""
+    home.edit(predictions={"path": "p/*.parquet", "reader": "arrow"})
     good = parquet_path(home).read_bytes()
-    for reader in READERS:
-        home.edit(predictions={"path": "p/*.parquet", "reader": reader})
-        parquet_path(home).write_bytes(b"")
-        failed_run(home, "file.zero_byte", tally, file=parquet_path(home).name)
-        parquet_path(home).write_bytes(good)
-        path = as_csv(home, reader)
-        path.write_bytes(b"")
-        failed_run(home, "file.zero_byte", tally, file=path.name)
+    parquet_path(home).write_bytes(b"")
+    failed_run(home, "file.zero_byte", tally, file=parquet_path(home).name)
+    parquet_path(home).write_bytes(good)
+    path = as_csv(home, "duckdb")
+    path.write_bytes(b"")
+    failed_run(home, "file.zero_byte", tally, file=path.name)
 
 
 @pytest.mark.case("file.glob_matches_nothing")
