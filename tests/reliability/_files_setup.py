@@ -35,6 +35,7 @@ BAD_END = "2026-10-03"
 BAD_NIGHT = "2026-10-02"
 """The file name stem of the second night's files."""
 ROWS = 400
+"""Applicants a night, on average: drift is judged from 300 rows on."""
 runner = CliRunner()
 
 
@@ -64,7 +65,7 @@ def build_template(root: Path) -> Path:
     (folder / "p").mkdir(parents=True)
     (folder / "l").mkdir()
     rng = np.random.default_rng(3)
-    ref = scored(demo.applicants(rng, 2000))
+    ref = scored(demo.applicants(rng, 1000))  # CBPE is fitted on at least 500 labelled rows
     ref["defaulted"] = (rng.uniform(size=len(ref)) < demo.default_probability(ref)).astype(int)
     ref.to_parquet(folder / "reference.parquet", index=False)
     for night in (1, 2):
@@ -94,9 +95,8 @@ class Ran:
 
     @property
     def message(self) -> str:
-        s = self.summary
-        findings = json.dumps(s.get("findings", ""))
-        return "\n".join(str(x) for x in (s.get("error") or "", s.get("summary") or "", findings))
+        """The run's error and its summary, as stored."""
+        return f"{self.summary.get('error') or ''}\n{self.summary.get('summary') or ''}"
 
 
 class Home:
