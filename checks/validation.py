@@ -55,11 +55,13 @@ class ExpectationOutcome:
     level_bad: int = 0
     level_rows: int = 0
     """The standing level's pooled counts."""
+    examples: str = ""
+    """Unseen categories: some of the values, and which differ from a known one only in case or whitespace."""
 
     @property
     def detail(self) -> str:
         seen = "" if self.bad_share is None else f"{self.bad_share:.2%} of rows break it, "
-        return f"{self.rule}: {seen}at most {self.allowed_share:.2%} allowed"
+        return f"{self.rule}: {seen}at most {self.allowed_share:.2%} allowed{self.examples}"
 
     @property
     def passed(self) -> bool:
@@ -424,6 +426,7 @@ class BatchValidator:
         outcomes: list[ExpectationOutcome] = []
         failing: list[RowFailure] = []
         checked = [(self._rules, self._counts.tallies), (id_rules, id_tallies)]
+        private = {*self._cfg.failures.mask, *self._cfg.failures.exclude}  # their values are never shown
         for rules, tallies in checked:
             for rule, tally in zip(rules, tallies, strict=True):
                 allowed = rule.allowed_share
@@ -434,15 +437,41 @@ class BatchValidator:
                 share = tally.bad / tally.considered if tally.considered else None
                 success = share is None or share <= allowed + 1e-12
                 kind = rule.kind
+                examples = ""
+                if rule.categories is not None and tally.rows and rule.column not in private:
+                    examples = _unseen_examples(pd.concat(tally.rows)[rule.column], rule.categories)
                 outcomes.append(
                     ExpectationOutcome(
-                        kind, rule.column, success, share, allowed, rule.words, tally.bad, tally.considered
-                    )
+                        kind,
+                        rule.column,
+                        success,
+                        share,
+                        allowed,
+                        rule.words,
+                        tally.bad,
+                        tally.considered,
+                        examples=examples,
+                    )  # fmt: skip
                 )
                 if not success and tally.positions:
                     positions = tuple(int(p) for p in np.concatenate(tally.positions))
                     failing.append(RowFailure(rule.reason, rule.column, positions, pd.concat(tally.rows)))
         return ValidationResult(all(o.success for o in outcomes), tuple(outcomes), tuple(failing))
+
+
+def _unseen_examples(values: pd.Series, known: frozenset[str], most: int = 3) -> str:
+    """Some unseen values of a category column, and which of them are a known category but for case or
+    whitespace ('Yes ' for 'yes': a feed that changed its spelling, not a new category)."""
+    seen = [v for v in dict.fromkeys(as_category_text(values).dropna()) if v not in known]
+    if not seen:
+        return ""
+    folded = {k.strip().casefold(): k for k in known}
+    text = f"; unseen values such as {', '.join(repr(v) for v in seen[:most])}"
+    near = [(v, folded[v.strip().casefold()]) for v in seen if v.strip().casefold() in folded][:most]
+    if near:
+        pairs = ", ".join(f"{v!r} for {k!r}" for v, k in near)
+        text += f"; {pairs}: the same category but for case or whitespace (the feed changed its spelling?)"
+    return text
 
 
 def _tally_chunk(

@@ -210,7 +210,12 @@ def fit_estimator(reference: pd.DataFrame, cfg: ModelConfig) -> Fitted | NotEsti
     metrics = estimated_metrics(cfg)
     if spec is None or not metrics:
         return None
-    labelled = reference[reference[cfg.columns.target].notna()]
+    target = cfg.columns.target
+    if target not in reference.columns:
+        return NotEstimable(
+            spec.key, metrics, f"the reference has no target column {target!r}; an estimate is fitted on its labels"
+        )
+    labelled = reference[reference[target].notna()]
     if len(labelled) < MIN_REFERENCE_ROWS:
         return NotEstimable(
             spec.key,

@@ -168,7 +168,8 @@ def fit_dle(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...])
     shifts = reference[[*c.numerical, c.prediction]].apply(pd.to_numeric, errors="coerce").fillna(0.0)
     # the columns the loss follows most closely (each costs two more fits of the loss models)
     first = losses[kinds[0]]
-    strength = shifts.rank().corrwith(pd.Series(first).rank()).abs().fillna(0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant column follows nothing: NaN, then 0
+        strength = shifts.rank().corrwith(pd.Series(first).rank()).abs().fillna(0.0)
     shifts = shifts[strength.sort_values(ascending=False).index[:MAX_SHIFT_COLUMNS]]
     full = fit(np.arange(len(reference)))
     sigma = held_out_sigma(fit, full, reference, y, shifts)

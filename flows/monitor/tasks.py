@@ -57,6 +57,9 @@ class Reference:
     models: dict[str, Any] | None = None
     """The estimator and PCA fitted with the profile, as stored (``ReferenceModels.to_json``); None: fitted in
     each process (a model with private columns, a regression's loss models, a profile stored before them)."""
+    fingerprint: str = ""
+    """What the reference's files and columns were when profiled: its id and version are numbers of one store,
+    and a process may run models of several stores."""
 
 
 _fitted: list[tuple[tuple[Any, ...], ReferenceModels]] = []
@@ -70,8 +73,8 @@ def reference_models(cfg: ModelConfig, reference: Reference) -> ReferenceModels:
     if not ((cfg.estimation.enabled and cfg.kpis) or cfg.drift.multivariate):
         return ReferenceModels()
     # the value matrix is in the key: CBPE's expected costs are fitted from it, so a YAML edit of it refits them
-    key = (cfg.name, reference.id, reference.version, cfg.columns.model_dump_json(), cfg.estimation, cfg.drift,
-           tuple((k.metric, k.target) for k in cfg.kpis),
+    key = (cfg.name, reference.id, reference.version, reference.fingerprint, cfg.columns.model_dump_json(),
+           cfg.estimation, cfg.drift, tuple((k.metric, k.target) for k in cfg.kpis),
            cfg.value.model_dump_json() if cfg.value is not None else None)  # fmt: skip
     for seen, models in _fitted:
         if seen == key:
@@ -148,7 +151,7 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
         profile = _stored_profile(stored.profile)
         if secret:
             profile = profile.merged(_profile_reference(cfg, only=private)[0])  # never stored: profiled per run
-        return Reference(stored.id, stored.version, profile, stored.profile.get("models"))
+        return Reference(stored.id, stored.version, profile, stored.profile.get("models"), fingerprint)
     profile, sample = _profile_reference(cfg, sampled=True)
     kept = profile.without(private).to_json()  # masked and excluded columns stay out of the store
     models = None
@@ -157,7 +160,7 @@ def ensure_reference(cfg: ModelConfig, store_url: str) -> Reference:
         if models is not None:
             kept["models"] = models
     added = store.add_reference(engine, cfg.name, cfg.describe(cfg.sources.reference), fingerprint, profile.rows, kept)
-    return Reference(added.id, added.version, profile, models)
+    return Reference(added.id, added.version, profile, models, fingerprint)
 
 
 def _segments_key(cfg: ModelConfig) -> str:

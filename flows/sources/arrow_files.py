@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.flows.errors import SourceError
-from driftwarden.flows.sources.base import ReadRequest, local_matches, register_reader
+from driftwarden.flows.sources.base import ReadRequest, delimiter_hint, local_matches, register_reader
 
 
 @register_reader("arrow")
@@ -266,7 +266,7 @@ def _read_csv(files: list[str], what: str, columns: list[str], chunk_rows: int) 
             raise SourceError(f"sources.{what}: cannot read {f}: {exc}") from exc
         missing = [c for c in columns if c not in head]
         if missing:
-            raise SourceError(f"sources.{what}: {f} has no column(s) {missing}")
+            raise SourceError(f"sources.{what}: {f} has no column(s) {missing}{delimiter_hint(head)}")
         try:
             yield from pd.read_csv(f, usecols=columns, chunksize=chunk_rows)
         except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:

@@ -121,6 +121,20 @@ def part_reader(src: SourceConfig) -> PartReader | None:
     return cast(PartReader, reader) if hasattr(reader, "parts") and hasattr(reader, "read_part") else None
 
 
+def delimiter_hint(header: list[str] | pd.Index) -> str:
+    """A hint when a CSV file's header reads as one column holding another separator: the file is most likely
+    separated by it, where comma-separated values are read."""
+    if len(header) != 1:
+        return ""
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+        if sep in str(header[0]):
+            return (
+                f"; its header reads as one column {str(header[0])[:80]!r}: the delimiter may be wrong (the file "
+                f"seems separated by {name}; CSV files are read separated by commas)"
+            )
+    return ""
+
+
 def local_matches(pattern: str, what: str) -> list[str]:
     """The local paths a path or glob names (the path itself when it is no glob), refused by name when any is a
     directory. A folder is never read (a folder of Parquet parts needs a glob into it): skipping it quietly

@@ -11,6 +11,7 @@ its files, in runs of at most ``chunk_rows`` rows by the Parquet files' metadata
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
@@ -20,7 +21,7 @@ import pandas as pd
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import env_secret
 from driftwarden.flows.errors import SourceError, SourceUnavailable
-from driftwarden.flows.sources.base import ReadRequest, local_matches, register_reader
+from driftwarden.flows.sources.base import ReadRequest, delimiter_hint, local_matches, register_reader
 
 
 def _quote(name: str) -> str:
@@ -47,7 +48,12 @@ def _format(src: SourceConfig, path: str, what: str) -> str:
 
 
 def _scan(fmt: str) -> str:
-    return "read_parquet(?)" if fmt == "parquet" else "read_csv_auto(?)"
+    # CSV as the Arrow reader reads it (comma-separated, a header, double quotes): DuckDB's dialect sniffing
+    # would quietly read a file separated by semicolons, or one with an unclosed quote, that the other reader
+    # refuses; the column types are still inferred.
+    if fmt == "parquet":
+        return "read_parquet(?)"
+    return "read_csv(?, delim = ',', quote = '\"', escape = '\"', header = true)"
 
 
 def connect(src: SourceConfig, what: str, path: str) -> Any:
@@ -131,12 +137,46 @@ def columns_of(cfg: ModelConfig, src: SourceConfig, what: str) -> dict[str, str]
 
     path = cfg.resolve(src.path or "")
     fmt = _format(src, path, what)
+    if not _remote(path):  # DuckDB reads an empty CSV file of a glob as no rows: a dead feed, not a broken file
+        empty = [f for f in local_matches(path, what) if os.path.isfile(f) and os.path.getsize(f) == 0]
+        if empty:
+            raise SourceError(f"sources.{what}: {empty[0]} is empty (0 bytes)")
     with closing(connect(src, what, path)) as con:
         try:
             rows = con.execute(f"DESCRIBE SELECT * FROM {_scan(fmt)}", [path]).fetchall()
         except duckdb.Error as exc:
-            raise _read_error(exc, src, what, path) from None
+            raise _culprit(con, src, what, path, fmt, []) or _read_error(exc, src, what, path) from None
     return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _culprit(con: Any, src: SourceConfig, what: str, path: str, fmt: str, columns: list[str]) -> SourceError | None:
+    """The first local file of the glob that cannot be read alone or lacks one of ``columns``, as the error
+    naming it (DuckDB's own message names the glob, or a line, but not always the file); None when each file
+    reads on its own (or the path is remote, where reading each file again would cost a transfer each)."""
+    import duckdb
+
+    if _remote(path):
+        return None
+    for f in local_matches(path, what):
+        named = f if f == path else f"{f} (of {path})"
+        try:
+            found = [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {_scan(fmt)}", [f]).fetchall()]
+            missing = [c for c in columns if c not in found]
+            if missing:
+                return SourceError(f"sources.{what}: {_missing(f, missing, found, fmt, named)}")
+            if columns:  # every row: a bad byte or quote far into a file shows only when it is read
+                con.execute(f"SELECT count(*) FROM (SELECT {', '.join(map(_quote, columns))} FROM {_scan(fmt)})", [f])
+        except duckdb.Error as exc:
+            return SourceError(f"sources.{what}: cannot read {named}: {_scrubbed(exc, src)}")
+    return None
+
+
+def _missing(file: str, missing: list[str], found: list[str], fmt: str, named: str | None = None) -> str:
+    """Why ``file`` (``named`` so in the message) lacks columns, said as a user would look for it."""
+    named = named or file
+    if os.path.isfile(file) and os.path.getsize(file) == 0:
+        return f"{named} is empty (0 bytes)"
+    return f"{named} has no column(s) {missing}{delimiter_hint(found) if fmt == 'csv' else ''}"
 
 
 def read_files(
@@ -153,7 +193,9 @@ def read_files(
     types = columns_of(cfg, src, what)
     missing = [c for c in columns if c not in types]
     if missing:
-        raise SourceError(f"sources.{what}: {path} has no column(s) {missing}")
+        with closing(connect(src, what, path)) as con:
+            named = _culprit(con, src, what, path, fmt, columns)
+        raise named or SourceError(f"sources.{what}: {_missing(path, missing, list(types), fmt)}")
     query = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_scan(fmt)}"
     params: list[Any] = [path if files is None else files]
     if req.filtered and time_col and "TIMESTAMP" in types[time_col].upper():
@@ -171,7 +213,12 @@ def read_files(
             if empty:
                 yield reader.schema.empty_table().to_pandas()
         except duckdb.Error as exc:
-            raise _read_error(exc, src, what, path) from None
+            failed = _read_error(exc, src, what, path)
+            raise (
+                failed
+                if isinstance(failed, SourceUnavailable)
+                else _culprit(con, src, what, path, fmt, columns) or failed
+            ) from None
 
 
 def plan_files(cfg: ModelConfig, src: SourceConfig, req: ReadRequest) -> list[Any]:
