@@ -50,14 +50,18 @@ def _scan(fmt: str) -> str:
     return "read_parquet(?)" if fmt == "parquet" else "read_csv_auto(?)"
 
 
-def connect(src: SourceConfig, what: str, path: str) -> Any:
-    """An in-memory DuckDB connection with the source's settings (and httpfs for a remote path)."""
+def connect(src: SourceConfig, what: str, path: str, tz: str | None = None) -> Any:
+    """An in-memory DuckDB connection with the source's settings (and httpfs for a remote path), in the model's
+    time zone ``tz``: a CSV column mixing naive and zoned times is read as zoned, its naive times then wall
+    times of the connection's zone (the machine's otherwise, UTC on most servers)."""
     import duckdb
 
     if not _remote(path):  # DuckDB's glob skips folders quietly, and a folder as the path "matches no file"
         local_matches(path, what)
     con = duckdb.connect()
     try:
+        if tz is not None:
+            con.execute(f"SET TimeZone = {_literal(tz)}")
         if _remote(path):
             _load_httpfs(con, what)
         for key, value in src.duckdb_settings.items():
@@ -155,7 +159,7 @@ def read_files(
         lo, hi = req.bounds(zoned="TIME ZONE" in types[time_col].upper())
         query += f" WHERE {_quote(time_col)} >= ? AND {_quote(time_col)} < ?"
         params += [lo.to_pydatetime(), hi.to_pydatetime()]
-    with closing(connect(src, what, path)) as con:
+    with closing(connect(src, what, path, req.tz)) as con:
         try:
             reader = con.execute(query, params).fetch_record_batch(req.chunk_rows)
             empty = True

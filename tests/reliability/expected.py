@@ -187,6 +187,12 @@ TABLE: dict[str, Expect] = {
     "sec.model_file_verified": _sec("a crafted model file is never loaded"),
 }
 
-NOT_BUILT: frozenset[str] = frozenset(TABLE)
+NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
+    "pred.missing_column", "pred.extra_column", "pred.renamed_column", "pred.numbers_as_strings",
+    "pred.mixed_types", "pred.all_null_column", "pred.nan_inf_prediction", "pred.proba_out_of_range",
+    "pred.proba_not_summing_to_one", "pred.unknown_label_class", "pred.duplicate_ids",
+    "pred.mixed_naive_aware_timestamps", "pred.timestamps_in_the_future", "pred.window_end_in_the_future",
+    "pred.empty_window", "pred.one_row_window", "pred.ten_thousand_columns",
+}  # fmt: skip
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""
