@@ -153,6 +153,9 @@ def read_files(
     missing = [c for c in columns if c not in types]
     if missing:
         raise SourceError(f"sources.{what}: {path} has no column(s) {missing}")
+    texty = [c for c in req.numeric if fmt == "parquet" and types.get(c, "").upper() in ("VARCHAR", "BLOB")]
+    if texty:  # Parquet's own type says text: a CSV's column of a few bad rows is left to validation instead
+        raise SourceError(f"sources.{what}: column {texty[0]!r} should hold numbers but is {types[texty[0]]} in {path}")
     query = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_scan(fmt)}"
     params: list[Any] = [path if files is None else files]
     if req.filtered and time_col and "TIMESTAMP" in types[time_col].upper():

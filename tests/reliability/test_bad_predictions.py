@@ -129,6 +129,7 @@ def test_nan_and_inf_probabilities_are_a_data_quality_breach(model, tally):
     frame.loc[frame.index[:10], "default_probability"] = np.nan
     frame.loc[frame.index[10:20], "default_probability"] = np.inf
     model.write(frame)
+    model.edit(lambda c: c["kpis"].append({"metric": "roc_auc", "target": 0.5, "min_labelled": 100}))  # reads them
     seen, _ = observe(model, before, column="default_probability")
     assert_as_table("pred.nan_inf_prediction", seen, tally)
     assert "inf" in seen.message.lower(), seen.message  # the breaking values are shown
