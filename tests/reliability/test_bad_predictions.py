@@ -100,7 +100,7 @@ def test_a_numeric_feature_stored_as_text_in_parquet_fails_naming_the_file_and_t
     model.write(model.predictions().astype({"age": str}))
     first = "2026-10-01.parquet" if which == "every file" else "2026-10-02.parquet"  # the glob's first with text
     seen, _ = observe(model, before, file=first, column="age")
-    assert_as_table("pred.numbers_as_strings", seen, tally)
+    assert_as_table("pred.numbers_as_strings", seen, tally if which == "every file" else None)  # one case, once
 
 
 @pytest.mark.case("pred.mixed_types")
@@ -196,7 +196,7 @@ def test_naive_and_aware_times_in_one_column_each_keep_their_meaning(model, bina
     model.write(frame, fmt="csv")
     model.edit(lambda c: c["sources"]["predictions"].update(reader=reader))
     seen, d = observe(model, before)
-    assert_as_table("pred.mixed_naive_aware_timestamps", seen, tally)
+    assert_as_table("pred.mixed_naive_aware_timestamps", seen, tally if reader == "arrow" else None)  # once
     assert d["rows"] == len(frame) == binary[1]["rows"], d
     _same_verdict(d, binary[1])
 
