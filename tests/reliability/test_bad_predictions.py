@@ -246,7 +246,7 @@ def test_a_window_of_one_row_is_a_volume_breach_that_says_so(model, tally):
     model.write(model.predictions().iloc[:1])
     seen, d = observe(model, before)
     assert_as_table("pred.one_row_window", seen, tally)
-    assert d["rows"] == 1 and "1 row" in seen.message, seen.message
+    assert d["rows"] == 1 and "1 row, below the floor of 100" in seen.message, seen.message
 
 
 @pytest.mark.case("pred.ten_thousand_columns")
