@@ -282,7 +282,7 @@ def _numbers_rules(cfg: ModelConfig) -> list[_Rule]:
     counted here, from what the reader left in the chunk's ``NON_NUMERIC``."""
     cols = [*cfg.columns.numerical, *probability_columns(cfg)]
     if cfg.task == "regression":
-        cols.append(cfg.columns.prediction)
+        cols += [cfg.columns.prediction, cfg.columns.target]  # the target when it comes with the predictions
     return [_Rule(None, "out_of_range", c, f"{c} should hold numbers", 0.0, kind=_OF_TYPE) for c in dict.fromkeys(cols)]
 
 

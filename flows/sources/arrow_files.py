@@ -232,9 +232,9 @@ def _common_schema(files: list[str], what: str, columns: list[str], numeric: tup
         missing = [c for c in columns if c not in schema.names]
         if missing:
             raise SourceError(f"sources.{what}: {f} has no column(s) {missing}")
-        for col in numeric:
+        for col in (c for c in numeric if c in columns):  # a regression's target may come with the labels
             t = schema.field(col).type
-            if col in schema.names and not (_numeric(t) or pa.types.is_null(t) or pa.types.is_boolean(t)):
+            if not (_numeric(t) or pa.types.is_null(t) or pa.types.is_boolean(t)):
                 raise SourceError(f"sources.{what}: column {col!r} should hold numbers but is {t} in {f}")
         if first is None:
             first = schema
