@@ -29,7 +29,7 @@ from driftwarden.checks.failures import failure_candidates
 from driftwarden.checks.profile import ReferenceProfile
 from driftwarden.checks.reference_models import ReferenceModels
 from driftwarden.checks.sketch import Sketch, new_sketch
-from driftwarden.checks.validation import BatchValidator, ValidationPart, ValidationResult
+from driftwarden.checks.validation import NON_NUMERIC, BatchValidator, ValidationPart, ValidationResult
 from driftwarden.config.model import ModelConfig
 
 SKETCH_THREADS = 2
@@ -215,7 +215,13 @@ def _pool() -> ThreadPoolExecutor:
 
 def _rows_between(chunk: pd.DataFrame, ts: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     inside = ((ts >= start) & (ts < end)).to_numpy()
-    return chunk if inside.all() else chunk[inside].reset_index(drop=True)
+    if inside.all():
+        return chunk
+    rows = chunk[inside].reset_index(drop=True)
+    texts = chunk.attrs.get(NON_NUMERIC)
+    if texts:  # one entry a row: the rows kept keep theirs
+        rows.attrs = {**chunk.attrs, NON_NUMERIC: {col: held[inside] for col, held in texts.items()}}
+    return rows
 
 
 def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 
 RowReason = Literal["null_value", "out_of_range", "unseen_category", "duplicate_id"]
 MAX_ROWS_PER_FAILURE = 1000
+EXAMPLES = 3
+"""Breaking values shown with a broken rule."""
+NON_NUMERIC = "driftwarden.non_numeric"
+"""``DataFrame.attrs`` key a reader leaves on a chunk whose numeric columns held text: column -> an object array,
+one entry a row, the text the row held (None where it held a number or nothing); the text is read as missing,
+and the rule that the column holds numbers counts it."""
+_OF_TYPE = "expect_column_values_to_be_of_type"
+SUM_TOLERANCE = 0.01
+"""How far a multiclass row's class probabilities may sum from 1 (rounding)."""
 
 
 @dataclass(frozen=True)
@@ -55,13 +64,16 @@ class ExpectationOutcome:
     level_bad: int = 0
     level_rows: int = 0
     """The standing level's pooled counts."""
-    examples: str = ""
-    """Unseen categories: some of the values, and which differ from a known one only in case or whitespace."""
+    examples: tuple[str, ...] = ()
+    """A few of the values that broke it, as text (none for a masked or excluded column, or for nulls)."""
+    hint: str = ""
+    """Unseen categories: which differ from a known one only in case or whitespace."""
 
     @property
     def detail(self) -> str:
         seen = "" if self.bad_share is None else f"{self.bad_share:.2%} of rows break it, "
-        return f"{self.rule}: {seen}at most {self.allowed_share:.2%} allowed{self.examples}"
+        shown = f" (e.g. {', '.join(self.examples)})" if self.examples and not self.success else ""
+        return f"{self.rule}: {seen}at most {self.allowed_share:.2%} allowed{shown}{self.hint}"
 
     @property
     def passed(self) -> bool:
@@ -223,19 +235,57 @@ def _column_rules(cfg: ModelConfig, profile: ReferenceProfile) -> dict[str, list
                 kind="expect_column_values_to_be_in_set",
             )
         )
-    if cols.probability:
-        rules.setdefault(cols.probability, []).append(
+    for col in probability_columns(cfg):
+        rules.setdefault(col, []).extend(
+            [
+                _Rule(
+                    gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1),
+                    "out_of_range",
+                    col,
+                    f"{col} is a probability in [0, 1]",
+                    0.0,
+                    bounds=(0.0, 1.0),
+                    kind="expect_column_values_to_be_between",
+                ),
+                # NaN is no probability: its column's range expectation counts it as missing
+                _Rule(None, "null_value", col, f"{col} present (a probability in every row)", 0.0),
+            ]
+        )
+    total = sum_column(cfg)
+    if total is not None:
+        lo, hi = 1 - SUM_TOLERANCE, 1 + SUM_TOLERANCE
+        rules[total] = [
             _Rule(
-                gxe.ExpectColumnValuesToBeBetween(column=cols.probability, min_value=0, max_value=1),
+                gxe.ExpectColumnValuesToBeBetween(column=total, min_value=lo, max_value=hi),
                 "out_of_range",
-                cols.probability,
-                f"{cols.probability} is a probability in [0, 1]",
+                total,
+                f"{total} sum to 1 (within {SUM_TOLERANCE})",
                 0.0,
-                bounds=(0.0, 1.0),
+                bounds=(lo, hi),
                 kind="expect_column_values_to_be_between",
             )
-        )
+        ]
     return rules
+
+
+def probability_columns(cfg: ModelConfig) -> list[str]:
+    cols = cfg.columns
+    return [*([cols.probability] if cols.probability else []), *cols.probabilities.values()]
+
+
+def sum_column(cfg: ModelConfig) -> str | None:
+    """The name of a multiclass model's row sum of class probabilities, checked as a column of its own."""
+    probabilities = list(cfg.columns.probabilities.values())
+    return " + ".join(probabilities) if len(probabilities) > 1 else None
+
+
+def _numbers_rules(cfg: ModelConfig) -> list[_Rule]:
+    """The columns that must hold numbers: text in one (a CSV's 'forty' among ages) is read as missing and
+    counted here, from what the reader left in the chunk's ``NON_NUMERIC``."""
+    cols = [*cfg.columns.numerical, *probability_columns(cfg)]
+    if cfg.task == "regression":
+        cols += [cfg.columns.prediction, cfg.columns.target]  # the target when it comes with the predictions
+    return [_Rule(None, "out_of_range", c, f"{c} should hold numbers", 0.0, kind=_OF_TYPE) for c in dict.fromkeys(cols)]
 
 
 def share_rule_keys(cfg: ModelConfig) -> list[str]:
@@ -329,6 +379,18 @@ class _Tally:
     bad: int = 0
     positions: list[np.ndarray] = field(default_factory=list)
     rows: list[pd.DataFrame] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+    def show(self, values: Any) -> None:
+        """Keep the first few distinct breaking values, as text."""
+        self.keep(repr(v) if isinstance(v, str) else f"{v:.6g}" if isinstance(v, float) else str(v) for v in values)
+
+    def keep(self, texts: Any) -> None:
+        for text in texts:
+            if len(self.examples) >= EXAMPLES:
+                return
+            if text not in self.examples:
+                self.examples.append(text)
 
     @property
     def kept(self) -> int:
@@ -339,6 +401,7 @@ class _Tally:
         MAX_ROWS_PER_FAILURE failing rows in reading order."""
         self.considered += other.considered
         self.bad += other.bad
+        self.keep(other.examples)
         for positions, rows in zip(other.positions, other.rows, strict=True):
             room = MAX_ROWS_PER_FAILURE - self.kept
             if room <= 0:
@@ -377,7 +440,7 @@ def _suites(cfg: ModelConfig, profile: ReferenceProfile) -> _Suites:
             if seen_cfg is cfg and seen_profile is profile:
                 return suites
         columns = _column_rules(cfg, profile)
-        rules = [rule for col_rules in columns.values() for rule in col_rules]
+        rules = [rule for col_rules in columns.values() for rule in col_rules] + _numbers_rules(cfg)
         id_rules = _id_rules(cfg)
         suites = (columns, rules, _suite(cfg.name, rules), id_rules, _suite(cfg.name, id_rules))
         _last_suites[:] = [(cfg, profile, suites)]
@@ -397,7 +460,11 @@ class BatchValidator:
 
     def part(self, chunk: pd.DataFrame) -> ValidationPart:
         """One chunk's counts, its row numbers from 0 (this validator's counts stay as they are)."""
-        categorical = set(self._cfg.columns.categorical)
+        cfg = self._cfg
+        categorical = set(cfg.columns.categorical)
+        total = sum_column(cfg)
+        if total is not None:  # the row sums of the class probabilities, a column of their own for GX
+            chunk = chunk.assign(**{total: chunk[list(cfg.columns.probabilities.values())].sum(axis=1, skipna=False)})
         frame = pd.DataFrame(
             {
                 col: (as_category_text(chunk[col]) if col in categorical else chunk[col]).to_numpy()
@@ -406,6 +473,15 @@ class BatchValidator:
         )
         tallies = [_Tally() for _ in self._rules]
         _tally_chunk(frame, chunk, self._rules, self._suite, tallies)
+        texts = chunk.attrs.get(NON_NUMERIC, {})
+        for rule, tally in zip(self._rules, tallies, strict=True):
+            if rule.kind == _OF_TYPE:
+                held = texts.get(rule.column)
+                tally.considered += len(chunk)
+                if held is not None and len(held) == len(chunk):
+                    bad = pd.Series(held).dropna()
+                    tally.bad += len(bad)
+                    tally.show(bad.iloc[: EXAMPLES * 10].tolist())
         return ValidationPart(len(chunk), tallies)
 
     def merge(self, part: ValidationPart) -> None:
@@ -437,9 +513,10 @@ class BatchValidator:
                 share = tally.bad / tally.considered if tally.considered else None
                 success = share is None or share <= allowed + 1e-12
                 kind = rule.kind
-                examples = ""
+                examples = () if rule.column in private else tuple(tally.examples)
+                hint = ""
                 if rule.categories is not None and tally.rows and rule.column not in private:
-                    examples = _unseen_examples(pd.concat(tally.rows)[rule.column], rule.categories)
+                    hint = _spelling_hint(pd.concat(tally.rows)[rule.column], rule.categories)
                 outcomes.append(
                     ExpectationOutcome(
                         kind,
@@ -451,6 +528,7 @@ class BatchValidator:
                         tally.bad,
                         tally.considered,
                         examples=examples,
+                        hint=hint,
                     )  # fmt: skip
                 )
                 if not success and tally.positions:
@@ -459,19 +537,16 @@ class BatchValidator:
         return ValidationResult(all(o.success for o in outcomes), tuple(outcomes), tuple(failing))
 
 
-def _unseen_examples(values: pd.Series, known: frozenset[str], most: int = 3) -> str:
-    """Some unseen values of a category column, and which of them are a known category but for case or
-    whitespace ('Yes ' for 'yes': a feed that changed its spelling, not a new category)."""
+def _spelling_hint(values: pd.Series, known: frozenset[str], most: int = 3) -> str:
+    """Which unseen values of a category column are a known category but for case or whitespace ('Yes ' for
+    'yes': a feed that changed its spelling, not a new category)."""
     seen = [v for v in dict.fromkeys(as_category_text(values).dropna()) if v not in known]
-    if not seen:
-        return ""
     folded = {k.strip().casefold(): k for k in known}
-    text = f"; unseen values such as {', '.join(repr(v) for v in seen[:most])}"
     near = [(v, folded[v.strip().casefold()]) for v in seen if v.strip().casefold() in folded][:most]
-    if near:
-        pairs = ", ".join(f"{v!r} for {k!r}" for v, k in near)
-        text += f"; {pairs}: the same category but for case or whitespace (the feed changed its spelling?)"
-    return text
+    if not near:
+        return ""
+    pairs = ", ".join(f"{v!r} for {k!r}" for v, k in near)
+    return f"; {pairs}: the same category but for case or whitespace (the feed changed its spelling?)"
 
 
 def _tally_chunk(
@@ -482,6 +557,8 @@ def _tally_chunk(
     results = _validate(frame, suite)
     by_column = {rules[i].column: result for i, result in results.items()}
     for i, rule in enumerate(rules):
+        if rule.kind == _OF_TYPE:  # counted from what the reader saw (BatchValidator.part)
+            continue
         tally = tallies[i]
         result = results[i] if rule.expectation is not None else by_column[rule.column]
         elements, missing = int(result.get("element_count", 0)), int(result.get("missing_count", 0) or 0)
@@ -496,6 +573,8 @@ def _tally_chunk(
             positions = _failing_positions(frame, rule)[:room]
             tally.positions.append(positions)
             tally.rows.append(chunk.iloc[positions])
+            if rule.reason != "null_value":
+                tally.show(frame[rule.column].iloc[positions[: EXAMPLES * 10]].tolist())
 
 
 def validate_batch(batch: pd.DataFrame, cfg: ModelConfig, profile: ReferenceProfile) -> ValidationResult:

@@ -28,7 +28,7 @@ def check_volume(rows: int, recent_rows: Sequence[int], cfg: VolumeConfig) -> Vo
     if rows == 0:
         return VolumeResult(rows, floor, med, True, "no rows at all in the window: is the feed dead?")
     if rows < floor:
-        why = f"{rows} rows, below the floor of {floor}"
+        why = f"{rows} row{'' if rows == 1 else 's'}, below the floor of {floor}"
         if med is not None:
             why += f" (recent windows: median {med:.0f} rows)"
         return VolumeResult(rows, floor, med, True, why)

@@ -117,6 +117,8 @@ def run(
     cfg = load(config)
     missed = _missed_before_scheduled(cfg) if window_end is None else None
     end = time_option(window_end, "--window-end", cfg.window.timezone)
+    if end is not None:
+        _refuse_unended(cfg, end, window_end)
     summary = _run_window(config, end, None, "run", evidently=evidently)
     caught_up = _caught_up(cfg, missed)
     rescored = _rescored(cfg, summary)
@@ -133,6 +135,24 @@ def run(
         err.print(f"{cfg.name}: {escape(note)}", soft_wrap=True)
     if any(s["status"] == "failed" for s in [*caught_up, summary]):
         raise typer.Exit(1)
+
+
+def _refuse_unended(cfg: Any, end: str, given: str | None) -> None:
+    """A window that has not ended is refused before anything runs (exit 2, naming the option): its predictions
+    and labels are not all in, and an 'ok' now would be a verdict on half a window."""
+    import pandas as pd
+
+    from driftwarden.checks.windows import window_ending_at
+
+    tz = cfg.window.timezone
+    window = window_ending_at(end, cfg.window_length, tz)
+    now = pd.Timestamp.now(tz="UTC")
+    if window.end > now:
+        exit_with_error(
+            f"--window-end {given}: the window {window.label} has not ended yet (now is "
+            f"{now.tz_convert(tz):%Y-%m-%d %H:%M %Z}); monitor it once it has",
+            2,
+        )
 
 
 def _rescored(cfg: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:

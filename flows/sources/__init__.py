@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from driftwarden.checks.scan import LABEL_ARRIVED
+from driftwarden.checks.validation import NON_NUMERIC
 from driftwarden.config.model import ModelConfig, SourceConfig
 from driftwarden.config.settings import get_settings
 from driftwarden.flows.errors import SourceError
@@ -40,10 +41,11 @@ def _request(
     end: pd.Timestamp | None = None,
     chunk_rows: int | None = None,
     order: tuple[str, ...] = (),
+    numeric: tuple[str, ...] = (),
 ) -> ReadRequest:
     return ReadRequest(
         what, list(dict.fromkeys(columns)), time_col, start, end, cfg.window.timezone,
-        chunk_rows or get_settings().chunk_rows, order,
+        chunk_rows or get_settings().chunk_rows, order, numeric,
     )  # fmt: skip
 
 
@@ -99,6 +101,9 @@ def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: Ca
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
+            zoned = _zoned_text(values)
+            if zoned is not None and zoned.any() and not zoned[values.notna()].all():
+                return _naive_and_zoned(values, zoned, tz, where)
             parsed = _parse_times(values)
             if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed UTC offsets
                 parsed = _parse_times(values, utc=True)
@@ -106,6 +111,31 @@ def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: Ca
         raise SourceError(f"{where()} is not a timestamp: {exc}") from exc
     if parsed.dt.tz is not None:
         return parsed.dt.tz_convert(tz)
+    return _localized(parsed, tz, where)
+
+
+_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+"""The end of a time of day with its offset: 21:40:00+00:00, 21:40Z, 21:40:00.5-0530."""
+
+
+def _zoned_text(values: pd.Series) -> pd.Series | None:
+    """For text times, which carry an offset (None: not text)."""
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return None
+    return values.astype("string").str.strip().str.contains(_OFFSET, regex=True, na=False).astype(bool)
+
+
+def _naive_and_zoned(values: pd.Series, zoned: pd.Series, tz: str, where: Callable[[], str]) -> pd.Series:
+    """Naive and zoned times in one column each keep their meaning: a naive one a wall time of ``tz``, one
+    with an offset that instant (pandas would read the naive ones after a zoned one as UTC: a Berlin 23:30
+    would land in the next night's window)."""
+    out = pd.Series(pd.NaT, index=values.index, dtype=f"datetime64[ns, {tz}]")
+    out[zoned] = _parse_times(values[zoned], utc=True).dt.tz_convert(tz)
+    out[~zoned] = _localized(_parse_times(values[~zoned]), tz, where)
+    return out
+
+
+def _localized(parsed: pd.Series, tz: str, where: Callable[[], str]) -> pd.Series:
     try:
         return parsed.dt.tz_localize(tz, nonexistent="shift_forward", ambiguous="infer")
     except Exception as exc:  # pytz's AmbiguousTimeError: e.g. a lone row in the repeated hour
@@ -116,19 +146,30 @@ def _as_local_time(values: pd.Series, tz: str, what: str, col: str, location: Ca
         return parsed.dt.tz_localize(tz, nonexistent="shift_forward", ambiguous=True)
 
 
-def check_dtypes(frame: pd.DataFrame, cfg: ModelConfig, what: str, numeric: list[str]) -> pd.DataFrame:
-    """Numeric columns must hold numbers: a text value in one is a broken schema, named with an example."""
+def check_dtypes(
+    frame: pd.DataFrame, cfg: ModelConfig, what: str, numeric: list[str], rows_judged: bool = False
+) -> pd.DataFrame:
+    """Numeric columns must hold numbers. A text value in one is a broken schema, named with an example; with
+    ``rows_judged`` (a window's predictions, whose rows validation judges) the rows are kept, the text read as
+    missing and left for validation's rule that the column holds numbers (``NON_NUMERIC``): a feed whose
+    ages are 'forty' in a few rows is a data-quality breach of those rows, not a window without a verdict."""
+    texts: dict[str, Any] = {}
     for col in numeric:
         if col not in frame.columns or pd.api.types.is_numeric_dtype(frame[col]):
             continue
         coerced = pd.to_numeric(frame[col], errors="coerce")
-        bad = frame[col][coerced.isna() & frame[col].notna()]
-        if len(bad):
+        text = coerced.isna() & frame[col].notna()
+        bad = frame[col][text]
+        if len(bad) and rows_judged:
+            texts[col] = frame[col].where(text, None).astype(object).to_numpy()
+        elif len(bad):
             raise SourceError(
                 f"sources.{what}: column {col!r} should be numeric but holds {bad.iloc[0]!r} "
                 f"({len(bad)} non-numeric values) in {cfg.describe(getattr(cfg.sources, what))}"
             )
         frame[col] = coerced
+    if texts:
+        frame.attrs[NON_NUMERIC] = texts
     return frame
 
 
@@ -165,8 +206,9 @@ def _predictions_request(
 ) -> ReadRequest:
     c = cfg.columns
     return _request(
-        cfg, "predictions", prediction_columns(cfg), c.timestamp, start, end, chunk_rows, (c.timestamp, c.id)
-    )
+        cfg, "predictions", prediction_columns(cfg), c.timestamp, start, end, chunk_rows, (c.timestamp, c.id),
+        tuple(_numeric_columns(cfg)),
+    )  # fmt: skip
 
 
 def scan_predictions(
@@ -176,7 +218,7 @@ def scan_predictions(
     at most ``chunk_rows`` rows (``DRIFTWARDEN_CHUNK_ROWS``); a window never has to fit in memory whole."""
     req = _predictions_request(cfg, start, end, chunk_rows)
     for chunk in _chunks(cfg, cfg.sources.predictions, req):
-        yield check_dtypes(chunk, cfg, "predictions", _numeric_columns(cfg))
+        yield check_dtypes(chunk, cfg, "predictions", _numeric_columns(cfg), rows_judged=True)
         del chunk
 
 
@@ -198,7 +240,7 @@ def read_chunk(cfg: ModelConfig, spec: ChunkSpec) -> Iterator[pd.DataFrame]:
     more); at least one, maybe empty. Secrets the source needs come from this process's environment."""
     src = getattr(cfg.sources, spec.request.what)
     for chunk in _chunks(cfg, src, spec.request, spec.part):
-        yield check_dtypes(chunk, cfg, spec.request.what, _numeric_columns(cfg))
+        yield check_dtypes(chunk, cfg, spec.request.what, _numeric_columns(cfg), rows_judged=True)
         del chunk
 
 

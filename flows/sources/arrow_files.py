@@ -174,7 +174,7 @@ def _frames(
 
 
 def _read_parquet(files: list[str], req: ReadRequest) -> Iterator[pd.DataFrame]:
-    dataset, flt = _dataset(files, req, _common_schema(files, req.what, req.columns))
+    dataset, flt = _dataset(files, req, _common_schema(files, req.what, req.columns, req.numeric))
     groups = (
         group for fragment in dataset.get_fragments(filter=flt) for group in fragment.split_by_row_group(filter=flt)
     )
@@ -184,7 +184,7 @@ def _read_parquet(files: list[str], req: ReadRequest) -> Iterator[pd.DataFrame]:
 def _plan_parquet(files: list[str], req: ReadRequest) -> list[Any]:
     """Runs of consecutive row groups (across files) of at most ``chunk_rows`` rows by the files' metadata, a
     larger row group alone; the row groups whose statistics rule the window out are left out. At least one."""
-    dataset, flt = _dataset(files, req, _common_schema(files, req.what, req.columns))
+    dataset, flt = _dataset(files, req, _common_schema(files, req.what, req.columns, req.numeric))
     runs: list[list[tuple[str, int]]] = [[]]
     rows = 0
     try:
@@ -219,9 +219,10 @@ def _read_row_groups(part: _RowGroups, req: ReadRequest) -> Iterator[pd.DataFram
     return _frames(_batches(fragments, part.schema, req), part.schema, req, [p for p, _ in part.groups])
 
 
-def _common_schema(files: list[str], what: str, columns: list[str]) -> pa.Schema:
+def _common_schema(files: list[str], what: str, columns: list[str], numeric: tuple[str, ...] = ()) -> pa.Schema:
     """The configured columns' schema, the same in every file: a file without a column (it would read as
-    nulls) or with another type for it (text where numbers were) is named with the column."""
+    nulls), with another type for it (text where numbers were) or with text in a column that must hold numbers
+    is named with the column. A column of nulls only (an empty file's, say) takes the other files' type."""
     first: pa.Schema | None = None
     for f in files:
         try:
@@ -231,12 +232,19 @@ def _common_schema(files: list[str], what: str, columns: list[str]) -> pa.Schema
         missing = [c for c in columns if c not in schema.names]
         if missing:
             raise SourceError(f"sources.{what}: {f} has no column(s) {missing}")
+        for col in (c for c in numeric if c in columns):  # a regression's target may come with the labels
+            t = schema.field(col).type
+            if not (_numeric(t) or pa.types.is_null(t) or pa.types.is_boolean(t)):
+                raise SourceError(f"sources.{what}: column {col!r} should hold numbers but is {t} in {f}")
         if first is None:
             first = schema
             continue
         for col in columns:
             a, b = first.field(col).type, schema.field(col).type
-            if a == b:
+            if a == b or pa.types.is_null(b):
+                continue
+            if pa.types.is_null(a):
+                first = first.set(first.get_field_index(col), pa.field(col, b))
                 continue
             if not (_numeric(a) and _numeric(b)):
                 raise SourceError(f"sources.{what}: column {col!r} is {b} in {f} but {a} in {files[0]}")
@@ -246,7 +254,7 @@ def _common_schema(files: list[str], what: str, columns: list[str]) -> pa.Schema
 
 
 def _numeric(t: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
 def _to_pandas(batches: list[pa.RecordBatch], schema: pa.Schema, columns: list[str]) -> pd.DataFrame:

@@ -50,6 +50,8 @@ class ReadRequest:
     chunk_rows: int
     order: tuple[str, ...] = ()
     """Columns the rows come sorted by where the reader sorts (a database); files come in file order."""
+    numeric: tuple[str, ...] = ()
+    """Columns that must hold numbers: a file that stores one as text (Parquet's own types) is named."""
 
     @property
     def filtered(self) -> bool:

@@ -56,8 +56,10 @@ def _scan(fmt: str) -> str:
     return "read_csv(?, delim = ',', quote = '\"', escape = '\"', header = true)"
 
 
-def connect(src: SourceConfig, what: str, path: str) -> Any:
-    """An in-memory DuckDB connection with the source's settings (and httpfs for a remote path)."""
+def connect(src: SourceConfig, what: str, path: str, tz: str | None = None) -> Any:
+    """An in-memory DuckDB connection with the source's settings (and httpfs for a remote path), in the model's
+    time zone ``tz``: a CSV column mixing naive and zoned times is read as zoned, its naive times then wall
+    times of the connection's zone (the machine's otherwise, UTC on most servers)."""
     import duckdb
 
     if not _remote(path):  # DuckDB's glob skips folders quietly, and a folder as the path "matches no file"
@@ -67,6 +69,8 @@ def connect(src: SourceConfig, what: str, path: str) -> Any:
         # DuckDB fetches a missing extension from the internet when a query or a setting needs it (an s3_*
         # setting wants httpfs even for a local path): never; httpfs comes from the installed package
         con.execute("SET autoinstall_known_extensions = false")
+        if tz is not None:
+            con.execute(f"SET TimeZone = {_literal(tz)}")
         if _remote(path) or src.duckdb_settings:
             _load_httpfs(con, what)
         for key, value in src.duckdb_settings.items():
@@ -196,13 +200,16 @@ def read_files(
         with closing(connect(src, what, path)) as con:
             named = _culprit(con, src, what, path, fmt, columns)
         raise named or SourceError(f"sources.{what}: {_missing(path, missing, list(types), fmt)}")
+    texty = [c for c in req.numeric if fmt == "parquet" and types.get(c, "").upper() in ("VARCHAR", "BLOB")]
+    if texty:  # Parquet's own type says text: a CSV's column of a few bad rows is left to validation instead
+        raise SourceError(f"sources.{what}: column {texty[0]!r} should hold numbers but is {types[texty[0]]} in {path}")
     query = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_scan(fmt)}"
     params: list[Any] = [path if files is None else files]
     if req.filtered and time_col and "TIMESTAMP" in types[time_col].upper():
         lo, hi = req.bounds(zoned="TIME ZONE" in types[time_col].upper())
         query += f" WHERE {_quote(time_col)} >= ? AND {_quote(time_col)} < ?"
         params += [lo.to_pydatetime(), hi.to_pydatetime()]
-    with closing(connect(src, what, path)) as con:
+    with closing(connect(src, what, path, req.tz)) as con:
         try:
             reader = con.execute(query, params).fetch_record_batch(req.chunk_rows)
             empty = True

@@ -187,26 +187,6 @@ TABLE: dict[str, Expect] = {
     "sec.model_file_verified": _sec("a crafted model file is never loaded"),
 }
 
-NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
-    "sec.secrets_never_written",
-    "sec.sql_injection_in_names",
-    "sec.env_expansion_reads_no_file",
-    "sec.paths_stay_in_data_roots",
-    "sec.model_file_verified",
-    "sec.html_escapes_data",
-    "file.truncated_parquet",
-    "file.schema_differs_in_glob",
-    "file.csv_broken_quote",
-    "file.csv_other_encoding",
-    "file.csv_other_delimiter",
-    "file.zero_byte",
-    "file.glob_matches_nothing",
-    "file.directory_where_file_expected",
-    "file.no_read_permission",
-    "ref.constant_column",
-    "ref.ten_rows",
-    "ref.without_target",
-    "ref.categories_differ_in_case_or_whitespace",
-}
+NOT_BUILT: frozenset[str] = frozenset(c for c in TABLE if c.startswith(("cfg.", "prop.", "fault.", "conc.")))
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""

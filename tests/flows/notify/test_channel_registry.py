@@ -20,8 +20,8 @@ from tests.streams import agrawal_config
 SECRET = "tok-5EcR3t-0042"
 
 
-@pytest.fixture(scope="module")
-def prefect_server():
+@pytest.fixture(scope="module", autouse=True)
+def _flows_share_one_prefect_server():
     """Overrides tests/flows/conftest.py's: nothing here talks to Prefect."""
     yield
 

@@ -35,7 +35,7 @@ NOTE = '<p><a href="w-evidently.html">Evidently drift report</a>, on a sample.</
 
 
 @pytest.fixture(scope="module", autouse=True)
-def prefect_server() -> None:
+def _flows_share_one_prefect_server():
     """The page is written by plain functions: these tests need no Prefect server (the folder's conftest starts
     one for every flow test, ~15 s)."""
 
