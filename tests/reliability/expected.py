@@ -187,6 +187,16 @@ TABLE: dict[str, Expect] = {
     "sec.model_file_verified": _sec("a crafted model file is never loaded"),
 }
 
-NOT_BUILT: frozenset[str] = frozenset(TABLE)
+NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
+    "cfg.unknown_key",
+    "cfg.wrong_type",
+    "cfg.missing_source_file",
+    "cfg.cron_never_fires",
+    "cfg.timezone_does_not_exist",
+    "cfg.kpi_does_not_fit_task",
+    "cfg.mask_names_no_column",
+    "cfg.huge_max_per_run",
+    "cfg.yaml_tags",
+}
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""
