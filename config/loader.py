@@ -22,9 +22,18 @@ def _short(text: str, limit: int = 200) -> str:
 def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = [f"{path}: invalid model config"]
     for err in exc.errors():
-        key = ".".join(_short(str(p)) for p in err["loc"])
+        loc = list(err["loc"])
+        bad_key = err["type"] == "invalid_key" or loc[-1:] == ["[key]"]
+        if bad_key:  # pydantic names a key true (YAML's unquoted yes, on, true) by its position as 1: name it
+            loc = [*loc[:-2], err["input"]] if loc[-1:] == ["[key]"] else [*loc[:-1], err["input"]]
+        key = ".".join(_short(str(p)) for p in loc)
         msg = _short(err["msg"].removeprefix("Value error, "), 500)
-        if err["type"] == "extra_forbidden":
+        if bad_key:
+            given = err["input"]
+            lines.append(
+                f"  {key}: a key must be text (YAML reads {given!r} unquoted as a {type(given).__name__}: quote it)"
+            )
+        elif err["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key")
         elif err["type"] == "missing":
             lines.append(f"  {key}: required key is missing")

@@ -377,7 +377,8 @@ def fit_cbpe(reference: pd.DataFrame, cfg: ModelConfig, metrics: tuple[str, ...]
 
     shifts = reference[[*c.numerical, *score_columns]].apply(pd.to_numeric, errors="coerce").fillna(0.0)
     # the score's own tails, and the features the score follows most closely (each costs two more fits)
-    strength = shifts[list(c.numerical)].rank().corrwith(shifts[score_columns[0]].rank()).abs().fillna(0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant feature: no correlation (NaN, then 0)
+        strength = shifts[list(c.numerical)].rank().corrwith(shifts[score_columns[0]].rank()).abs().fillna(0.0)
     shifts = shifts[[*score_columns, *strength.sort_values(ascending=False).index[:MAX_SHIFT_COLUMNS]]]
     full = fit(np.arange(len(reference)))
     sigma = held_out_sigma(fit, full, reference, y, shifts)

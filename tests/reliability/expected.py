@@ -197,6 +197,9 @@ NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
     "cfg.mask_names_no_column",
     "cfg.huge_max_per_run",
     "cfg.yaml_tags",
+    "prop.config_loader",
+    "prop.checks_never_crash",
+    "prop.broken_feed_never_ok",
 }
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""
