@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from driftwarden.checks.drift import decide_drift
 from driftwarden.checks.drift.multivariate import judge
+from driftwarden.checks.drift.segments import decide_segment_drift
 from driftwarden.checks.estimation.compare import check_estimates
 from driftwarden.checks.failures import select_failures
 from driftwarden.checks.kpis import KpiResult, evaluate_kpis
@@ -24,6 +26,7 @@ from driftwarden.checks.profile import ReferenceProfile, build_profile
 from driftwarden.checks.reference_models import ReferenceModels, fit_reference_models
 from driftwarden.checks.scan import WindowScan
 from driftwarden.checks.shares import apply_share_states, wilson
+from driftwarden.checks.sketch import sketch_frame
 from driftwarden.checks.validation import ValidationResult, inferred_range, null_allowance, unseen_allowance
 from driftwarden.checks.verdict import (
     Verdict,
@@ -92,7 +95,7 @@ CFG = _config()
 
 
 def _clean(n: int, seed: int) -> pd.DataFrame:
-    """Rows of a healthy feed: the reference's distribution, the model right about 80% of the time."""
+    """Rows of a healthy feed: the reference's distribution, the model right three times in four."""
     rng = np.random.default_rng(seed)
     p = rng.uniform(size=n)
     return pd.DataFrame(
@@ -130,10 +133,18 @@ def judge_window(cfg: ModelConfig, profile: ReferenceProfile, frame: pd.DataFram
     if validation is not None:
         validation = apply_share_states(validation, {}, {}, DAY.isoformat())
         jobs = [(name, role, sketch) for name, (role, sketch) in result.sketches.items()]
+        target, labelled = cfg.columns.target, result.window.labelled
+        if target in labelled and target in profile.categorical:  # target drift from the labels known so far
+            jobs.append((target, "target", sketch_frame(labelled, profile, [target])[target]))
         drift = decide_drift(jobs, profile, cfg.drift)
+        drift = replace(drift, segments=decide_segment_drift(result.segments, profile, cfg.drift, cfg.segments))
+        assert all(c.value is None or isinstance(c.value, float) for c in drift.columns), drift
         if models.usable_pca is not None and result.reconstruction is not None:
             multivariate = judge(models.usable_pca, result.reconstruction)
     kpis: KpiResult = evaluate_kpis(result.window.labelled, cfg, result.window.rows)
+    for v in kpis.values:
+        assert v.level in ("ok", "warning", "breach", "not_evaluated", "pending"), v
+        assert v.value is None or isinstance(v.value, float), v
     estimated = check_estimates(models.estimator, result.estimation, result.window.labelled, kpis, cfg)
     for sample in select_failures(validation, result.window.candidates, cfg, b"k"):
         assert isinstance(sample.to_row(), dict)
