@@ -168,6 +168,14 @@ def _paths(node: Any, prefix: str = "") -> set[str]:
     return found
 
 
+def _leaves(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [x for v in node.values() for x in _leaves(v)]
+    if isinstance(node, list | tuple):
+        return [x for v in node for x in _leaves(v)]
+    return [node]
+
+
 def _schema_names(model: Any = ModelConfig, seen: set[Any] | None = None) -> set[str]:
     """The key names of every config model under ModelConfig, for mutations that hit a real key."""
     import typing
@@ -214,10 +222,34 @@ VALUES = st.recursive(
 )
 
 
+EDGES_OF_CONFIG = st.sampled_from(
+    [math.nan, math.inf, -math.inf, 10**20, -(10**20), "America", "Europe/" + "x" * 300, "10000000000000000000000d",
+     "99999999999w", "0 0 30 2 *", "0 0 * 2 MON#5", "", "x" * 1000]
+)  # fmt: skip
+"""Values at the edges of what a config key takes: non-finite and huge numbers, a time-zone folder and an
+over-long zone, durations past any date, schedules that never fire."""
+
+
+def _seed_config() -> dict[Any, Any]:
+    """A valid config that sets every kind of key: durations, schedules, a zone, counts, shares, a mask."""
+    return copy.deepcopy(  # its lists are module constants
+        agrawal_config(
+            window={"length": "1d", "timezone": "Europe/Berlin"},
+            data_lateness="2h",
+            schedule="30 0 * * *",
+            review={"schedule": "0 8 * * 1"},
+            retention={"reports": "365d", "failure_samples": "90d"},
+            failures={"max_per_run": 100, "mask": ["zipcode"]},
+            drift={"p_value": 0.05, "wasserstein_threshold": 0.1},
+        )
+    )
+
+
 @st.composite
 def mutated_configs(draw: st.DrawFn) -> dict[Any, Any]:
-    """A valid config with one to four of its keys deleted, renamed, retyped or joined by new ones."""
-    doc: dict[Any, Any] = copy.deepcopy(agrawal_config())  # its lists are module constants
+    """A valid config with one to four of its keys deleted, renamed, retyped, set to an edge value or joined by new
+    ones."""
+    doc = _seed_config()
     for _ in range(draw(st.integers(1, 4))):
         containers: list[Any] = [doc]
         todo: list[Any] = [doc]
@@ -227,6 +259,13 @@ def mutated_configs(draw: st.DrawFn) -> dict[Any, Any]:
                 if isinstance(child, dict | list):
                     containers.append(child)
                     todo.append(child)
+        leaves = [
+            (c, k) for c in containers if isinstance(c, dict) for k, v in c.items() if not isinstance(v, dict | list)
+        ]
+        if leaves and draw(st.booleans()):  # a key's value at an edge, each key as likely as any other
+            node, key = draw(st.sampled_from(leaves))
+            node[key] = draw(EDGES_OF_CONFIG)
+            continue
         node = draw(st.sampled_from(containers))
         keys = list(node) if isinstance(node, dict) else list(range(len(node)))
         action = draw(st.sampled_from(["delete", "rename", "retype", "add"] if keys else ["add"]))
@@ -253,7 +292,7 @@ def test_any_yaml_mapping_is_a_config_or_an_error_naming_a_key(tmp_path_factory,
     schema_roots = set(ModelConfig.model_fields)
     seen = {"valid": 0, "refused": 0}
 
-    @PROFILE
+    @settings(PROFILE, max_examples=300)  # a few milliseconds each
     @given(doc=mutated_configs())
     def loads_or_names_a_key(doc: dict[Any, Any]) -> None:
         path.write_text(yaml.safe_dump(doc, allow_unicode=True))
@@ -263,7 +302,7 @@ def test_any_yaml_mapping_is_a_config_or_an_error_naming_a_key(tmp_path_factory,
             message = str(exc)
             seen["refused"] += 1
             assert message.startswith(f"{path}: ") and "Traceback" not in message, message
-            named = _paths(doc) | _paths(agrawal_config()) | schema_roots
+            named = _paths(doc) | _paths(_seed_config()) | schema_roots
             header, *rest = message.split("\n")  # not splitlines: a key may hold a line separator of unicode
             lines = [header[len(f"{path}: ") :], *(line.removeprefix("  ") for line in rest)]
             assert any(line.startswith(key) for line in lines for key in named), message
@@ -271,6 +310,8 @@ def test_any_yaml_mapping_is_a_config_or_an_error_naming_a_key(tmp_path_factory,
         else:
             seen["valid"] += 1
             assert isinstance(cfg, ModelConfig)
+            numbers = [x for x in _leaves(cfg.model_dump()) if isinstance(x, float)]
+            assert all(math.isfinite(x) for x in numbers), numbers  # a NaN threshold would compare false everywhere
 
     loads_or_names_a_key()
     tally.add("property", seen["valid"] + seen["refused"])
