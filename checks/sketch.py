@@ -76,7 +76,10 @@ class NumericSketch:
 
     def __post_init__(self) -> None:
         width = np.diff(self.edges)
-        self._step = np.ldexp(1.0, np.ceil(np.log2(width)).astype(int) - OFFSET_BITS) if width.size else width
+        step = np.ldexp(1.0, np.ceil(np.log2(width)).astype(int) - OFFSET_BITS) if width.size else width
+        # Bins a few subnormals wide (a reference of values near 5e-324) would round their step to 0 and count
+        # every offset as NaN: the smallest positive double is the finest step there is.
+        self._step = np.maximum(step, np.finfo(np.float64).smallest_subnormal)
         self._zero()
 
     def _zero(self) -> None:

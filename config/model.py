@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from driftwarden.config.alerts import AlertsConfig
-from driftwarden.config.common import Strict, parse_duration
+from driftwarden.config.common import Strict, check_cron, parse_duration
 from driftwarden.config.names import check_name, check_table
 from driftwarden.config.retrain import RetrainConfig
 
@@ -154,12 +154,12 @@ class WindowConfig(Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from zoneinfo import ZoneInfo
 
-        try:
+        try:  # a folder of the zone database ('America') or a name too long for a file fail as OSError
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        except Exception:
+            raise ValueError(f"unknown time zone {value[:200]!r} (an IANA name such as 'Europe/Berlin')") from None
         return value
 
 
@@ -434,17 +434,7 @@ class ReviewConfig(Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from datetime import datetime
-
-        from cronsim import CronSim, CronSimError
-
-        try:
-            CronSim(value, datetime(2026, 1, 1))
-        except CronSimError as exc:
-            raise ValueError(f"not a cron expression: {exc}") from None
-        return value
+        return None if value is None else check_cron(value)
 
 
 class ModelConfig(Strict):
@@ -513,28 +503,22 @@ class ModelConfig(Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from datetime import datetime
-
-        from cronsim import CronSim, CronSimError
-
-        try:
-            CronSim(value, datetime(2026, 1, 1))
-        except CronSimError as exc:
-            raise ValueError(f"not a cron expression: {exc}") from None
-        return value
+        return check_cron(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         cols = self.columns
-        for kpi in self.kpis:
+        for i, kpi in enumerate(self.kpis):
             spec = METRICS[kpi.metric]
+            key = f"kpis.{i}.metric"
             if self.task not in spec.tasks:
-                raise ValueError(f"kpi {kpi.metric!r} does not fit task {self.task!r}")
+                fits = ", ".join(sorted(m for m, sp in METRICS.items() if self.task in sp.tasks))
+                raise ValueError(f"{key}: kpi {kpi.metric!r} does not fit task {self.task!r} (its KPIs: {fits})")
             if spec.probabilities:
                 if self.task == "binary" and not cols.probability:
-                    raise ValueError(f"kpi {kpi.metric!r} needs columns.probability")
+                    raise ValueError(f"{key}: kpi {kpi.metric!r} needs columns.probability")
                 if self.task == "multiclass" and not cols.probabilities:
-                    raise ValueError(f"kpi {kpi.metric!r} needs columns.probabilities")
+                    raise ValueError(f"{key}: kpi {kpi.metric!r} needs columns.probabilities")
         known = set(cols.features) | {cols.prediction}
         named: dict[str, Mapping[str, object]] = {
             "drift.methods": self.drift.methods,

@@ -65,6 +65,9 @@ TAIL_DRAWS = 8000
 """Bootstrap window means per size: the 0.5% quantile from 40 above it."""
 _TINY = 1e-12
 _BLOCK = 1 << 16
+Z_CAP = 1e6
+"""Standardized values are held within +-Z_CAP reference deviations: a value near 1e308 would overflow the squared
+norms to inf - inf = NaN, where a million deviations already marks the row as far off as it can be."""
 
 
 @dataclass(frozen=True)
@@ -338,9 +341,11 @@ def _encode(
             col[:] = _as_float(frame[name])
             col[~np.isfinite(col)] = np.nan
         else:
-            np.subtract(_as_float(frame[name]), center[j], out=col)
-            np.divide(col, scale[j], out=col)
+            with np.errstate(over="ignore", invalid="ignore"):  # 1e308 - (-center) is inf: capped below
+                np.subtract(_as_float(frame[name]), center[j], out=col)
+                np.divide(col, scale[j], out=col)
             col[~np.isfinite(col)] = 0.0
+            np.clip(col, -Z_CAP, Z_CAP, out=col)
     start, rows = len(numerical), np.arange(n)
     for name, lookup in zip(categorical, lookups, strict=True):
         codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
@@ -397,9 +402,10 @@ def _dimensions(raw: np.ndarray, center: np.ndarray, numeric: int, groups: list[
 
 
 def _standardized(raw: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    z = (raw - center) / scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = (raw - center) / scale
     z[~np.isfinite(z)] = 0.0  # a null numerical value is imputed by the mean: 0 once standardized
-    return z
+    return np.clip(z, -Z_CAP, Z_CAP, out=z)
 
 
 def _errors(raw: np.ndarray, center: np.ndarray, scale: np.ndarray, axes: np.ndarray) -> np.ndarray:

@@ -149,7 +149,8 @@ def _spread(sketch: NumericSketch) -> float:
     window's extremes)."""
     raw = sketch.values()
     if raw is not None and raw.size > 1:
-        return float(np.std(raw))
+        with np.errstate(over="ignore", invalid="ignore"):  # values near +-1e308: an infinite spread
+            return float(np.std(raw))
     edges = sketch.edges
     if sketch.finite < 2 or edges.size < 2:
         return 0.0

@@ -28,7 +28,7 @@ def test_bad_values_are_named(tmp_path):
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, data_lateness="two hours", max_missed_windows=-1, retention={"reports": "a year", "x": 1})
     msg = str(err.value)
-    assert "data_lateness: Value error, expected a duration" in msg
+    assert "data_lateness: expected a duration" in msg
     assert "max_missed_windows" in msg
-    assert "retention.reports: Value error, expected a duration" in msg
+    assert "retention.reports: expected a duration" in msg
     assert "retention.x: unknown key" in msg

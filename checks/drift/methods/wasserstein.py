@@ -18,10 +18,12 @@ def wasserstein_norm(ref_sorted: np.ndarray, cur: np.ndarray, ref_std: float) ->
     the already-sorted reference sample instead of arg-sorting their concatenation."""
     cur = np.sort(cur)
     grid = np.sort(np.concatenate([ref_sorted, cur]), kind="stable")  # two sorted runs: a merge
-    deltas = np.diff(grid)
+    with np.errstate(over="ignore"):  # values near +-1e308: a gap, and so the distance, is inf
+        deltas = np.diff(grid)
     f_ref = np.searchsorted(ref_sorted, grid[:-1], side="right") / len(ref_sorted)
     f_cur = np.searchsorted(cur, grid[:-1], side="right") / len(cur)
-    return float(np.sum(np.abs(f_ref - f_cur) * deltas) / max(ref_std, 0.001))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sum(np.abs(f_ref - f_cur) * deltas) / max(ref_std, 0.001))
 
 
 @register_method("wasserstein", yields="distance", applies_to=("numeric",))
