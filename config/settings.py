@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     cores for each run; unset: the run's own process scans."""
     run_lock_ttl: int = Field(6 * 3600, ge=60)
     """Seconds after which a window's lock is taken as stale (its run died) and may be taken over."""
+    run_lock_heartbeat: int = Field(60, ge=1)
+    """Seconds between the beats of a lock's holder while it runs; a lock that missed 5 beats (its holder
+    stopped, on this host or another) is taken over without waiting for ``run_lock_ttl``."""
 
     def resolved_store_url(self) -> str:
         if self.store_url is not None:

@@ -187,6 +187,12 @@ TABLE: dict[str, Expect] = {
     "sec.model_file_verified": _sec("a crafted model file is never loaded"),
 }
 
-NOT_BUILT: frozenset[str] = frozenset(TABLE)
+NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
+    "fault.store_cut_mid_run",
+    "fault.store_port_closed",
+    "fault.sqlite_corrupt",
+    "fault.sqlite_full",
+    "fault.remote_lock_heartbeat",
+}
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""
