@@ -1,5 +1,5 @@
-"""Backfills under faults: one killed mid-way resumes where it stopped, nothing twice; several models replayed
-side by side on PostgreSQL store each window once and leave no lock."""
+"""A backfill killed mid-way resumes where it stopped, nothing twice (models replayed side by side on
+PostgreSQL under load: benchmarks/load.py)."""
 
 from __future__ import annotations
 
