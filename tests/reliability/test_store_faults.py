@@ -99,10 +99,10 @@ def test_store_cut_between_reading_and_writing(tmp_path, dw_home, postgres_url, 
     monkeypatch.setenv("DRIFTWARDEN_RUN_LOCK_HEARTBEAT", "1")
     proxy = CutProxy(("127.0.0.1", 5432), cut_on=b"UPDATE runs SET superseded")
     through = postgres_url.replace("postgres@127.0.0.1:5432", f"postgres:{PASSWORD}@127.0.0.1:{proxy.port}")
-    use_store(monkeypatch, through + "&connect_timeout=2")
+    use_store(monkeypatch, through + "&connect_timeout=10")
     try:
         code, output, failed = _run(config)
-        assert proxy.cuts == 1, "the run never reached its write"
+        assert proxy.cuts == 1, f"the run never reached its write: {failed['error']}"
         assert proxy.refused >= 2, f"the write was not retried ({proxy.refused} connections tried after the cut)"
         runs, metrics, _ = _stored(postgres_url)  # straight to PostgreSQL, past the proxy
         tally.add("runs_lost", 0)
