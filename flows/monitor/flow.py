@@ -251,7 +251,8 @@ def _record_failure(attempt: _Attempt, exc: Exception) -> dict[str, Any]:
         _, run["run_version"], _ = store.write_run(store.open_store(attempt.store_url), record, [])
     except Exception as store_exc:
         said = store.describe_error(attempt.store_url, store_exc) or f"{type(store_exc).__name__}: {store_exc}"
-        run["error"] = error if said == error else f"{error}; the failure could not be stored either: {said}"
+        either = "the failure could not be stored either"
+        run["error"] = f"{error} ({either})" if said == error else f"{error}; {either}: {said}"
     return records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
 
 
