@@ -163,6 +163,7 @@ def test_sqlite_file_corrupt(tmp_path, dw_home, monkeypatch, tally):
     tally.add("runs_lost", 0)
     tally.add("duplicate_results", 0)
     assert_as_table("fault.sqlite_corrupt", Observed("survives", failed["error"]))
+    tally.add("fault", 1)  # the channel down too
 
 
 @pytest.mark.case("fault.sqlite_full")
@@ -200,3 +201,4 @@ def test_sqlite_store_full(tmp_path, dw_home, monkeypatch, tally):
         newest = conn.execute(sa.text("select status from runs order by run_version desc limit 1")).scalar_one()
     assert current != "failed" and (after[0] == before[0] or newest == "failed"), (current, newest)
     assert_as_table("fault.sqlite_full", Observed("survives", failed["error"]))
+    tally.add("fault", 1)  # the channel down too
