@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     cores for each run; unset: the run's own process scans."""
     run_lock_ttl: int = Field(6 * 3600, ge=60)
     """Seconds after which a window's lock is taken as stale (its run died) and may be taken over."""
+    run_lock_heartbeat: int = Field(60, ge=1)
+    """Seconds between the beats of a lock's holder while it runs; a lock that missed 5 beats (its holder
+    stopped, on this host or another) is taken over without waiting for ``run_lock_ttl``."""
     data_roots: str | None = None
     """Folders (separated by ``os.pathsep``: ``:`` on Linux) that every local source file must lie in, its path
     resolved with symlinks followed: a config naming ``../../etc/passwd``, or a symlink pointing out, is refused.

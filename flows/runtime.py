@@ -25,8 +25,18 @@ def is_transient(exc: BaseException) -> bool:
     """I/O that may come back (a locked database, a network blip), never a user's bad input."""
     if isinstance(exc, SourceUnavailable):
         return True
+    if _lasting(exc):
+        return False
     return isinstance(exc, Exception) and not isinstance(
         exc, (DriftwardenError, ConfigError, ValueError, KeyError, LookupError)
+    )
+
+
+def _lasting(exc: BaseException) -> bool:
+    """A full or read-only disk, or a file that is not a database: it stays so for the retries' few seconds."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return getattr(exc, "errno", None) in (28, 30, 122) or any(  # ENOSPC, EROFS, EDQUOT
+        s in text for s in ("disk is full", "database is full", "readonly database", "not a database", "malformed")
     )
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,9 +56,29 @@ def start_embedded_api() -> None:
         "--lifespan",
         "on",
     ]  # fmt: skip  (the command Prefect's own ephemeral server runs)
-    _early = subprocess.Popen(args, env=ephemeral_server_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+    _early = subprocess.Popen(
+        args, env=ephemeral_server_env(), stdin=subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=_die_with_parent(os.getpid()),
+    )  # fmt: skip
     use_prefect_api(f"http://127.0.0.1:{port}/api")
     atexit.register(stop_process_group, _early)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """In the child before it runs: SIGTERM when this process dies, however (kill -9 runs no atexit), so that a
+    killed run leaves no server behind. Linux only (prctl); elsewhere the atexit handler alone stops it."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def arm() -> None:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def wait_embedded_api(timeout: float = 120) -> None:

@@ -231,7 +231,7 @@ def _record_failure(attempt: _Attempt, exc: Exception) -> dict[str, Any]:
     """Store the failed run as a new version (an earlier good result stays current) and return its JSON.
     If the store itself is down, say so in the error instead of raising a second exception."""
     cfg, window, trigger = attempt.cfg, attempt.window, attempt.trigger
-    error = f"{type(exc).__name__}: {exc}"
+    error = store.describe_error(attempt.store_url, exc) or f"{type(exc).__name__}: {exc}"
     get_run_logger().error("%s %s failed: %s", cfg.name, window.label, error)
     run = records.failed_run(
         cfg.name, store.utc(window.start), store.utc(window.end), error, trigger=trigger, as_of=store.utc(attempt.as_of)
@@ -250,7 +250,9 @@ def _record_failure(attempt: _Attempt, exc: Exception) -> dict[str, Any]:
         )
         _, run["run_version"], _ = store.write_run(store.open_store(attempt.store_url), record, [])
     except Exception as store_exc:
-        run["error"] = f"{error}; the failure could not be stored either: {type(store_exc).__name__}: {store_exc}"
+        said = store.describe_error(attempt.store_url, store_exc) or f"{type(store_exc).__name__}: {store_exc}"
+        either = "the failure could not be stored either"
+        run["error"] = f"{error} ({either})" if said == error else f"{error}; {either}: {said}"
     return records.window_json(run, pd.DataFrame(), 0, [k.metric for k in cfg.kpis], cfg.window.timezone)
 
 

@@ -73,6 +73,39 @@ def _wal(cur: Any, patience_s: float = 30.0) -> None:
             time.sleep(0.05)
 
 
+def store_name(url: str) -> str:
+    """The store as a user knows it: a SQLite file's path, or the URL with its password hidden."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return "the store (its URL is not valid)"
+    if parsed.get_backend_name() == "sqlite":
+        return f"the SQLite store {parsed.database}"
+    return f"the store {parsed.render_as_string(hide_password=True)}"
+
+
+def describe_error(url: str, exc: BaseException) -> str | None:
+    """A store error in plain words naming the store (never its password), without SQLAlchemy's wrapping and
+    link; None when ``exc`` is not the store's (a database driver's error)."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    cause = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    text = cause.lower()
+    if "not a database" in text or "malformed" in text:
+        why = f"is not a readable SQLite database (corrupt or another kind of file; left untouched): {cause}"
+    elif "full" in text:
+        why = f"is full, nothing more can be written to it: {cause}"
+    elif "readonly" in text or "read-only" in text:
+        why = f"is read-only: {cause}"
+    elif isinstance(exc, sa.exc.OperationalError):
+        why = f"could not be reached or stopped answering: {cause}"
+    else:
+        why = f"refused the operation: {cause}"
+    secret = sa.engine.make_url(url).password if "://" in url else None
+    message = f"{store_name(url)} {why}"
+    return message.replace(str(secret), "***") if secret else message
+
+
 @lru_cache(maxsize=8)
 def open_store(url: str) -> Engine:
     """The store's engine for a URL (one per URL and process), its schema upgraded to the migrations' head.

@@ -150,6 +150,7 @@ run_locks = sa.Table(
     sa.Column("owner", sa.Text, nullable=False),
     sa.Column("acquired_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime),  # the holder's last beat (none: a lock of before heartbeats)
 )
 
 

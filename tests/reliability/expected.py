@@ -187,6 +187,21 @@ TABLE: dict[str, Expect] = {
     "sec.model_file_verified": _sec("a crafted model file is never loaded"),
 }
 
-NOT_BUILT: frozenset[str] = frozenset(c for c in TABLE if c.startswith(("fault.", "conc.")))
+NOT_BUILT: frozenset[str] = frozenset(
+    {
+        "fault.alert_endpoint_hangs",
+        "fault.alert_endpoint_500",
+        "fault.alert_endpoint_resets",
+        "fault.smtp_drops_mid_message",
+        "fault.labels_source_down",
+        "fault.crash_during_promotion",
+        "fault.reports_read_only",
+        "conc.same_window_sqlite",
+        "conc.same_window_postgres",
+        "fault.sigkill_at_each_stage",
+        "fault.prefect_api_down",
+        "fault.load_5x5",
+    }
+)
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""

@@ -83,7 +83,10 @@ def test_two_processes_on_different_windows_run_in_parallel(store_url):
     assert a["took"] < b["released"] and b["took"] < a["released"]  # both held their lock at the same time
 
 
-def test_a_stale_lock_expires_and_is_taken_over(tmp_path):
+def test_a_stale_lock_expires_and_is_taken_over(tmp_path, dw_home, monkeypatch):
+    # beats far apart (5 missed: 5 h, past the 1 h TTL): the TTL alone lets the lock go here
+    monkeypatch.setenv("DRIFTWARDEN_RUN_LOCK_HEARTBEAT", "3600")
+    get_settings.cache_clear()
     engine = store.open_store(f"sqlite:///{tmp_path / 'store.db'}")
     window = datetime(2026, 3, 1)
     then = datetime(2026, 3, 2, 1, 0)
