@@ -187,6 +187,11 @@ TABLE: dict[str, Expect] = {
     "sec.model_file_verified": _sec("a crafted model file is never loaded"),
 }
 
-NOT_BUILT: frozenset[str] = frozenset(TABLE)
+NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
+    "fault.alert_endpoint_hangs",
+    "fault.alert_endpoint_500",
+    "fault.alert_endpoint_resets",
+    "fault.smtp_drops_mid_message",
+}
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""
