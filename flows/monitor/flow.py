@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from driftwarden.checks import records
-from driftwarden.checks.verdict import overdue_finding
+from driftwarden.checks.verdict import Finding, overdue_finding
 from driftwarden.checks.windows import Window
 from driftwarden.config.loader import ConfigError
 from driftwarden.config.model import ModelConfig
@@ -110,7 +110,7 @@ def monitor_window(
         models = monitor_tasks.reference_models(cfg, reference)
         as_of = attempt.as_of = monitor_tasks.known_as_of(cfg, store_url, window, as_of)
         earlier = monitor_tasks.catchup_windows(cfg, store_url, window)  # what label catch-up still owes
-        labels = monitor_tasks.read_known_labels(cfg, window, as_of, reference, earlier)
+        labels, labels_down = _read_labels(cfg, window, as_of, reference, earlier)
         scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels, earlier, models)
         rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of, reference, models)
         kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan, as_of)
@@ -120,7 +120,7 @@ def monitor_window(
         failures = monitor_tasks.pick_failures(cfg, scan)
         late = overdue_finding(cfg, window.end, as_of, kpis.labelled, kpis.rows)
         estimated = monitor_tasks.window_estimates(cfg, models, scan, kpis)
-        verdict = monitor_tasks.decide(cfg, inputs, kpis, late, estimated)
+        verdict = monitor_tasks.decide(cfg, inputs, kpis, late, estimated, labels_down)
         drifted = any(f.check == "drift" and f.level == "breach" for f in verdict.findings)  # the dataset rule
         if cfg.estimation.retrain:  # an estimate held to breach starts a retrain as input drift does
             drifted = drifted or any(f.check == "estimate" and f.level == "breach" for f in verdict.findings)
@@ -131,8 +131,12 @@ def monitor_window(
         metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)
         metric_rows += retrain_shadow.promotion_rows(promotion)
         draw = evidently or any(f.level != "note" for f in verdict.findings)  # a finding: its page is drawn
-        report = monitor_tasks.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started, draw)
+        report, report_error = _write_evidence(cfg, window, scan, reference, verdict, metric_rows, started, draw)
         run = monitor_tasks.run_record(cfg, window, trigger, started, as_of, reference, kpis, verdict, report)
+        if labels_down:  # no label was known: stored as of the window's end, so label catch-up still owes it
+            run = replace(run, as_of=min(run.as_of or store.utc(window.end), store.utc(window.end)))
+        if report_error is not None:  # the verdict is stored without its page, and says why
+            run = replace(run, error=report_error, summary=f"{run.summary}\n{report_error}")
         monitor_tasks.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
         failed = _record_failure(attempt, exc)
@@ -156,6 +160,38 @@ def monitor_window(
         summary["retrain"] = {**(summary["retrain"] or {}), "attempt": brief}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
+
+
+def _read_labels(
+    cfg: ModelConfig,
+    window: Window,
+    as_of: pd.Timestamp,
+    reference: Any,
+    earlier: list[tuple[pd.Timestamp, pd.Timestamp]],
+) -> tuple[pd.DataFrame | None, tuple[Finding, ...]]:
+    """The labels known as of the run, or none and a warning naming the labels' error when their source cannot
+    be read: drift and validation need only the predictions, and the KPIs are scored by a later run (label
+    catch-up) once the labels are back. Labels that are read but refused (another encoding) still fail the run."""
+    try:
+        return monitor_tasks.read_known_labels(cfg, window, as_of, reference, earlier), ()
+    except monitor_tasks.LabelsUnavailable as exc:
+        get_run_logger().warning("%s %s: %s", cfg.name, window.label, exc)
+        detail = f"{exc}; the KPIs wait for the labels (a later run scores this window when they are back)"
+        return monitor_tasks.no_labels(cfg), (Finding("labels", "warning", detail),)
+
+
+def _write_evidence(cfg: ModelConfig, window: Window, *args: Any) -> tuple[str | None, str | None]:
+    """The run's page, or why it could not be written. A report location that cannot take it (read-only, full,
+    a path through a file) never fails the run: the verdict is what the run is for, the page is a view of it."""
+    try:
+        return monitor_tasks.write_evidence(cfg, window, *args), None
+    except Exception as exc:
+        where = get_settings().resolved_reports_dir()
+        error = (
+            f"the run's report could not be written to {where} (DRIFTWARDEN_REPORTS_DIR): {type(exc).__name__}: {exc}"
+        )
+        get_run_logger().warning("%s %s: %s", cfg.name, window.label, error)
+        return None, error
 
 
 def refresh_reports(cfg: ModelConfig, store_url: str, config_path: str, window: Window | None) -> list[dict[str, Any]]:
