@@ -194,6 +194,7 @@ NOT_BUILT: frozenset[str] = frozenset(TABLE) - {
     "fault.smtp_drops_mid_message",
     "fault.labels_source_down",
     "fault.reports_read_only",
+    "fault.crash_during_promotion",
 }
 """Cases whose test is not written yet: printed with the figures, and checked both ways by ``test_table``
 (a case listed here has no test; every other case has exactly one)."""

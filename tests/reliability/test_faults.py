@@ -93,3 +93,104 @@ def test_a_report_location_that_cannot_be_written(prefect_server, dw_home, tmp_p
     tally.add("duplicate_results", max(0, len(stored) - 1))
     seen = Observed("survives" if run["status"] != "failed" else "failed", run["error"], exit_code=code)
     assert_as_table("fault.reports_read_only", seen, tally)
+
+
+CRASH_AFTER_REGISTER = """
+import os, signal, sys
+from sklearn.linear_model import LogisticRegression
+from driftwarden.config.loader import load_model_config
+from driftwarden.flows.registry.versions import Registry
+registry = Registry(load_model_config(sys.argv[1]))
+model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [1, 1, 0, 0])
+registry.register(model, {"parent": 1, "reason": "retrain", "promotion_metric": "accuracy", "decision": ["better"]})
+os.kill(os.getpid(), signal.SIGKILL)  # the retrain dies here: before the alias moves
+"""
+
+CRASH_AFTER_ALIAS = """
+import os, signal, sys
+from driftwarden.flows.registry.versions import Registry
+Registry.export = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # dies after the alias, before the export
+from driftwarden.flows.cli.app import main
+sys.argv = ["driftwarden", "promote", "--config", sys.argv[1], "--version", "2", "--reason", "by hand"]
+main()
+"""
+
+
+def _crash(script: str, config: Path, tmp_path: Path) -> int:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    done = subprocess.run([sys.executable, "-c", script, str(config)], env=env, capture_output=True, timeout=120)
+    return done.returncode
+
+
+def _models(config: Path) -> str:
+    result = runner.invoke(app, ["models", "--config", str(config)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())  # the table's cells as words
+
+
+def _consistent(registry: Any, export: Path) -> int | None:
+    """The champion when the registry is consistent: the alias names a complete version whose checksum
+    holds (``load`` verifies it); else None."""
+    import hashlib
+
+    champion = registry.champion()
+    if champion is None:
+        return None
+    registry.load(champion.number)
+    numbers = [v.number for v in registry.versions()]
+    assert numbers == sorted(set(numbers)), numbers
+    return champion.number if export.exists() and hashlib.sha256(export.read_bytes()).hexdigest() else None
+
+
+@pytest.mark.case("fault.crash_during_promotion")
+def test_a_crash_in_the_middle_of_a_promotion(dw_home, tmp_path, tally):
+    import hashlib
+
+    import yaml
+    from sklearn.linear_model import LogisticRegression
+
+    from driftwarden.config.loader import load_model_config
+    from driftwarden.flows.registry.versions import Registry
+    from driftwarden.flows.retrain.tasks import champion_moved
+    from tests.streams import agrawal_config
+
+    export = tmp_path / "serving" / "model.skops"
+    config = tmp_path / "agrawal.yaml"
+    retrain = {"registry": str(tmp_path / "registry"), "export_path": str(export)}
+    config.write_text(yaml.safe_dump(agrawal_config(retrain=retrain)))
+    cfg = load_model_config(str(config))
+    registry = Registry(cfg)
+    first = registry.register(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]), {"reason": "v1"})
+    registry.set_champion(first.number, "the first model")
+    assert champion_moved(cfg, registry, first.number, ["the first model"]) is None
+
+    def exported() -> int | None:
+        digest = hashlib.sha256(export.read_bytes()).hexdigest()
+        return next((v.number for v in registry.versions() if v.meta["sha256"] == digest), None)
+
+    # 1. killed between writing the version and moving the alias: v1 stays champion and served; v2 is said
+    assert _crash(CRASH_AFTER_REGISTER, config, tmp_path) == -9
+    assert (_consistent(registry, export), exported()) == (1, 1)
+    shown = _models(config)
+    assert "v1 (champion)" in shown and "interrupted" in shown and "its retrain stopped" in shown, shown
+    assert f"export {export}: v1" in shown and "did not follow" not in shown, shown
+
+    # 2. killed between moving the alias and the export: v2 is champion, the export still holds v1, and said
+    assert _crash(CRASH_AFTER_ALIAS, config, tmp_path) == -9
+    assert (_consistent(registry, export), exported()) == (2, 1)
+    shown = _models(config)
+    assert "v2 (champion)" in shown and "interrupted" not in shown, shown
+    assert f"export {export}: v1; the champion is v2: the export did not follow the alias" in shown, shown
+    assert "driftwarden promote --version 2" in shown
+    # the repair the message names: the export follows the champion
+    repaired = runner.invoke(app, ["promote", "--config", str(config), "--version", "2", "--reason", "re-export"])
+    assert repaired.exit_code == 0 and exported() == 2, repaired.output
+    shown = _models(config)
+    assert f"export {export}: v2" in shown and "did not follow" not in shown, shown
+    champions = [h["champion"] for h in registry.aliases()["history"]]
+    seen = Observed("survives" if registry.champion().number == 2 and champions[-1] == 2 else "inconsistent", shown)
+    assert_as_table("fault.crash_during_promotion", seen, tally)
