@@ -38,6 +38,8 @@ class _Attempt:
     trigger: str
     started: datetime
     as_of: pd.Timestamp
+    requested: datetime
+    """When the run was asked for (naive UTC): a version of the window started since then is another run's."""
 
 
 class MonitorFailed(RuntimeError):
@@ -65,11 +67,14 @@ def monitor_model(
     trigger: str = "run",
     send_alerts: bool | None = None,
     evidently: bool = False,
+    requested_at: str | None = None,
 ) -> dict[str, Any]:
     """Monitor one window of one model. ``window_end`` defaults to the end of the last complete window;
     ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history).
     ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it. Evidently's drift
-    report is drawn for a window with a finding, and for any window with ``evidently``."""
+    report is drawn for a window with a finding, and for any window with ``evidently``. ``requested_at``: when
+    the run was asked for (a command's start): a run of the window that started after it and stored a version
+    meanwhile makes this one a duplicate, refused."""
     try:
         cfg = runtime.load_config(config_path)
         window = runtime.resolve_window(cfg, window_end)
@@ -79,7 +84,10 @@ def monitor_model(
     store_url = get_settings().resolved_store_url()
     if window_end is None:  # a scheduled run: first the windows missed since the last successful one
         _catch_up_missed(config_path, cfg, store_url, window)
-    return monitor_window(config_path, cfg, store_url, window, as_of_ts, trigger, send_alerts, evidently)
+    asked = store.utc(pd.Timestamp(requested_at)) if requested_at else None
+    return monitor_window(
+        config_path, cfg, store_url, window, as_of_ts, trigger, send_alerts, evidently, requested_at=asked
+    )
 
 
 def monitor_window(
@@ -93,13 +101,14 @@ def monitor_window(
     evidently: bool = True,
     await_retrain: bool = False,
     artifact: bool = True,
+    requested_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The steps of one window's run, in the current flow run: monitor-model's body, and each window of a
     backfill. ``evidently``: draw the Evidently page even with no finding; ``await_retrain``: a retrain started
     through its deployment is waited for, so that the next window is replayed with the champion it leaves;
     ``artifact``: publish the run's summary as the model's Prefect artifact (a backfill, for its last window)."""
     started = store.now_utc()
-    attempt = _Attempt(cfg, store_url, window, trigger, started, as_of)
+    attempt = _Attempt(cfg, store_url, window, trigger, started, as_of, requested_at or started)
     lock = _lock_window(attempt, send_alerts)
     try:
         # A challenger waiting for its shadow windows is decided first, so that a promotion serves this window
@@ -246,9 +255,10 @@ def _lock_window(attempt: _Attempt, send_alerts: bool | None) -> locks.WindowLoc
     cfg, store_url, window, trigger = attempt.cfg, attempt.store_url, attempt.window, attempt.trigger
     try:
         ttl = timedelta(seconds=get_settings().run_lock_ttl)
-        return locks.acquire(
-            store.open_store(store_url), cfg.name, store.utc(window.start), f"window {window.label}", ttl
-        )
+        engine = store.open_store(store_url)
+        lock = locks.acquire(engine, cfg.name, store.utc(window.start), f"window {window.label}", ttl)
+        _refuse_if_done_meanwhile(engine, attempt, lock)
+        return lock
     except locks.WindowBusy as exc:
         get_run_logger().error("%s", exc)
         run = records.failed_run(
@@ -261,6 +271,22 @@ def _lock_window(attempt: _Attempt, send_alerts: bool | None) -> locks.WindowLoc
         failed = _record_failure(attempt, exc)
         alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
         raise MonitorFailed(failed) from exc
+
+
+def _refuse_if_done_meanwhile(engine: Any, attempt: _Attempt, lock: locks.WindowLock) -> None:
+    """Runs of one window asked for together (two schedulers, a retried job): the one that got the lock first
+    stored its version and let go before this one reached the lock. This one would store the same window again
+    from the same data; it is refused instead, as while that run held the lock."""
+    start = store.utc(attempt.window.start)
+    current = store.latest_runs(engine, attempt.cfg.name, start=start, end=start + timedelta(seconds=1))
+    if current.empty or pd.Timestamp(current["started_at"].iloc[0]) < pd.Timestamp(attempt.requested):
+        return
+    locks.release(engine, lock)
+    raise locks.WindowBusy(
+        f"window {attempt.window.label} of model {attempt.cfg.name} was monitored by another run meanwhile: "
+        f"version {int(current['run_version'].iloc[0])}, started {current['started_at'].iloc[0]:%Y-%m-%d %H:%M:%S} "
+        f"UTC, after this run was asked for ({attempt.requested:%Y-%m-%d %H:%M:%S} UTC); nothing stored by this one"
+    )
 
 
 def _record_failure(attempt: _Attempt, exc: Exception) -> dict[str, Any]:
