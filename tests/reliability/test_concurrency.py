@@ -83,8 +83,16 @@ def _race(config: Path, window_end: str, n: int, env: dict[str, str], tmp_path: 
 
 
 def _last_json(text: str) -> dict[str, Any]:
-    lines = [line for line in text.splitlines() if line.startswith("{")]
-    return json.loads(lines[-1]) if lines else {}
+    """The run's JSON line (a log line without its newline may precede it on the same line)."""
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        at = line.find('{"model"')
+        if at >= 0:
+            try:
+                found = json.loads(line[at:])
+            except ValueError:
+                continue
+    return found
 
 
 def _refused(summary: dict[str, Any]) -> bool:
@@ -111,7 +119,11 @@ def _same_window(store_url: str | None, dw_home: Path, tmp_path: Path, tally: An
         tally.add("duplicate_results", max(0, len(versions) - 1))
         tally.add("runs_lost", 0 if len(versions) >= 1 else 1)
         if len(proceeded) != 1 or len(refused) != n - 1 or len(versions) != 1:
-            odd = [(code, out[-300:], err[-600:]) for code, out, err in results if (code, out, err) not in refused]
+            odd = [
+                (code, {k: _last_json(out).get(k) for k in ("status", "run_version", "error")}, out[-300:], err[-300:])
+                for code, out, err in results
+                if (code, out, err) not in refused
+            ]
             problems.append(
                 f"{n} runs: {len(proceeded)} proceeded, {len(refused)} refused, {len(versions)} versions; {odd}"
             )
