@@ -111,9 +111,7 @@ def _same_window(store_url: str | None, dw_home: Path, tmp_path: Path, tally: An
         results = _race(config, window_end, n, env, tmp_path)
         tally.add("concurrent_runs", n)
         proceeded = [r for r in results if r[0] == 0]
-        refused = [
-            r for r in results if r[0] == 1 and "is being monitored by another run" in _last_json(r[1]).get("error", "")
-        ]
+        refused = [r for r in results if r[0] == 1 and _refused(_last_json(r[1]))]
         start = pd.Timestamp(window_end) - pd.Timedelta(days=1)
         versions = store.all_versions(store.open_store(url), "agrawal", store.utc(start.tz_localize("UTC")))
         tally.add("duplicate_results", max(0, len(versions) - 1))
