@@ -10,6 +10,8 @@ still pending) neither opens nor clears anything.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -600,7 +602,30 @@ def _message(
 
 
 def slack_payload(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A Slack-compatible incoming-webhook body for a stored message."""
+    """A Slack-compatible incoming-webhook body for a stored message (its idempotency key beside the text)."""
     text = str(message["text"])
     shown = text if len(text) <= 2900 else text[:2900] + "\n… (cut; the full text is in the webhook/email channels)"
-    return {"text": message["title"], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": shown}}]}
+    body = {"text": message["title"], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": shown}}]}
+    if message.get("idempotency_key"):
+        body["idempotency_key"] = message["idempotency_key"]
+    return body
+
+
+def idempotency_key(channel: str, message: Mapping[str, Any]) -> str:
+    """A stable key of one message to one channel, sent with it so that a receiver can drop a copy: the same
+    alert decided again (a run re-done after a crash) gets the same key, a different alert another one. It
+    is made of the model, channel, kind, severity, window and the conditions with their reasons; a message
+    without a window (silence, a report) adds its title and text, which say when."""
+    conditions = sorted((str(c.get("key")), str(c.get("reason"))) for c in message.get("conditions") or ())
+    parts: dict[str, Any] = {
+        "model": message.get("model"),
+        "channel": channel,
+        "kind": message.get("kind"),
+        "severity": message.get("severity"),
+        "window_start": message.get("window_start"),
+        "conditions": conditions,
+    }
+    if not message.get("window_start"):
+        parts |= {"title": message.get("title"), "text": message.get("text")}
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return f"dw-{digest[:32]}"

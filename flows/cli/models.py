@@ -170,6 +170,8 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
         metric = m.get("promotion_metric")
         pair = " / ".join(_f(scores.get(k, {}).get(metric)) for k in ("challenger", "champion") if k in scores)
         reasons = (shadow.get("reasons") if decided else None) or m.get("decision") or [m.get("reason", "")]
+        if _interrupted(v.number, champion, attempt, m):
+            reasons = ["its retrain stopped (or still runs) after registering it, before the alias moved"]
         if shadow.get("state") == "pending":
             reasons = [f"waits for {shadow.get('windows')} shadow window(s) after {str(shadow.get('after'))[:16]}"]
         elif shadow.get("reason"):
@@ -178,18 +180,55 @@ def models(ctx: typer.Context, config: Annotated[Path | None, typer.Option("--co
             f"v{v.number}" + (" (champion)" if v.number == champion else ""),
             str(m.get("created_at", ""))[:19],
             "" if m.get("parent") is None else f"v{m['parent']}",
-            _state(v.number, champion, attempt, former),
+            _state(v.number, champion, attempt, former, m),
             (f"{metric}: {pair}" + (" (shadow)" if decided else "")) if metric else "registered by hand",
             _f(shadow.get("p_value") if decided else m.get("p_value"), ".2g"),
             escape(_stress_cell(registry.stress(v.number), v.number)),
             escape(str(reasons[0])),
         )
     out.print(table)
+    _print_export(load(config).retrain.export_path, registry, champion)
 
 
-def _state(number: int, champion: Any, attempt: dict[str, Any], former: set[int]) -> str:
-    """pending, promoted, refused or expired (a retrain's challenger); else champion, former champion or
-    registered (by hand)."""
+def _interrupted(number: int, champion: Any, attempt: dict[str, Any], meta: dict[str, Any]) -> bool:
+    """A retrain's challenger with no attempt record that is not the champion: its retrain stopped (a crash)
+    between registering it and recording the outcome, before the alias moved."""
+    return not attempt and number != champion and "promotion_metric" in meta
+
+
+def _print_export(target: str | None, registry: Any, champion: Any) -> None:
+    """Which version ``retrain.export_path`` holds (found by its checksum): an export that did not follow the
+    alias (a crash or a failed export after a promotion) is said, with the command that repairs it."""
+    import hashlib
+
+    import fsspec
+
+    if not target:
+        return
+    try:
+        with fsspec.open(target, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+    except FileNotFoundError:
+        digest = None
+    except Exception as exc:  # a remote export that cannot be read is said, not a traceback
+        out.print(f"export {escape(target)}: cannot be read ({type(exc).__name__}: {escape(str(exc))})")
+        return
+    held = next((v.number for v in registry.versions() if digest and v.meta.get("sha256") == digest), None)
+    what = "missing" if digest is None else (f"v{held}" if held is not None else "a file of no registered version")
+    line = f"export {escape(target)}: {what}"
+    if champion is not None and held != champion:
+        line += (
+            f"; the champion is v{champion}: the export did not follow the alias (a crash or a failed export "
+            f"after it moved); `driftwarden promote --version {champion}` exports it again"
+        )
+    out.print(line)
+
+
+def _state(number: int, champion: Any, attempt: dict[str, Any], former: set[int], meta: dict[str, Any]) -> str:
+    """pending, promoted, refused or expired (a retrain's challenger); interrupted (its retrain stopped before
+    an outcome); else champion, former champion or registered (by hand)."""
+    if _interrupted(number, champion, attempt, meta):
+        return "interrupted"
     shadow = (attempt.get("shadow") or {}).get("state")
     if shadow:
         return str(shadow)

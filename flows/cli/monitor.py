@@ -63,12 +63,13 @@ def _run_window(
 
     # On the embedded default nobody sees task runs (the ephemeral API keeps none): the steps run as plain calls.
     inline = runtime.inline_steps() if embedded() else nullcontext()
+    requested_at = pd.Timestamp.now(tz="UTC").isoformat()  # before waiting for the API: another run may be quicker
     try:
         wait_embedded_api()
         with tags("driftwarden", f"model:{load(config).name}"), inline:  # as the deployments' runs are tagged
             return monitor_model(
                 str(config), window_end=window_end, as_of=as_of, trigger=trigger, send_alerts=send_alerts,
-                evidently=evidently,
+                evidently=evidently, requested_at=requested_at,
             )  # fmt: skip
     except MonitorFailed as exc:
         return exc.summary

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from driftwarden.checks import records
-from driftwarden.checks.verdict import overdue_finding
+from driftwarden.checks.verdict import Finding, overdue_finding
 from driftwarden.checks.windows import Window
 from driftwarden.config.loader import ConfigError
 from driftwarden.config.model import ModelConfig
@@ -38,6 +38,8 @@ class _Attempt:
     trigger: str
     started: datetime
     as_of: pd.Timestamp
+    requested: datetime
+    """When the run was asked for (naive UTC): a version of the window started since then is another run's."""
 
 
 class MonitorFailed(RuntimeError):
@@ -65,11 +67,14 @@ def monitor_model(
     trigger: str = "run",
     send_alerts: bool | None = None,
     evidently: bool = False,
+    requested_at: str | None = None,
 ) -> dict[str, Any]:
     """Monitor one window of one model. ``window_end`` defaults to the end of the last complete window;
     ``as_of`` (default: now) is the moment whose known labels are used (a backfill replays history).
     ``send_alerts``: None alerts on every trigger but ``backfill``; True or False forces it. Evidently's drift
-    report is drawn for a window with a finding, and for any window with ``evidently``."""
+    report is drawn for a window with a finding, and for any window with ``evidently``. ``requested_at``: when
+    the run was asked for (a command's start): a run of the window that started after it and stored a version
+    meanwhile makes this one a duplicate, refused."""
     try:
         cfg = runtime.load_config(config_path)
         window = runtime.resolve_window(cfg, window_end)
@@ -79,7 +84,10 @@ def monitor_model(
     store_url = get_settings().resolved_store_url()
     if window_end is None:  # a scheduled run: first the windows missed since the last successful one
         _catch_up_missed(config_path, cfg, store_url, window)
-    return monitor_window(config_path, cfg, store_url, window, as_of_ts, trigger, send_alerts, evidently)
+    asked = store.utc(pd.Timestamp(requested_at)) if requested_at else None
+    return monitor_window(
+        config_path, cfg, store_url, window, as_of_ts, trigger, send_alerts, evidently, requested_at=asked
+    )
 
 
 def monitor_window(
@@ -93,13 +101,14 @@ def monitor_window(
     evidently: bool = True,
     await_retrain: bool = False,
     artifact: bool = True,
+    requested_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The steps of one window's run, in the current flow run: monitor-model's body, and each window of a
     backfill. ``evidently``: draw the Evidently page even with no finding; ``await_retrain``: a retrain started
     through its deployment is waited for, so that the next window is replayed with the champion it leaves;
     ``artifact``: publish the run's summary as the model's Prefect artifact (a backfill, for its last window)."""
     started = store.now_utc()
-    attempt = _Attempt(cfg, store_url, window, trigger, started, as_of)
+    attempt = _Attempt(cfg, store_url, window, trigger, started, as_of, requested_at or started)
     lock = _lock_window(attempt, send_alerts)
     try:
         # A challenger waiting for its shadow windows is decided first, so that a promotion serves this window
@@ -110,7 +119,7 @@ def monitor_window(
         models = monitor_tasks.reference_models(cfg, reference)
         as_of = attempt.as_of = monitor_tasks.known_as_of(cfg, store_url, window, as_of)
         earlier = monitor_tasks.catchup_windows(cfg, store_url, window)  # what label catch-up still owes
-        labels = monitor_tasks.read_known_labels(cfg, window, as_of, reference, earlier)
+        labels, labels_down = _read_labels(cfg, window, as_of, reference, earlier)
         scan = monitor_tasks.scan_window(cfg, store_url, window, reference, labels, earlier, models)
         rescored = label_catchup.rescore_earlier_windows(cfg, store_url, window, scan.earlier, as_of, reference, models)
         kpis = monitor_tasks.window_kpis(cfg, store_url, window, scan, as_of)
@@ -120,7 +129,7 @@ def monitor_window(
         failures = monitor_tasks.pick_failures(cfg, scan)
         late = overdue_finding(cfg, window.end, as_of, kpis.labelled, kpis.rows)
         estimated = monitor_tasks.window_estimates(cfg, models, scan, kpis)
-        verdict = monitor_tasks.decide(cfg, inputs, kpis, late, estimated)
+        verdict = monitor_tasks.decide(cfg, inputs, kpis, late, estimated, labels_down)
         drifted = any(f.check == "drift" and f.level == "breach" for f in verdict.findings)  # the dataset rule
         if cfg.estimation.retrain:  # an estimate held to breach starts a retrain as input drift does
             drifted = drifted or any(f.check == "estimate" and f.level == "breach" for f in verdict.findings)
@@ -131,8 +140,12 @@ def monitor_window(
         metric_rows += records.kpi_metric_rows(kpis) + retrain_trigger.retrain_rows(retrain, cfg.retrain.auto)
         metric_rows += retrain_shadow.promotion_rows(promotion)
         draw = evidently or any(f.level != "note" for f in verdict.findings)  # a finding: its page is drawn
-        report = monitor_tasks.write_evidence(cfg, window, scan, reference, verdict, metric_rows, started, draw)
+        report, report_error = _write_evidence(cfg, window, scan, reference, verdict, metric_rows, started, draw)
         run = monitor_tasks.run_record(cfg, window, trigger, started, as_of, reference, kpis, verdict, report)
+        if labels_down:  # no label was known: stored as of the window's end, so label catch-up still owes it
+            run = replace(run, as_of=min(run.as_of or store.utc(window.end), store.utc(window.end)))
+        if report_error is not None:  # the verdict is stored without its page, and says why
+            run = replace(run, error=report_error, summary=f"{run.summary}\n{report_error}")
         monitor_tasks.store_run(store_url, run, metric_rows, failures)
     except Exception as exc:
         failed = _record_failure(attempt, exc)
@@ -156,6 +169,38 @@ def monitor_window(
         summary["retrain"] = {**(summary["retrain"] or {}), "attempt": brief}
     get_run_logger().info("%s %s: %s %s", cfg.name, window.label, summary["status"], summary["causes"])
     return summary
+
+
+def _read_labels(
+    cfg: ModelConfig,
+    window: Window,
+    as_of: pd.Timestamp,
+    reference: Any,
+    earlier: list[tuple[pd.Timestamp, pd.Timestamp]],
+) -> tuple[pd.DataFrame | None, tuple[Finding, ...]]:
+    """The labels known as of the run, or none and a warning naming the labels' error when their source cannot
+    be read: drift and validation need only the predictions, and the KPIs are scored by a later run (label
+    catch-up) once the labels are back. Labels that are read but refused (another encoding) still fail the run."""
+    try:
+        return monitor_tasks.read_known_labels(cfg, window, as_of, reference, earlier), ()
+    except monitor_tasks.LabelsUnavailable as exc:
+        get_run_logger().warning("%s %s: %s", cfg.name, window.label, exc)
+        detail = f"{exc}; the KPIs wait for the labels (a later run scores this window when they are back)"
+        return monitor_tasks.no_labels(cfg), (Finding("labels", "warning", detail),)
+
+
+def _write_evidence(cfg: ModelConfig, window: Window, *args: Any) -> tuple[str | None, str | None]:
+    """The run's page, or why it could not be written. A report location that cannot take it (read-only, full,
+    a path through a file) never fails the run: the verdict is what the run is for, the page is a view of it."""
+    try:
+        return monitor_tasks.write_evidence(cfg, window, *args), None
+    except Exception as exc:
+        where = get_settings().resolved_reports_dir()
+        error = (
+            f"the run's report could not be written to {where} (DRIFTWARDEN_REPORTS_DIR): {type(exc).__name__}: {exc}"
+        )
+        get_run_logger().warning("%s %s: %s", cfg.name, window.label, error)
+        return None, error
 
 
 def refresh_reports(cfg: ModelConfig, store_url: str, config_path: str, window: Window | None) -> list[dict[str, Any]]:
@@ -210,9 +255,10 @@ def _lock_window(attempt: _Attempt, send_alerts: bool | None) -> locks.WindowLoc
     cfg, store_url, window, trigger = attempt.cfg, attempt.store_url, attempt.window, attempt.trigger
     try:
         ttl = timedelta(seconds=get_settings().run_lock_ttl)
-        return locks.acquire(
-            store.open_store(store_url), cfg.name, store.utc(window.start), f"window {window.label}", ttl
-        )
+        engine = store.open_store(store_url)
+        lock = locks.acquire(engine, cfg.name, store.utc(window.start), f"window {window.label}", ttl)
+        _refuse_if_done_meanwhile(engine, attempt, lock)
+        return lock
     except locks.WindowBusy as exc:
         get_run_logger().error("%s", exc)
         run = records.failed_run(
@@ -225,6 +271,22 @@ def _lock_window(attempt: _Attempt, send_alerts: bool | None) -> locks.WindowLoc
         failed = _record_failure(attempt, exc)
         alerts.notify_window(cfg, store_url, failed, trigger, send_alerts)
         raise MonitorFailed(failed) from exc
+
+
+def _refuse_if_done_meanwhile(engine: Any, attempt: _Attempt, lock: locks.WindowLock) -> None:
+    """Runs of one window asked for together (two schedulers, a retried job): the one that got the lock first
+    stored its version and let go before this one reached the lock. This one would store the same window again
+    from the same data; it is refused instead, as while that run held the lock."""
+    start = store.utc(attempt.window.start)
+    current = store.latest_runs(engine, attempt.cfg.name, start=start, end=start + timedelta(seconds=1))
+    if current.empty or pd.Timestamp(current["started_at"].iloc[0]) < pd.Timestamp(attempt.requested):
+        return
+    locks.release(engine, lock)
+    raise locks.WindowBusy(
+        f"window {attempt.window.label} of model {attempt.cfg.name} was monitored by another run meanwhile: "
+        f"version {int(current['run_version'].iloc[0])}, started {current['started_at'].iloc[0]:%Y-%m-%d %H:%M:%S} "
+        f"UTC, after this run was asked for ({attempt.requested:%Y-%m-%d %H:%M:%S} UTC); nothing stored by this one"
+    )
 
 
 def _record_failure(attempt: _Attempt, exc: Exception) -> dict[str, Any]:

@@ -232,6 +232,21 @@ def known_as_of(cfg: ModelConfig, store_url: str, window: Window, as_of: pd.Time
     return max([as_of, *known])
 
 
+class LabelsUnavailable(SourceError):
+    """The labels source could not be read (down, moved, refused): the run goes on without labels."""
+
+
+def no_labels(cfg: ModelConfig) -> pd.DataFrame:
+    """The labels of a run whose labels source is unavailable: none, so every KPI waits for them."""
+    return pd.DataFrame(
+        {
+            cfg.columns.id: pd.Series([], dtype=object),
+            cfg.columns.target: pd.Series([], dtype=object),
+            sources.LABEL_ARRIVED: pd.Series([], dtype="datetime64[ns, UTC]"),
+        }
+    )
+
+
 @step(IO)
 def read_known_labels(
     cfg: ModelConfig,
@@ -246,7 +261,10 @@ def read_known_labels(
     src = cfg.sources.labels
     if src is None:
         return None
-    labels = sources.read_labels(cfg, labels_from(cfg, window, earlier), as_of)
+    try:
+        labels = sources.read_labels(cfg, labels_from(cfg, window, earlier), as_of)
+    except Exception as exc:
+        raise LabelsUnavailable(f"sources.labels ({cfg.describe(src)}) could not be read: {exc}") from exc
     target = cfg.columns.target
     check = check_labels(labels[target], cfg, reference.profile)
     if check is not None and check.refused:
@@ -444,8 +462,10 @@ def decide(
     kpis: KpiResult,
     late: Finding | None = None,
     estimated: tuple[EstimateCheck, ...] = (),
+    more: tuple[Finding, ...] = (),
 ) -> Verdict:
-    """The verdict of the window's findings (``late``: its labels are overdue)."""
+    """The verdict of the window's findings (``late``: its labels are overdue; ``more``: what the run itself
+    found, e.g. a labels source it could not read)."""
     found = [
         *input_findings(inputs.volume, inputs.validation, inputs.drift),
         *multivariate_findings(inputs.multivariate),
@@ -457,7 +477,7 @@ def decide(
             f"{n} labels arrived before their prediction was" if n != 1 else "1 label arrived before its prediction was"
         )
         found.append(Finding("labels", "warning", f"{what} made (a clock fault or a leak); still used for the KPIs"))
-    return decide_verdict([*found, *([late] if late else [])])
+    return decide_verdict([*found, *([late] if late else []), *more])
 
 
 @step(PURE)

@@ -31,6 +31,7 @@ from driftwarden.checks.alerting import (
     WindowEvidence,
     compose,
     decide,
+    idempotency_key,
     model_evidence,
     silence_evidence,
     window_evidence,
@@ -210,11 +211,21 @@ def _count(report: NotifyReport, decisions: Sequence[Decision]) -> None:
 
 
 def _queue(cfg: ModelConfig, messages: Sequence[Message]) -> list[alert_store.Queued]:
+    """One message per channel, each with its idempotency key (kept in the outbox and the spool, so every
+    retry carries the same key)."""
     return [
-        alert_store.Queued(cfg.name, channel, m.to_json())
+        alert_store.Queued(cfg.name, channel, _keyed(channel, m.to_json()))
         for m in messages
         for channel in cfg.alerts.channels_for(m.severity)
     ]
+
+
+def _keyed(channel: str, payload: dict[str, Any], fallback: str | None = None) -> dict[str, Any]:
+    """The payload with its idempotency key (a message queued without one gets ``fallback``, e.g. its outbox
+    row, or one made from its content)."""
+    if payload.get("idempotency_key"):
+        return payload
+    return {**payload, "idempotency_key": fallback or idempotency_key(channel, payload)}
 
 
 # --- delivery -----------------------------------------------------------------------------------------
@@ -233,7 +244,7 @@ def deliver(cfg: ModelConfig, engine: Any) -> tuple[int, int, int]:
         try:
             if channel is None:
                 raise DeliveryError(f"channel {row.channel!r} is not in alerts.channels of {cfg.name}", True)
-            send(cfg, row.channel, channel, row.payload)
+            send(cfg, row.channel, channel, _keyed(row.channel, row.payload, f"dw-{row.model}-outbox-{row.id}"))
         except Exception as exc:
             error = str(exc) if isinstance(exc, DeliveryError) else describe(exc)
             give_up = row.attempts + 1 >= cfg.alerts.max_attempts
@@ -291,7 +302,7 @@ def deliver_spool(cfg: ModelConfig) -> tuple[int, int]:
             keep.append(q)
             continue
         try:
-            send(cfg, q.channel, channel, q.payload)
+            send(cfg, q.channel, channel, _keyed(q.channel, q.payload))
             sent += 1
         except Exception as exc:
             _log().warning("%s: spooled alert to channel %s failed: %s", cfg.name, q.channel, describe(exc))
@@ -336,7 +347,7 @@ def send_report(cfg: ModelConfig, store_url: str, title: str, text: str, details
         "window_start": None, "window_end": None, "status": None, "report": None, "runbook_url": None,
         "conditions": [], "incidents": [], "details": details,
     }  # fmt: skip
-    queued = [alert_store.Queued(cfg.name, channel, payload) for channel in sorted(cfg.alerts.channels)]
+    queued = [alert_store.Queued(cfg.name, c, _keyed(c, payload)) for c in sorted(cfg.alerts.channels)]
     report = NotifyReport(queued=len(queued))
     engine = store.open_store(store_url)
     try:

@@ -189,15 +189,6 @@ TABLE: dict[str, Expect] = {
 
 NOT_BUILT: frozenset[str] = frozenset(
     {
-        "fault.alert_endpoint_hangs",
-        "fault.alert_endpoint_500",
-        "fault.alert_endpoint_resets",
-        "fault.smtp_drops_mid_message",
-        "fault.labels_source_down",
-        "fault.crash_during_promotion",
-        "fault.reports_read_only",
-        "conc.same_window_sqlite",
-        "conc.same_window_postgres",
         "fault.sigkill_at_each_stage",
         "fault.prefect_api_down",
         "fault.load_5x5",

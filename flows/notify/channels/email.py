@@ -22,6 +22,10 @@ class EmailNotifier(RemoteNotifier[EmailChannel]):
         msg["Subject"] = payload["title"]
         msg["From"] = channel.sender
         msg["To"] = ", ".join(channel.to)
+        key = payload.get("idempotency_key")
+        if key:  # the same message on a retry: a receiver (or a mail filter) can drop the copy
+            msg["Message-ID"] = f"<{key}@driftwarden>"
+            msg["X-Idempotency-Key"] = key
         msg.set_content(payload["text"])
         encrypted = channel.ssl or channel.starttls
         if channel.username and password and not encrypted and not _loopback(channel.host):

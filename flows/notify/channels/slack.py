@@ -15,4 +15,4 @@ class SlackNotifier(RemoteNotifier[SlackChannel]):
     secret_field = "url"
 
     def notify(self, payload: dict[str, Any], secret: str | None) -> None:
-        post_json(secret or "", slack_payload(payload), self.config.timeout_seconds)
+        post_json(secret or "", slack_payload(payload), self.config.timeout_seconds, payload.get("idempotency_key"))

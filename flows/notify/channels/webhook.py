@@ -60,15 +60,13 @@ class _Tracked:
                         pass
 
 
-def post_json(url: str, body: Any, timeout: float) -> None:
-    """One POST of ``body`` as JSON. Raises DeliveryError (a 4xx other than 429, or a URL that is not one, is
-    permanent); its text never quotes the URL."""
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body, default=str).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-        method="POST",
-    )
+def post_json(url: str, body: Any, timeout: float, idempotency_key: str | None = None) -> None:
+    """One POST of ``body`` as JSON (with an ``Idempotency-Key`` header when given one). Raises DeliveryError
+    (a 4xx other than 429, or a URL that is not one, is permanent); its text never quotes the URL."""
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    req = urllib.request.Request(url, data=json.dumps(body, default=str).encode(), headers=headers, method="POST")
     tracked = _Tracked()
     deadline = threading.Timer(timeout, tracked.cut_all)  # the timeout bounds the whole delivery
     deadline.daemon = True
@@ -101,4 +99,4 @@ class WebhookNotifier(RemoteNotifier[WebhookChannel]):
     secret_field = "url"
 
     def notify(self, payload: dict[str, Any], secret: str | None) -> None:
-        post_json(secret or "", payload, self.config.timeout_seconds)
+        post_json(secret or "", payload, self.config.timeout_seconds, payload.get("idempotency_key"))
