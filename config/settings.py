@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     run_lock_heartbeat: int = Field(60, ge=1)
     """Seconds between the beats of a lock's holder while it runs; a lock that missed 5 beats (its holder
     stopped, on this host or another) is taken over without waiting for ``run_lock_ttl``."""
+    test_pause_at: str | None = None
+    """A testing aid, never for production: the stage of a run (``reading``, ``validating``, ``storing``,
+    ``reports``, ``alerting``) at which the run writes ``home/paused-at-<stage>`` (its pid) and sleeps, so that a
+    test can kill it there. Unset: no pause."""
     data_roots: str | None = None
     """Folders (separated by ``os.pathsep``: ``:`` on Linux) that every local source file must lie in, its path
     resolved with symlinks followed: a config naming ``../../etc/passwd``, or a symlink pointing out, is refused.
