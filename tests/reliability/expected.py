@@ -189,7 +189,6 @@ TABLE: dict[str, Expect] = {
 
 NOT_BUILT: frozenset[str] = frozenset(
     {
-        "fault.prefect_api_down",
         "fault.load_5x5",
     }
 )

@@ -156,4 +156,6 @@ def test_a_run_killed_at_each_stage_leaves_nothing_half_done(tmp_path, tally):
     doubled = sum(n - 1 for n in said.values())
     tally.add("alerts_doubled", doubled)
     assert doubled == 0, receiver.got
-    assert_as_table("fault.sigkill_at_each_stage", Observed("survives", "killed at each stage; nothing half done"))
+    assert_as_table(
+        "fault.sigkill_at_each_stage", Observed("survives", "killed at each stage; nothing half done"), tally
+    )
