@@ -1,5 +1,6 @@
 """The Prefect API goes away in the middle of a run (its server stops, the network to it is cut): the run's
-verdict is stored once, and the command tells the truth soon after, not after minutes of retries."""
+verdict is stored once, and the command tells the truth soon after, not after minutes of retries. The tests'
+Prefect server behind a loopback proxy that cuts every connection once the run holds its window's lock."""
 
 from __future__ import annotations
 
@@ -32,7 +33,14 @@ def test_the_prefect_api_lost_mid_run_the_verdict_is_stored_once_and_told(tmp_pa
     home = tmp_path / "home"
     env = {**os.environ, "DRIFTWARDEN_HOME": str(home), "PREFECT_HOME": str(tmp_path / "prefect")}
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{proxy.port}{api.path}"
-    for key in ("DRIFTWARDEN_STORE_URL", "DRIFTWARDEN_TEST_PAUSE_AT"):
+    # the command's own Prefect settings, not the ones this test process was given
+    for key in (
+        "DRIFTWARDEN_STORE_URL",
+        "DRIFTWARDEN_TEST_PAUSE_AT",
+        "PREFECT_CLIENT_MAX_RETRIES",
+        "PREFECT_LOGGING_LEVEL",
+        "PREFECT_INTERNAL_LOGGING_LEVEL",
+    ):
         env.pop(key, None)
     cmd = [sys.executable, "-m", "driftwarden.flows.cli", "run", "--config", str(config)]
     cmd += ["--window-end", WINDOW_END, "--json"]
