@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     run_lock_heartbeat: int = Field(60, ge=1)
     """Seconds between the beats of a lock's holder while it runs; a lock that missed 5 beats (its holder
     stopped, on this host or another) is taken over without waiting for ``run_lock_ttl``."""
+    prefect_client_retries: int = Field(2, ge=0)
+    """Retries of each call a run makes to Prefect's API (Prefect's own PREFECT_CLIENT_MAX_RETRIES wins when
+    set). Prefect's default, 5 with doubling waits, holds a run whose API went away for minutes after its verdict
+    is stored; the run's own steps have retries of their own."""
+    test_pause_at: str | None = None
+    """A testing aid, never for production: the stage of a run (``reading``, ``validating``, ``storing``,
+    ``reports``, ``alerting``) at which the run writes ``home/paused-at-<stage>`` (its pid) and sleeps, so that a
+    test can kill it there. Unset: no pause."""
     data_roots: str | None = None
     """Folders (separated by ``os.pathsep``: ``:`` on Linux) that every local source file must lie in, its path
     resolved with symlinks followed: a config naming ``../../etc/passwd``, or a symlink pointing out, is refused.
@@ -143,8 +151,14 @@ def prepare_environment(quiet: bool = False) -> None:
     if not os.environ.get("PREFECT_API_URL"):
         for key, value in EMBEDDED_SERVER_DEFAULTS.items():
             os.environ.setdefault(key, value)
+    try:
+        retries = get_settings().prefect_client_retries
+    except ValueError:  # a bad setting: the command that reads it says which
+        retries = Settings.model_fields["prefect_client_retries"].default
+    os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", str(retries))
     if quiet:  # the CLI reports failures itself, in one line
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")  # e.g. each event an API lost drops
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 
 

@@ -59,6 +59,7 @@ def _run_window(
     from driftwarden.checks import records
     from driftwarden.flows import runtime
     from driftwarden.flows.deploy.embedded import embedded, wait_embedded_api
+    from driftwarden.flows.errors import first_line
     from driftwarden.flows.monitor.flow import MonitorFailed, monitor_model
 
     # On the embedded default nobody sees task runs (the ephemeral API keeps none): the steps run as plain calls.
@@ -73,9 +74,44 @@ def _run_window(
             )  # fmt: skip
     except MonitorFailed as exc:
         return exc.summary
-    except Exception as exc:  # Prefect itself failed (e.g. its server could not start)
+    except Exception as exc:  # Prefect itself failed (e.g. its server could not start, or went away mid-run)
+        stored = _stored_since(config, window_end, pd.Timestamp(requested_at))
+        if stored is not None:  # the verdict is in the store: only Prefect's records of the run are missing
+            err.print(
+                f"{escape(stored['model'])}: warning: Prefect's API (PREFECT_API_URL) was lost during the run "
+                f"({escape(first_line(exc))}); the window's verdict was stored (version {stored['run_version']}) "
+                "and is reported here, but Prefect's records of this flow run are incomplete",
+                soft_wrap=True,
+            )
+            return stored
         error = f"{type(exc).__name__}: {exc}"
         return records.window_json(records.failed_run(None, None, window_end, error), pd.DataFrame(), 0, [])
+
+
+def _stored_since(config: Path, window_end: str | None, since: Any) -> dict[str, Any] | None:
+    """The window's current version when a run that started at or after ``since`` stored it, else None."""
+    import pandas as pd
+
+    from driftwarden.checks.windows import scheduled_window, window_ending_at
+    from driftwarden.flows import store
+    from driftwarden.flows.monitor.tasks import load_window_json
+    from driftwarden.flows.runtime import parse_time
+
+    try:
+        cfg = load(config)
+        tz = cfg.window.timezone
+        if window_end is None:  # the window a scheduled run resolves
+            window = scheduled_window(pd.Timestamp.now(tz="UTC"), cfg.window_length, tz, cfg.lateness)
+        else:
+            window = window_ending_at(parse_time(window_end, "window_end", tz), cfg.window_length, tz)
+        url = get_settings().resolved_store_url()
+        start = store.utc(window.start)
+        current = store.latest_runs(store.open_store(url), cfg.name, start=start, end=start + pd.Timedelta(seconds=1))
+        if current.empty or store.utc(pd.Timestamp(current["started_at"].iloc[-1])) < store.utc(since):
+            return None
+        return load_window_json(cfg, url, start)
+    except Exception:  # the store is down too: the run's own error is what can be told
+        return None
 
 
 def _missed_before_scheduled(cfg: Any) -> Any:

@@ -20,6 +20,7 @@ from driftwarden.flows import runtime, store
 from driftwarden.flows.monitor import label_catchup, missed_windows
 from driftwarden.flows.monitor import tasks as monitor_tasks
 from driftwarden.flows.notify import delivery as alerts
+from driftwarden.flows.pauses import pause_at
 from driftwarden.flows.reports import model_page, postmortems
 from driftwarden.flows.retrain import shadow as retrain_shadow
 from driftwarden.flows.retrain import trigger as retrain_trigger
@@ -208,6 +209,7 @@ def refresh_reports(cfg: ModelConfig, store_url: str, config_path: str, window: 
     stored; these are reports of it). Returns what an alert carries of the incidents open or touching
     ``window``. "Where it fails" is learned from the sources for an incident with a KPI cause only when its
     windows or their labelled rows changed since it was stored."""
+    pause_at("reports")  # the verdict stored, its reports and alerts not yet
     refreshed = postmortems.refresh_quietly(cfg, store_url, publish=True, reader=read_labelled)
     model_page.refresh_model_page(cfg, store_url)
     start = store.utc(window.start) if window is not None else None

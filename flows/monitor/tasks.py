@@ -45,6 +45,7 @@ from driftwarden.flows import sources, store
 from driftwarden.flows.errors import SourceError
 from driftwarden.flows.masking import mask_key
 from driftwarden.flows.monitor.dask_scan import scan_on_dask
+from driftwarden.flows.pauses import pause_at
 from driftwarden.flows.reports.pages import write_reports
 from driftwarden.flows.runtime import IO, PURE, step
 
@@ -296,6 +297,7 @@ def scan_window(
         scan = WindowScan(cfg, reference.profile, window.start, window.end, labels, earlier, sample_rows, models=models)
         for start, end in read_ranges(window.start, window.end, earlier):
             for chunk in sources.scan_predictions(cfg, start, end):
+                pause_at("reading")
                 scan.add(chunk)
                 del chunk  # before the next one is read
         result = scan.finish()
@@ -360,6 +362,7 @@ def check_inputs(
 ) -> InputChecks:
     """Volume, validation and drift of the window's rows (target drift from the labels known so far)."""
     volume = check_volume(scan.window.rows, recent, cfg.volume)
+    pause_at("validating")
     if scan.validation is None:
         return InputChecks(volume, None, None)
     jobs = [(name, role, sketch) for name, (role, sketch) in scan.sketches.items()]

@@ -42,6 +42,7 @@ from driftwarden.config.settings import get_settings
 from driftwarden.flows import store
 from driftwarden.flows.notify.channels import DeliveryError, notifier_for
 from driftwarden.flows.notify.secrets import describe
+from driftwarden.flows.pauses import pause_at
 from driftwarden.flows.runtime import PURE, step
 from driftwarden.flows.store import alerts as alert_store
 
@@ -254,6 +255,7 @@ def deliver(cfg: ModelConfig, engine: Any) -> tuple[int, int, int]:
             failed += 1
             dead += give_up
             continue
+        pause_at("alerting")  # delivered, not yet marked sent: the next run sends it again, with the same key
         alert_store.mark_sent(engine, row.id)
         sent += 1
     return sent, failed, dead

@@ -19,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from driftwarden.flows.pauses import pause_at
 from driftwarden.flows.store.schema import upgrade
 from driftwarden.flows.store.tables import (  # noqa: F401 (the store's tables, as store.<table>)
     acceptances,
@@ -268,6 +269,7 @@ def write_run(
             finished_at=now_utc(),
         )
         run_id = inserted_id(conn.execute(runs.insert().values(**values)))
+        pause_at("storing")  # inside the transaction: the run row written, its metrics not yet
         rows = [
             {
                 "run_id": run_id,

@@ -189,8 +189,6 @@ TABLE: dict[str, Expect] = {
 
 NOT_BUILT: frozenset[str] = frozenset(
     {
-        "fault.sigkill_at_each_stage",
-        "fault.prefect_api_down",
         "fault.load_5x5",
     }
 )
