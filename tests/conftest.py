@@ -5,8 +5,17 @@ from pathlib import Path
 import pytest
 
 from driftwarden.config.settings import get_settings, prepare_environment
+from tests.reliability import figures
 
 prepare_environment()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    figures.configure(config)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    figures.summary(terminalreporter, config)
 
 
 @pytest.fixture

@@ -7,41 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.reliability.expected import EXIT, NOT_BUILT, TABLE
-
-FIGURES = (
-    ("bad_input", "bad inputs tried"),
-    ("config", "bad configs tried"),
-    ("property", "generated inputs (hypothesis)"),
-    ("fault", "faults injected"),
-    ("concurrent_runs", "concurrent runs started"),
-    ("attack", "attacks tried"),
-    ("runs_lost", "runs lost"),
-    ("duplicate_results", "duplicate results"),
-    ("alerts_lost", "alerts lost"),
-    ("alerts_doubled", "alerts doubled"),
-    ("secrets_leaked", "secrets leaked"),
-)
-# One case of these kinds counts once; property and concurrency tests count what they generated or started.
-KIND_FIGURE = {"bad_input": "bad_input", "config": "config", "fault": "fault", "security": "attack"}
-MUST_BE_ZERO = {"runs_lost", "duplicate_results", "alerts_lost", "alerts_doubled", "secrets_leaked"}
-
-
-def _tally_dir(config: pytest.Config) -> Path:
-    return config.rootpath / ".pytest_cache" / "reliability"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "case(id): the row of tests/reliability/expected.py this test proves")
-    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) starts the count afresh
-        shutil.rmtree(_tally_dir(config), ignore_errors=True)
+from tests.reliability.expected import EXIT, TABLE
+from tests.reliability.figures import FIGURES, KIND_FIGURE, tally_dir
 
 
 class Tally:
@@ -62,7 +34,7 @@ def tally(request: pytest.FixtureRequest) -> Tally:
     marker = request.node.get_closest_marker("case")
     assert marker is not None, f"{request.node.nodeid} has no @pytest.mark.case"
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return Tally(_tally_dir(request.config) / f"{worker}.jsonl", marker.args[0])
+    return Tally(tally_dir(request.config) / f"{worker}.jsonl", marker.args[0])
 
 
 @dataclass
@@ -97,32 +69,3 @@ def assert_as_table(case: str, seen: Observed, tally: Tally | None = None) -> No
         assert exp.cause in seen.causes, f"{case}: cause {exp.cause} not in {seen.causes}: {seen.message}"
     if exp.outcome in ("failed", "breach", "warning") and exp.kind == "bad_input":
         assert seen.earlier_unchanged is True, f"{case}: the test must check that earlier results are unchanged"
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
-    folder = _tally_dir(config)
-    if hasattr(config, "workerinput") or not folder.exists():
-        return
-    counts: Counter[str] = Counter()
-    cases: set[str] = set()
-    for path in folder.glob("*.jsonl"):
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            counts[row["figure"]] += row["n"]
-            cases.add(row["case"])
-    terminalreporter.section("reliability figures (counted by tests/reliability)")
-    terminalreporter.write_line(f"cases of the expected-outcome table run: {len(cases)} of {len(TABLE)}")
-    if NOT_BUILT:
-        terminalreporter.write_line(f"cases not built yet: {', '.join(sorted(NOT_BUILT))}")
-    for key, label in FIGURES:
-        terminalreporter.write_line(f"{label}: {counts[key]}")
-    (folder / "figures.json").write_text(
-        json.dumps(
-            {
-                "cases_run": len(cases),
-                "cases": len(TABLE),
-                "not_built": sorted(NOT_BUILT),
-                **{k: counts[k] for k, _ in FIGURES},
-            }
-        )
-    )
