@@ -61,4 +61,4 @@ def test_a_lock_whose_remote_holder_stopped_beating_is_taken_over_before_its_ttl
     assert store.now_utc() - beat_at < timedelta(seconds=3), beat_at
     locks.release(engine, mine)
     assert _holder(engine) is None
-    assert_as_table("fault.remote_lock_heartbeat", Observed("survives", "taken over after its beats lapsed"))
+    assert_as_table("fault.remote_lock_heartbeat", Observed("survives", "taken over after its beats lapsed"), tally)
