@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +45,20 @@ def write_configs(folder: Path, models: int) -> list[Path]:
         paths.append(path)
     first.unlink()
     return paths
+
+
+@contextmanager
+def one_prefect_server() -> Iterator[str | None]:
+    """The Prefect API the backfill's processes report to: PREFECT_API_URL if set, else a temporary server
+    started here (without one, each model's process would start a server of its own)."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield None
+        return
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
 
 
 def census(url: str, models: int, windows: list[pd.Timestamp]) -> dict[str, int]:
@@ -98,9 +114,12 @@ def main() -> None:
                 "--concurrency",
                 str(args.concurrency),
             ]
-            began = time.monotonic()
-            done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
-            took = time.monotonic() - began
+            with one_prefect_server() as api_url:
+                if api_url:  # the models' backfill processes report to one server, as under a deployment
+                    env["PREFECT_API_URL"] = api_url
+                began = time.monotonic()
+                done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+                took = time.monotonic() - began
             told = sum(1 for line in done.stdout.splitlines() if line.startswith("{"))
             if done.returncode != 0:
                 print(done.stderr[-3000:], file=sys.stderr)

@@ -89,7 +89,8 @@ def _run_window(
 
 
 def _stored_since(config: Path, window_end: str | None, since: Any) -> dict[str, Any] | None:
-    """The window's current version when a run that started at or after ``since`` stored it, else None."""
+    """The window's current version when this process's run, started at or after ``since``, stored it; else
+    None (also when another run of the window stored it meanwhile: its verdict is not this command's)."""
     import pandas as pd
 
     from driftwarden.checks.windows import scheduled_window, window_ending_at
@@ -108,6 +109,9 @@ def _stored_since(config: Path, window_end: str | None, since: Any) -> dict[str,
         start = store.utc(window.start)
         current = store.latest_runs(store.open_store(url), cfg.name, start=start, end=start + pd.Timedelta(seconds=1))
         if current.empty or store.utc(pd.Timestamp(current["started_at"].iloc[-1])) < store.utc(since):
+            return None
+        mine = store.version_written_here(cfg.name, start)  # not a version another run stored meanwhile
+        if mine is None or int(current["run_version"].iloc[-1]) != mine:
             return None
         return load_window_json(cfg, url, start)
     except Exception:  # the store is down too: the run's own error is what can be told

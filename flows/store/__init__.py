@@ -298,7 +298,17 @@ def write_run(
         if rows:
             conn.execute(metrics.insert(), rows)
         written = _insert_failures(conn, run, run_id, list(failures))
+    _written_here[(run.model, utc(run.window_start))] = version
     return run_id, version, written
+
+
+_written_here: dict[tuple[str, Any], int] = {}
+
+
+def version_written_here(model: str, window_start: Any) -> int | None:
+    """The last version of the window this process wrote (committed), if it wrote one: which stored verdict is
+    this process's own, when another process may have stored one of the same window meanwhile."""
+    return _written_here.get((model, utc(window_start)))
 
 
 def _next_version(conn: Connection, model: str, window_start: datetime) -> int:
