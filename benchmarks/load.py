@@ -54,6 +54,9 @@ def one_prefect_server() -> Iterator[str | None]:
     if os.environ.get("PREFECT_API_URL"):
         yield None
         return
+    from driftwarden.config.settings import prepare_environment
+
+    prepare_environment()  # telemetry off before Prefect is imported, as the CLI does
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
