@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,15 +13,12 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_demo_flags_each_injected_night_with_its_cause(tmp_path, dw_home):
-    (tmp_path / "config").mkdir()
-    config = tmp_path / "config" / "credit_risk.yaml"
-    shutil.copy(REPO / "config" / "credit_risk.yaml", config)
-    result = CliRunner().invoke(app, ["demo", "--config", str(config), "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    nights = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+def test_demo_flags_each_injected_night_with_its_cause(demo_month, monkeypatch):
+    # `driftwarden demo --config <copy of config/credit_risk.yaml> --json`, run once for the tests that read it
+    demo_month.use(monkeypatch)
+    nights = demo_month.nights
     assert len(nights) == 30
-    assert (tmp_path / ".driftwarden" / "demo" / "reference.parquet").exists()
+    assert (demo_month.root / ".driftwarden" / "demo" / "reference.parquet").exists()
     by_cause: dict[str | None, list[dict]] = {}
     for n in nights:
         by_cause.setdefault(n["injected"], []).append(n)

@@ -128,14 +128,15 @@ def _demo_home(root: Path, monkeypatch) -> Path:
 
 
 @slow
-def test_one_flow_run_stores_and_tells_what_one_run_per_window_does_on_the_demo_month(tmp_path, dw_home, monkeypatch):
+def test_one_flow_run_stores_and_tells_what_one_run_per_window_does_on_the_demo_month(
+    tmp_path, dw_home, monkeypatch, demo_month
+):
     from driftwarden.flows.cli.demo import prepare
     from driftwarden.flows.demo.data import demo_range
 
-    # The new path: the demo's own backfill, in one backfill-model flow run.
-    config = _demo_home(tmp_path / "one", monkeypatch)
-    result, one = cli("demo", "--config", str(config), "--json")
-    assert result.exit_code == 0, result.output
+    # The new path: the demo's own backfill, in one backfill-model flow run (`driftwarden demo --json`).
+    demo_month.use(monkeypatch)
+    one = demo_month.nights
     one_history, one_samples = _stored_history("credit_risk")
 
     # The old path: the same data and champion v1, then one monitor-model flow run per window.

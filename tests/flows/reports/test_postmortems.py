@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -25,19 +24,12 @@ CONCEPT = "credit-risk-2026-10-19-concept-change"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    """The demo month, replayed once for the module in a home of its own."""
-    root = tmp_path_factory.mktemp("postmortems")
-    (root / "config").mkdir()
-    config = root / "config" / "credit_risk.yaml"
-    shutil.copy(REPO / "config" / "credit_risk.yaml", config)
+def demo(demo_month, tmp_path_factory: pytest.TempPathFactory):
+    """The demo month, a copy of its own for the module (its tests change the store's incidents and metrics)."""
+    month = demo_month.copy(tmp_path_factory.mktemp("postmortems") / "month")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DRIFTWARDEN_HOME", str(root / "home"))
-        mp.delenv("DRIFTWARDEN_STORE_URL", raising=False)
-        get_settings.cache_clear()
-        result = CliRunner().invoke(app, ["demo", "--config", str(config), "--json"], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        yield config, get_settings().resolved_store_url()
+        month.use(mp)
+        yield month.config, get_settings().resolved_store_url()
         get_settings.cache_clear()
 
 
