@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Two xdist workers share two cores, and the runs they start in subprocesses inherit this: one OpenMP thread
+# per process (scikit-learn's gradient boosting), not two each spinning while the other worker computes.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
@@ -14,8 +19,34 @@ def pytest_configure(config: pytest.Config) -> None:
     figures.configure(config)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The modules of the longest tests first (a real Prefect server, then whole flows), so that the workers
+    do not end on one of them while the other has nothing left; each module's tests stay together, in order."""
+
+    def rank(item: pytest.Item) -> int:
+        return 0 if item.get_closest_marker("server") else 1 if item.get_closest_marker("slow") else 2
+
+    first: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        first[module] = min(first.get(module, 2), rank(item))
+    items.sort(key=lambda item: first[item.nodeid.split("::")[0]])
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
     figures.summary(terminalreporter, config)
+
+
+@pytest.fixture(autouse=True)
+def _environment_as_it_was():
+    """Each test leaves the environment as it found it: a command run in-process may set variables for its
+    whole process (``--store-url`` sets DRIFTWARDEN_STORE_URL), which a later test on the worker would inherit."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
 
 
 @pytest.fixture

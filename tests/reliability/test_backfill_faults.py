@@ -19,6 +19,8 @@ from tests.flows.monitor.test_backfill import _backfill_cmd, _days, _env, _read_
 from tests.reliability.conftest import Observed, assert_as_table
 from tests.streams import write_agrawal_sources
 
+pytestmark = pytest.mark.slow  # whole monitoring runs, end to end
+
 
 @pytest.mark.case("fault.killed_backfill_resumes")
 def test_a_killed_backfill_resumes_after_the_windows_it_had_replayed(tmp_path, dw_home, tally):

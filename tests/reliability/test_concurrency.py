@@ -21,6 +21,8 @@ from driftwarden.flows import store
 from tests.reliability.conftest import Observed, assert_as_table
 from tests.streams import write_agrawal_sources
 
+pytestmark = pytest.mark.slow  # whole monitoring runs, end to end
+
 STARTER = """
 import json, os, sys, time
 from driftwarden.flows.cli.app import main  # imported once, then forked: each child is a process of its own

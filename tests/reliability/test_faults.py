@@ -19,6 +19,8 @@ from driftwarden.flows.cli.app import app
 from tests.reliability.conftest import Observed, assert_as_table
 from tests.streams import write_agrawal_sources
 
+pytestmark = pytest.mark.slow  # whole monitoring runs, end to end
+
 runner = CliRunner()
 
 

@@ -23,6 +23,8 @@ from tests.reliability.conftest import Observed, assert_as_table
 from tests.reliability.faults import Receiver, free_port
 from tests.streams import agrawal_config, write_agrawal_sources
 
+pytestmark = pytest.mark.slow  # whole monitoring runs, end to end
+
 WINDOW_END = "2025-02-21"
 """The day after the agrawal stream's concept change: an accuracy breach, so the run alerts (24 rows)."""
 STAGES = ("reading", "validating", "storing", "reports", "alerting")

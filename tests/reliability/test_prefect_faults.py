@@ -19,6 +19,8 @@ from tests.reliability.conftest import Observed, assert_as_table
 from tests.reliability.faults import CutProxy
 from tests.streams import write_agrawal_sources
 
+pytestmark = pytest.mark.slow  # whole monitoring runs, end to end
+
 WINDOW_END = "2025-02-12"
 
 

@@ -22,6 +22,8 @@ from driftwarden.flows.errors import SourceError
 from tests.reliability.conftest import Observed, assert_as_table
 from tests.streams import AGRAWAL_NUM, agrawal, agrawal_config
 
+pytestmark = pytest.mark.slow  # whole monitoring runs, end to end
+
 runner = CliRunner()
 
 

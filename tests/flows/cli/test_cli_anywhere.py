@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # whole monitoring runs, end to end
+
 REPO = Path(__file__).resolve().parents[3]
 DRIFTWARDEN = Path(sys.executable).parent / "driftwarden"
 SKIPPED = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
