@@ -202,8 +202,14 @@ def _mean_loss_interval(loss: np.ndarray, root: bool) -> tuple[float, float, flo
             half = Z95 * se / (2 * point) if point > 0 else 0.0
             return point, max(0.0, point - half), point + half
         return mean, mean - Z95 * se, mean + Z95 * se
-    weights = np.random.default_rng(0).multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP)
-    means = weights @ loss / n
+    rng = np.random.default_rng(0)
+    values, counts = np.unique(loss, return_counts=True)
+    if len(values) * 2 <= n:
+        # Few distinct losses (a cost per decision, a 0/1 error): a resample of the n rows is only how many rows
+        # of each value it draws, multinomial over the values, the same bootstrap without a draw per row
+        means = rng.multinomial(n, counts / n, size=BOOTSTRAP) @ values / n
+    else:
+        means = rng.multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP) @ loss / n
     point = mean
     if root:
         means, point = np.sqrt(means), math.sqrt(mean)

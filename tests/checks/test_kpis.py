@@ -252,6 +252,28 @@ def test_large_windows_get_analytic_intervals_that_match_the_bootstrap():
         assert width_big == pytest.approx(width_small * np.sqrt(19_000 / 30_000), rel=0.25)
 
 
+def test_a_loss_of_few_values_gets_the_bootstrap_of_its_rows():
+    """A cost per decision takes a few values: its bootstrap draws how many rows of each value a resample holds
+    instead of each row. Same distribution: over many seeds, its intervals match the row-by-row bootstrap's."""
+    from driftwarden.checks import kpis
+
+    rng = np.random.default_rng(3)
+    loss = rng.choice([0.0, 10.0, 25.0, 100.0], size=2_500, p=[0.6, 0.2, 0.15, 0.05])
+    fast = kpis._mean_loss_interval(loss, root=False)
+    assert fast[0] == loss.mean() and fast[1] < loss.mean() < fast[2]
+    row_by_row = []
+    for seed in range(40):
+        w = np.random.default_rng(seed).multinomial(len(loss), np.full(len(loss), 1 / len(loss)), size=200)
+        row_by_row.append(np.quantile(w @ loss / len(loss), [0.025, 0.975]))
+    lo, hi = np.mean(row_by_row, axis=0)
+    sd = np.std(row_by_row, axis=0)
+    assert abs(fast[1] - lo) < 3 * sd[0] and abs(fast[2] - hi) < 3 * sd[1], (fast, lo, hi, sd)
+    half = 1.96 * loss.std(ddof=1) / np.sqrt(len(loss))  # and the central limit's width
+    assert fast[2] - fast[1] == pytest.approx(2 * half, rel=0.15)
+    distinct = rng.normal(size=300)  # as many values as rows: the rows are drawn
+    assert kpis._mean_loss_interval(distinct, root=False)[1] < distinct.mean()
+
+
 def test_kpis_are_sliced_by_segment():
     data = pd.concat([labelled(800, 0.95, 1).assign(region="north"), labelled(800, 0.6, 2).assign(region="south")])
     result = evaluate_kpis(data, cfg(segments=["region"]), 1600)
