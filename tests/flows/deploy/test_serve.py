@@ -42,6 +42,7 @@ def test_serve_starts_its_own_server_and_a_scheduled_run_lands_in_the_store(tmp_
     home = project / ".driftwarden"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_HOME"))}
     env.update(DRIFTWARDEN_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    env["PREFECT_RUNNER_POLL_FREQUENCY"] = "1"  # the runner looks for due runs every second, not every 10 s
     env.pop("DRIFTWARDEN_STORE_URL", None)
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
