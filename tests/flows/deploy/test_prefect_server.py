@@ -103,7 +103,8 @@ def test_deployments_run_on_a_real_server_through_a_process_worker(tmp_path, mon
         # The dead-man's switch's deployment, the third entrypoint: it runs on the worker and finds the model's
         # runs fresh enough not to alert (its own flow run completing is what is checked here).
         silence = _prefect(
-            ["deployment", "run", "check-silence/credit_risk", "--watch", "--watch-interval", "1", "--watch-timeout", "300"],
+            ["deployment", "run", "check-silence/credit_risk",
+             "--watch", "--watch-interval", "1", "--watch-timeout", "300"],
             env, project, timeout=360,
         )  # fmt: skip
         assert "Completed" in silence, silence + worker_log.read_text()[-3000:]
