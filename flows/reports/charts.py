@@ -8,14 +8,12 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from driftwarden.config.model import KpiConfig, ModelConfig
-
-if TYPE_CHECKING:  # the page's data, without importing the page at run time (it imports this module)
-    from driftwarden.flows.reports.model_page import History
+from driftwarden.flows.reports.history import History
 
 STATUS_COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "breach": "#c62828", "failed": "#6a1b9a"}
 LEVEL_COLOURS = {"ok": "#1a7f37", "warning": "#e69500", "breach": "#c62828"}

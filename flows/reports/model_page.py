@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -34,6 +33,7 @@ from driftwarden.flows.reports.charts import (
     num,
     utc,
 )
+from driftwarden.flows.reports.history import History
 from driftwarden.flows.store import alerts as alert_store
 from driftwarden.flows.store import incidents as incident_store
 
@@ -80,22 +80,6 @@ def write_model_page(cfg: ModelConfig, store_url: str, out: str) -> str:
 
 
 # --- what the page reads ---------------------------------------------------------------------------------
-
-
-@dataclass
-class History:
-    """A model's stored history, as the page needs it: one row per window (its current run version)."""
-
-    runs: pd.DataFrame
-    metrics: pd.DataFrame
-    failure_counts: pd.DataFrame
-    samples: pd.DataFrame
-    events: list[dict[str, Any]] = field(default_factory=list)
-    incidents: pd.DataFrame = field(default_factory=pd.DataFrame)
-    champion: str | None = None
-    reviews: list[Any] = field(default_factory=list)
-    """The reviews (``flows.reports.review.Review``) of the model's objectives over its last periods, newest first."""
-    now: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
 
 
 def gather(cfg: ModelConfig, store_url: str) -> History:
