@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ class DemoMonth:
     config: Path
     home: Path
     stdout: str
-    stderr: str
 
     @property
     def nights(self) -> list[dict[str, Any]]:
@@ -46,7 +45,7 @@ class DemoMonth:
         """A copy of its own for a test that changes the store or the reports (the store's paths still name
         the shared month's report files; what the copy writes lands in the copy)."""
         shutil.copytree(self.root, dest)
-        return DemoMonth(dest, dest / "config" / self.config.name, dest / "home", self.stdout, self.stderr)
+        return DemoMonth(dest, dest / "config" / self.config.name, dest / "home", self.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -61,20 +60,19 @@ def demo_month(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iter
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if worker_id != "master" else base
     root = shared / "demo-month"
+    month = DemoMonth(root, root / "config" / "credit_risk.yaml", root / "home", "")
     with FileLock(str(shared / "demo-month.lock")):
-        done = shared / "demo-month.json"
-        if not done.exists():
+        printed = shared / "demo-month.out"
+        if not printed.exists():
             shutil.rmtree(root, ignore_errors=True)
-            (root / "config").mkdir(parents=True)
-            config = root / "config" / "credit_risk.yaml"
-            shutil.copy(REPO / "config" / "credit_risk.yaml", config)
+            month.config.parent.mkdir(parents=True)
+            shutil.copy(REPO / "config" / "credit_risk.yaml", month.config)
             with pytest.MonkeyPatch.context() as mp:
-                mp.setenv("DRIFTWARDEN_HOME", str(root / "home"))
-                mp.delenv("DRIFTWARDEN_STORE_URL", raising=False)
-                get_settings.cache_clear()
-                result = CliRunner().invoke(app, ["demo", "--config", str(config), "--json"], catch_exceptions=False)
+                month.use(mp)
+                args = ["demo", "--config", str(month.config), "--json"]
+                result = CliRunner().invoke(app, args, catch_exceptions=False)
             get_settings.cache_clear()
             assert result.exit_code == 0, result.output
-            done.write_text(json.dumps({"stdout": result.stdout, "stderr": result.stderr}))
-        printed = json.loads(done.read_text())
-    yield DemoMonth(root, root / "config" / "credit_risk.yaml", root / "home", printed["stdout"], printed["stderr"])
+            printed.write_text(result.stdout)
+        stdout = printed.read_text()
+    yield replace(month, stdout=stdout)

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from driftwarden.flows.cli.app import app
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_demo_flags_each_injected_night_with_its_cause(demo_month, monkeypatch):

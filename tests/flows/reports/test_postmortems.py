@@ -19,7 +19,6 @@ from driftwarden.flows.cli.app import app
 from driftwarden.flows.store.incidents import list_incidents
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[3]
 CONCEPT = "credit-risk-2026-10-19-concept-change"
 
 
